@@ -1,0 +1,165 @@
+//! Bytes → [`Reading`] or a typed [`RejectReason`]; never panics, never allocates on the common path.
+//!
+//! A line is a reading iff it is valid UTF-8, not blank, strict JSON (RFC 8259: no `NaN`, no comments,
+//! no trailing commas) whose top level is an object with a string `guid`, a string `state` that is one
+//! of the 51 codes, an RFC 3339 string `eventTime` and a finite number `payload.data.temperature`.
+//! Unknown fields anywhere are ignored. Anything else gets exactly one reason, decided in a fixed
+//! order (size, encoding, blank, syntax, shape, then `guid`, `state`, `eventTime`, `temperature`).
+//!
+//! Two parsers share the work. [`fast`] recognises the exact shape the seed's simulator writes in one
+//! pass and accepts only lines it has fully validated; everything else (other key orders, escapes,
+//! extra fields, and every invalid line) goes to [`general`], built on `serde_json`, which alone
+//! decides reasons. So the fast path can only ever change speed, never an answer — a property the
+//! tests check on mutated lines.
+
+mod fast;
+mod general;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::reading::Reading;
+
+/// Lines longer than this are rejected unread unless configured otherwise (64 KiB).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Largest accepted |temperature|: 2⁶⁴. Beyond it exact summation (see
+/// [`crate::aggregate::ExactSum`]) could overflow; no thermometer reads 1.8·10¹⁹ degrees.
+pub const MAX_ABS_TEMPERATURE: f64 = 18_446_744_073_709_551_616.0;
+
+/// Why a message was not counted as a reading. Every rejected message has exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Not valid UTF-8.
+    NotUtf8,
+    /// Empty or only whitespace.
+    Empty,
+    /// Longer than the configured limit; rejected before parsing.
+    TooLarge,
+    /// Not strict JSON (syntax error, `NaN`/`Infinity`, leading zeros, trailing data).
+    MalformedJson,
+    /// Valid JSON whose top level is not an object.
+    NotObject,
+    /// `guid`, `state`, `eventTime`, `payload`, `payload.data` or `payload.data.temperature` absent.
+    MissingField,
+    /// One of those fields has the wrong JSON type (e.g. a quoted temperature, a numeric guid).
+    WrongType,
+    /// One of those fields appears twice in the same object, so its value would be ambiguous.
+    DuplicateField,
+    /// `state` is a string but not one of the 51 codes.
+    UnknownState,
+    /// `temperature` overflows to infinity (e.g. `1e400`).
+    NonFinite,
+    /// |`temperature`| is finite but at least 2⁶⁴.
+    OutOfRange,
+    /// `eventTime` is a string but not an RFC 3339 timestamp.
+    BadTimestamp,
+}
+
+impl RejectReason {
+    /// Every reason, in a fixed order (the order of output columns).
+    pub const ALL: [RejectReason; 12] = [
+        RejectReason::NotUtf8,
+        RejectReason::Empty,
+        RejectReason::TooLarge,
+        RejectReason::MalformedJson,
+        RejectReason::NotObject,
+        RejectReason::MissingField,
+        RejectReason::WrongType,
+        RejectReason::DuplicateField,
+        RejectReason::UnknownState,
+        RejectReason::NonFinite,
+        RejectReason::OutOfRange,
+        RejectReason::BadTimestamp,
+    ];
+
+    /// The reason's stable snake_case name, as used in outputs, metrics and dead-letter headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::NotUtf8 => "not_utf8",
+            RejectReason::Empty => "empty",
+            RejectReason::TooLarge => "too_large",
+            RejectReason::MalformedJson => "malformed_json",
+            RejectReason::NotObject => "not_object",
+            RejectReason::MissingField => "missing_field",
+            RejectReason::WrongType => "wrong_type",
+            RejectReason::DuplicateField => "duplicate_field",
+            RejectReason::UnknownState => "unknown_state",
+            RejectReason::NonFinite => "non_finite",
+            RejectReason::OutOfRange => "out_of_range",
+            RejectReason::BadTimestamp => "bad_timestamp",
+        }
+    }
+
+    /// Position in [`RejectReason::ALL`], for per-reason counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Turns message bytes into readings. Cheap to copy; holds only configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Parser {
+    max_line_bytes: usize,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Parser::new(DEFAULT_MAX_LINE_BYTES)
+    }
+}
+
+impl Parser {
+    /// A parser that rejects messages longer than `max_line_bytes` as [`RejectReason::TooLarge`].
+    pub fn new(max_line_bytes: usize) -> Parser {
+        Parser { max_line_bytes }
+    }
+
+    /// The configured size limit.
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
+    /// Parses one message (a line without its `\n`, or one Kafka payload).
+    pub fn parse<'a>(&self, bytes: &'a [u8]) -> Result<Reading<'a>, RejectReason> {
+        if bytes.len() > self.max_line_bytes {
+            return Err(RejectReason::TooLarge);
+        }
+        if let Some(reading) = fast::parse(bytes) {
+            return Ok(reading);
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| RejectReason::NotUtf8)?;
+        if text.bytes().all(is_json_whitespace) {
+            return Err(RejectReason::Empty);
+        }
+        general::parse(text)
+    }
+}
+
+/// JSON's four whitespace bytes (RFC 8259 §2).
+#[inline]
+fn is_json_whitespace(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Checks a temperature the JSON grammar already accepted.
+fn check_temperature(value: f64) -> Result<f64, RejectReason> {
+    if !value.is_finite() {
+        Err(RejectReason::NonFinite)
+    } else if value.abs() >= MAX_ABS_TEMPERATURE {
+        Err(RejectReason::OutOfRange)
+    } else {
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+//! What a window produces: the numbers every sink prints, in one plain, serialisable shape.
+//!
+//! A [`WindowResult`] is computed from an [`Aggregate`] when a window is emitted. Its JSON form is the
+//! `--format jsonl` schema and the payload of the results topic, so field names here are a public
+//! interface: add fields, never rename them.
+
+use std::collections::BTreeMap;
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{Aggregate, RejectCounts};
+use crate::parse::RejectReason;
+use crate::reading::{EventTime, StateCode};
+
+/// One state's line in a result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateResult {
+    /// Two-letter code.
+    pub state: String,
+    /// Valid readings from this state in the window.
+    pub messages: u64,
+    /// Distinct sensors that reported from this state in the window.
+    pub sensors: u64,
+    /// Mean temperature (exact sum, rounded once, divided by the count).
+    pub avg_temperature: f64,
+    /// Lowest temperature.
+    pub min_temperature: f64,
+    /// Highest temperature.
+    pub max_temperature: f64,
+}
+
+/// One emitted window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowResult {
+    /// Inclusive start.
+    pub window_start: EventTime,
+    /// Exclusive end.
+    pub window_end: EventTime,
+    /// Valid readings.
+    pub messages: u64,
+    /// Distinct sensors (by guid).
+    pub sensors: u64,
+    /// Rejected messages.
+    pub rejected: u64,
+    /// Rejected messages by reason; every reason is present, most are 0.
+    #[serde(serialize_with = "serialize_reasons")]
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    /// States with at least one reading, by mean temperature descending (ties by code).
+    pub states: Vec<StateResult>,
+}
+
+impl WindowResult {
+    /// Summarises `aggregate` as the result for `[start, end)`.
+    pub fn from_aggregate(
+        window_start: EventTime,
+        window_end: EventTime,
+        aggregate: &Aggregate,
+    ) -> Self {
+        let mut states: Vec<StateResult> = StateCode::all()
+            .filter_map(|code| state_result(code, aggregate))
+            .collect();
+        states.sort_by(|a, b| {
+            b.avg_temperature
+                .total_cmp(&a.avg_temperature)
+                .then_with(|| a.state.cmp(&b.state))
+        });
+        WindowResult {
+            window_start,
+            window_end,
+            messages: aggregate.messages(),
+            sensors: aggregate.sensors(),
+            rejected: aggregate.rejected().total(),
+            rejected_by_reason: reasons_map(aggregate.rejected()),
+            states,
+        }
+    }
+
+    /// The states with their distinct-sensor counts, by code ascending (the seed's third analysis).
+    pub fn sensors_by_state(&self) -> Vec<(&str, u64)> {
+        let mut by_state: Vec<_> = self
+            .states
+            .iter()
+            .map(|s| (s.state.as_str(), s.sensors))
+            .collect();
+        by_state.sort_unstable();
+        by_state
+    }
+}
+
+fn state_result(code: StateCode, aggregate: &Aggregate) -> Option<StateResult> {
+    let stats = aggregate.state(code);
+    Some(StateResult {
+        state: code.as_str().to_owned(),
+        messages: stats.count,
+        sensors: stats.sensors,
+        avg_temperature: stats.mean()?,
+        min_temperature: stats.min,
+        max_temperature: stats.max,
+    })
+}
+
+fn reasons_map(counts: &RejectCounts) -> BTreeMap<String, u64> {
+    counts
+        .iter()
+        .map(|(reason, n)| (reason.as_str().to_owned(), n))
+        .collect()
+}
+
+/// Writes reasons in [`RejectReason::ALL`] order (grouped as a reader expects) rather than
+/// alphabetically, then any unknown names a newer producer may have added.
+fn serialize_reasons<S: serde::Serializer>(
+    reasons: &BTreeMap<String, u64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(None)?;
+    for reason in RejectReason::ALL {
+        map.serialize_entry(
+            reason.as_str(),
+            &reasons.get(reason.as_str()).copied().unwrap_or(0),
+        )?;
+    }
+    for (name, count) in reasons {
+        if !RejectReason::ALL.iter().any(|r| r.as_str() == name) {
+            map.serialize_entry(name, count)?;
+        }
+    }
+    map.end()
+}

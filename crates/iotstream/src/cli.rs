@@ -1,0 +1,181 @@
+//! Command-line interface: what each subcommand accepts. Parsing only; `commands` runs them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
+use iotstream_engine::EventTime;
+
+use crate::simulator::SEED_FLEET_SIZE;
+use crate::sinks::Format;
+
+/// Real-time IoT sensor analytics: per-state temperature, message and sensor counts, live.
+///
+/// With no subcommand, runs the demo: the built-in sensor simulator feeding the engine, printing
+/// the seed's console output every 3 seconds until Ctrl-C.
+#[derive(Debug, Parser)]
+#[command(name = "iotstream", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do (default: demo).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// More log output on stderr (-v debug, -vv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less log output on stderr (-q warnings only, -qq errors only).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub quiet: u8,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate sensor readings in the seed's JSON format.
+    Simulate(SimulateArgs),
+    /// Compute the per-state analyses over a stream of readings.
+    Analyze(AnalyzeArgs),
+    /// The built-in simulator feeding the engine in-process, until Ctrl-C.
+    Demo(DemoArgs),
+}
+
+/// Options of the simulated fleet, shared by `simulate` and `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct FleetArgs {
+    /// Seed for the random generator: the same seed gives the same readings (and, with --start,
+    /// the same bytes).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Number of distinct sensors (the seed's guid scheme has 2,106; more extend it).
+    #[arg(long, default_value_t = SEED_FLEET_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
+    pub sensors: u32,
+}
+
+/// `iotstream simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Number of readings to generate.
+    #[arg(default_value_t = 1)]
+    pub count: u64,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// Event time of the first reading (RFC 3339); readings then follow a simulated clock instead
+    /// of the wall clock.
+    #[arg(long, value_parser = parse_time)]
+    pub start: Option<EventTime>,
+    /// Event-time step between readings on the simulated clock (e.g. 1ms, 2s); implies a simulated
+    /// clock starting now when --start is not given.
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Pace output at this many readings per second of real time (default: as fast as possible).
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// `iotstream analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// JSON-lines input: a file, or - for stdin.
+    #[arg(long, short)]
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Read all input that is available, emit exactly one result covering it, and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Messages longer than this many bytes are rejected unread (reason too_large).
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
+}
+
+/// Result output options, shared by `analyze` and `demo`.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Emit a result every this much processing time (the seed's 3-second micro-batches).
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub window: Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Console)]
+    pub format: Format,
+    /// Write results to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// `iotstream demo` (also what `iotstream` alone runs).
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Readings per second from the built-in simulator.
+    #[arg(long, default_value_t = 2000.0, value_parser = parse_rate)]
+    pub rate: f64,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        DemoArgs {
+            rate: 2000.0,
+            fleet: FleetArgs {
+                seed: None,
+                sensors: SEED_FLEET_SIZE,
+            },
+            output: OutputArgs {
+                window: Duration::from_secs(3),
+                format: Format::Console,
+                output: None,
+            },
+        }
+    }
+}
+
+/// A positive duration in the friendly form `3s`, `500ms`, `1m`, `2h 30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let parsed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e| format!("not a duration like 3s, 500ms or 1m: {e}"))?;
+    let duration = Duration::try_from(parsed).map_err(|_| "must not be negative".to_string())?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(duration)
+}
+
+fn parse_time(text: &str) -> Result<EventTime, String> {
+    EventTime::parse_rfc3339(text.as_bytes())
+        .ok_or_else(|| "not an RFC 3339 timestamp like 2016-11-16T13:26:39Z".to_string())
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err("must be a positive number of readings per second".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-3s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! The seed's sensor simulator, reproducible and fast.
+//!
+//! The model is the seed's `iotsimulator.py`: every reading picks a sensor at random; a sensor seen
+//! for the first time is given a random state and a temperature of that state's annual average ± 5;
+//! each reading then moves the sensor's temperature by a uniform step in [-1, 1] and reports it.
+//! Output lines are byte for byte the seed's format (see [`format`]).
+//!
+//! What the seed lacks and this adds: a seeded generator (`xoshiro256++`, whose output is fixed by
+//! its specification, so a seed gives the same bytes on every build and machine), a simulated clock
+//! (`start + i · interval`) instead of the wall clock, and fleets larger than the seed's 2,106 guids.
+
+mod fleet;
+mod format;
+mod rng;
+
+use iotstream_engine::EventTime;
+
+use fleet::Fleet;
+pub use fleet::SEED_FLEET_SIZE;
+pub use format::LineWriter;
+use rng::Rng;
+
+/// Where event times come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The machine's clock at the moment each reading is made, as the seed does.
+    Wall,
+    /// `start + i × interval` for the i-th reading (0-based): reproducible, and no sleeping.
+    Simulated {
+        /// Event time of the first reading.
+        start: EventTime,
+        /// Microseconds between consecutive readings.
+        interval_micros: i64,
+    },
+}
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct SimulatorConfig {
+    /// Seed for the random generator; `None` draws one from the OS (the run is then not repeatable).
+    pub seed: Option<u64>,
+    /// Number of distinct sensors that may report (the seed's scheme allows 2,106).
+    pub sensors: u32,
+    /// Event-time source.
+    pub clock: Clock,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig {
+            seed: None,
+            sensors: SEED_FLEET_SIZE,
+            clock: Clock::Wall,
+        }
+    }
+}
+
+/// Generates readings one line at a time.
+pub struct Simulator {
+    rng: Rng,
+    fleet: Fleet,
+    clock: Clock,
+    produced: u64,
+    writer: LineWriter,
+    seed: u64,
+}
+
+impl Simulator {
+    /// A simulator for `config`.
+    pub fn new(config: &SimulatorConfig) -> Simulator {
+        let seed = config.seed.unwrap_or_else(rng::entropy_seed);
+        Simulator {
+            rng: Rng::new(seed),
+            fleet: Fleet::new(config.sensors),
+            clock: config.clock,
+            produced: 0,
+            writer: LineWriter::default(),
+            seed,
+        }
+    }
+
+    /// The seed in use (drawn from the OS when none was given), so a run can be repeated.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// How many readings have been made.
+    pub fn produced(&self) -> u64 {
+        self.produced
+    }
+
+    /// Appends the next reading, with its `\n`, to `out`.
+    pub fn next_line(&mut self, out: &mut Vec<u8>) {
+        let reading = self.fleet.next_reading(&mut self.rng);
+        let event_time = self.event_time();
+        self.produced += 1;
+        self.writer.write(out, &reading, event_time);
+    }
+
+    /// Appends `count` readings to `out`.
+    pub fn fill(&mut self, out: &mut Vec<u8>, count: u64) {
+        for _ in 0..count {
+            self.next_line(out);
+        }
+    }
+
+    fn event_time(&self) -> EventTime {
+        match self.clock {
+            Clock::Wall => wall_clock_now(),
+            Clock::Simulated {
+                start,
+                interval_micros,
+            } => {
+                let offset = interval_micros.saturating_mul(self.produced as i64);
+                EventTime(start.as_micros().saturating_add(offset))
+            }
+        }
+    }
+}
+
+/// The machine's clock as an [`EventTime`].
+pub fn wall_clock_now() -> EventTime {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    EventTime(since_epoch.as_micros() as i64)
+}
+
+#[cfg(test)]
+mod tests;
