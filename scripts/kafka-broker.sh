@@ -248,8 +248,14 @@ cmd_start() {
     # unset so an outer shell cannot turn on a schema registry or OTLP export.
     # Without job control, the background child is not a process-group leader, so setsid and
     # nohup both exec in place and $! is the tansu pid itself.
+    # Descriptors inherited from the caller (other than 0-2) are closed too, so that the
+    # long-lived broker never holds a caller's pipe or lock open.
     (
         cd "$TANSU_DATA_DIR"
+        for fd_path in /proc/"$BASHPID"/fd/*; do
+            fd=${fd_path##*/}
+            if (( fd > 2 )); then eval "exec $fd>&-" 2>/dev/null || true; fi
+        done
         exec env -u SCHEMA_REGISTRY -u OTEL_EXPORTER_OTLP_ENDPOINT -u LISTENER_URL \
             -u ADVERTISED_LISTENER_URL -u STORAGE_ENGINE \
             RUST_LOG="$TANSU_LOG" NO_COLOR=1 \
@@ -257,7 +263,7 @@ cmd_start() {
                 --listener-url "$URL" \
                 --advertised-listener-url "$URL" \
                 --storage-engine "$TANSU_STORAGE"
-    ) </dev/null >>"$LOG_FILE" 2>&1 9>&- &
+    ) </dev/null >>"$LOG_FILE" 2>&1 &
     pid=$!
     printf '%s\n' "$pid" >"$PID_FILE"
     printf '%s\n' "$TANSU_STORAGE" >"$STORAGE_FILE"

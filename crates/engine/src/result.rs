@@ -48,6 +48,9 @@ pub struct WindowResult {
     pub rejected_by_reason: BTreeMap<String, u64>,
     /// States with at least one reading, by mean temperature descending (ties by code).
     pub states: Vec<StateResult>,
+    /// Input partitions that contributed, for partitioned sources (Kafka); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<Vec<i32>>,
 }
 
 impl WindowResult {
@@ -73,6 +76,7 @@ impl WindowResult {
             rejected: aggregate.rejected().total(),
             rejected_by_reason: reasons_map(aggregate.rejected()),
             states,
+            partitions: None,
         }
     }
 

@@ -16,7 +16,10 @@ fn bench(c: &mut Criterion) {
         let config = SimulatorConfig {
             seed: Some(1),
             sensors,
-            clock: Clock::Simulated { start: EventTime(1_479_302_799_000_000), interval_micros: 1000 },
+            clock: Clock::Simulated {
+                start: EventTime(1_479_302_799_000_000),
+                interval_micros: 1000,
+            },
         };
         let mut simulator = Simulator::new(&config);
         let mut buffer = Vec::with_capacity(BATCH as usize * 200);

@@ -7,8 +7,12 @@ use clap::{Args, Parser, Subcommand};
 use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
 use iotstream_engine::EventTime;
 
+#[cfg(feature = "kafka")]
+use crate::kafka::KafkaArgs;
 use crate::simulator::SEED_FLEET_SIZE;
 use crate::sinks::Format;
+#[cfg(feature = "kafka")]
+use crate::sources::kafka::StartFrom;
 
 /// Real-time IoT sensor analytics: per-state temperature, message and sensor counts, live.
 ///
@@ -37,6 +41,9 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// The built-in simulator feeding the engine in-process, until Ctrl-C.
     Demo(DemoArgs),
+    /// Send JSON lines to a Kafka topic, one message per line (like kafka-console-producer).
+    #[cfg(feature = "kafka")]
+    Produce(ProduceArgs),
 }
 
 /// Options of the simulated fleet, shared by `simulate` and `demo`.
@@ -71,16 +78,44 @@ pub struct SimulateArgs {
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// Write to this file instead of stdout.
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "brokers")]
     pub output: Option<PathBuf>,
+    #[cfg(feature = "kafka")]
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Partitions of the topic if it has to be created.
+    #[cfg(feature = "kafka")]
+    #[arg(long, default_value_t = 4, requires = "brokers", value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
+}
+
+/// `iotstream produce`.
+#[cfg(feature = "kafka")]
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// JSON lines to send: a file, or - for stdin.
+    #[arg(long, short, default_value = "-")]
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Partitions of the topic if it has to be created.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
 }
 
 /// `iotstream analyze`.
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["input", "brokers"]))]
 pub struct AnalyzeArgs {
     /// JSON-lines input: a file, or - for stdin.
     #[arg(long, short)]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
+    #[cfg(feature = "kafka")]
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[cfg(feature = "kafka")]
+    #[command(flatten)]
+    pub consumer: ConsumerArgs,
     #[command(flatten)]
     pub output: OutputArgs,
     /// Read all input that is available, emit exactly one result covering it, and exit.
@@ -89,6 +124,29 @@ pub struct AnalyzeArgs {
     /// Messages longer than this many bytes are rejected unread (reason too_large).
     #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
+}
+
+/// Consumer options of `analyze --kafka`.
+#[cfg(feature = "kafka")]
+#[derive(Debug, Args)]
+pub struct ConsumerArgs {
+    /// Consumer group: instances with the same group split the partitions, and offsets are
+    /// committed under it.
+    #[arg(long, default_value = "iotstream", requires = "brokers")]
+    pub group: String,
+    /// Where to start reading a partition this process gets for the first time: the group's
+    /// committed offset (falling back to earliest), the earliest message, or only new ones.
+    #[arg(long, value_enum, default_value_t = StartFrom::Committed, requires = "brokers")]
+    pub from: StartFrom,
+    /// Also send each result, as JSON, to this topic (keyed by window and partitions).
+    #[arg(long, requires = "brokers")]
+    pub results_topic: Option<String>,
+    /// Send every rejected message to this topic, with its reason and origin in headers.
+    #[arg(long, requires = "brokers")]
+    pub dead_letter_topic: Option<String>,
+    /// Dead letters keep at most this many bytes of the original message.
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    pub dead_letter_max_bytes: usize,
 }
 
 /// Result output options, shared by `analyze` and `demo`.

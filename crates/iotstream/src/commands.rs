@@ -4,32 +4,33 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
 
 use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, OutputArgs, SimulateArgs};
-use crate::pipeline::{self, PipelineOptions, RunSummary};
+use crate::pipeline::{self, Outputs, PipelineOptions, RunSummary};
 use crate::simulator::{wall_clock_now, Clock, Simulator, SimulatorConfig};
 use crate::sinks::{self, ResultSink};
 use crate::sources::file::{self, Input};
 use crate::sources::generator::{self, Pacer};
-use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
+use crate::sources::Source;
 
 /// Readings generated per write when not pacing.
 const SIMULATE_BATCH: u64 = 4096;
 
-/// `iotstream simulate`: readings to stdout or a file.
+/// `iotstream simulate`: readings to stdout, a file, or Kafka.
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     let config = simulator_config(&args.fleet, simulated_clock(args));
     let mut simulator = Simulator::new(&config);
     tracing::debug!(seed = simulator.seed(), "simulating");
+    #[cfg(feature = "kafka")]
+    if let Some(connection) = crate::kafka::Connection::from_args(&args.kafka) {
+        return kafka::simulate(args, &connection, &mut simulator);
+    }
     let mut out = sinks::open_output(args.output.as_deref())?;
     let mut buffer = Vec::with_capacity(SIMULATE_BATCH as usize * 200);
     let pacer = args.rate.map(Pacer::new);
     while simulator.produced() < args.count {
-        let left = args.count - simulator.produced();
-        let n = match &pacer {
-            Some(pacer) => pace(pacer, simulator.produced()).min(left),
-            None => SIMULATE_BATCH.min(left),
-        };
+        let n = next_batch(pacer.as_ref(), simulator.produced(), args.count);
         buffer.clear();
         simulator.fill(&mut buffer, n);
         out.write_all(&buffer)?;
@@ -41,12 +42,16 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits until at least one reading is due; returns how many are.
-fn pace(pacer: &Pacer, produced: u64) -> u64 {
+/// How many readings to make next: what is due when pacing (waiting for at least one), else a batch.
+fn next_batch(pacer: Option<&Pacer>, produced: u64, count: u64) -> u64 {
+    let left = count - produced;
+    let Some(pacer) = pacer else {
+        return SIMULATE_BATCH.min(left);
+    };
     loop {
         let due = pacer.due(produced);
         if due > 0 {
-            return due;
+            return due.min(left);
         }
         std::thread::sleep(pacer.wait(produced).min(Duration::from_millis(50)));
     }
@@ -75,21 +80,32 @@ fn simulator_config(fleet: &FleetArgs, clock: Clock) -> SimulatorConfig {
 
 /// `iotstream analyze`.
 pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
-    let input = Input::from_arg(&args.input);
-    let reader = input.open()?;
-    let sinks = result_sinks(&args.output)?;
-    let source = file::spawn(reader, args.max_line_bytes);
+    let max = args.max_line_bytes;
     let options = PipelineOptions {
         window: args.output.window,
         once: args.once,
-        max_line_bytes: args.max_line_bytes,
+        max_line_bytes: max,
     };
-    block_on(pipeline::run(source, sinks, options))
+    let mut outputs = Outputs {
+        sinks: result_sinks(&args.output)?,
+        dead_letters: None,
+    };
+    let source = match &args.input {
+        Some(path) => Source::plain(file::spawn(Input::from_arg(path).open()?, max)),
+        #[cfg(feature = "kafka")]
+        None => kafka::source(args, &mut outputs)?,
+        #[cfg(not(feature = "kafka"))]
+        None => anyhow::bail!("this build has no Kafka support; use --input"),
+    };
+    block_on(pipeline::run(source, outputs, options))
 }
 
 /// `iotstream demo` and `iotstream` alone.
 pub fn demo(args: &DemoArgs) -> anyhow::Result<RunSummary> {
-    let sinks = result_sinks(&args.output)?;
+    let outputs = Outputs {
+        sinks: result_sinks(&args.output)?,
+        dead_letters: None,
+    };
     tracing::info!(
         rate = args.rate,
         "demo: built-in simulator → engine → console; Ctrl-C stops"
@@ -100,7 +116,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<RunSummary> {
         once: false,
         max_line_bytes: DEFAULT_MAX_LINE_BYTES,
     };
-    block_on(pipeline::run(source, sinks, options))
+    block_on(pipeline::run(Source::plain(source), outputs, options))
 }
 
 fn result_sinks(output: &OutputArgs) -> anyhow::Result<Vec<Box<dyn ResultSink>>> {
@@ -122,4 +138,126 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .chain()
         .filter_map(|cause| cause.downcast_ref::<io::Error>())
         .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// The Kafka halves of the commands.
+#[cfg(feature = "kafka")]
+pub mod kafka {
+    use std::io::BufRead as _;
+    use std::time::Instant;
+
+    use anyhow::Context as _;
+    use iotstream_engine::Parser;
+
+    use super::*;
+    use crate::cli::ProduceArgs;
+    use crate::kafka::{check_brokers, Connection, KafkaArgs};
+    use crate::sinks::kafka::{DeadLetters, KafkaResultSink, Sender, TopicDeadLetters};
+    use crate::sources::kafka::{self as kafka_source, KafkaSourceConfig};
+
+    fn topic(args: &KafkaArgs) -> anyhow::Result<&str> {
+        args.topic
+            .as_deref()
+            .context("--topic is required with --kafka")
+    }
+
+    fn connect(args: &KafkaArgs) -> anyhow::Result<Connection> {
+        let connection = Connection::from_args(args).context("--kafka BROKERS is required")?;
+        check_brokers(&connection.brokers)?;
+        Ok(connection)
+    }
+
+    /// `simulate --kafka`: readings keyed by guid, so a sensor's readings stay in one partition.
+    pub fn simulate(
+        args: &SimulateArgs,
+        connection: &Connection,
+        simulator: &mut Simulator,
+    ) -> anyhow::Result<()> {
+        check_brokers(&connection.brokers)?;
+        let topic = topic(&args.kafka)?;
+        connection.ensure_topic(topic, args.partitions)?;
+        let sender = Sender::new(connection, topic, false)?;
+        let pacer = args.rate.map(Pacer::new);
+        let started = Instant::now();
+        let mut line = Vec::with_capacity(256);
+        while simulator.produced() < args.count {
+            for _ in 0..next_batch(pacer.as_ref(), simulator.produced(), args.count) {
+                line.clear();
+                let guid = simulator.next_line(&mut line);
+                sender.send(Some(&line[guid]), &line[..line.len() - 1], None);
+            }
+        }
+        sender.flush()?;
+        report_rate("produced", sender.delivered(), started);
+        Ok(())
+    }
+
+    /// `iotstream produce`: one message per input line, keyed by guid where the line has one.
+    pub fn produce(args: &ProduceArgs) -> anyhow::Result<()> {
+        let connection = connect(&args.kafka)?;
+        let topic = topic(&args.kafka)?;
+        let mut reader =
+            io::BufReader::with_capacity(1 << 20, Input::from_arg(&args.input).open()?);
+        connection.ensure_topic(topic, args.partitions)?;
+        let sender = Sender::new(&connection, topic, false)?;
+        let parser = Parser::new(usize::MAX);
+        let started = Instant::now();
+        let mut line = Vec::new();
+        while reader
+            .read_until(b'\n', &mut line)
+            .context("reading input failed")?
+            > 0
+        {
+            let message = line.strip_suffix(b"\n").unwrap_or(&line);
+            let key = parser.parse(message).ok().map(|r| r.guid.into_owned());
+            sender.send(key.as_deref().map(str::as_bytes), message, None);
+            line.clear();
+        }
+        sender.flush()?;
+        report_rate("produced", sender.delivered(), started);
+        Ok(())
+    }
+
+    fn report_rate(what: &str, messages: u64, started: Instant) {
+        let seconds = started.elapsed().as_secs_f64();
+        let rate = messages as f64 / seconds.max(1e-9);
+        tracing::info!(
+            messages,
+            seconds = format!("{seconds:.2}"),
+            rate = format!("{rate:.0}/s"),
+            "{what}"
+        );
+    }
+
+    /// `analyze --kafka`: the consumer, plus the results and dead-letter topics if asked for.
+    pub fn source(args: &AnalyzeArgs, outputs: &mut Outputs) -> anyhow::Result<Source> {
+        let connection = connect(&args.kafka)?;
+        let topic = topic(&args.kafka)?.to_owned();
+        let consumer = &args.consumer;
+        if let Some(results) = &consumer.results_topic {
+            connection.ensure_topic(results, 1)?;
+            outputs
+                .sinks
+                .push(Box::new(KafkaResultSink::new(&connection, results)?));
+        }
+        if let Some(dead) = &consumer.dead_letter_topic {
+            connection.ensure_topic(dead, 1)?;
+            let dead_letters = DeadLetters::new(&connection, dead, consumer.dead_letter_max_bytes)?;
+            outputs.dead_letters = Some(Box::new(TopicDeadLetters {
+                dead_letters,
+                source_topic: topic.clone(),
+            }));
+        }
+        kafka_source::spawn(KafkaSourceConfig {
+            connection,
+            topic,
+            group: consumer.group.clone(),
+            from: consumer.from,
+            once: args.once,
+            keep_bytes: args
+                .max_line_bytes
+                .saturating_add(1)
+                .max(consumer.dead_letter_max_bytes),
+        })
+    }
 }

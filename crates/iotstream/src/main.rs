@@ -14,6 +14,8 @@ fn main() -> ExitCode {
         Some(Command::Simulate(args)) => commands::simulate(args),
         Some(Command::Analyze(args)) => commands::analyze(args).map(drop),
         Some(Command::Demo(args)) => commands::demo(args).map(drop),
+        #[cfg(feature = "kafka")]
+        Some(Command::Produce(args)) => commands::kafka::produce(args),
         None => commands::demo(&DemoArgs::default()).map(drop),
     };
     match outcome {

@@ -7,6 +7,7 @@
 //! `%.1f`, which Rust's `{:.1}` matches exactly (both round the exact binary value half to even).
 
 use std::io::Write as _;
+use std::ops::Range;
 
 use iotstream_engine::EventTime;
 
@@ -20,10 +21,17 @@ pub struct LineWriter {
 }
 
 impl LineWriter {
-    /// Appends one reading's line, with `\n`.
-    pub(super) fn write(&mut self, out: &mut Vec<u8>, reading: &SimReading, at: EventTime) {
+    /// Appends one reading's line, with `\n`; returns where the guid is in `out`.
+    pub(super) fn write(
+        &mut self,
+        out: &mut Vec<u8>,
+        reading: &SimReading,
+        at: EventTime,
+    ) -> Range<usize> {
         out.extend_from_slice(br#"{"guid":""#);
+        let guid_start = out.len();
         write_guid(out, reading.sensor);
+        let guid = guid_start..out.len();
         out.extend_from_slice(br#"","destination":"0-AAA12345678","state":""#);
         out.extend_from_slice(state_code(reading.state).as_bytes());
         out.extend_from_slice(br#"", "eventTime":""#);
@@ -34,6 +42,7 @@ impl LineWriter {
         // Writing to a Vec cannot fail.
         let _ = write!(out, "{:.1}", reading.temperature);
         out.extend_from_slice(b"}}}\n");
+        guid
     }
 
     /// `YYYY-MM-DDTHH:MM:SS[.ffffff]` (no zone letter).

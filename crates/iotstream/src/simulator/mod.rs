@@ -13,6 +13,8 @@ mod fleet;
 mod format;
 mod rng;
 
+use std::ops::Range;
+
 use iotstream_engine::EventTime;
 
 use fleet::Fleet;
@@ -89,12 +91,13 @@ impl Simulator {
         self.produced
     }
 
-    /// Appends the next reading, with its `\n`, to `out`.
-    pub fn next_line(&mut self, out: &mut Vec<u8>) {
+    /// Appends the next reading, with its `\n`, to `out`; returns where its guid is in `out`
+    /// (the Kafka message key).
+    pub fn next_line(&mut self, out: &mut Vec<u8>) -> Range<usize> {
         let reading = self.fleet.next_reading(&mut self.rng);
         let event_time = self.event_time();
         self.produced += 1;
-        self.writer.write(out, &reading, event_time);
+        self.writer.write(out, &reading, event_time)
     }
 
     /// Appends `count` readings to `out`.

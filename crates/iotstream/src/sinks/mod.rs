@@ -5,18 +5,28 @@
 
 pub mod console;
 pub mod jsonl;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::Context as _;
-use iotstream_engine::WindowResult;
+use iotstream_engine::{RejectReason, WindowResult};
 
 /// A destination for results.
 pub trait ResultSink: Send {
     /// Writes one result and flushes it.
     fn write_result(&mut self, result: &WindowResult) -> io::Result<()>;
+}
+
+/// A destination for rejected messages (a dead-letter topic).
+pub trait RejectSink: Send {
+    /// Queues one rejected message from `partition` at `offset`.
+    fn reject(&mut self, payload: &[u8], reason: RejectReason, partition: i32, offset: i64);
+    /// Returns once everything queued is durable (before the offsets are committed).
+    fn flush(&mut self) -> anyhow::Result<()>;
 }
 
 /// Output formats for results on a byte stream (stdout or a file).

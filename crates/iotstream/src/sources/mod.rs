@@ -4,6 +4,11 @@
 
 pub mod file;
 pub mod generator;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
 
 use tokio::sync::mpsc;
 
@@ -17,11 +22,110 @@ pub struct Chunk {
     pub first_line: u64,
 }
 
+/// Messages from a partitioned source (Kafka): payloads back to back in one buffer.
+#[derive(Debug, Default)]
+pub struct MessageBatch {
+    /// The payloads, concatenated (each cut to the parser's limit + 1 bytes).
+    pub data: Vec<u8>,
+    /// Where each payload ends in `data`, and where it came from.
+    pub messages: Vec<MessageMeta>,
+}
+
+/// One message's place in a [`MessageBatch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageMeta {
+    /// End of the payload in `data` (the start is the previous message's end).
+    pub end: usize,
+    /// Source partition.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+}
+
+impl MessageBatch {
+    /// Appends a payload, keeping at most `limit` bytes of it.
+    pub fn push(&mut self, payload: &[u8], limit: usize, partition: i32, offset: i64) {
+        self.data
+            .extend_from_slice(&payload[..payload.len().min(limit)]);
+        self.messages.push(MessageMeta {
+            end: self.data.len(),
+            partition,
+            offset,
+        });
+    }
+
+    /// Each payload with its metadata, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &MessageMeta)> {
+        let starts = std::iter::once(0).chain(self.messages.iter().map(|m| m.end));
+        starts
+            .zip(&self.messages)
+            .map(|(start, meta)| (&self.data[start..meta.end], meta))
+    }
+
+    /// Number of messages.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// True with no messages.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+/// Next offsets to read, per partition: what a commit stores.
+pub type Positions = Vec<(i32, i64)>;
+
+/// A source is giving up partitions (a consumer-group rebalance). The pipeline emits what it has,
+/// then replies with the positions to commit for those partitions before they move elsewhere.
+#[derive(Debug)]
+pub struct Revoke {
+    /// The partitions going away.
+    pub partitions: Vec<i32>,
+    /// Where to send the positions to commit.
+    pub reply: std_mpsc::SyncSender<Positions>,
+}
+
+/// What the pipeline tells a source that keeps positions (Kafka).
+#[derive(Debug)]
+pub enum Control {
+    /// Everything before these positions is in results that have been written: commit them.
+    Commit(Positions),
+    /// Commit these positions, close the connection (leaving the consumer group) and stop.
+    Shutdown(Positions),
+}
+
+/// The pipeline's side of a source: events in, and for sources that keep positions, a way to
+/// acknowledge them.
+pub struct Source {
+    /// Events from the source thread.
+    pub events: SourceReceiver,
+    /// Acknowledgements back to it (`None` for files and the generator).
+    pub control: Option<std_mpsc::Sender<Control>>,
+    /// The source thread, joined at shutdown so that its final commit completes.
+    pub thread: Option<JoinHandle<()>>,
+}
+
+impl Source {
+    /// A source that needs no acknowledgements.
+    pub fn plain(events: SourceReceiver) -> Source {
+        Source {
+            events,
+            control: None,
+            thread: None,
+        }
+    }
+}
+
 /// What a source sends.
 #[derive(Debug)]
 pub enum SourceEvent {
     /// More input.
     Chunk(Chunk),
+    /// More messages from a partitioned source.
+    Messages(MessageBatch),
+    /// Partitions are being taken away.
+    Revoke(Revoke),
     /// The input ended (a file's end, a generator's count).
     End,
     /// Reading failed; the run stops with this error.

@@ -1,0 +1,285 @@
+//! What every Kafka client of iotstream shares: connection flags, librdkafka settings, secret
+//! redaction, logging of client events, and topic creation.
+//!
+//! Users pass any librdkafka setting with `--kafka-option key=value` (TLS, SASL, timeouts). Values of
+//! secret settings (passwords, keys, tokens) never reach a log line or an error message: they are
+//! replaced by `***` wherever librdkafka might echo them back.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+/// Connection options shared by every command that talks to Kafka.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers (host:port[,host:port…]).
+    #[arg(long = "kafka", value_name = "BROKERS")]
+    pub brokers: Option<String>,
+    /// The topic to read or write.
+    #[arg(long, requires = "brokers")]
+    pub topic: Option<String>,
+    /// A librdkafka setting (repeatable), e.g. security.protocol=SASL_SSL. Secret values are never
+    /// logged.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE", requires = "brokers")]
+    pub options: Vec<KafkaOption>,
+}
+
+/// One `key=value` librdkafka setting.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KafkaOption {
+    /// The librdkafka property name.
+    pub key: String,
+    /// Its value (secret for some keys, see [`is_secret`]).
+    pub value: String,
+}
+
+impl FromStr for KafkaOption {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (key, value) = text.split_once('=').ok_or("expected KEY=VALUE")?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err("the key before '=' is empty".into());
+        }
+        Ok(KafkaOption {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+}
+
+/// Prints `key=***` for secrets, so that options can be logged and shown in errors.
+impl fmt::Debug for KafkaOption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if is_secret(&self.key) {
+            write!(f, "{}=***", self.key)
+        } else {
+            write!(f, "{}={}", self.key, self.value)
+        }
+    }
+}
+
+/// Settings whose values are credentials.
+pub fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "sasl.oauthbearer.config",
+        "ssl.key.pem",
+        "ssl_key",
+        "token",
+        "credential",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
+}
+
+/// Connection settings: brokers, user options, and the logging context.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// User settings, applied last so that they win.
+    pub options: Vec<KafkaOption>,
+}
+
+impl Connection {
+    /// The connection named by `args`, if `--kafka` was given.
+    pub fn from_args(args: &KafkaArgs) -> Option<Connection> {
+        let brokers = args.brokers.clone()?;
+        Some(Connection {
+            brokers,
+            options: args.options.clone(),
+        })
+    }
+
+    /// A librdkafka configuration: `defaults` first, then the user's options.
+    pub fn config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", "iotstream");
+        for (key, value) in defaults {
+            config.set(*key, *value);
+        }
+        for option in &self.options {
+            config.set(&option.key, &option.value);
+        }
+        config.set_log_level(RDKafkaLogLevel::Warning);
+        config
+    }
+
+    /// Removes every secret value from `text` (an error message that may quote configuration).
+    pub fn redact(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for option in self
+            .options
+            .iter()
+            .filter(|o| is_secret(&o.key) && !o.value.is_empty())
+        {
+            text = text.replace(&option.value, "***");
+        }
+        text
+    }
+
+    /// Turns a client error into a message without secrets.
+    pub fn error(&self, what: &str, error: &KafkaError) -> anyhow::Error {
+        anyhow!("{what}: {}", self.redact(&error.to_string()))
+    }
+
+    /// Creates `topic` with `partitions` partitions unless it exists (Tansu does not auto-create).
+    pub fn ensure_topic(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
+        let admin: AdminClient<DefaultClientContext> = self
+            .config(&[])
+            .create()
+            .map_err(|e| self.error("cannot create a Kafka admin client", &e))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = runtime
+            .block_on(admin.create_topics([&new_topic], &options))
+            .map_err(|e| self.error("cannot create topics", &e))?;
+        for result in results {
+            match result {
+                Ok(_) => tracing::info!(topic, partitions, "created topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    tracing::debug!(topic, "topic exists")
+                }
+                Err((name, code)) => return Err(anyhow!("cannot create topic {name}: {code}")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Is this a broker hiccup the client recovers from by itself (broker down, connection lost,
+/// timeouts), as opposed to a configuration or programming error?
+pub fn is_transient(error: &KafkaError) -> bool {
+    let code = match error {
+        KafkaError::Global(code)
+        | KafkaError::MessageConsumption(code)
+        | KafkaError::MessageProduction(code)
+        | KafkaError::ConsumerCommit(code)
+        | KafkaError::MetadataFetch(code)
+        | KafkaError::OffsetFetch(code) => *code,
+        KafkaError::Transaction(e) => return e.is_retriable(),
+        _ => return false,
+    };
+    matches!(
+        code,
+        RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::NetworkException
+            | RDKafkaErrorCode::Resolve
+            | RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::NotLeaderForPartition
+            | RDKafkaErrorCode::CoordinatorNotAvailable
+            | RDKafkaErrorCode::NotCoordinator
+            | RDKafkaErrorCode::CoordinatorLoadInProgress
+            | RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::MessageTimedOut
+            | RDKafkaErrorCode::QueueFull
+            | RDKafkaErrorCode::RebalanceInProgress
+    )
+}
+
+/// Logs client-level events through `tracing`: transient errors as rate-limited warnings (a broker
+/// restart produces dozens), everything else as errors.
+#[derive(Default)]
+pub struct LoggingContext {
+    last_warning: Mutex<Option<Instant>>,
+}
+
+impl LoggingContext {
+    /// Logs a client error, rate-limiting the transient ones to one line per 5 seconds.
+    pub fn report(&self, error: &KafkaError, reason: &str) {
+        if let KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) =
+            error
+        {
+            tracing::debug!(reason, "end of partition");
+            return;
+        }
+        if !is_transient(error) {
+            tracing::error!(%error, reason, "Kafka client error");
+            return;
+        }
+        let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            *last = Some(Instant::now());
+            tracing::warn!(%error, reason, "Kafka broker unavailable; retrying");
+        }
+    }
+}
+
+impl ClientContext for LoggingContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.report(&error, reason);
+    }
+}
+
+/// Parses `host:port` lists early, to fail on typos before connecting.
+pub fn check_brokers(brokers: &str) -> anyhow::Result<()> {
+    for broker in brokers.split(',') {
+        let (host, port) = broker
+            .trim()
+            .rsplit_once(':')
+            .with_context(|| format!("{broker:?} is not host:port"))?;
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(anyhow!("{broker:?} is not host:port"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let option: KafkaOption = "sasl.password=hunter2".parse().unwrap();
+        assert_eq!(format!("{option:?}"), "sasl.password=***");
+        let plain: KafkaOption = "security.protocol=SASL_SSL".parse().unwrap();
+        assert_eq!(format!("{plain:?}"), "security.protocol=SASL_SSL");
+        let connection = Connection {
+            brokers: "127.0.0.1:1".into(),
+            options: vec![option, plain],
+        };
+        assert_eq!(
+            connection.redact("bad value \"hunter2\" for sasl.password"),
+            "bad value \"***\" for sasl.password"
+        );
+        for key in [
+            "ssl.key.password",
+            "sasl.oauthbearer.client.secret",
+            "ssl.keystore.password",
+        ] {
+            assert!(is_secret(key), "{key}");
+        }
+        assert!(!is_secret("bootstrap.servers"));
+    }
+
+    #[test]
+    fn options_parse() {
+        assert!("novalue".parse::<KafkaOption>().is_err());
+        assert!("=x".parse::<KafkaOption>().is_err());
+        let o: KafkaOption = "a.b=c=d".parse().unwrap();
+        assert_eq!((o.key.as_str(), o.value.as_str()), ("a.b", "c=d"));
+        assert!(check_brokers("127.0.0.1:9092,localhost:19092").is_ok());
+        assert!(check_brokers("localhost").is_err());
+        assert!(check_brokers("localhost:x").is_err());
+    }
+}

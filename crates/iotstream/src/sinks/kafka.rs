@@ -1,0 +1,275 @@
+//! Kafka outputs: results (one JSON message per result), dead letters (rejected messages with their
+//! reason and origin in headers) and readings (what `simulate --kafka` and `produce` send).
+//!
+//! Results and dead letters use an unbounded delivery timeout: a broker outage delays them and is
+//! logged, but never fails the run or drops a message. `write_result` and [`DeadLetters::flush`]
+//! return only once the broker has acknowledged, because offsets are committed right after.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use iotstream_engine::{RejectReason, WindowResult};
+use rdkafka::client::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+
+use super::ResultSink;
+use crate::kafka::{Connection, LoggingContext};
+
+/// Producer settings tuned for throughput: large batches, a short linger, lz4.
+const THROUGHPUT: [(&str, &str); 6] = [
+    ("linger.ms", "20"),
+    ("batch.num.messages", "10000"),
+    ("batch.size", "1000000"),
+    ("compression.type", "lz4"),
+    ("queue.buffering.max.messages", "1000000"),
+    ("queue.buffering.max.kbytes", "1048576"),
+];
+
+/// Counts deliveries, logs failures (rate-limited through the logging context).
+#[derive(Default)]
+pub struct DeliveryContext {
+    logging: LoggingContext,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_failure: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.logging.report(&error, reason);
+    }
+}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((error, _)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                self.logging.report(error, "delivery");
+                let mut first = self.first_failure.lock().unwrap_or_else(|p| p.into_inner());
+                first.get_or_insert_with(|| error.to_string());
+            }
+        }
+    }
+}
+
+/// A producer with delivery accounting.
+pub struct Sender {
+    producer: ThreadedProducer<DeliveryContext>,
+    topic: String,
+}
+
+impl Sender {
+    /// Connects a producer for `topic`. `patient` producers never give up on a message.
+    pub fn new(connection: &Connection, topic: &str, patient: bool) -> anyhow::Result<Sender> {
+        let mut config = connection.config(&THROUGHPUT);
+        if patient {
+            config.set("message.timeout.ms", "0");
+        }
+        let producer = config
+            .create_with_context(DeliveryContext::default())
+            .map_err(|e| connection.error("cannot create the Kafka producer", &e))?;
+        Ok(Sender {
+            producer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Queues one message, waiting while the local queue is full.
+    pub fn send(&self, key: Option<&[u8]>, payload: &[u8], headers: Option<OwnedHeaders>) {
+        let mut record = BaseRecord::to(&self.topic).payload(payload);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((error, _)) => {
+                    self.producer
+                        .context()
+                        .failed
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.producer.context().logging.report(&error, "send");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits until every queued message is acknowledged, logging while the broker is away.
+    pub fn flush(&self) -> anyhow::Result<()> {
+        while let Err(error) = self.producer.flush(Duration::from_secs(10)) {
+            tracing::warn!(%error, in_flight = self.producer.in_flight_count(), topic = %self.topic, "waiting for the broker to acknowledge");
+        }
+        self.check()
+    }
+
+    /// Messages acknowledged so far.
+    pub fn delivered(&self) -> u64 {
+        self.producer.context().delivered.load(Ordering::Relaxed)
+    }
+
+    /// An error if any message failed for good.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let failed = self.producer.context().failed.load(Ordering::Relaxed);
+        if failed == 0 {
+            return Ok(());
+        }
+        let first = self
+            .producer
+            .context()
+            .first_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        anyhow::bail!(
+            "{failed} messages could not be delivered to {} (first error: {})",
+            self.topic,
+            first.unwrap_or_default()
+        )
+    }
+}
+
+/// `--results-topic`: each result as one JSON message.
+///
+/// The key is the window and the input partitions it covers, so a result re-emitted for the same
+/// window and input replaces the earlier one in a compacted topic.
+pub struct KafkaResultSink {
+    sender: Sender,
+}
+
+impl KafkaResultSink {
+    /// Connects.
+    pub fn new(connection: &Connection, topic: &str) -> anyhow::Result<KafkaResultSink> {
+        Ok(KafkaResultSink {
+            sender: Sender::new(connection, topic, true)?,
+        })
+    }
+}
+
+/// The compaction key of a result.
+pub fn result_key(result: &WindowResult) -> String {
+    let partitions = result.partitions.as_deref().unwrap_or_default();
+    let partitions: Vec<String> = partitions.iter().map(i32::to_string).collect();
+    format!(
+        "{}/{}/{}",
+        result.window_start,
+        result.window_end,
+        partitions.join(",")
+    )
+}
+
+impl ResultSink for KafkaResultSink {
+    fn write_result(&mut self, result: &WindowResult) -> std::io::Result<()> {
+        let payload = serde_json::to_vec(result)?;
+        self.sender
+            .send(Some(result_key(result).as_bytes()), &payload, None);
+        self.sender.flush().map_err(std::io::Error::other)
+    }
+}
+
+/// Where a rejected message came from.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin<'a> {
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+}
+
+/// [`DeadLetters`] for messages of one source topic.
+pub struct TopicDeadLetters {
+    /// The producer.
+    pub dead_letters: DeadLetters,
+    /// The topic the rejected messages came from.
+    pub source_topic: String,
+}
+
+impl super::RejectSink for TopicDeadLetters {
+    fn reject(&mut self, payload: &[u8], reason: RejectReason, partition: i32, offset: i64) {
+        let origin = Origin {
+            topic: &self.source_topic,
+            partition,
+            offset,
+        };
+        self.dead_letters.send(payload, reason, origin);
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        self.dead_letters.flush()
+    }
+}
+
+/// `--dead-letter-topic`: every rejected message, its bytes cut to a cap, with headers
+/// `iotstream.reason`, `iotstream.source.topic`, `iotstream.source.partition`,
+/// `iotstream.source.offset` and `iotstream.truncated`.
+pub struct DeadLetters {
+    sender: Sender,
+    cap: usize,
+}
+
+impl DeadLetters {
+    /// Connects; payloads longer than `cap` bytes are cut.
+    pub fn new(connection: &Connection, topic: &str, cap: usize) -> anyhow::Result<DeadLetters> {
+        Ok(DeadLetters {
+            sender: Sender::new(connection, topic, true)?,
+            cap,
+        })
+    }
+
+    /// Queues one dead letter.
+    pub fn send(&self, payload: &[u8], reason: RejectReason, origin: Origin<'_>) {
+        let partition = origin.partition.to_string();
+        let offset = origin.offset.to_string();
+        let truncated = if payload.len() > self.cap {
+            "true"
+        } else {
+            "false"
+        };
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "iotstream.reason",
+                value: Some(reason.as_str()),
+            })
+            .insert(Header {
+                key: "iotstream.source.topic",
+                value: Some(origin.topic),
+            })
+            .insert(Header {
+                key: "iotstream.source.partition",
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: "iotstream.source.offset",
+                value: Some(&offset),
+            })
+            .insert(Header {
+                key: "iotstream.truncated",
+                value: Some(truncated),
+            });
+        self.sender
+            .send(None, &payload[..payload.len().min(self.cap)], Some(headers));
+    }
+
+    /// Waits until every dead letter is acknowledged.
+    pub fn flush(&self) -> anyhow::Result<()> {
+        self.sender.flush()
+    }
+}
