@@ -3,7 +3,7 @@
 #
 # Apache Kafka, Redpanda and Docker images cannot be installed on these machines, so the
 # integration tests and the demo run against Tansu, a Kafka-API broker written in Rust
-# (see /work/shared/kafka/README.md for what it does and does not do correctly).
+# (the project's shared Kafka notes record what it does and does not do correctly).
 #
 # Usage:
 #   scripts/kafka-broker.sh install        build tansu once per machine (if missing)

@@ -334,3 +334,33 @@ fn no_arguments_runs_the_demo_with_console_output() {
     assert!(text.contains("Total number of messages: "));
     assert!(text.contains("Total number of sensors: "));
 }
+
+/// Secret Kafka settings never reach logs or errors, even at trace level and when the
+/// configuration is rejected.
+#[cfg(feature = "kafka")]
+#[test]
+fn kafka_secrets_are_never_printed() {
+    let out = bin()
+        .args([
+            "analyze",
+            "--kafka",
+            "127.0.0.1:9",
+            "--topic",
+            "t",
+            "--once",
+            "-vv",
+        ])
+        .args([
+            "--kafka-option",
+            "sasl.password=hunter2-secret",
+            "--kafka-option",
+            "no.such.property=1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no.such.property"), "{stderr}");
+    assert!(stderr.contains("sasl.password=***"), "{stderr}");
+    assert!(!stderr.contains("hunter2-secret"), "{stderr}");
+}
