@@ -5,19 +5,24 @@
 //! replayable, and lets the `iotstream` binary own sources, sinks and scheduling.
 //!
 //! The data flow, one module per step: [`lines`] → [`parse`] (→ [`reading`]) → [`operator`]
-//! (accumulating [`aggregate`]s) → [`result`].
+//! (accumulating [`aggregate`]s in [`window`]s closed by [`watermark`]s) → [`result`]; [`live`]
+//! keeps the per-sensor views.
 #![deny(missing_docs)]
 
 pub mod aggregate;
 pub mod lines;
+pub mod live;
 pub mod operator;
 pub mod parse;
 pub mod reading;
 pub mod result;
 pub mod time;
+pub mod watermark;
+pub mod window;
 
 pub use aggregate::Aggregate;
-pub use operator::MicroBatches;
+pub use operator::{Admission, EventTimeConfig, EventTimeWindows, MicroBatches};
 pub use parse::{Parser, RejectReason};
 pub use reading::{EventTime, Reading, SensorId, StateCode};
-pub use result::{StateResult, WindowResult};
+pub use result::{StateResult, StatsRecord, WindowResult};
+pub use window::WindowSpec;

@@ -3,12 +3,17 @@
 //! Operators are plain synchronous structs driven by `on_*` calls; they own no clock and no I/O.
 //! The caller passes processing time in, so the same operator runs live, in tests and in replays.
 //! [`MicroBatches`] is the seed's model: one result per interval of processing time, covering the
-//! readings that arrived during it.
+//! readings that arrived during it. [`EventTimeWindows`] cuts windows on the readings' own event
+//! times and closes them with watermarks, so its final results depend only on the input.
+
+use std::collections::BTreeMap;
 
 use crate::aggregate::Aggregate;
 use crate::parse::RejectReason;
-use crate::reading::{EventTime, Reading};
+use crate::reading::{EventTime, Reading, STATE_COUNT};
 use crate::result::WindowResult;
+use crate::watermark::Watermarks;
+use crate::window::WindowSpec;
 
 /// Processing-time micro-batches, as Spark Streaming's `StreamingContext(sc, 3)` makes them.
 #[derive(Debug, Default)]
@@ -54,4 +59,172 @@ impl MicroBatches {
     pub fn current(&self) -> &Aggregate {
         &self.current
     }
+}
+
+/// Event-time windows: how they are cut and when they close.
+#[derive(Clone, Copy, Debug)]
+pub struct EventTimeConfig {
+    /// Window shape.
+    pub window: WindowSpec,
+    /// Bounded out-of-orderness: how far behind the latest event time a reading may arrive and
+    /// still be on time (µs).
+    pub max_delay: i64,
+    /// How long after its end a window still accepts (and re-emits for) late readings (µs).
+    pub allowed_lateness: i64,
+    /// Readings more than this far ahead of processing time are rejected (µs).
+    pub max_skew: Option<i64>,
+    /// A partition without readings for this long stops holding the watermark back (µs).
+    pub idle_timeout: Option<i64>,
+}
+
+/// What became of a reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted in at least one window.
+    Counted,
+    /// Every window it belongs to was complete beyond the allowed lateness.
+    Late,
+    /// Too far in the future; counted nowhere and ignored by the watermark.
+    Future,
+}
+
+#[derive(Clone, Debug, Default)]
+struct OpenWindow {
+    aggregate: Aggregate,
+    /// Revision of the last final emission, if any.
+    emitted: Option<u32>,
+    /// Changed since the last final emission.
+    changed: bool,
+    /// Changed since the last partial emission.
+    changed_since_partial: bool,
+}
+
+/// Tumbling or sliding windows on event time, closed by the watermark (see [`crate::watermark`]).
+///
+/// The rules, which make the final windows a function of the input alone:
+/// - a reading read on partition p is **late** for a window iff p's watermark (before the reading)
+///   has passed the window's end plus the allowed lateness, or the window has already been purged;
+///   it is counted in each of its windows it is not late for, and reported late if it is late for
+///   all of them;
+/// - a window is emitted, final, when the overall watermark passes its end; a reading arriving
+///   later but within the allowed lateness updates it, and it is emitted again with the next
+///   revision; it is forgotten once the watermark passes its end plus the allowed lateness.
+#[derive(Clone, Debug)]
+pub struct EventTimeWindows {
+    config: EventTimeConfig,
+    windows: BTreeMap<i64, OpenWindow>,
+    watermarks: Watermarks,
+    late_by_state: [u64; STATE_COUNT],
+}
+
+impl EventTimeWindows {
+    /// An operator with no windows yet.
+    pub fn new(config: EventTimeConfig) -> EventTimeWindows {
+        EventTimeWindows {
+            config,
+            windows: BTreeMap::new(),
+            watermarks: Watermarks::new(config.max_delay, config.idle_timeout),
+            late_by_state: [0; STATE_COUNT],
+        }
+    }
+
+    /// Counts `reading`, read from `partition` at processing time `now`, into its windows.
+    pub fn on_reading(&mut self, partition: u32, reading: &Reading<'_>, now: EventTime) -> Admission {
+        let t = reading.event_time.as_micros();
+        if self.config.max_skew.is_some_and(|skew| t > now.as_micros().saturating_add(skew)) {
+            return Admission::Future;
+        }
+        let own = self.watermarks.partition(partition).unwrap_or(i64::MIN);
+        let horizon = own.max(self.watermarks.global());
+        let mut counted = false;
+        for start in self.config.window.starts_of(t) {
+            let closes = self.config.window.end(start).saturating_add(self.config.allowed_lateness);
+            if horizon >= closes {
+                continue;
+            }
+            let window = self.windows.entry(start).or_default();
+            window.aggregate.add(reading);
+            window.changed = true;
+            window.changed_since_partial = true;
+            counted = true;
+        }
+        self.watermarks.observe(partition, t, now.as_micros());
+        if counted {
+            Admission::Counted
+        } else {
+            self.late_by_state[reading.state.index()] += 1;
+            Admission::Late
+        }
+    }
+
+    /// Advances the watermark to processing time `now` and returns the windows it completes
+    /// (final), and windows updated by late readings (next revision), oldest first.
+    pub fn on_advance(&mut self, now: EventTime) -> Vec<WindowResult> {
+        let watermark = self.watermarks.advance(now.as_micros());
+        self.emit_complete(watermark)
+    }
+
+    /// End of input: every window is complete.
+    pub fn on_end(&mut self) -> Vec<WindowResult> {
+        self.watermarks.finish();
+        self.emit_complete(i64::MAX)
+    }
+
+    /// Early, partial results for open windows that changed since their last partial result.
+    pub fn on_early(&mut self) -> Vec<WindowResult> {
+        let spec = self.config.window;
+        let watermark = self.watermarks.global();
+        let mut results = Vec::new();
+        for (&start, window) in self.windows.iter_mut() {
+            if spec.end(start) > watermark && window.changed_since_partial {
+                window.changed_since_partial = false;
+                let mut result = window_result(spec, start, &window.aggregate);
+                result.is_final = false;
+                results.push(result);
+            }
+        }
+        results
+    }
+
+    fn emit_complete(&mut self, watermark: i64) -> Vec<WindowResult> {
+        let spec = self.config.window;
+        let mut results = Vec::new();
+        for (&start, window) in self.windows.iter_mut() {
+            if spec.end(start) > watermark {
+                break;
+            }
+            if !window.changed {
+                continue;
+            }
+            let revision = window.emitted.map_or(0, |r| r + 1);
+            let mut result = window_result(spec, start, &window.aggregate);
+            result.revision = revision;
+            results.push(result);
+            window.emitted = Some(revision);
+            window.changed = false;
+        }
+        let lateness = self.config.allowed_lateness;
+        self.windows.retain(|&start, _| spec.end(start).saturating_add(lateness) > watermark);
+        results
+    }
+
+    /// The overall watermark (`None` before any input).
+    pub fn watermark(&self) -> Option<EventTime> {
+        let w = self.watermarks.global();
+        (w != i64::MIN).then_some(EventTime(w))
+    }
+
+    /// Windows held in memory.
+    pub fn open_windows(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Late readings so far, by state index.
+    pub fn late_by_state(&self) -> &[u64; STATE_COUNT] {
+        &self.late_by_state
+    }
+}
+
+fn window_result(spec: WindowSpec, start: i64, aggregate: &Aggregate) -> WindowResult {
+    WindowResult::from_aggregate(EventTime(start), EventTime(spec.end(start)), aggregate)
 }

@@ -85,6 +85,20 @@ impl fmt::Display for StateCode {
     }
 }
 
+impl serde::Serialize for StateCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StateCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        StateCode::from_bytes(code.as_bytes())
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown state code {code:?}")))
+    }
+}
+
 /// A sensor's identity as a fixed 64-bit hash of its guid (XXH3, seed 0).
 ///
 /// The hash is the same in every build and on every machine, so it can be stored in checkpoints and

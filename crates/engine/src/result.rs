@@ -30,9 +30,27 @@ pub struct StateResult {
     pub max_temperature: f64,
 }
 
+/// The `type` tag of a window result, so that JSON-lines readers can tell records apart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowTag {
+    /// `"type": "window"`.
+    #[default]
+    Window,
+}
+
 /// One emitted window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowResult {
+    /// Always `"window"`.
+    #[serde(rename = "type", default)]
+    pub record_type: WindowTag,
+    /// False for an early, partial result of a window that is still open (`--emit-every`).
+    #[serde(rename = "final", default = "yes")]
+    pub is_final: bool,
+    /// 0 for a window's first final result; each update by late readings adds one.
+    #[serde(default)]
+    pub revision: u32,
     /// Inclusive start.
     pub window_start: EventTime,
     /// Exclusive end.
@@ -69,6 +87,9 @@ impl WindowResult {
                 .then_with(|| a.state.cmp(&b.state))
         });
         WindowResult {
+            record_type: WindowTag::Window,
+            is_final: true,
+            revision: 0,
             window_start,
             window_end,
             messages: aggregate.messages(),
@@ -90,6 +111,10 @@ impl WindowResult {
         by_state.sort_unstable();
         by_state
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn state_result(code: StateCode, aggregate: &Aggregate) -> Option<StateResult> {
@@ -130,4 +155,51 @@ fn serialize_reasons<S: serde::Serializer>(
         }
     }
     map.end()
+}
+
+/// The `type` tag of a stats record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatsTag {
+    /// `"type": "stats"`.
+    #[default]
+    Stats,
+}
+
+/// Running totals and live views since the start of a run: what is not tied to one window
+/// (rejections and late readings in event-time mode, the sensor fleet's state).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatsRecord {
+    /// Always `"stats"`.
+    #[serde(rename = "type", default)]
+    pub record_type: StatsTag,
+    /// Processing time of the record.
+    pub at: EventTime,
+    /// The engine's event-time watermark (event-time mode, once there is input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<EventTime>,
+    /// Valid readings since start (late ones included).
+    pub readings: u64,
+    /// Rejected messages since start (late and future ones included).
+    pub rejected: u64,
+    /// Rejected messages since start by reason.
+    #[serde(serialize_with = "serialize_reasons")]
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    /// Late readings since start, by state.
+    pub late_by_state: BTreeMap<String, u64>,
+    /// Windows held open (event-time mode).
+    pub open_windows: u64,
+    /// Sensors seen since start.
+    pub sensors: u64,
+    /// Sensors silent for longer than the offline threshold.
+    pub offline: u64,
+    /// The same, by state.
+    pub offline_by_state: BTreeMap<String, u64>,
+}
+
+impl StatsRecord {
+    /// Per-reason counts as a map (every reason present).
+    pub fn reasons(counts: &RejectCounts) -> BTreeMap<String, u64> {
+        reasons_map(counts)
+    }
 }

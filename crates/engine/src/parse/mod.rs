@@ -56,11 +56,35 @@ pub enum RejectReason {
     OutOfRange,
     /// `eventTime` is a string but not an RFC 3339 timestamp.
     BadTimestamp,
+    /// A valid reading whose event time is further in the future than the allowed clock skew
+    /// (event-time mode); it would otherwise drag the watermark ahead of every other sensor.
+    FutureTimestamp,
+    /// A valid reading that arrived after its windows were complete, beyond the allowed lateness
+    /// (event-time mode).
+    Late,
 }
 
 impl RejectReason {
     /// Every reason, in a fixed order (the order of output columns).
-    pub const ALL: [RejectReason; 12] = [
+    pub const ALL: [RejectReason; 14] = [
+        RejectReason::NotUtf8,
+        RejectReason::Empty,
+        RejectReason::TooLarge,
+        RejectReason::MalformedJson,
+        RejectReason::NotObject,
+        RejectReason::MissingField,
+        RejectReason::WrongType,
+        RejectReason::DuplicateField,
+        RejectReason::UnknownState,
+        RejectReason::NonFinite,
+        RejectReason::OutOfRange,
+        RejectReason::BadTimestamp,
+        RejectReason::FutureTimestamp,
+        RejectReason::Late,
+    ];
+
+    /// The reasons the parser gives; the others are decided by the event-time engine.
+    pub const PARSE: [RejectReason; 12] = [
         RejectReason::NotUtf8,
         RejectReason::Empty,
         RejectReason::TooLarge,
@@ -90,6 +114,8 @@ impl RejectReason {
             RejectReason::NonFinite => "non_finite",
             RejectReason::OutOfRange => "out_of_range",
             RejectReason::BadTimestamp => "bad_timestamp",
+            RejectReason::FutureTimestamp => "future_timestamp",
+            RejectReason::Late => "late",
         }
     }
 

@@ -1,0 +1,133 @@
+//! Watermarks: how far event time has progressed, per input partition and overall.
+//!
+//! Each partition's watermark is the latest event time seen on it minus the bounded
+//! out-of-orderness (`max_delay`). The engine's watermark is the minimum over partitions, so a slow
+//! partition holds windows open until its readings are in. Two exceptions keep windows closing when
+//! sensors go quiet: a partition silent for `idle_timeout` (processing time) stops holding the
+//! watermark back, and when every partition is idle the watermark advances with the wall clock
+//! from where it stood. The watermark never moves backwards.
+//!
+//! All times are microseconds; processing time ("now") is passed in by the caller.
+
+use std::collections::BTreeMap;
+
+/// One partition's progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartitionClock {
+    /// Latest event time seen.
+    pub max_event_time: i64,
+    /// Processing time of the latest reading.
+    pub last_active: i64,
+}
+
+/// Per-partition and overall watermarks.
+#[derive(Clone, Debug)]
+pub struct Watermarks {
+    max_delay: i64,
+    idle_timeout: Option<i64>,
+    partitions: BTreeMap<u32, PartitionClock>,
+    global: i64,
+}
+
+impl Watermarks {
+    /// Watermarks with bounded out-of-orderness `max_delay` and, if given, idleness after
+    /// `idle_timeout` of processing time without readings.
+    pub fn new(max_delay: i64, idle_timeout: Option<i64>) -> Watermarks {
+        Watermarks { max_delay, idle_timeout, partitions: BTreeMap::new(), global: i64::MIN }
+    }
+
+    /// The watermark of `partition` (`None` before its first reading).
+    pub fn partition(&self, partition: u32) -> Option<i64> {
+        self.partitions.get(&partition).map(|c| c.max_event_time.saturating_sub(self.max_delay))
+    }
+
+    /// The overall watermark as last computed (`i64::MIN` before any input).
+    pub fn global(&self) -> i64 {
+        self.global
+    }
+
+    /// Every partition's clock, for checkpoints and status.
+    pub fn partitions(&self) -> &BTreeMap<u32, PartitionClock> {
+        &self.partitions
+    }
+
+    /// Records a reading at `event_time` on `partition`, read at processing time `now`.
+    pub fn observe(&mut self, partition: u32, event_time: i64, now: i64) {
+        let clock = self
+            .partitions
+            .entry(partition)
+            .or_insert(PartitionClock { max_event_time: event_time, last_active: now });
+        clock.max_event_time = clock.max_event_time.max(event_time);
+        clock.last_active = clock.last_active.max(now);
+    }
+
+    /// Recomputes the overall watermark at processing time `now`; returns it.
+    pub fn advance(&mut self, now: i64) -> i64 {
+        let idle = |c: &PartitionClock| self.idle_timeout.is_some_and(|t| now.saturating_sub(c.last_active) >= t);
+        let active = self.partitions.values().filter(|c| !idle(c)).map(|c| c.max_event_time).min();
+        let latest = self.partitions.values().map(|c| c.max_event_time).max();
+        let last_input = self.partitions.values().map(|c| c.last_active).max();
+        let candidate = match (active, self.idle_timeout, latest, last_input) {
+            (Some(min), ..) => min.saturating_sub(self.max_delay),
+            // All idle: carry on from the latest event time at the pace of the wall clock.
+            (None, Some(timeout), Some(latest), Some(last_input)) => {
+                let quiet_for = now.saturating_sub(last_input).saturating_sub(timeout).max(0);
+                latest.saturating_sub(self.max_delay).saturating_add(quiet_for)
+            }
+            _ => i64::MIN,
+        };
+        self.global = self.global.max(candidate);
+        self.global
+    }
+
+    /// End of input: everything is complete.
+    pub fn finish(&mut self) {
+        self.global = i64::MAX;
+    }
+
+    /// Restores a saved state (checkpoints).
+    pub fn restore(&mut self, partitions: BTreeMap<u32, PartitionClock>, global: i64) {
+        self.partitions = partitions;
+        self.global = global;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slowest_partition_holds_the_watermark() {
+        let mut w = Watermarks::new(10, None);
+        assert_eq!(w.advance(0), i64::MIN);
+        w.observe(0, 100, 0);
+        w.observe(1, 50, 0);
+        assert_eq!(w.advance(0), 40);
+        assert_eq!(w.partition(0), Some(90));
+        w.observe(1, 200, 1);
+        assert_eq!(w.advance(1), 90);
+        w.observe(1, 20, 2); // older data never moves it back
+        assert_eq!(w.advance(2), 90);
+    }
+
+    #[test]
+    fn idle_partitions_stop_holding_it_back_and_all_idle_follows_the_clock() {
+        let mut w = Watermarks::new(10, Some(1000));
+        w.observe(0, 100, 0);
+        w.observe(1, 500, 900);
+        assert_eq!(w.advance(900), 90);
+        assert_eq!(w.advance(1000), 490, "partition 0 idle");
+        assert_eq!(w.advance(1900), 490, "both idle, just now");
+        assert_eq!(w.advance(2400), 990, "both idle for 500 more");
+        w.observe(0, 120, 2500);
+        assert_eq!(w.advance(2500), 990, "never backwards");
+    }
+
+    #[test]
+    fn finish_completes_everything() {
+        let mut w = Watermarks::new(10, None);
+        w.observe(0, 100, 0);
+        w.finish();
+        assert_eq!(w.global(), i64::MAX);
+    }
+}

@@ -1,0 +1,106 @@
+//! Window assignment on event time: tumbling and sliding windows as pure functions.
+//!
+//! Windows are aligned to the epoch: a window of size S sliding by P starts at multiples of P and
+//! covers `[start, start + S)`. Tumbling windows are the case P = S. Times are microseconds.
+
+use thiserror::Error;
+
+/// Invalid window shapes, reported when the configuration is checked.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum WindowError {
+    /// Size or slide is zero or negative.
+    #[error("window size and slide must be positive")]
+    NotPositive,
+    /// The slide is longer than the window, which would leave readings in no window at all.
+    #[error("the slide ({slide} µs) must not be longer than the window ({size} µs)")]
+    SlideTooLong {
+        /// Window size.
+        size: i64,
+        /// Slide.
+        slide: i64,
+    },
+}
+
+/// The shape of event-time windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowSpec {
+    size: i64,
+    slide: i64,
+}
+
+impl WindowSpec {
+    /// Windows of `size` µs starting every `slide` µs (`slide == size`: tumbling).
+    pub fn new(size: i64, slide: i64) -> Result<WindowSpec, WindowError> {
+        if size <= 0 || slide <= 0 {
+            return Err(WindowError::NotPositive);
+        }
+        if slide > size {
+            return Err(WindowError::SlideTooLong { size, slide });
+        }
+        Ok(WindowSpec { size, slide })
+    }
+
+    /// Tumbling windows of `size` µs.
+    pub fn tumbling(size: i64) -> Result<WindowSpec, WindowError> {
+        WindowSpec::new(size, size)
+    }
+
+    /// Window length in µs.
+    pub fn size(&self) -> i64 {
+        self.size
+    }
+
+    /// Distance between window starts in µs.
+    pub fn slide(&self) -> i64 {
+        self.slide
+    }
+
+    /// End (exclusive) of the window starting at `start`.
+    pub fn end(&self, start: i64) -> i64 {
+        start.saturating_add(self.size)
+    }
+
+    /// Starts of every window containing `t`, latest first.
+    pub fn starts_of(&self, t: i64) -> impl Iterator<Item = i64> {
+        let last = t.div_euclid(self.slide) * self.slide;
+        let size = self.size;
+        let slide = self.slide;
+        (0..)
+            .map(move |k: i64| last - k * slide)
+            .take_while(move |&start| start > t.saturating_sub(size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tumbling_windows_hold_each_time_once() {
+        let w = WindowSpec::tumbling(10).unwrap();
+        assert_eq!(w.starts_of(0).collect::<Vec<_>>(), [0]);
+        assert_eq!(w.starts_of(9).collect::<Vec<_>>(), [0]);
+        assert_eq!(w.starts_of(10).collect::<Vec<_>>(), [10]);
+        assert_eq!(w.starts_of(-1).collect::<Vec<_>>(), [-10]);
+    }
+
+    #[test]
+    fn sliding_windows_hold_each_time_size_over_slide_times() {
+        let w = WindowSpec::new(10, 5).unwrap();
+        assert_eq!(w.starts_of(7).collect::<Vec<_>>(), [5, 0]);
+        assert_eq!(w.starts_of(10).collect::<Vec<_>>(), [10, 5]);
+        let w = WindowSpec::new(10, 3).unwrap();
+        for t in -50..50 {
+            let starts: Vec<i64> = w.starts_of(t).collect();
+            assert!(starts.iter().all(|&s| s <= t && t < s + 10 && s.rem_euclid(3) == 0), "{t}: {starts:?}");
+            let expected = (-60..60).filter(|s: &i64| s.rem_euclid(3) == 0 && *s <= t && t < s + 10).count();
+            assert_eq!(starts.len(), expected, "{t}");
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_refused() {
+        assert_eq!(WindowSpec::new(0, 1), Err(WindowError::NotPositive));
+        assert_eq!(WindowSpec::new(5, 10), Err(WindowError::SlideTooLong { size: 5, slide: 10 }));
+    }
+}
