@@ -97,6 +97,9 @@ struct OpenWindow {
     changed: bool,
     /// Changed since the last partial emission.
     changed_since_partial: bool,
+    /// Per partition, the position of the first reading not yet covered by a final emission:
+    /// input before it may be acknowledged, input from it on must be read again after a crash.
+    pending: BTreeMap<u32, i64>,
 }
 
 /// Tumbling or sliding windows on event time, closed by the watermark (see [`crate::watermark`]).
@@ -128,17 +131,32 @@ impl EventTimeWindows {
         }
     }
 
-    /// Counts `reading`, read from `partition` at processing time `now`, into its windows.
-    pub fn on_reading(&mut self, partition: u32, reading: &Reading<'_>, now: EventTime) -> Admission {
+    /// Counts `reading`, read from `partition` at `position` (an offset or line number) at
+    /// processing time `now`, into its windows.
+    pub fn on_reading(
+        &mut self,
+        partition: u32,
+        position: i64,
+        reading: &Reading<'_>,
+        now: EventTime,
+    ) -> Admission {
         let t = reading.event_time.as_micros();
-        if self.config.max_skew.is_some_and(|skew| t > now.as_micros().saturating_add(skew)) {
+        if self
+            .config
+            .max_skew
+            .is_some_and(|skew| t > now.as_micros().saturating_add(skew))
+        {
             return Admission::Future;
         }
         let own = self.watermarks.partition(partition).unwrap_or(i64::MIN);
         let horizon = own.max(self.watermarks.global());
         let mut counted = false;
         for start in self.config.window.starts_of(t) {
-            let closes = self.config.window.end(start).saturating_add(self.config.allowed_lateness);
+            let closes = self
+                .config
+                .window
+                .end(start)
+                .saturating_add(self.config.allowed_lateness);
             if horizon >= closes {
                 continue;
             }
@@ -146,6 +164,7 @@ impl EventTimeWindows {
             window.aggregate.add(reading);
             window.changed = true;
             window.changed_since_partial = true;
+            window.pending.entry(partition).or_insert(position);
             counted = true;
         }
         self.watermarks.observe(partition, t, now.as_micros());
@@ -166,7 +185,6 @@ impl EventTimeWindows {
 
     /// End of input: every window is complete.
     pub fn on_end(&mut self) -> Vec<WindowResult> {
-        self.watermarks.finish();
         self.emit_complete(i64::MAX)
     }
 
@@ -202,9 +220,11 @@ impl EventTimeWindows {
             results.push(result);
             window.emitted = Some(revision);
             window.changed = false;
+            window.pending.clear();
         }
         let lateness = self.config.allowed_lateness;
-        self.windows.retain(|&start, _| spec.end(start).saturating_add(lateness) > watermark);
+        self.windows
+            .retain(|&start, _| spec.end(start).saturating_add(lateness) > watermark);
         results
     }
 
@@ -212,6 +232,19 @@ impl EventTimeWindows {
     pub fn watermark(&self) -> Option<EventTime> {
         let w = self.watermarks.global();
         (w != i64::MIN).then_some(EventTime(w))
+    }
+
+    /// Per partition, the earliest position whose reading is in a window not yet emitted (or
+    /// updated since): the limit for acknowledging input.
+    pub fn pinned_positions(&self) -> BTreeMap<u32, i64> {
+        let mut pinned = BTreeMap::new();
+        for window in self.windows.values() {
+            for (&partition, &position) in &window.pending {
+                let p = pinned.entry(partition).or_insert(position);
+                *p = (*p).min(position);
+            }
+        }
+        pinned
     }
 
     /// Windows held in memory.

@@ -33,12 +33,19 @@ impl Watermarks {
     /// Watermarks with bounded out-of-orderness `max_delay` and, if given, idleness after
     /// `idle_timeout` of processing time without readings.
     pub fn new(max_delay: i64, idle_timeout: Option<i64>) -> Watermarks {
-        Watermarks { max_delay, idle_timeout, partitions: BTreeMap::new(), global: i64::MIN }
+        Watermarks {
+            max_delay,
+            idle_timeout,
+            partitions: BTreeMap::new(),
+            global: i64::MIN,
+        }
     }
 
     /// The watermark of `partition` (`None` before its first reading).
     pub fn partition(&self, partition: u32) -> Option<i64> {
-        self.partitions.get(&partition).map(|c| c.max_event_time.saturating_sub(self.max_delay))
+        self.partitions
+            .get(&partition)
+            .map(|c| c.max_event_time.saturating_sub(self.max_delay))
     }
 
     /// The overall watermark as last computed (`i64::MIN` before any input).
@@ -53,36 +60,44 @@ impl Watermarks {
 
     /// Records a reading at `event_time` on `partition`, read at processing time `now`.
     pub fn observe(&mut self, partition: u32, event_time: i64, now: i64) {
-        let clock = self
-            .partitions
-            .entry(partition)
-            .or_insert(PartitionClock { max_event_time: event_time, last_active: now });
+        let clock = self.partitions.entry(partition).or_insert(PartitionClock {
+            max_event_time: event_time,
+            last_active: now,
+        });
         clock.max_event_time = clock.max_event_time.max(event_time);
         clock.last_active = clock.last_active.max(now);
     }
 
     /// Recomputes the overall watermark at processing time `now`; returns it.
     pub fn advance(&mut self, now: i64) -> i64 {
-        let idle = |c: &PartitionClock| self.idle_timeout.is_some_and(|t| now.saturating_sub(c.last_active) >= t);
-        let active = self.partitions.values().filter(|c| !idle(c)).map(|c| c.max_event_time).min();
+        let idle = |c: &PartitionClock| {
+            self.idle_timeout
+                .is_some_and(|t| now.saturating_sub(c.last_active) >= t)
+        };
+        let active = self
+            .partitions
+            .values()
+            .filter(|c| !idle(c))
+            .map(|c| c.max_event_time)
+            .min();
         let latest = self.partitions.values().map(|c| c.max_event_time).max();
         let last_input = self.partitions.values().map(|c| c.last_active).max();
         let candidate = match (active, self.idle_timeout, latest, last_input) {
             (Some(min), ..) => min.saturating_sub(self.max_delay),
             // All idle: carry on from the latest event time at the pace of the wall clock.
             (None, Some(timeout), Some(latest), Some(last_input)) => {
-                let quiet_for = now.saturating_sub(last_input).saturating_sub(timeout).max(0);
-                latest.saturating_sub(self.max_delay).saturating_add(quiet_for)
+                let quiet_for = now
+                    .saturating_sub(last_input)
+                    .saturating_sub(timeout)
+                    .max(0);
+                latest
+                    .saturating_sub(self.max_delay)
+                    .saturating_add(quiet_for)
             }
             _ => i64::MIN,
         };
         self.global = self.global.max(candidate);
         self.global
-    }
-
-    /// End of input: everything is complete.
-    pub fn finish(&mut self) {
-        self.global = i64::MAX;
     }
 
     /// Restores a saved state (checkpoints).
@@ -121,13 +136,5 @@ mod tests {
         assert_eq!(w.advance(2400), 990, "both idle for 500 more");
         w.observe(0, 120, 2500);
         assert_eq!(w.advance(2500), 990, "never backwards");
-    }
-
-    #[test]
-    fn finish_completes_everything() {
-        let mut w = Watermarks::new(10, None);
-        w.observe(0, 100, 0);
-        w.finish();
-        assert_eq!(w.global(), i64::MAX);
     }
 }

@@ -20,6 +20,8 @@ fn bench(c: &mut Criterion) {
                 start: EventTime(1_479_302_799_000_000),
                 interval_micros: 1000,
             },
+            disorder: None,
+            count: None,
         };
         let mut simulator = Simulator::new(&config);
         let mut buffer = Vec::with_capacity(BATCH as usize * 200);

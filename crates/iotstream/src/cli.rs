@@ -56,6 +56,13 @@ pub struct FleetArgs {
     /// Number of distinct sensors (the seed's guid scheme has 2,106; more extend it).
     #[arg(long, default_value_t = SEED_FLEET_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
     pub sensors: u32,
+    /// Emit readings out of event-time order, none displaced by more than this (the same
+    /// readings as without it, only reordered).
+    #[arg(long, value_parser = parse_duration)]
+    pub disorder: Option<Duration>,
+    /// With --disorder: this fraction of readings is delayed 2–4 times beyond the bound (late data).
+    #[arg(long, default_value_t = 0.0, requires = "disorder", value_parser = parse_ratio)]
+    pub late_ratio: f64,
 }
 
 /// `iotstream simulate`.
@@ -149,12 +156,54 @@ pub struct ConsumerArgs {
     pub dead_letter_max_bytes: usize,
 }
 
-/// Result output options, shared by `analyze` and `demo`.
+/// Which clock cuts windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimeMode {
+    /// When readings arrive: the seed's micro-batches.
+    Processing,
+    /// The readings' own eventTime, with watermarks and late-data handling.
+    Event,
+}
+
+/// Windowing and output options, shared by `analyze` and `demo`.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Emit a result every this much processing time (the seed's 3-second micro-batches).
+    /// Window length: a result every this much processing time (the seed's 3-second
+    /// micro-batches), or event-time windows of this length with --time event.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub window: Duration,
+    /// Cut windows on processing time (default, the seed's behaviour) or on eventTime.
+    #[arg(long, value_enum, default_value_t = TimeMode::Processing)]
+    pub time: TimeMode,
+    /// Event time: sliding windows starting this often (default: tumbling, = --window).
+    #[arg(long, value_parser = parse_duration)]
+    pub slide: Option<Duration>,
+    /// Event time: how far behind the latest event time a reading may arrive and still be on
+    /// time (bounded out-of-orderness).
+    #[arg(long, default_value = "5s", value_parser = parse_duration_or_zero)]
+    pub max_delay: Duration,
+    /// Event time: how long after its end a window still takes late readings, re-emitting it
+    /// with a higher revision; later readings are reported as late.
+    #[arg(long, default_value = "0s", value_parser = parse_duration_or_zero)]
+    pub allowed_lateness: Duration,
+    /// Event time: also emit partial results of open windows this often.
+    #[arg(long, value_parser = parse_duration)]
+    pub emit_every: Option<Duration>,
+    /// Event time: an input partition silent this long stops holding windows open; when all are
+    /// silent, event time advances with the wall clock so the last windows close.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Event time: readings further than this ahead of the wall clock are rejected
+    /// (future_timestamp) and do not move the watermark.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub max_skew: Duration,
+    /// Sensors silent longer than this count as offline in stats records.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub offline_after: Duration,
+    /// Emit a stats record (totals, rejections, late readings, offline sensors) this often, and
+    /// at the end (default: every 3s with --time event, never otherwise).
+    #[arg(long, value_parser = parse_duration)]
+    pub stats_every: Option<Duration>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Console)]
     pub format: Format,
@@ -176,18 +225,11 @@ pub struct DemoArgs {
 }
 
 impl Default for DemoArgs {
+    /// What `iotstream demo` with no flags means (the defaults declared above, not a copy).
     fn default() -> Self {
-        DemoArgs {
-            rate: 2000.0,
-            fleet: FleetArgs {
-                seed: None,
-                sensors: SEED_FLEET_SIZE,
-            },
-            output: OutputArgs {
-                window: Duration::from_secs(3),
-                format: Format::Console,
-                output: None,
-            },
+        match Cli::try_parse_from(["iotstream", "demo"]).map(|cli| cli.command) {
+            Ok(Some(Command::Demo(args))) => args,
+            _ => unreachable!("`iotstream demo` parses: checked by cli_is_well_formed"),
         }
     }
 }
@@ -204,9 +246,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A duration that may be zero.
+pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    match parse_duration(text) {
+        Err(e) if e.contains("greater than zero") => Ok(Duration::ZERO),
+        other => other,
+    }
+}
+
 fn parse_time(text: &str) -> Result<EventTime, String> {
     EventTime::parse_rfc3339(text.as_bytes())
         .ok_or_else(|| "not an RFC 3339 timestamp like 2016-11-16T13:26:39Z".to_string())
+}
+
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err("must be a number from 0 to 1".into()),
+    }
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -224,6 +281,7 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+        assert_eq!(DemoArgs::default().output.window, Duration::from_secs(3));
     }
 
     #[test]

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
+use iotstream_engine::{EventTimeConfig, WindowSpec};
 
-use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, OutputArgs, SimulateArgs};
-use crate::pipeline::{self, Outputs, PipelineOptions, RunSummary};
-use crate::simulator::{wall_clock_now, Clock, Simulator, SimulatorConfig};
+use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, OutputArgs, SimulateArgs, TimeMode};
+use crate::pipeline::{self, Mode, Outputs, PipelineOptions, RunSummary};
+use crate::simulator::{wall_clock_now, Clock, DisorderConfig, Simulator, SimulatorConfig};
 use crate::sinks::{self, ResultSink};
 use crate::sources::file::{self, Input};
 use crate::sources::generator::{self, Pacer};
@@ -19,7 +20,7 @@ const SIMULATE_BATCH: u64 = 4096;
 
 /// `iotstream simulate`: readings to stdout, a file, or Kafka.
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
-    let config = simulator_config(&args.fleet, simulated_clock(args));
+    let config = simulator_config(&args.fleet, simulated_clock(args), Some(args.count));
     let mut simulator = Simulator::new(&config);
     tracing::debug!(seed = simulator.seed(), "simulating");
     #[cfg(feature = "kafka")]
@@ -70,22 +71,80 @@ fn simulated_clock(args: &SimulateArgs) -> Clock {
     }
 }
 
-fn simulator_config(fleet: &FleetArgs, clock: Clock) -> SimulatorConfig {
+fn simulator_config(fleet: &FleetArgs, clock: Clock, count: Option<u64>) -> SimulatorConfig {
+    let disorder = fleet.disorder.map(|bound| DisorderConfig {
+        bound_micros: bound.as_micros().min(i64::MAX as u128) as i64,
+        late_ratio: fleet.late_ratio,
+    });
     SimulatorConfig {
         seed: fleet.seed,
         sensors: fleet.sensors,
         clock,
+        disorder,
+        count,
     }
+}
+
+/// Turns windowing flags into pipeline options, reporting every inconsistency at once.
+pub fn pipeline_options(
+    output: &OutputArgs,
+    once: bool,
+    max_line_bytes: usize,
+) -> anyhow::Result<PipelineOptions> {
+    let micros = |d: Duration| d.as_micros().min(i64::MAX as u128) as i64;
+    let mode = match output.time {
+        TimeMode::Processing => {
+            let event_only = [
+                ("--slide", output.slide.is_some()),
+                ("--emit-every", output.emit_every.is_some()),
+                ("--allowed-lateness", !output.allowed_lateness.is_zero()),
+            ];
+            let misused: Vec<&str> = event_only
+                .iter()
+                .filter(|(_, used)| *used)
+                .map(|(flag, _)| *flag)
+                .collect();
+            anyhow::ensure!(
+                misused.is_empty(),
+                "{} only apply with --time event",
+                misused.join(", ")
+            );
+            Mode::Processing {
+                window: output.window,
+            }
+        }
+        TimeMode::Event => {
+            let size = micros(output.window);
+            let slide = output.slide.map_or(size, micros);
+            let window =
+                WindowSpec::new(size, slide).map_err(|e| anyhow::anyhow!("--slide: {e}"))?;
+            let config = EventTimeConfig {
+                window,
+                max_delay: micros(output.max_delay),
+                allowed_lateness: micros(output.allowed_lateness),
+                max_skew: Some(micros(output.max_skew)),
+                idle_timeout: Some(micros(output.idle_timeout)),
+            };
+            Mode::Event {
+                config,
+                emit_every: output.emit_every,
+            }
+        }
+    };
+    let default_stats = (output.time == TimeMode::Event).then_some(Duration::from_secs(3));
+    Ok(PipelineOptions {
+        mode,
+        once,
+        max_line_bytes,
+        stats_every: output.stats_every.or(default_stats),
+        offline_after: output.offline_after,
+    })
 }
 
 /// `iotstream analyze`.
 pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
     let max = args.max_line_bytes;
-    let options = PipelineOptions {
-        window: args.output.window,
-        once: args.once,
-        max_line_bytes: max,
-    };
+    let options = pipeline_options(&args.output, args.once, max)?;
     let mut outputs = Outputs {
         sinks: result_sinks(&args.output)?,
         dead_letters: None,
@@ -102,6 +161,7 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
 
 /// `iotstream demo` and `iotstream` alone.
 pub fn demo(args: &DemoArgs) -> anyhow::Result<RunSummary> {
+    let options = pipeline_options(&args.output, false, DEFAULT_MAX_LINE_BYTES)?;
     let outputs = Outputs {
         sinks: result_sinks(&args.output)?,
         dead_letters: None,
@@ -110,12 +170,11 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<RunSummary> {
         rate = args.rate,
         "demo: built-in simulator → engine → console; Ctrl-C stops"
     );
-    let source = generator::spawn(simulator_config(&args.fleet, Clock::Wall), args.rate, None);
-    let options = PipelineOptions {
-        window: args.output.window,
-        once: false,
-        max_line_bytes: DEFAULT_MAX_LINE_BYTES,
-    };
+    let source = generator::spawn(
+        simulator_config(&args.fleet, Clock::Wall, None),
+        args.rate,
+        None,
+    );
     block_on(pipeline::run(Source::plain(source), outputs, options))
 }
 

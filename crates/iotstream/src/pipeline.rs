@@ -1,36 +1,68 @@
-//! The run loop: source → parse → engine → sinks, with the processing-time clock, offset
-//! acknowledgements and shutdown.
+//! The run loop: source → parse → engine → sinks, with the clocks, offset acknowledgements and
+//! shutdown.
 //!
 //! One task owns the engine. It takes chunks and message batches from the source channel, parses
-//! and counts them, and on every tick of the window clock (aligned to multiples of the window, as
-//! Spark's batch times are) closes the batch. Emitting is always the same three steps, in this
-//! order, so that a crash at any point loses nothing: dead letters are flushed, the result is
-//! written to every sink, and only then are the positions it covers acknowledged for commit.
-//! Ctrl-C or SIGTERM ends the run cleanly: the open batch is emitted as a last, partial result and
-//! its positions are committed before the source disconnects.
+//! and counts them, and emits results when the operator says so: on every tick of the batch clock
+//! in processing-time mode (aligned to multiples of the window, as Spark's batch times are), when
+//! the watermark completes windows in event-time mode. Emitting is always the same three steps, in
+//! this order, so that a crash at any point loses nothing: dead letters are flushed, results are
+//! written to every sink, and only then are the input positions they cover acknowledged for
+//! commit. Ctrl-C or SIGTERM ends the run cleanly: the open batch (or, in event time, partial
+//! results of the open windows) is emitted, and positions are committed before the source
+//! disconnects.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use iotstream_engine::aggregate::RejectCounts;
 use iotstream_engine::lines::lines;
-use iotstream_engine::{MicroBatches, Parser, RejectReason, WindowResult};
-use tokio::time::{Instant, MissedTickBehavior};
+use iotstream_engine::live::SensorTable;
+use iotstream_engine::reading::STATE_CODES;
+use iotstream_engine::{
+    Admission, EventTime, EventTimeConfig, EventTimeWindows, MicroBatches, Parser, RejectReason,
+    StatsRecord, WindowResult,
+};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::simulator::wall_clock_now;
 use crate::sinks::{RejectSink, ResultSink};
 use crate::sources::{Chunk, Control, MessageBatch, Positions, Revoke, Source, SourceEvent};
 use crate::telemetry::RejectLog;
 
+/// How often event-time mode re-checks the watermark when no input arrives (idle partitions).
+const ADVANCE_EVERY: Duration = Duration::from_secs(1);
+
 /// How results are cut.
 #[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    /// The seed's micro-batches: a result every `window` of processing time.
+    Processing {
+        /// Batch length.
+        window: Duration,
+    },
+    /// Windows on the readings' event time, closed by watermarks.
+    Event {
+        /// Window shape and watermark rules.
+        config: EventTimeConfig,
+        /// Also emit partial results of open windows this often.
+        emit_every: Option<Duration>,
+    },
+}
+
+/// Everything about a run that is not a source or a sink.
+#[derive(Clone, Copy, Debug)]
 pub struct PipelineOptions {
-    /// Length of a processing-time batch.
-    pub window: Duration,
-    /// Emit exactly one result covering all input, at its end.
+    /// Processing or event time.
+    pub mode: Mode,
+    /// Emit results covering all input at its end, and exit.
     pub once: bool,
     /// Messages longer than this are rejected as too large.
     pub max_line_bytes: usize,
+    /// Emit a stats record (totals, late readings, live sensor views) this often.
+    pub stats_every: Option<Duration>,
+    /// Sensors silent for longer than this count as offline.
+    pub offline_after: Duration,
 }
 
 /// Where results and rejected messages go.
@@ -45,33 +77,69 @@ pub struct Outputs {
 /// Totals over a whole run, for the closing log line and for tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunSummary {
-    /// Valid readings.
+    /// Readings counted in results.
     pub readings: u64,
-    /// Rejected messages.
+    /// Rejected messages (late and future ones included).
     pub rejected: u64,
     /// Results emitted.
     pub results: u64,
 }
 
+/// One of the two operators; there is exactly one per run, so the size difference is harmless.
+#[allow(clippy::large_enum_variant)]
+enum Operator {
+    Batches(MicroBatches),
+    Windows(EventTimeWindows),
+}
+
 /// The engine and everything the loop tracks around it.
 struct Engine {
     parser: Parser,
-    batches: MicroBatches,
+    operator: Operator,
+    sensors: SensorTable,
+    /// Rejections since start, by reason.
+    rejected: RejectCounts,
     rejects: RejectLog,
     summary: RunSummary,
     outputs: Outputs,
+    offline_after: i64,
+    /// Processing time of the input being processed (read once per chunk).
+    now: EventTime,
     /// Partitioned sources: the next offset to read per partition, over everything processed.
     positions: BTreeMap<i32, i64>,
-    /// Partitions with messages in the open batch.
+    /// Partitions with messages since the last result (processing time) or ever (event time).
     covered: BTreeSet<i32>,
     /// True once a partitioned source has sent anything (results then name their partitions).
     partitioned: bool,
 }
 
 impl Engine {
+    fn new(options: &PipelineOptions, outputs: Outputs) -> Engine {
+        let now = wall_clock_now();
+        let operator = match options.mode {
+            Mode::Processing { .. } => Operator::Batches(MicroBatches::new(now)),
+            Mode::Event { config, .. } => Operator::Windows(EventTimeWindows::new(config)),
+        };
+        Engine {
+            parser: Parser::new(options.max_line_bytes),
+            operator,
+            sensors: SensorTable::default(),
+            rejected: RejectCounts::default(),
+            rejects: RejectLog::default(),
+            summary: RunSummary::default(),
+            outputs,
+            offline_after: options.offline_after.as_micros() as i64,
+            now,
+            positions: BTreeMap::new(),
+            covered: BTreeSet::new(),
+            partitioned: false,
+        }
+    }
+
     fn on_chunk(&mut self, chunk: &Chunk) {
+        self.now = wall_clock_now();
         for (line_number, line) in (chunk.first_line..).zip(lines(&chunk.data)) {
-            if let Err(reason) = self.count(line) {
+            if let Err(reason) = self.count(line, 0, line_number as i64) {
                 self.rejects
                     .record(reason, &format_args!("line {line_number}"), line);
             }
@@ -79,9 +147,11 @@ impl Engine {
     }
 
     fn on_messages(&mut self, batch: &MessageBatch) {
+        self.now = wall_clock_now();
         self.partitioned = true;
         for (payload, meta) in batch.iter() {
-            if let Err(reason) = self.count(payload) {
+            let partition = u32::try_from(meta.partition).unwrap_or(0);
+            if let Err(reason) = self.count(payload, partition, meta.offset) {
                 let position = format_args!("partition {} offset {}", meta.partition, meta.offset);
                 self.rejects.record(reason, &position, payload);
                 if let Some(dead_letters) = &mut self.outputs.dead_letters {
@@ -93,64 +163,200 @@ impl Engine {
         }
     }
 
-    /// Parses one message and counts it into the open batch.
+    /// Parses one message and counts it; the reason if it counts nowhere.
     #[inline]
-    fn count(&mut self, message: &[u8]) -> Result<(), RejectReason> {
-        match self.parser.parse(message) {
+    fn count(&mut self, message: &[u8], partition: u32, position: i64) -> Result<(), RejectReason> {
+        let outcome = match self.parser.parse(message) {
             Ok(reading) => {
-                self.batches.on_reading(&reading);
-                self.summary.readings += 1;
-                Ok(())
+                self.sensors.update(&reading, self.now);
+                match &mut self.operator {
+                    Operator::Batches(batches) => {
+                        batches.on_reading(&reading);
+                        Ok(())
+                    }
+                    Operator::Windows(windows) => {
+                        match windows.on_reading(partition, position, &reading, self.now) {
+                            Admission::Counted => Ok(()),
+                            Admission::Late => Err(RejectReason::Late),
+                            Admission::Future => Err(RejectReason::FutureTimestamp),
+                        }
+                    }
+                }
             }
             Err(reason) => {
-                self.batches.on_rejected(reason);
-                self.summary.rejected += 1;
+                if let Operator::Batches(batches) = &mut self.operator {
+                    batches.on_rejected(reason);
+                }
                 Err(reason)
             }
+        };
+        match outcome {
+            Ok(()) => self.summary.readings += 1,
+            Err(reason) => {
+                self.rejected.add(reason);
+                self.summary.rejected += 1;
+            }
         }
+        outcome
     }
 
-    /// Closes the open batch and emits it: dead letters first, then the result, so that the
-    /// positions acknowledged afterwards are covered by durable output.
-    fn emit(&mut self) -> anyhow::Result<()> {
-        let mut result = self.batches.on_tick(wall_clock_now());
-        if self.partitioned {
-            result.partitions = Some(std::mem::take(&mut self.covered).into_iter().collect());
+    /// Emits `results`: dead letters first, then the results, so that the positions acknowledged
+    /// afterwards are covered by durable output.
+    fn emit(&mut self, mut results: Vec<WindowResult>) -> anyhow::Result<()> {
+        if results.is_empty() {
+            return Ok(());
         }
         if let Some(dead_letters) = &mut self.outputs.dead_letters {
             dead_letters.flush().context("dead letters")?;
         }
-        write_all(&mut self.outputs.sinks, &result)?;
-        self.summary.results += 1;
+        let partitions: Option<Vec<i32>> = self
+            .partitioned
+            .then(|| self.covered.iter().copied().collect());
+        if matches!(self.operator, Operator::Batches(_)) {
+            self.covered.clear();
+        }
+        for result in &mut results {
+            result.partitions.clone_from(&partitions);
+            for sink in self.outputs.sinks.iter_mut() {
+                sink.write_result(result)?;
+            }
+            self.summary.results += 1;
+        }
         self.rejects.flush();
         Ok(())
     }
 
+    /// Processing time: closes the open batch. Event time: advances the watermark.
+    fn on_tick(&mut self) -> anyhow::Result<()> {
+        let now = wall_clock_now();
+        let results = match &mut self.operator {
+            Operator::Batches(batches) => vec![batches.on_tick(now)],
+            Operator::Windows(windows) => windows.on_advance(now),
+        };
+        self.emit(results)
+    }
+
+    /// Event time: partial results of open windows.
+    fn on_early(&mut self) -> anyhow::Result<()> {
+        let results = match &mut self.operator {
+            Operator::Batches(_) => Vec::new(),
+            Operator::Windows(windows) => windows.on_early(),
+        };
+        self.emit(results)
+    }
+
+    /// The input is complete: everything becomes final.
+    fn on_end(&mut self) -> anyhow::Result<()> {
+        let now = wall_clock_now();
+        let results = match &mut self.operator {
+            // The tail since the last tick; a run always emits at least one result.
+            Operator::Batches(batches)
+                if !batches.current().is_empty() || self.summary.results == 0 =>
+            {
+                vec![batches.on_tick(now)]
+            }
+            Operator::Batches(_) => Vec::new(),
+            Operator::Windows(windows) => {
+                let mut results = windows.on_advance(now);
+                results.extend(windows.on_end());
+                results
+            }
+        };
+        self.emit(results)
+    }
+
+    /// A clean stop with input still to come: the open batch, or partial results of open windows.
+    fn on_stop(&mut self) -> anyhow::Result<()> {
+        match &self.operator {
+            Operator::Batches(batches)
+                if !batches.current().is_empty() || self.summary.results == 0 =>
+            {
+                self.on_tick()
+            }
+            Operator::Batches(_) => Ok(()),
+            Operator::Windows(_) => {
+                self.on_tick()?;
+                self.on_early()
+            }
+        }
+    }
+
+    fn write_stats(&mut self) -> anyhow::Result<()> {
+        let stats = self.stats();
+        for sink in self.outputs.sinks.iter_mut() {
+            sink.write_stats(&stats)?;
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> StatsRecord {
+        let now = wall_clock_now();
+        let (watermark, open_windows, late) = match &self.operator {
+            Operator::Batches(_) => (None, 0, [0; STATE_CODES.len()]),
+            Operator::Windows(w) => (w.watermark(), w.open_windows() as u64, *w.late_by_state()),
+        };
+        let offline = self.sensors.offline(now, self.offline_after);
+        let by_state = |counts: &[u64]| -> BTreeMap<String, u64> {
+            STATE_CODES
+                .iter()
+                .zip(counts)
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, n)| (s.to_string(), *n))
+                .collect()
+        };
+        StatsRecord {
+            record_type: Default::default(),
+            at: now,
+            watermark,
+            readings: self.summary.readings,
+            rejected: self.rejected.total(),
+            rejected_by_reason: StatsRecord::reasons(&self.rejected),
+            late_by_state: by_state(&late),
+            open_windows,
+            sensors: self.sensors.len() as u64,
+            offline: offline.iter().sum(),
+            offline_by_state: by_state(&offline),
+        }
+    }
+
+    /// Positions safe to commit: everything processed, except input still in windows that have
+    /// not been emitted (event time).
     fn positions(&self) -> Positions {
-        self.positions.iter().map(|(&p, &o)| (p, o)).collect()
+        let pinned = match &self.operator {
+            Operator::Windows(windows) => windows.pinned_positions(),
+            Operator::Batches(_) => BTreeMap::new(),
+        };
+        self.positions
+            .iter()
+            .map(|(&p, &next)| {
+                let limit = u32::try_from(p)
+                    .ok()
+                    .and_then(|p| pinned.get(&p))
+                    .copied()
+                    .unwrap_or(next);
+                (p, next.min(limit))
+            })
+            .collect()
     }
 
     /// A rebalance takes partitions away: emit what we have, hand back their positions.
     fn on_revoke(&mut self, revoke: Revoke) -> anyhow::Result<()> {
-        if !self.covered.is_empty() {
-            self.emit()?;
+        if matches!(self.operator, Operator::Batches(_)) && !self.covered.is_empty() {
+            self.on_tick()?;
         }
+        let positions: BTreeMap<i32, i64> = self.positions().into_iter().collect();
         let released: Positions = revoke
             .partitions
             .iter()
-            .filter_map(|p| self.positions.remove(p).map(|o| (*p, o)))
+            .filter_map(|p| positions.get(p).map(|o| (*p, *o)))
             .collect();
+        for p in &revoke.partitions {
+            self.positions.remove(p);
+        }
         // The source may have given up waiting; the partitions are gone either way.
         let _ = revoke.reply.send(released);
         Ok(())
     }
-}
-
-fn write_all(sinks: &mut [Box<dyn ResultSink>], result: &WindowResult) -> anyhow::Result<()> {
-    for sink in sinks.iter_mut() {
-        sink.write_result(result)?;
-    }
-    Ok(())
 }
 
 /// Runs until the source ends or a shutdown signal arrives.
@@ -164,46 +370,69 @@ pub async fn run(
         control,
         thread,
     } = source;
-    let mut engine = Engine {
-        parser: Parser::new(options.max_line_bytes),
-        batches: MicroBatches::new(wall_clock_now()),
-        rejects: RejectLog::default(),
-        summary: RunSummary::default(),
-        outputs,
-        positions: BTreeMap::new(),
-        covered: BTreeSet::new(),
-        partitioned: false,
-    };
+    let mut engine = Engine::new(&options, outputs);
     let acknowledge = |engine: &Engine| {
         if let Some(control) = &control {
             let _ = control.send(Control::Commit(engine.positions()));
         }
     };
-    let mut ticker = aligned_ticker(options.window);
+    let event_time = matches!(options.mode, Mode::Event { .. });
+    let mut ticker = match options.mode {
+        Mode::Processing { window } if !options.once => Some(aligned_ticker(window)),
+        Mode::Event { .. } if !options.once => Some(aligned_ticker(ADVANCE_EVERY)),
+        _ => None,
+    };
+    let mut early = match options.mode {
+        Mode::Event {
+            emit_every: Some(every),
+            ..
+        } if !options.once => Some(aligned_ticker(every)),
+        _ => None,
+    };
+    let mut stats = options
+        .stats_every
+        .filter(|_| !options.once)
+        .map(aligned_ticker);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    loop {
+    let ended = loop {
         tokio::select! {
             event = events.recv() => match event {
-                Some(SourceEvent::Chunk(chunk)) => engine.on_chunk(&chunk),
-                Some(SourceEvent::Messages(batch)) => engine.on_messages(&batch),
+                Some(SourceEvent::Chunk(chunk)) => {
+                    engine.on_chunk(&chunk);
+                    if event_time {
+                        engine.on_tick()?;
+                    }
+                }
+                Some(SourceEvent::Messages(batch)) => {
+                    engine.on_messages(&batch);
+                    if event_time {
+                        engine.on_tick()?;
+                    }
+                }
                 Some(SourceEvent::Revoke(revoke)) => engine.on_revoke(revoke)?,
-                Some(SourceEvent::End) | None => break,
+                Some(SourceEvent::End) | None => break true,
                 Some(SourceEvent::Failed(error)) => bail!(error),
             },
-            _ = ticker.tick(), if !options.once => {
-                engine.emit()?;
+            _ = tick(&mut ticker) => {
+                engine.on_tick()?;
                 acknowledge(&engine);
             },
+            _ = tick(&mut early) => engine.on_early()?,
+            _ = tick(&mut stats) => engine.write_stats()?,
             _ = &mut shutdown => {
-                tracing::info!("stopping: emitting the open batch");
-                break;
+                tracing::info!("stopping: emitting what is open");
+                break false;
             },
         }
+    };
+    if ended {
+        engine.on_end()?;
+    } else {
+        engine.on_stop()?;
     }
-    let open = engine.batches.current();
-    if options.once || engine.summary.results == 0 || !open.is_empty() {
-        engine.emit()?;
+    if options.stats_every.is_some() {
+        engine.write_stats()?;
     }
     if let Some(control) = control {
         let _ = control.send(Control::Shutdown(engine.positions()));
@@ -222,8 +451,18 @@ pub async fn run(
     Ok(s)
 }
 
+/// The next tick of an optional ticker; never, without one.
+async fn tick(ticker: &mut Option<Interval>) {
+    match ticker {
+        Some(ticker) => {
+            ticker.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// A ticker firing at the next multiple of `period` since the epoch, then every `period`.
-fn aligned_ticker(period: Duration) -> tokio::time::Interval {
+fn aligned_ticker(period: Duration) -> Interval {
     let period_micros = period.as_micros().max(1) as i64;
     let now = wall_clock_now().as_micros();
     let until_next = period_micros - now.rem_euclid(period_micros);

@@ -9,6 +9,7 @@
 //! its specification, so a seed gives the same bytes on every build and machine), a simulated clock
 //! (`start + i · interval`) instead of the wall clock, and fleets larger than the seed's 2,106 guids.
 
+mod disorder;
 mod fleet;
 mod format;
 mod rng;
@@ -17,6 +18,8 @@ use std::ops::Range;
 
 use iotstream_engine::EventTime;
 
+pub use disorder::DisorderConfig;
+use disorder::Reorder;
 use fleet::Fleet;
 pub use fleet::SEED_FLEET_SIZE;
 pub use format::LineWriter;
@@ -45,6 +48,10 @@ pub struct SimulatorConfig {
     pub sensors: u32,
     /// Event-time source.
     pub clock: Clock,
+    /// Emit readings out of order (the same readings as without it).
+    pub disorder: Option<DisorderConfig>,
+    /// How many readings to make in all, if bounded (needed to release the last held-back ones).
+    pub count: Option<u64>,
 }
 
 impl Default for SimulatorConfig {
@@ -53,6 +60,8 @@ impl Default for SimulatorConfig {
             seed: None,
             sensors: SEED_FLEET_SIZE,
             clock: Clock::Wall,
+            disorder: None,
+            count: None,
         }
     }
 }
@@ -62,8 +71,14 @@ pub struct Simulator {
     rng: Rng,
     fleet: Fleet,
     clock: Clock,
+    /// Readings generated (equals `produced` without disorder).
+    generated: u64,
+    /// Lines handed out.
     produced: u64,
+    latest_event_time: i64,
+    count: Option<u64>,
     writer: LineWriter,
+    reorder: Option<Reorder>,
     seed: u64,
 }
 
@@ -75,8 +90,12 @@ impl Simulator {
             rng: Rng::new(seed),
             fleet: Fleet::new(config.sensors),
             clock: config.clock,
+            generated: 0,
             produced: 0,
+            latest_event_time: i64::MIN,
+            count: config.count,
             writer: LineWriter::default(),
+            reorder: config.disorder.map(|d| Reorder::new(d, seed)),
             seed,
         }
     }
@@ -94,10 +113,40 @@ impl Simulator {
     /// Appends the next reading, with its `\n`, to `out`; returns where its guid is in `out`
     /// (the Kafka message key).
     pub fn next_line(&mut self, out: &mut Vec<u8>) -> Range<usize> {
+        self.produced += 1;
+        if self.reorder.is_none() {
+            return self.generate(out).0;
+        }
+        loop {
+            let exhausted = self.count.is_some_and(|c| self.generated >= c);
+            // No reading generated later has an event time before the latest one's.
+            let frontier = if exhausted {
+                i64::MAX
+            } else {
+                self.latest_event_time
+            };
+            if let Some(guid) = self.reorder.as_mut().and_then(|r| r.pop(frontier, out)) {
+                return guid;
+            }
+            if exhausted {
+                // More lines asked for than the count: carry on generating in order.
+                return self.generate(out).0;
+            }
+            let mut line = Vec::with_capacity(200);
+            let (guid, event_time) = self.generate(&mut line);
+            if let Some(reorder) = self.reorder.as_mut() {
+                reorder.push(line, guid, event_time.as_micros());
+            }
+        }
+    }
+
+    /// Makes the next reading in event-time order; returns its guid's place and its event time.
+    fn generate(&mut self, out: &mut Vec<u8>) -> (Range<usize>, EventTime) {
         let reading = self.fleet.next_reading(&mut self.rng);
         let event_time = self.event_time();
-        self.produced += 1;
-        self.writer.write(out, &reading, event_time)
+        self.generated += 1;
+        self.latest_event_time = event_time.as_micros();
+        (self.writer.write(out, &reading, event_time), event_time)
     }
 
     /// Appends `count` readings to `out`.
@@ -114,7 +163,7 @@ impl Simulator {
                 start,
                 interval_micros,
             } => {
-                let offset = interval_micros.saturating_mul(self.produced as i64);
+                let offset = interval_micros.saturating_mul(self.generated as i64);
                 EventTime(start.as_micros().saturating_add(offset))
             }
         }

@@ -16,6 +16,8 @@ fn simulated(seed: u64, sensors: u32, count: u64) -> Vec<u8> {
             start: EventTime::parse_rfc3339(b"2016-11-16T13:26:39Z").unwrap(),
             interval_micros: 1_000,
         },
+        disorder: None,
+        count: Some(count),
     };
     let mut out = Vec::new();
     Simulator::new(&config).fill(&mut out, count);
@@ -163,4 +165,62 @@ fn large_fleets_keep_a_recognisable_guid() {
         .map(|l| Parser::default().parse(l).unwrap().sensor)
         .collect();
     assert!(distinct.len() > 45_000, "{}", distinct.len());
+}
+
+#[test]
+fn disorder_reorders_the_same_readings_within_the_bound() {
+    let start = EventTime::parse_rfc3339(b"2016-11-16T13:26:39Z").unwrap();
+    let config = |disorder| SimulatorConfig {
+        seed: Some(21),
+        sensors: SEED_FLEET_SIZE,
+        clock: Clock::Simulated {
+            start,
+            interval_micros: 10_000,
+        },
+        disorder,
+        count: Some(5000),
+    };
+    let make = |c: SimulatorConfig| {
+        let mut out = Vec::new();
+        Simulator::new(&c).fill(&mut out, 5000);
+        out
+    };
+    let ordered = make(config(None));
+    let bound = 2_000_000;
+    let shuffled = make(config(Some(DisorderConfig {
+        bound_micros: bound,
+        late_ratio: 0.0,
+    })));
+    assert_ne!(ordered, shuffled);
+    let mut a: Vec<&[u8]> = iotstream_engine::lines::lines(&ordered).collect();
+    let mut b: Vec<&[u8]> = iotstream_engine::lines::lines(&shuffled).collect();
+    // Never overtaken by a reading more than the bound younger.
+    let parser = Parser::default();
+    let mut latest = i64::MIN;
+    for line in &b {
+        let t = parser.parse(line).unwrap().event_time.as_micros();
+        assert!(
+            t > latest.saturating_sub(bound),
+            "displaced beyond the bound"
+        );
+        latest = latest.max(t);
+    }
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "the same readings");
+    let late = make(config(Some(DisorderConfig {
+        bound_micros: bound,
+        late_ratio: 0.05,
+    })));
+    let mut latest = i64::MIN;
+    let mut beyond = 0;
+    for line in iotstream_engine::lines::lines(&late) {
+        let t = parser.parse(line).unwrap().event_time.as_micros();
+        beyond += usize::from(t <= latest.saturating_sub(bound));
+        latest = latest.max(t);
+    }
+    assert!(
+        (100..=400).contains(&beyond),
+        "about 5% delayed beyond the bound: {beyond}"
+    );
 }

@@ -27,7 +27,14 @@ impl ConsoleSink {
 
 impl ResultSink for ConsoleSink {
     fn write_result(&mut self, result: &WindowResult) -> io::Result<()> {
-        let text = render(result, &local_time(result.window_end));
+        let mut time = local_time(result.window_end);
+        // Event-time results that are not a window's first final answer say so in the header.
+        if !result.is_final {
+            time.push_str(" (partial)");
+        } else if result.revision > 0 {
+            time.push_str(&format!(" (revision {})", result.revision));
+        }
+        let text = render(result, &time);
         self.out.write_all(text.as_bytes())?;
         self.out.flush()
     }

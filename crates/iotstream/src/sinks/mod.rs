@@ -13,12 +13,17 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::Context as _;
-use iotstream_engine::{RejectReason, WindowResult};
+use iotstream_engine::{RejectReason, StatsRecord, WindowResult};
 
 /// A destination for results.
 pub trait ResultSink: Send {
     /// Writes one result and flushes it.
     fn write_result(&mut self, result: &WindowResult) -> io::Result<()>;
+
+    /// Writes a stats record (totals and live views); sinks without a place for them skip it.
+    fn write_stats(&mut self, _stats: &StatsRecord) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A destination for rejected messages (a dead-letter topic).
