@@ -589,3 +589,65 @@ fn a_killed_engine_restarted_in_the_same_group_loses_nothing() {
         "the restart resumed from the committed offsets"
     );
 }
+
+/// Event time on Kafka: late readings go to the dead-letter topic with reason `late`, exactly as
+/// many as the stats record reports, and every reading is either in a window or there.
+#[test]
+fn event_time_sends_late_readings_to_the_dead_letter_topic() {
+    let _serial = serial();
+    let broker = Broker::memory();
+    let mut args = simulate_args("20000", "12");
+    args.extend(["--disorder", "2s", "--late-ratio", "0.02"]);
+    args.extend([
+        "--kafka",
+        &broker.address,
+        "--topic",
+        "late",
+        "--partitions",
+        "1",
+    ]);
+    run(&args);
+    let out = run(&[
+        "analyze",
+        "--kafka",
+        &broker.address,
+        "--topic",
+        "late",
+        "--once",
+        "--format",
+        "jsonl",
+        "--time",
+        "event",
+        "--window",
+        "10s",
+        "--max-delay",
+        "2s",
+        "--dead-letter-topic",
+        "late-dlq",
+    ]);
+    let mut counted = 0;
+    let mut late = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        match v["type"].as_str() {
+            Some("window") => counted += v["messages"].as_u64().unwrap(),
+            Some("stats") => late = v["rejected_by_reason"]["late"].as_u64().unwrap(),
+            _ => panic!("{line}"),
+        }
+    }
+    assert!(late > 0);
+    assert_eq!(counted + late, 20_000);
+    let dead = python("consume.py", &[&broker.address, "late-dlq"]);
+    let reasons: Vec<String> = String::from_utf8(dead.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["headers"]["iotstream.reason"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(reasons.len() as u64, late);
+    assert!(reasons.iter().all(|r| r == "late"));
+}
