@@ -206,7 +206,8 @@ impl RejectCounts {
         RejectReason::ALL.iter().map(|&r| (r, self.get(r)))
     }
 
-    fn merge(&mut self, other: &RejectCounts) {
+    /// Adds another set of counts.
+    pub fn merge(&mut self, other: &RejectCounts) {
         for (mine, theirs) in self.0.iter_mut().zip(other.0) {
             *mine += theirs;
         }

@@ -131,6 +131,10 @@ pub struct AnalyzeArgs {
     /// Messages longer than this many bytes are rejected unread (reason too_large).
     #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
+    /// Threads parsing file input in parallel (0: one per core). Processing time only; event time
+    /// keeps the order of readings and parses on one thread.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// Consumer options of `analyze --kafka`.

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
-use iotstream_engine::{EventTimeConfig, WindowSpec};
+use iotstream_engine::{EventTimeConfig, Parser, WindowSpec};
 
 use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, OutputArgs, SimulateArgs, TimeMode};
+use crate::parallel;
 use crate::pipeline::{self, Mode, Outputs, PipelineOptions, RunSummary};
 use crate::simulator::{wall_clock_now, Clock, DisorderConfig, Simulator, SimulatorConfig};
 use crate::sinks::{self, ResultSink};
@@ -150,13 +151,34 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
         dead_letters: None,
     };
     let source = match &args.input {
-        Some(path) => Source::plain(file::spawn(Input::from_arg(path).open()?, max)),
+        Some(path) => {
+            let lines = file::spawn(Input::from_arg(path).open()?, max);
+            let threads = parser_threads(args.threads, &options);
+            tracing::debug!(threads, "parsing threads");
+            if threads > 1 {
+                Source::plain(parallel::spawn(lines, threads, Parser::new(max)))
+            } else {
+                Source::plain(lines)
+            }
+        }
         #[cfg(feature = "kafka")]
         None => kafka::source(args, &mut outputs)?,
         #[cfg(not(feature = "kafka"))]
         None => anyhow::bail!("this build has no Kafka support; use --input"),
     };
     block_on(pipeline::run(source, outputs, options))
+}
+
+/// How many threads parse: `requested` (0 = one per core), but one where order matters (event
+/// time) or where live views are kept per reading (stats records).
+fn parser_threads(requested: usize, options: &PipelineOptions) -> usize {
+    if matches!(options.mode, Mode::Event { .. }) || options.stats_every.is_some() {
+        return 1;
+    }
+    match requested {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
 }
 
 /// `iotstream demo` and `iotstream` alone.

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod parallel;
 pub mod pipeline;
 pub mod simulator;
 pub mod sinks;

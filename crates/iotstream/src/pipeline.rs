@@ -25,6 +25,7 @@ use iotstream_engine::{
 };
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+use crate::parallel::Partial;
 use crate::simulator::wall_clock_now;
 use crate::sinks::{RejectSink, ResultSink};
 use crate::sources::{Chunk, Control, MessageBatch, Positions, Revoke, Source, SourceEvent};
@@ -103,6 +104,8 @@ struct Engine {
     summary: RunSummary,
     outputs: Outputs,
     offline_after: i64,
+    /// Keep the live sensor views (only when stats records are emitted: it costs a lookup per reading).
+    track_sensors: bool,
     /// Processing time of the input being processed (read once per chunk).
     now: EventTime,
     /// Partitioned sources: the next offset to read per partition, over everything processed.
@@ -129,6 +132,7 @@ impl Engine {
             summary: RunSummary::default(),
             outputs,
             offline_after: options.offline_after.as_micros() as i64,
+            track_sensors: options.stats_every.is_some(),
             now,
             positions: BTreeMap::new(),
             covered: BTreeSet::new(),
@@ -143,6 +147,20 @@ impl Engine {
                 self.rejects
                     .record(reason, &format_args!("line {line_number}"), line);
             }
+        }
+    }
+
+    /// A chunk parsed by a worker thread (processing time only).
+    fn on_parsed(&mut self, partial: &Partial) {
+        if let Operator::Batches(batches) = &mut self.operator {
+            batches.on_partial(&partial.aggregate);
+        }
+        self.summary.readings += partial.readings;
+        self.summary.rejected += partial.rejected;
+        self.rejected.merge(partial.aggregate.rejected());
+        for (line_number, reason, line) in &partial.examples {
+            self.rejects
+                .record(*reason, &format_args!("line {line_number}"), line);
         }
     }
 
@@ -168,7 +186,9 @@ impl Engine {
     fn count(&mut self, message: &[u8], partition: u32, position: i64) -> Result<(), RejectReason> {
         let outcome = match self.parser.parse(message) {
             Ok(reading) => {
-                self.sensors.update(&reading, self.now);
+                if self.track_sensors {
+                    self.sensors.update(&reading, self.now);
+                }
                 match &mut self.operator {
                     Operator::Batches(batches) => {
                         batches.on_reading(&reading);
@@ -410,6 +430,7 @@ pub async fn run(
                         engine.on_tick()?;
                     }
                 }
+                Some(SourceEvent::Parsed(partial)) => engine.on_parsed(&partial),
                 Some(SourceEvent::Revoke(revoke)) => engine.on_revoke(revoke)?,
                 Some(SourceEvent::End) | None => break true,
                 Some(SourceEvent::Failed(error)) => bail!(error),

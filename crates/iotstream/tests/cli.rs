@@ -364,3 +364,36 @@ fn kafka_secrets_are_never_printed() {
     assert!(stderr.contains("sasl.password=***"), "{stderr}");
     assert!(!stderr.contains("hunter2-secret"), "{stderr}");
 }
+
+/// Parsing on several threads gives exactly the answer of one thread (aggregates merge exactly),
+/// rejections included.
+#[test]
+fn threads_do_not_change_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.jsonl");
+    let mut data = std::fs::read(golden("input.jsonl")).unwrap();
+    data.extend_from_slice(b"garbage\n\n[1]\n");
+    data.extend(std::fs::read(golden("input.jsonl")).unwrap());
+    std::fs::write(&path, data).unwrap();
+    let answer = |threads: &str| {
+        let out = run(&[
+            "analyze",
+            "--input",
+            path.to_str().unwrap(),
+            "--once",
+            "--format",
+            "jsonl",
+            "--threads",
+            threads,
+        ]);
+        let mut result = jsonl_results(&out.stdout).remove(0);
+        result.window_start = iotstream_engine::EventTime(0);
+        result.window_end = iotstream_engine::EventTime(0);
+        result
+    };
+    let one = answer("1");
+    assert_eq!(one.messages, 20_000);
+    assert_eq!(one.rejected, 3);
+    assert_eq!(answer("3"), one);
+    assert_eq!(answer("0"), one);
+}

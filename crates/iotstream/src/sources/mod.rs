@@ -124,6 +124,8 @@ pub enum SourceEvent {
     Chunk(Chunk),
     /// More messages from a partitioned source.
     Messages(MessageBatch),
+    /// A chunk already parsed and aggregated by a worker thread (see [`crate::parallel`]).
+    Parsed(Box<crate::parallel::Partial>),
     /// Partitions are being taken away.
     Revoke(Revoke),
     /// The input ended (a file's end, a generator's count).
