@@ -10,6 +10,7 @@
 //! temperature as a 256-bit fixed-point integer and rounds to `f64` only when a result is read.
 
 use hashbrown::HashMap;
+use serde::{Deserialize, Serialize};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::parse::RejectReason;
@@ -21,7 +22,7 @@ use crate::reading::{Reading, SensorId, StateCode, STATE_COUNT};
 /// value), and the integers are added in 256-bit two's complement. Values below 2⁻¹²⁸ in magnitude
 /// round to zero; values must be under 2⁶⁴ in magnitude (the parser guarantees it), which leaves room
 /// for 2⁶³ additions before overflow.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ExactSum {
     hi: u128,
     lo: u128,
@@ -105,7 +106,7 @@ fn shift(mantissa: u128, by: i32) -> ExactSum {
 }
 
 /// One state's numbers within a window.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StateStats {
     /// Readings counted.
     pub count: u64,
@@ -182,7 +183,7 @@ impl Hasher for IdHasher {
 type SensorMap = HashMap<u64, u64, BuildHasherDefault<IdHasher>>;
 
 /// Counts of rejected messages, one per [`RejectReason`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectCounts([u64; RejectReason::ALL.len()]);
 
 impl RejectCounts {
@@ -215,8 +216,9 @@ impl RejectCounts {
 }
 
 /// Everything one window accumulates. See the module docs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Aggregate {
+    #[serde(with = "crate::state::array")]
     states: [StateStats; STATE_COUNT],
     /// Sensor → bit mask of the states it reported from (51 codes fit in 64 bits): one lookup per
     /// reading serves both the per-state and the overall distinct counts, and merges exactly.

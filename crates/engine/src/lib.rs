@@ -16,6 +16,7 @@ pub mod operator;
 pub mod parse;
 pub mod reading;
 pub mod result;
+pub mod state;
 pub mod time;
 pub mod watermark;
 pub mod window;

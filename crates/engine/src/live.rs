@@ -4,12 +4,12 @@
 //! watching a fleet means by a sensor being offline.
 
 use hashbrown::HashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::reading::{EventTime, Reading, StateCode, STATE_COUNT};
 
 /// A sensor's latest reading.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LastReading {
     /// The sensor's guid.
     pub guid: String,
@@ -24,7 +24,7 @@ pub struct LastReading {
 }
 
 /// The last reading per sensor.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SensorTable {
     sensors: HashMap<u64, LastReading>,
 }

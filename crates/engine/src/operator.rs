@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::aggregate::Aggregate;
 use crate::parse::RejectReason;
 use crate::reading::{EventTime, Reading, STATE_COUNT};
@@ -16,7 +18,7 @@ use crate::watermark::Watermarks;
 use crate::window::WindowSpec;
 
 /// Processing-time micro-batches, as Spark Streaming's `StreamingContext(sc, 3)` makes them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct MicroBatches {
     current: Aggregate,
     batch_start: EventTime,
@@ -62,7 +64,7 @@ impl MicroBatches {
 }
 
 /// Event-time windows: how they are cut and when they close.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventTimeConfig {
     /// Window shape.
     pub window: WindowSpec,
@@ -88,7 +90,7 @@ pub enum Admission {
     Future,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct OpenWindow {
     aggregate: Aggregate,
     /// Revision of the last final emission, if any.
@@ -112,11 +114,12 @@ struct OpenWindow {
 /// - a window is emitted, final, when the overall watermark passes its end; a reading arriving
 ///   later but within the allowed lateness updates it, and it is emitted again with the next
 ///   revision; it is forgotten once the watermark passes its end plus the allowed lateness.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventTimeWindows {
     config: EventTimeConfig,
     windows: BTreeMap<i64, OpenWindow>,
     watermarks: Watermarks,
+    #[serde(with = "crate::state::array")]
     late_by_state: [u64; STATE_COUNT],
 }
 

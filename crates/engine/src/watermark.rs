@@ -11,8 +11,10 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 /// One partition's progress.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionClock {
     /// Latest event time seen.
     pub max_event_time: i64,
@@ -21,7 +23,7 @@ pub struct PartitionClock {
 }
 
 /// Per-partition and overall watermarks.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Watermarks {
     max_delay: i64,
     idle_timeout: Option<i64>,

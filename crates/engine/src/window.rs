@@ -22,7 +22,7 @@ pub enum WindowError {
 }
 
 /// The shape of event-time windows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WindowSpec {
     size: i64,
     slide: i64,
