@@ -118,19 +118,22 @@ record() { # key label readings status wall user sys maxrss_kb note
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$records"
 }
 
-# measure KEY LABEL READINGS STDOUT -- CMD...: runs CMD under /usr/bin/time, appends one record.
+# measure KEY LABEL READINGS STDOUT -- CMD...: runs CMD under /usr/bin/time, appends one record
+# and sets last_status (ok or FAILED).
 # A failing command is recorded as FAILED (with the last line of its stderr) and the run goes on.
 measure() {
   local key=$1 label=$2 n=$3 out=$4
   shift 5
   local tf=$bench_dir/logs/$key.time err=$bench_dir/logs/$key.stderr
   echo "   $label ..." >&2
+  last_status=FAILED
   local rc=0
   /usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >"$out" 2>"$err" || rc=$?
   if ((rc == 0)); then
     local wall user sys rss
     read -r wall user sys rss < <(tail -n 1 "$tf")
     record "$key" "$label" "$n" ok "$wall" "$user" "$sys" "$rss" ""
+    last_status=ok
   else
     local why
     why=$(grep -v '^\s*$' "$err" | tail -n 1 | cut -c1-120 | tr '\t' ' ')
@@ -142,7 +145,7 @@ measure() {
 step "simulating $count readings (--seed 2016), timed"
 measure simulate "iotstream simulate (to a file)" "$count" /dev/null -- \
   "$bin" simulate "$count" --seed 2016 --output "$bench_dir/simulate.tmp"
-if [[ ! -s $seed_file ]] || (($(wc -l <"$seed_file") != count)); then
+if [[ $last_status == ok ]] && { [[ ! -s $seed_file ]] || (($(wc -l <"$seed_file") != count)); }; then
   mv "$bench_dir/simulate.tmp" "$seed_file"
 else
   rm -f "$bench_dir/simulate.tmp"
@@ -152,7 +155,7 @@ fi
 step "simulating $count readings from 1,000,000 sensors, timed"
 measure simulate_wide "iotstream simulate --sensors 1000000" "$count" /dev/null -- \
   "$bin" simulate "$count" --seed 2016 --sensors 1000000 --output "$bench_dir/simulate.tmp"
-if [[ ! -s $wide_file ]] || (($(wc -l <"$wide_file") != count)); then
+if [[ $last_status == ok ]] && { [[ ! -s $wide_file ]] || (($(wc -l <"$wide_file") != count)); }; then
   mv "$bench_dir/simulate.tmp" "$wide_file"
 else
   rm -f "$bench_dir/simulate.tmp"
@@ -210,11 +213,18 @@ if ((pure_count != count)); then
 fi
 
 if $spark; then
-  # PySpark starts a JVM it never waits for, so /usr/bin/time misses most of its CPU; cpuwrap.py
-  # (from the peers folder) follows the whole process tree. Its figures replace /usr/bin/time's.
+  # PySpark starts a JVM it never waits for, so /usr/bin/time misses most of its CPU; run.sh wraps it
+  # in cpuwrap.py, which follows the whole process tree. Its figures replace /usr/bin/time's.
   step "Spark ($spark_mode, local mode): minutes"
-  measure spark "Spark $spark_mode, local[*]" "$count" /dev/null -- \
+  measure spark "Spark $spark_mode (local mode)" "$count" /dev/null -- \
     "$shared/peers/spark/run.sh" "$seed_file" "$res/spark.json" "$spark_mode"
+  # CPUWRAP label wall=W (main proc M) user=.. sys=.. cpu_rusage=.. cpu_sampled=C procs=P maxrss_kb=R rc=0
+  cw=$(grep 'CPUWRAP' "$bench_dir/logs/spark.stderr" | tail -n 1 || true)
+  if [[ $last_status == ok && $cw =~ wall=([0-9.]+).*cpu_sampled=([0-9.]+).*maxrss_kb=([0-9]+) ]]; then
+    wall=${BASH_REMATCH[1]} cpu=${BASH_REMATCH[2]} rss=${BASH_REMATCH[3]}
+    sed -i '$d' "$records"
+    record spark "Spark $spark_mode (local mode; whole process tree)" "$count" ok "$wall" "$cpu" 0 "$rss" ""
+  fi
 fi
 
 step "iotstream on the 1M-sensor file (memory)"
@@ -271,6 +281,9 @@ def summary(key):
     if not ok:
         return dict(rs[-1], failed=True, runs=len(rs))
     med = lambda f: statistics.median(r[f] for r in ok)
+    # /usr/bin/time has 10 ms resolution: a tiny COUNT must not divide by zero.
+    for r in ok:
+        r["wall"] = max(r["wall"], 0.01)
     return dict(label=ok[0]["label"], n=ok[0]["n"], wall=med("wall"), cpu=med("cpu"), rss=med("rss"),
                 failed=len(ok) < len(rs), runs=len(rs), ok=len(ok), note=rs[-1]["note"],
                 walls=[r["wall"] for r in ok])
@@ -335,15 +348,15 @@ def fmt_rate(x):
 base = summary("iot1")
 base_rate = base["n"] / base["wall"] if base and base.get("ok") else None
 
-def ratio_text(label, rate, key):
+def ratio_text(short, rate, key):
+    """The ratio the table is for: iotstream's 1-thread rate over this row's, measured in this run."""
     if not base_rate or not rate:
         return "—"
     if key == "iot1":
         return "1.00 (baseline)"
-    if key in ("iotn",):
+    if key == "iotn":
         return f"{rate / base_rate:.2f}x the 1-thread rate"
     r = base_rate / rate
-    short = label.split(",")[0]
     return f"iotstream is {r:.1f}x {short}" if r >= 1 else f"{short} is {1 / r:.2f}x iotstream"
 
 cpu_model = "unknown"
@@ -364,8 +377,8 @@ print(f"- input: {os.path.getsize(E['BENCH_SEED_FILE']) / 1e6:.0f} MB; end-to-en
 if E["BENCH_HAS_THREADS"] != "true":
     print("- NOTE: the iotstream binary has no `--threads` flag: both iotstream rows ran with its default")
 print()
-print("| engine | readings/s | wall s | CPU s (user+sys) | peak RSS MB | answers | vs iotstream 1 thread |")
-print("|---|---:|---:|---:|---:|---|---|")
+print("| engine | readings/s | readings per CPU-s | wall s | CPU s (user+sys) | peak RSS MB | answers | vs iotstream 1 thread |")
+print("|---|---:|---:|---:|---:|---:|---|---|")
 
 def row(key):
     s = summary(key)
@@ -373,12 +386,14 @@ def row(key):
         return
     verdict = checks.get(key, ("—", ""))[0]
     if s.get("failed") and not s.get("ok"):
-        print(f"| {s['label']} | FAILED | | | | | {s['note']} |")
+        print(f"| {s['label']} | FAILED | | | | | | {s['note']} |")
         return
     rate = s["n"] / s["wall"]
     label = s["label"] + (f" ({s['runs'] - s['ok']} of {s['runs']} runs FAILED)" if s.get("failed") else "")
-    print(f"| {label} | {fmt_rate(rate)} | {s['wall']:.2f} | {s['cpu']:.2f} | {s['rss'] / 1024:.0f} | "
-          f"{verdict} | {ratio_text(s['label'], rate, key)} |")
+    short = {"duckdb": "DuckDB", "datafusion": "DataFusion", "pure": "pure Python", "spark": "Spark"}.get(key, "")
+    per_cpu = fmt_rate(s["n"] / s["cpu"]) if s["cpu"] > 0 else "—"
+    print(f"| {label} | {fmt_rate(rate)} | {per_cpu} | {s['wall']:.2f} | {s['cpu']:.2f} | {s['rss'] / 1024:.0f} | "
+          f"{verdict} | {ratio_text(short, rate, key)} |")
 
 for key in ("iot1", "iotn", "duckdb", "datafusion", "pure", "spark"):
     row(key)
@@ -390,11 +405,11 @@ for lr in limit_rows:
         verdict = "(counts lines only)"
     if lr["name"].split()[0] in ("serde_json", "simd-json", "sonic-rs"):
         best_validating = max(best_validating or (0, ""), (lr["rate"], lr["name"]))
-    print(f"| parse-limit: {lr['name']} | {fmt_rate(lr['rate'])} | | | | {verdict} | "
-          f"{ratio_text('parse-limit ' + lr['name'], lr['rate'], 'limit')} |")
+    print(f"| parse-limit: {lr['name']} | {fmt_rate(lr['rate'])} | | | | | {verdict} | "
+          f"{ratio_text('this row', lr['rate'], 'limit')} |")
 lim = summary("limit")
 if lim and lim.get("failed") and not lim.get("ok"):
-    print(f"| parse-limit | FAILED | | | | | {lim['note']} |")
+    print(f"| parse-limit | FAILED | | | | | | {lim['note']} |")
 
 print()
 print("parse-limit rows are in-memory, one thread, median of its own rounds, no process start or file read: "
@@ -406,7 +421,8 @@ pure = summary("pure")
 if pure and pure["n"] != count:
     print(f"Pure Python ran on the first {pure['n']:,} lines only (PURE_LINES), checked against iotstream on the same lines.")
 if summary("spark"):
-    print("Spark's CPU and RSS from /usr/bin/time miss the JVM; see logs/spark.stderr (CPUWRAP line) for the whole tree.")
+    print("Spark's row uses cpuwrap.py's figures (wall, CPU sampled over the whole process tree, RSS of the largest "
+          "process): /usr/bin/time misses the JVM.")
 
 print("\n### Simulate and memory\n")
 print("| run | readings/s | wall s | CPU s | peak RSS MB | answers |")
@@ -418,7 +434,7 @@ for key in ("simulate", "simulate_wide", "wide1", "widen"):
     if s.get("failed") and not s.get("ok"):
         print(f"| {s['label']} | FAILED | | | | {s['note']} |")
         continue
-    verdict = checks.get(key, ("", ""))[0]
+    verdict = checks.get(key, ("—", ""))[0]
     if key == "widen":
         verdict = f"{verdict} (vs 1 thread)"
     if key == "wide1":
@@ -438,6 +454,34 @@ for key, name in names.items():
     if key in checks and (key != "spark" or "spark" in runs):
         v, d = checks[key]
         print(f"- {v} {name}: {d}")
+
+# The goals iotstream is held to (the performance issue), against this run.
+print("\n### Goals\n")
+def goal(text, value, ok):
+    print(f"- {'MET' if ok else 'NOT MET'}: {text} (measured: {value})" if value is not None
+          else f"- ?: {text} (not measured)")
+iotn, sim, wide1, widen = summary("iotn"), summary("simulate"), summary("wide1"), summary("widen")
+good = lambda s: s is not None and s.get("ok")
+# "--threads 1" also has a file-reading thread: readings per CPU-second says what one core does.
+goal(">= 5M readings/s on one core, end to end",
+     f"{fmt_rate(base_rate)}/s, {fmt_rate(base['n'] / base['cpu'])} per CPU-second" if base_rate and base["cpu"] > 0
+     else (fmt_rate(base_rate) + "/s" if base_rate else None),
+     bool(base_rate) and base_rate >= 5e6)
+if good(iotn) and base_rate:
+    scale = (iotn["n"] / iotn["wall"]) / base_rate
+    goal(f">= 1.8x the one-core rate on {E['BENCH_NPROC']} cores", f"{scale:.2f}x", scale >= 1.8)
+else:
+    goal(">= 1.8x the one-core rate on all cores", None, False)
+if good(base):
+    goal("peak RSS < 100 MB, 1 thread, seed fleet (2,106 sensors)", f"{base['rss'] / 1024:.0f} MB", base["rss"] < 100 * 1024)
+if good(iotn):
+    goal("peak RSS < 100 MB, all threads, seed fleet", f"{iotn['rss'] / 1024:.0f} MB", iotn["rss"] < 100 * 1024)
+if good(sim):
+    srate = sim["n"] / sim["wall"]
+    goal(">= 3M readings/s simulated to a file on one core", f"{fmt_rate(srate)}/s, {sim['cpu']:.2f} CPU s", srate >= 3e6)
+if good(wide1):
+    print(f"- reported: peak RSS with 1,000,000 sensors: {wide1['rss'] / 1024:.0f} MB (1 thread)"
+          + (f", {widen['rss'] / 1024:.0f} MB (all threads)" if good(widen) else ""))
 
 walls = base.get("walls") if base else None
 if walls and len(walls) > 1:

@@ -42,18 +42,10 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse");
     group.throughput(Throughput::Elements(count));
     group.bench_function("fast_path", |b| {
-        b.iter(|| {
-            lines(&input)
-                .filter(|l| parser.parse(black_box(l)).is_ok())
-                .count()
-        })
+        b.iter(|| lines(&input).filter(|l| parser.parse(black_box(l)).is_ok()).count())
     });
     group.bench_function("general_path", |b| {
-        b.iter(|| {
-            lines(&other_order)
-                .filter(|l| parser.parse(black_box(l)).is_ok())
-                .count()
-        })
+        b.iter(|| lines(&other_order).filter(|l| parser.parse(black_box(l)).is_ok()).count())
     });
     group.bench_function("parse_and_aggregate", |b| {
         b.iter(|| {

@@ -51,10 +51,7 @@ impl ExactSum {
     pub fn add(&mut self, other: ExactSum) {
         let (lo, carry) = self.lo.overflowing_add(other.lo);
         self.lo = lo;
-        self.hi = self
-            .hi
-            .wrapping_add(other.hi)
-            .wrapping_add(u128::from(carry));
+        self.hi = self.hi.wrapping_add(other.hi).wrapping_add(u128::from(carry));
     }
 
     /// The sum rounded to `f64`.
@@ -72,10 +69,7 @@ impl ExactSum {
 
     fn negated(self) -> ExactSum {
         let (lo, carry) = (!self.lo).overflowing_add(1);
-        ExactSum {
-            hi: (!self.hi).wrapping_add(u128::from(carry)),
-            lo,
-        }
+        ExactSum { hi: (!self.hi).wrapping_add(u128::from(carry)), lo }
     }
 }
 
@@ -88,20 +82,11 @@ fn shift(mantissa: u128, by: i32) -> ExactSum {
             let rounded = (mantissa + (1 << (right - 1))) >> right;
             ExactSum { hi: 0, lo: rounded }
         }
-        0 => ExactSum {
-            hi: 0,
-            lo: mantissa,
-        },
-        1..=127 => ExactSum {
-            hi: mantissa >> (128 - by),
-            lo: mantissa << by,
-        },
+        0 => ExactSum { hi: 0, lo: mantissa },
+        1..=127 => ExactSum { hi: mantissa >> (128 - by), lo: mantissa << by },
         // Only reachable for |value| ≥ 2¹²⁸, which the parser never lets through; saturate rather
         // than wrap so that even a misuse cannot flip a sign.
-        _ => ExactSum {
-            hi: (mantissa << (by - 128).min(127) as u32).min(i128::MAX as u128),
-            lo: 0,
-        },
+        _ => ExactSum { hi: (mantissa << (by - 128).min(127) as u32).min(i128::MAX as u128), lo: 0 },
     }
 }
 
@@ -324,9 +309,7 @@ mod tests {
 
     #[test]
     fn exact_sum_of_single_values() {
-        for v in [
-            0.0, -0.0, 1.0, -1.0, 59.7, -273.15, 1e-30, 5e-324, 1.8e19, -1.8e19, 12345.678,
-        ] {
+        for v in [0.0, -0.0, 1.0, -1.0, 59.7, -273.15, 1e-30, 5e-324, 1.8e19, -1.8e19, 12345.678] {
             let got = ExactSum::of(v).to_f64();
             let tolerance = 2f64.powi(-128);
             assert!((got - v).abs() <= tolerance, "{v}: {got}");

@@ -57,8 +57,7 @@ impl SensorTable {
 
     /// The latest reading of the sensor with this guid.
     pub fn get(&self, guid: &str) -> Option<&LastReading> {
-        self.sensors
-            .get(&crate::reading::SensorId::from_guid(guid).0)
+        self.sensors.get(&crate::reading::SensorId::from_guid(guid).0)
     }
 
     /// Sensors seen since start.

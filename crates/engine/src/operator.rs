@@ -27,10 +27,7 @@ pub struct MicroBatches {
 impl MicroBatches {
     /// Starts the first batch at processing time `now`.
     pub fn new(now: EventTime) -> MicroBatches {
-        MicroBatches {
-            current: Aggregate::default(),
-            batch_start: now,
-        }
+        MicroBatches { current: Aggregate::default(), batch_start: now }
     }
 
     /// Counts a reading into the open batch.
@@ -144,22 +141,14 @@ impl EventTimeWindows {
         now: EventTime,
     ) -> Admission {
         let t = reading.event_time.as_micros();
-        if self
-            .config
-            .max_skew
-            .is_some_and(|skew| t > now.as_micros().saturating_add(skew))
-        {
+        if self.config.max_skew.is_some_and(|skew| t > now.as_micros().saturating_add(skew)) {
             return Admission::Future;
         }
         let own = self.watermarks.partition(partition).unwrap_or(i64::MIN);
         let horizon = own.max(self.watermarks.global());
         let mut counted = false;
         for start in self.config.window.starts_of(t) {
-            let closes = self
-                .config
-                .window
-                .end(start)
-                .saturating_add(self.config.allowed_lateness);
+            let closes = self.config.window.end(start).saturating_add(self.config.allowed_lateness);
             if horizon >= closes {
                 continue;
             }
@@ -177,6 +166,19 @@ impl EventTimeWindows {
             self.late_by_state[reading.state.index()] += 1;
             Admission::Late
         }
+    }
+
+    /// Input partitions assigned to this operator at processing time `now` (see
+    /// [`Watermarks::register`]).
+    pub fn on_partitions(&mut self, partitions: &[u32], now: EventTime) {
+        for &partition in partitions {
+            self.watermarks.register(partition, now.as_micros());
+        }
+    }
+
+    /// The source has delivered everything it has for `partition` for now.
+    pub fn on_caught_up(&mut self, partition: u32) {
+        self.watermarks.caught_up(partition);
     }
 
     /// Advances the watermark to processing time `now` and returns the windows it completes
@@ -226,9 +228,13 @@ impl EventTimeWindows {
             window.pending.clear();
         }
         let lateness = self.config.allowed_lateness;
-        self.windows
-            .retain(|&start, _| spec.end(start).saturating_add(lateness) > watermark);
+        self.windows.retain(|&start, _| spec.end(start).saturating_add(lateness) > watermark);
         results
+    }
+
+    /// How windows are cut.
+    pub fn config(&self) -> &EventTimeConfig {
+        &self.config
     }
 
     /// The overall watermark (`None` before any input).

@@ -13,10 +13,9 @@ pub use crate::time::EventTime;
 ///
 /// The index of a code in this table is its [`StateCode`]; sorting by index is sorting by name.
 pub const STATE_CODES: [&str; 51] = [
-    "AK", "AL", "AR", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "HI", "IA", "ID", "IL", "IN",
-    "KS", "KY", "LA", "MA", "MD", "ME", "MI", "MN", "MO", "MS", "MT", "NC", "ND", "NE", "NH", "NJ",
-    "NM", "NV", "NY", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VA", "VT", "WA",
-    "WI", "WV", "WY",
+    "AK", "AL", "AR", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "HI", "IA", "ID", "IL", "IN", "KS",
+    "KY", "LA", "MA", "MD", "ME", "MI", "MN", "MO", "MS", "MT", "NC", "ND", "NE", "NH", "NJ", "NM", "NV",
+    "NY", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VA", "VT", "WA", "WI", "WV", "WY",
 ];
 
 /// How many state codes there are; per-state accumulators are arrays of this length.
@@ -154,13 +153,7 @@ mod tests {
     #[test]
     fn sensor_id_is_stable() {
         // A fixed value: checkpoints written by older builds depend on it never changing.
-        assert_eq!(
-            SensorId::from_guid("0-ZZZ12345678-08K"),
-            SensorId::from_guid("0-ZZZ12345678-08K")
-        );
-        assert_ne!(
-            SensorId::from_guid("0-ZZZ12345678-08K"),
-            SensorId::from_guid("0-ZZZ12345678-08L")
-        );
+        assert_eq!(SensorId::from_guid("0-ZZZ12345678-08K"), SensorId::from_guid("0-ZZZ12345678-08K"));
+        assert_ne!(SensorId::from_guid("0-ZZZ12345678-08K"), SensorId::from_guid("0-ZZZ12345678-08L"));
     }
 }

@@ -73,18 +73,11 @@ pub struct WindowResult {
 
 impl WindowResult {
     /// Summarises `aggregate` as the result for `[start, end)`.
-    pub fn from_aggregate(
-        window_start: EventTime,
-        window_end: EventTime,
-        aggregate: &Aggregate,
-    ) -> Self {
-        let mut states: Vec<StateResult> = StateCode::all()
-            .filter_map(|code| state_result(code, aggregate))
-            .collect();
+    pub fn from_aggregate(window_start: EventTime, window_end: EventTime, aggregate: &Aggregate) -> Self {
+        let mut states: Vec<StateResult> =
+            StateCode::all().filter_map(|code| state_result(code, aggregate)).collect();
         states.sort_by(|a, b| {
-            b.avg_temperature
-                .total_cmp(&a.avg_temperature)
-                .then_with(|| a.state.cmp(&b.state))
+            b.avg_temperature.total_cmp(&a.avg_temperature).then_with(|| a.state.cmp(&b.state))
         });
         WindowResult {
             record_type: WindowTag::Window,
@@ -103,11 +96,7 @@ impl WindowResult {
 
     /// The states with their distinct-sensor counts, by code ascending (the seed's third analysis).
     pub fn sensors_by_state(&self) -> Vec<(&str, u64)> {
-        let mut by_state: Vec<_> = self
-            .states
-            .iter()
-            .map(|s| (s.state.as_str(), s.sensors))
-            .collect();
+        let mut by_state: Vec<_> = self.states.iter().map(|s| (s.state.as_str(), s.sensors)).collect();
         by_state.sort_unstable();
         by_state
     }
@@ -130,10 +119,7 @@ fn state_result(code: StateCode, aggregate: &Aggregate) -> Option<StateResult> {
 }
 
 fn reasons_map(counts: &RejectCounts) -> BTreeMap<String, u64> {
-    counts
-        .iter()
-        .map(|(reason, n)| (reason.as_str().to_owned(), n))
-        .collect()
+    counts.iter().map(|(reason, n)| (reason.as_str().to_owned(), n)).collect()
 }
 
 /// Writes reasons in [`RejectReason::ALL`] order (grouped as a reader expects) rather than
@@ -144,10 +130,7 @@ fn serialize_reasons<S: serde::Serializer>(
 ) -> Result<S::Ok, S::Error> {
     let mut map = serializer.serialize_map(None)?;
     for reason in RejectReason::ALL {
-        map.serialize_entry(
-            reason.as_str(),
-            &reasons.get(reason.as_str()).copied().unwrap_or(0),
-        )?;
+        map.serialize_entry(reason.as_str(), &reasons.get(reason.as_str()).copied().unwrap_or(0))?;
     }
     for (name, count) in reasons {
         if !RejectReason::ALL.iter().any(|r| r.as_str() == name) {

@@ -45,12 +45,17 @@ pub mod array {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     /// Writes the array as a sequence.
-    pub fn serialize<S: Serializer, T: Serialize, const N: usize>(array: &[T; N], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, T: Serialize, const N: usize>(
+        array: &[T; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         array.as_slice().serialize(s)
     }
 
     /// Reads a sequence of exactly `N` elements.
-    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usize>(d: D) -> Result<[T; N], D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[T; N], D::Error> {
         let items: Vec<T> = Vec::deserialize(d)?;
         let len = items.len();
         items.try_into().map_err(|_| D::Error::invalid_length(len, &"one element per state or reason"))
@@ -93,6 +98,9 @@ mod tests {
         let mut restored = restored.state;
         assert_eq!(restored.pinned_positions(), original.pinned_positions());
         assert_eq!(restored.on_end(), original.on_end());
-        assert_eq!(check_version(SNAPSHOT_VERSION + 1), Err(SnapshotError::TooNew { found: SNAPSHOT_VERSION + 1 }));
+        assert_eq!(
+            check_version(SNAPSHOT_VERSION + 1),
+            Err(SnapshotError::TooNew { found: SNAPSHOT_VERSION + 1 })
+        );
     }
 }

@@ -67,12 +67,7 @@ impl EventTime {
         let (days, micros) = self.split();
         let (year, month, day) = civil_from_days(days);
         let secs = micros / MICROS_PER_SECOND;
-        format!(
-            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60
-        )
+        format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
     }
 }
 
@@ -83,13 +78,7 @@ impl fmt::Display for EventTime {
         let (year, month, day) = civil_from_days(days);
         let secs = micros / MICROS_PER_SECOND;
         let frac = micros % MICROS_PER_SECOND;
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60
-        )?;
+        write!(f, "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)?;
         if frac != 0 {
             write!(f, ".{frac:06}")?;
         }
@@ -235,24 +224,12 @@ mod tests {
     fn seed_forms() {
         let with_fraction = parse("2016-11-16T13:26:39.447974Z").unwrap();
         assert_eq!(with_fraction.0, 1_479_302_799_447_974);
-        assert_eq!(
-            parse("2016-11-16T13:26:39Z").unwrap().0,
-            1_479_302_799_000_000
-        );
-        assert_eq!(
-            parse("2016-11-16T14:26:39.447974+01:00"),
-            Some(with_fraction)
-        );
+        assert_eq!(parse("2016-11-16T13:26:39Z").unwrap().0, 1_479_302_799_000_000);
+        assert_eq!(parse("2016-11-16T14:26:39.447974+01:00"), Some(with_fraction));
         assert_eq!(parse("2016-11-16t13:26:39.447974z"), Some(with_fraction));
         assert_eq!(parse("2016-11-16 13:26:39.447974Z"), Some(with_fraction));
-        assert_eq!(
-            parse("2016-11-16T13:26:39.4479749999Z"),
-            Some(with_fraction)
-        );
-        assert_eq!(
-            parse("2016-11-16T13:26:39.4Z").unwrap().0 % 1_000_000,
-            400_000
-        );
+        assert_eq!(parse("2016-11-16T13:26:39.4479749999Z"), Some(with_fraction));
+        assert_eq!(parse("2016-11-16T13:26:39.4Z").unwrap().0 % 1_000_000, 400_000);
     }
 
     #[test]
@@ -294,10 +271,7 @@ mod tests {
         ] {
             assert_eq!(parse(s).unwrap().to_string(), s);
         }
-        assert_eq!(
-            parse("2016-11-16T13:26:39.9Z").unwrap().format_seconds(),
-            "2016-11-16 13:26:39"
-        );
+        assert_eq!(parse("2016-11-16T13:26:39.9Z").unwrap().format_seconds(), "2016-11-16 13:26:39");
     }
 
     #[test]

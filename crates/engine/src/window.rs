@@ -65,9 +65,7 @@ impl WindowSpec {
         let last = t.div_euclid(self.slide) * self.slide;
         let size = self.size;
         let slide = self.slide;
-        (0..)
-            .map(move |k: i64| last - k * slide)
-            .take_while(move |&start| start > t.saturating_sub(size))
+        (0..).map(move |k: i64| last - k * slide).take_while(move |&start| start > t.saturating_sub(size))
     }
 }
 
@@ -92,15 +90,8 @@ mod tests {
         let w = WindowSpec::new(10, 3).unwrap();
         for t in -50..50 {
             let starts: Vec<i64> = w.starts_of(t).collect();
-            assert!(
-                starts
-                    .iter()
-                    .all(|&s| s <= t && t < s + 10 && s.rem_euclid(3) == 0),
-                "{t}: {starts:?}"
-            );
-            let expected = (-60..60)
-                .filter(|s: &i64| s.rem_euclid(3) == 0 && *s <= t && t < s + 10)
-                .count();
+            assert!(starts.iter().all(|&s| s <= t && t < s + 10 && s.rem_euclid(3) == 0), "{t}: {starts:?}");
+            let expected = (-60..60).filter(|s: &i64| s.rem_euclid(3) == 0 && *s <= t && t < s + 10).count();
             assert_eq!(starts.len(), expected, "{t}");
         }
     }
@@ -108,9 +99,6 @@ mod tests {
     #[test]
     fn bad_shapes_are_refused() {
         assert_eq!(WindowSpec::new(0, 1), Err(WindowError::NotPositive));
-        assert_eq!(
-            WindowSpec::new(5, 10),
-            Err(WindowError::SlideTooLong { size: 5, slide: 10 })
-        );
+        assert_eq!(WindowSpec::new(5, 10), Err(WindowError::SlideTooLong { size: 5, slide: 10 }));
     }
 }

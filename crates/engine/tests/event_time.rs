@@ -105,38 +105,19 @@ fn oracle(config: &EventTimeConfig, items: &[Item]) -> (BTreeMap<i64, Vec<usize>
     (windows, late)
 }
 
-fn check_against_oracle(
-    results: &[WindowResult],
-    late: &[usize],
-    config: &EventTimeConfig,
-    items: &[Item],
-) {
+fn check_against_oracle(results: &[WindowResult], late: &[usize], config: &EventTimeConfig, items: &[Item]) {
     let (expected, expected_late) = oracle(config, items);
     assert_eq!(late, expected_late, "late readings");
     let finals = finals(results);
-    assert_eq!(
-        finals.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>(),
-        "windows"
-    );
+    assert_eq!(finals.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "windows");
     for (start, members) in &expected {
         let result = &finals[start];
         assert_eq!(result.messages, members.len() as u64, "window {start}");
         let sensors: BTreeSet<u32> = members.iter().map(|&i| items[i].sensor).collect();
         assert_eq!(result.sensors, sensors.len() as u64);
-        let sum: i64 = members
-            .iter()
-            .map(|&i| i64::from(items[i].temperature))
-            .sum();
-        let total: f64 = result
-            .states
-            .iter()
-            .map(|s| s.avg_temperature * s.messages as f64)
-            .sum();
-        assert!(
-            (total - sum as f64).abs() < 1e-6,
-            "window {start}: {total} vs {sum}"
-        );
+        let sum: i64 = members.iter().map(|&i| i64::from(items[i].temperature)).sum();
+        let total: f64 = result.states.iter().map(|s| s.avg_temperature * s.messages as f64).sum();
+        assert!((total - sum as f64).abs() < 1e-6, "window {start}: {total} vs {sum}");
         assert_eq!(result.window_end.as_micros() - start, config.window.size());
     }
 }
@@ -146,19 +127,10 @@ fn a_reading_at_the_lateness_boundary() {
     // Window [0, 10 s), no delay, 2 s lateness. The watermark reaches 12 s minus 1 µs: a reading
     // for the window is still on time; at 12 s it is late.
     let cfg = config(10 * SECOND, 10 * SECOND, 0, 2 * SECOND);
-    let item = |t: i64| Item {
-        sensor: 1,
-        state: 4,
-        t: BASE + t,
-        temperature: 50,
-    };
+    let item = |t: i64| Item { sensor: 1, state: 4, t: BASE + t, temperature: 50 };
     let base_window = BASE.div_euclid(10 * SECOND) * 10 * SECOND;
     let offset = BASE - base_window;
-    let on_time = [
-        item(1),
-        item(12 * SECOND - 1 - offset),
-        item(5 - offset + SECOND),
-    ];
+    let on_time = [item(1), item(12 * SECOND - 1 - offset), item(5 - offset + SECOND)];
     let (results, late) = run(cfg, &on_time, &BTreeSet::new());
     assert!(late.is_empty());
     assert_eq!(finals(&results)[&base_window].messages, 2);
@@ -172,24 +144,9 @@ fn late_readings_within_the_lateness_update_the_window_with_a_new_revision() {
     let cfg = config(10 * SECOND, 10 * SECOND, 0, 30 * SECOND);
     let start = (BASE / (10 * SECOND)) * 10 * SECOND;
     let items = [
-        Item {
-            sensor: 1,
-            state: 0,
-            t: start + SECOND,
-            temperature: 10,
-        },
-        Item {
-            sensor: 2,
-            state: 0,
-            t: start + 15 * SECOND,
-            temperature: 20,
-        },
-        Item {
-            sensor: 3,
-            state: 0,
-            t: start + 2 * SECOND,
-            temperature: 30,
-        },
+        Item { sensor: 1, state: 0, t: start + SECOND, temperature: 10 },
+        Item { sensor: 2, state: 0, t: start + 15 * SECOND, temperature: 20 },
+        Item { sensor: 3, state: 0, t: start + 2 * SECOND, temperature: 30 },
     ];
     let advance_after: BTreeSet<usize> = [0, 1, 2].into();
     let (results, late) = run(cfg, &items, &advance_after);
@@ -209,26 +166,10 @@ fn readings_from_the_far_future_are_refused_and_do_not_move_the_watermark() {
     let mut op = EventTimeWindows::new(cfg);
     let parser = Parser::default();
     let now = EventTime(BASE);
-    let future = line(&Item {
-        sensor: 1,
-        state: 0,
-        t: BASE + 3600 * SECOND,
-        temperature: 1,
-    });
-    assert_eq!(
-        op.on_reading(0, 0, &parser.parse(future.as_bytes()).unwrap(), now),
-        Admission::Future
-    );
-    let present = line(&Item {
-        sensor: 1,
-        state: 0,
-        t: BASE,
-        temperature: 1,
-    });
-    assert_eq!(
-        op.on_reading(0, 1, &parser.parse(present.as_bytes()).unwrap(), now),
-        Admission::Counted
-    );
+    let future = line(&Item { sensor: 1, state: 0, t: BASE + 3600 * SECOND, temperature: 1 });
+    assert_eq!(op.on_reading(0, 0, &parser.parse(future.as_bytes()).unwrap(), now), Admission::Future);
+    let present = line(&Item { sensor: 1, state: 0, t: BASE, temperature: 1 });
+    assert_eq!(op.on_reading(0, 1, &parser.parse(present.as_bytes()).unwrap(), now), Admission::Counted);
     assert_eq!(op.pinned_positions().get(&0), Some(&1));
     assert_eq!(op.watermark(), None);
     op.on_advance(now);
@@ -240,27 +181,15 @@ fn partial_results_are_marked_and_precede_the_final_one() {
     let cfg = config(10 * SECOND, 10 * SECOND, 0, 0);
     let mut op = EventTimeWindows::new(cfg);
     let parser = Parser::default();
-    let text = line(&Item {
-        sensor: 1,
-        state: 0,
-        t: BASE,
-        temperature: 1,
-    });
+    let text = line(&Item { sensor: 1, state: 0, t: BASE, temperature: 1 });
     op.on_reading(0, 7, &parser.parse(text.as_bytes()).unwrap(), EventTime(0));
     let partial = op.on_early();
     assert_eq!(partial.len(), 1);
     assert!(!partial[0].is_final);
     assert!(op.on_early().is_empty(), "nothing changed since");
-    assert_eq!(
-        op.pinned_positions().get(&0),
-        Some(&7),
-        "a partial result does not release input"
-    );
+    assert_eq!(op.pinned_positions().get(&0), Some(&7), "a partial result does not release input");
     let last = op.on_end();
-    assert_eq!(
-        (last.len(), last[0].is_final, last[0].revision),
-        (1, true, 0)
-    );
+    assert_eq!((last.len(), last[0].is_final, last[0].revision), (1, true, 0));
     assert!(op.pinned_positions().is_empty());
 }
 
@@ -272,12 +201,7 @@ fn ordered_items() -> impl Strategy<Value = Vec<Item>> {
             .map(|(sensor, step, temperature)| {
                 t += step;
                 // A sensor keeps its state, as in the seed.
-                Item {
-                    sensor,
-                    state: sensor as usize * 7 % 51,
-                    t,
-                    temperature,
-                }
+                Item { sensor, state: sensor as usize * 7 % 51, t, temperature }
             })
             .collect()
     })

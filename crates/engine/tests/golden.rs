@@ -54,17 +54,8 @@ pub fn assert_matches_seed(result: &WindowResult, expected: &str) {
     for state in &result.states {
         let want = expected.avg_temp_by_state[&state.state];
         let relative = (state.avg_temperature - want).abs() / want.abs();
-        assert!(
-            relative <= 1e-9,
-            "{}: {} vs {want}",
-            state.state,
-            state.avg_temperature
-        );
-        assert_eq!(
-            state.sensors, expected.sensors_by_state[&state.state],
-            "{}",
-            state.state
-        );
+        assert!(relative <= 1e-9, "{}: {} vs {want}", state.state, state.avg_temperature);
+        assert_eq!(state.sensors, expected.sensors_by_state[&state.state], "{}", state.state);
     }
     assert_eq!(result.states.len(), expected.sensors_by_state.len());
 }
@@ -96,8 +87,5 @@ fn chunking_does_not_change_the_answer() {
         }
         merged.merge(&part);
     }
-    assert_eq!(
-        WindowResult::from_aggregate(EventTime(0), EventTime(0), &merged),
-        whole
-    );
+    assert_eq!(WindowResult::from_aggregate(EventTime(0), EventTime(0), &merged), whole);
 }

@@ -15,25 +15,13 @@ struct Generated {
 }
 
 fn reading() -> impl Strategy<Value = Generated> {
-    (
-        0u32..40,
-        0usize..STATE_CODES.len(),
-        -400i32..1200,
-        any::<bool>(),
-    )
-        .prop_map(|(sensor, state, tenths, noisy)| {
+    (0u32..40, 0usize..STATE_CODES.len(), -400i32..1200, any::<bool>()).prop_map(
+        |(sensor, state, tenths, noisy)| {
             // Mostly one-decimal values like the seed's, sometimes values with long binary expansions.
-            let temperature = if noisy {
-                f64::from(tenths) / 7.0
-            } else {
-                f64::from(tenths) / 10.0
-            };
-            Generated {
-                guid: format!("0-ZZZ12345678-{sensor:03}"),
-                state: STATE_CODES[state],
-                temperature,
-            }
-        })
+            let temperature = if noisy { f64::from(tenths) / 7.0 } else { f64::from(tenths) / 10.0 };
+            Generated { guid: format!("0-ZZZ12345678-{sensor:03}"), state: STATE_CODES[state], temperature }
+        },
+    )
 }
 
 fn line(r: &Generated) -> String {
@@ -64,11 +52,7 @@ fn aggregate(lines: &[String]) -> Aggregate {
     let parser = Parser::default();
     let mut agg = Aggregate::default();
     for l in lines {
-        agg.add(
-            &parser
-                .parse(l.as_bytes())
-                .expect("generated lines are valid"),
-        );
+        agg.add(&parser.parse(l.as_bytes()).expect("generated lines are valid"));
     }
     agg
 }

@@ -16,10 +16,7 @@ fn bench(c: &mut Criterion) {
         let config = SimulatorConfig {
             seed: Some(1),
             sensors,
-            clock: Clock::Simulated {
-                start: EventTime(1_479_302_799_000_000),
-                interval_micros: 1000,
-            },
+            clock: Clock::Simulated { start: EventTime(1_479_302_799_000_000), interval_micros: 1000 },
             disorder: None,
             count: None,
         };

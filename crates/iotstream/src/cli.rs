@@ -131,6 +131,17 @@ pub struct AnalyzeArgs {
     /// Messages longer than this many bytes are rejected unread (reason too_large).
     #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
+    /// Keep checkpoints here (a local database): a run restarted with the same directory resumes
+    /// from the last checkpoint with the same results as an uninterrupted run.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Fault-suite self-test only: checkpoint positions without the state that goes with them
+    /// (as if offsets were committed before processing), which loses readings on a crash.
+    #[arg(long, hide = true, requires = "state_dir")]
+    pub fault_unsafe_checkpoints: bool,
+    /// How often to checkpoint (also at the end and on a clean stop).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub checkpoint_interval: Duration,
     /// Threads parsing file input in parallel (0: one per core). Processing time only; event time
     /// keeps the order of readings and parses on one thread.
     #[arg(long, default_value_t = 0)]
@@ -228,6 +239,16 @@ pub struct DemoArgs {
     pub output: OutputArgs,
 }
 
+impl AnalyzeArgs {
+    /// The Kafka topic read, if the input is Kafka.
+    pub fn kafka_topic(&self) -> Option<String> {
+        #[cfg(feature = "kafka")]
+        return self.kafka.topic.clone();
+        #[cfg(not(feature = "kafka"))]
+        None
+    }
+}
+
 impl Default for DemoArgs {
     /// What `iotstream demo` with no flags means (the defaults declared above, not a copy).
     fn default() -> Self {
@@ -240,9 +261,8 @@ impl Default for DemoArgs {
 
 /// A positive duration in the friendly form `3s`, `500ms`, `1m`, `2h 30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let parsed: jiff::SignedDuration = text
-        .parse()
-        .map_err(|e| format!("not a duration like 3s, 500ms or 1m: {e}"))?;
+    let parsed: jiff::SignedDuration =
+        text.parse().map_err(|e| format!("not a duration like 3s, 500ms or 1m: {e}"))?;
     let duration = Duration::try_from(parsed).map_err(|_| "must not be negative".to_string())?;
     if duration.is_zero() {
         return Err("must be greater than zero".into());

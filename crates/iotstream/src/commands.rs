@@ -7,11 +7,13 @@ use anyhow::Context as _;
 use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
 use iotstream_engine::{EventTimeConfig, Parser, WindowSpec};
 
+use crate::checkpoint::{self, CheckpointStore};
 use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, OutputArgs, SimulateArgs, TimeMode};
 use crate::parallel;
+use crate::pipeline::Checkpointing;
 use crate::pipeline::{self, Mode, Outputs, PipelineOptions, RunSummary};
 use crate::simulator::{wall_clock_now, Clock, DisorderConfig, Simulator, SimulatorConfig};
-use crate::sinks::{self, ResultSink};
+use crate::sinks;
 use crate::sources::file::{self, Input};
 use crate::sources::generator::{self, Pacer};
 use crate::sources::Source;
@@ -28,7 +30,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     if let Some(connection) = crate::kafka::Connection::from_args(&args.kafka) {
         return kafka::simulate(args, &connection, &mut simulator);
     }
-    let mut out = sinks::open_output(args.output.as_deref())?;
+    let mut out = sinks::open_output(args.output.as_deref(), None)?.writer;
     let mut buffer = Vec::with_capacity(SIMULATE_BATCH as usize * 200);
     let pacer = args.rate.map(Pacer::new);
     while simulator.produced() < args.count {
@@ -65,10 +67,7 @@ fn simulated_clock(args: &SimulateArgs) -> Clock {
     }
     Clock::Simulated {
         start: args.start.unwrap_or_else(wall_clock_now),
-        interval_micros: args
-            .interval
-            .unwrap_or(Duration::from_millis(1))
-            .as_micros() as i64,
+        interval_micros: args.interval.unwrap_or(Duration::from_millis(1)).as_micros() as i64,
     }
 }
 
@@ -77,13 +76,7 @@ fn simulator_config(fleet: &FleetArgs, clock: Clock, count: Option<u64>) -> Simu
         bound_micros: bound.as_micros().min(i64::MAX as u128) as i64,
         late_ratio: fleet.late_ratio,
     });
-    SimulatorConfig {
-        seed: fleet.seed,
-        sensors: fleet.sensors,
-        clock,
-        disorder,
-        count,
-    }
+    SimulatorConfig { seed: fleet.seed, sensors: fleet.sensors, clock, disorder, count }
 }
 
 /// Turns windowing flags into pipeline options, reporting every inconsistency at once.
@@ -100,25 +93,15 @@ pub fn pipeline_options(
                 ("--emit-every", output.emit_every.is_some()),
                 ("--allowed-lateness", !output.allowed_lateness.is_zero()),
             ];
-            let misused: Vec<&str> = event_only
-                .iter()
-                .filter(|(_, used)| *used)
-                .map(|(flag, _)| *flag)
-                .collect();
-            anyhow::ensure!(
-                misused.is_empty(),
-                "{} only apply with --time event",
-                misused.join(", ")
-            );
-            Mode::Processing {
-                window: output.window,
-            }
+            let misused: Vec<&str> =
+                event_only.iter().filter(|(_, used)| *used).map(|(flag, _)| *flag).collect();
+            anyhow::ensure!(misused.is_empty(), "{} only apply with --time event", misused.join(", "));
+            Mode::Processing { window: output.window }
         }
         TimeMode::Event => {
             let size = micros(output.window);
             let slide = output.slide.map_or(size, micros);
-            let window =
-                WindowSpec::new(size, slide).map_err(|e| anyhow::anyhow!("--slide: {e}"))?;
+            let window = WindowSpec::new(size, slide).map_err(|e| anyhow::anyhow!("--slide: {e}"))?;
             let config = EventTimeConfig {
                 window,
                 max_delay: micros(output.max_delay),
@@ -126,10 +109,7 @@ pub fn pipeline_options(
                 max_skew: Some(micros(output.max_skew)),
                 idle_timeout: Some(micros(output.idle_timeout)),
             };
-            Mode::Event {
-                config,
-                emit_every: output.emit_every,
-            }
+            Mode::Event { config, emit_every: output.emit_every }
         }
     };
     let default_stats = (output.time == TimeMode::Event).then_some(Duration::from_secs(3));
@@ -146,13 +126,14 @@ pub fn pipeline_options(
 pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
     let max = args.max_line_bytes;
     let options = pipeline_options(&args.output, args.once, max)?;
-    let mut outputs = Outputs {
-        sinks: result_sinks(&args.output)?,
-        dead_letters: None,
-    };
+    let checkpointing = checkpointing(args)?;
+    let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
+    let mut outputs = outputs(&args.output, resume.and_then(|r| r.output_len))?;
+    let positions = resume.map(|r| r.positions.clone()).unwrap_or_default();
     let source = match &args.input {
         Some(path) => {
-            let lines = file::spawn(Input::from_arg(path).open()?, max);
+            let start_line = positions.get(&0).map_or(1, |&line| line.max(1) as u64);
+            let lines = file::spawn(Input::from_arg(path).open()?, max, start_line);
             let threads = parser_threads(args.threads, &options);
             tracing::debug!(threads, "parsing threads");
             if threads > 1 {
@@ -162,11 +143,34 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
             }
         }
         #[cfg(feature = "kafka")]
-        None => kafka::source(args, &mut outputs)?,
+        None => kafka::source(args, &mut outputs, positions)?,
         #[cfg(not(feature = "kafka"))]
         None => anyhow::bail!("this build has no Kafka support; use --input"),
     };
-    block_on(pipeline::run(source, outputs, options))
+    block_on(pipeline::run(source, outputs, options, checkpointing))
+}
+
+/// `--state-dir`: the store, and the checkpoint to resume from (checked to be of this input).
+fn checkpointing(args: &AnalyzeArgs) -> anyhow::Result<Option<Checkpointing>> {
+    let Some(dir) = &args.state_dir else { return Ok(None) };
+    let input = match (&args.input, &args.kafka_topic()) {
+        (Some(path), _) => format!("file:{}", path.display()),
+        (None, Some(topic)) => format!("kafka:{topic}"),
+        (None, None) => anyhow::bail!("--state-dir needs an input"),
+    };
+    let store = CheckpointStore::open(dir)?;
+    let resume = store.load()?;
+    if let Some(state) = &resume {
+        checkpoint::check_input(state, &input)?;
+    }
+    let unsafe_positions_only = args.fault_unsafe_checkpoints;
+    Ok(Some(Checkpointing {
+        store,
+        interval: args.checkpoint_interval,
+        input,
+        resume,
+        unsafe_positions_only,
+    }))
 }
 
 /// How many threads parse: `requested` (0 = one per core), but one where order matters (event
@@ -184,25 +188,17 @@ fn parser_threads(requested: usize, options: &PipelineOptions) -> usize {
 /// `iotstream demo` and `iotstream` alone.
 pub fn demo(args: &DemoArgs) -> anyhow::Result<RunSummary> {
     let options = pipeline_options(&args.output, false, DEFAULT_MAX_LINE_BYTES)?;
-    let outputs = Outputs {
-        sinks: result_sinks(&args.output)?,
-        dead_letters: None,
-    };
-    tracing::info!(
-        rate = args.rate,
-        "demo: built-in simulator → engine → console; Ctrl-C stops"
-    );
-    let source = generator::spawn(
-        simulator_config(&args.fleet, Clock::Wall, None),
-        args.rate,
-        None,
-    );
-    block_on(pipeline::run(Source::plain(source), outputs, options))
+    let outputs = outputs(&args.output, None)?;
+    tracing::info!(rate = args.rate, "demo: built-in simulator → engine → console; Ctrl-C stops");
+    let source = generator::spawn(simulator_config(&args.fleet, Clock::Wall, None), args.rate, None);
+    block_on(pipeline::run(Source::plain(source), outputs, options, None))
 }
 
-fn result_sinks(output: &OutputArgs) -> anyhow::Result<Vec<Box<dyn ResultSink>>> {
-    let out = sinks::open_output(output.output.as_deref())?;
-    Ok(vec![sinks::stream_sink(output.format, out)])
+/// The result sink for `--format`/`--output`; a resumed run cuts the file back to `resume_len`.
+fn outputs(output: &OutputArgs, resume_len: Option<u64>) -> anyhow::Result<Outputs> {
+    let out = sinks::open_output(output.output.as_deref(), resume_len)?;
+    let sinks = vec![sinks::stream_sink(output.format, out.writer)];
+    Ok(Outputs { sinks, dead_letters: None, written: out.written })
 }
 
 fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
@@ -237,9 +233,7 @@ pub mod kafka {
     use crate::sources::kafka::{self as kafka_source, KafkaSourceConfig};
 
     fn topic(args: &KafkaArgs) -> anyhow::Result<&str> {
-        args.topic
-            .as_deref()
-            .context("--topic is required with --kafka")
+        args.topic.as_deref().context("--topic is required with --kafka")
     }
 
     fn connect(args: &KafkaArgs) -> anyhow::Result<Connection> {
@@ -277,18 +271,13 @@ pub mod kafka {
     pub fn produce(args: &ProduceArgs) -> anyhow::Result<()> {
         let connection = connect(&args.kafka)?;
         let topic = topic(&args.kafka)?;
-        let mut reader =
-            io::BufReader::with_capacity(1 << 20, Input::from_arg(&args.input).open()?);
+        let mut reader = io::BufReader::with_capacity(1 << 20, Input::from_arg(&args.input).open()?);
         connection.ensure_topic(topic, args.partitions)?;
         let sender = Sender::new(&connection, topic, false)?;
         let parser = Parser::new(usize::MAX);
         let started = Instant::now();
         let mut line = Vec::new();
-        while reader
-            .read_until(b'\n', &mut line)
-            .context("reading input failed")?
-            > 0
-        {
+        while reader.read_until(b'\n', &mut line).context("reading input failed")? > 0 {
             let message = line.strip_suffix(b"\n").unwrap_or(&line);
             let key = parser.parse(message).ok().map(|r| r.guid.into_owned());
             sender.send(key.as_deref().map(str::as_bytes), message, None);
@@ -302,32 +291,27 @@ pub mod kafka {
     fn report_rate(what: &str, messages: u64, started: Instant) {
         let seconds = started.elapsed().as_secs_f64();
         let rate = messages as f64 / seconds.max(1e-9);
-        tracing::info!(
-            messages,
-            seconds = format!("{seconds:.2}"),
-            rate = format!("{rate:.0}/s"),
-            "{what}"
-        );
+        tracing::info!(messages, seconds = format!("{seconds:.2}"), rate = format!("{rate:.0}/s"), "{what}");
     }
 
     /// `analyze --kafka`: the consumer, plus the results and dead-letter topics if asked for.
-    pub fn source(args: &AnalyzeArgs, outputs: &mut Outputs) -> anyhow::Result<Source> {
+    pub fn source(
+        args: &AnalyzeArgs,
+        outputs: &mut Outputs,
+        resume: std::collections::BTreeMap<i32, i64>,
+    ) -> anyhow::Result<Source> {
         let connection = connect(&args.kafka)?;
         let topic = topic(&args.kafka)?.to_owned();
         let consumer = &args.consumer;
         if let Some(results) = &consumer.results_topic {
             connection.ensure_topic(results, 1)?;
-            outputs
-                .sinks
-                .push(Box::new(KafkaResultSink::new(&connection, results)?));
+            outputs.sinks.push(Box::new(KafkaResultSink::new(&connection, results)?));
         }
         if let Some(dead) = &consumer.dead_letter_topic {
             connection.ensure_topic(dead, 1)?;
             let dead_letters = DeadLetters::new(&connection, dead, consumer.dead_letter_max_bytes)?;
-            outputs.dead_letters = Some(Box::new(TopicDeadLetters {
-                dead_letters,
-                source_topic: topic.clone(),
-            }));
+            outputs.dead_letters =
+                Some(Box::new(TopicDeadLetters { dead_letters, source_topic: topic.clone() }));
         }
         kafka_source::spawn(KafkaSourceConfig {
             connection,
@@ -335,10 +319,9 @@ pub mod kafka {
             group: consumer.group.clone(),
             from: consumer.from,
             once: args.once,
-            keep_bytes: args
-                .max_line_bytes
-                .saturating_add(1)
-                .max(consumer.dead_letter_max_bytes),
+            own_all: args.state_dir.is_some(),
+            resume,
+            keep_bytes: args.max_line_bytes.saturating_add(1).max(consumer.dead_letter_max_bytes),
         })
     }
 }

@@ -49,10 +49,7 @@ impl FromStr for KafkaOption {
         if key.is_empty() {
             return Err("the key before '=' is empty".into());
         }
-        Ok(KafkaOption {
-            key: key.to_owned(),
-            value: value.to_owned(),
-        })
+        Ok(KafkaOption { key: key.to_owned(), value: value.to_owned() })
     }
 }
 
@@ -70,17 +67,9 @@ impl fmt::Debug for KafkaOption {
 /// Settings whose values are credentials.
 pub fn is_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    [
-        "password",
-        "secret",
-        "sasl.oauthbearer.config",
-        "ssl.key.pem",
-        "ssl_key",
-        "token",
-        "credential",
-    ]
-    .iter()
-    .any(|word| key.contains(word))
+    ["password", "secret", "sasl.oauthbearer.config", "ssl.key.pem", "ssl_key", "token", "credential"]
+        .iter()
+        .any(|word| key.contains(word))
 }
 
 /// Connection settings: brokers, user options, and the logging context.
@@ -96,18 +85,13 @@ impl Connection {
     /// The connection named by `args`, if `--kafka` was given.
     pub fn from_args(args: &KafkaArgs) -> Option<Connection> {
         let brokers = args.brokers.clone()?;
-        Some(Connection {
-            brokers,
-            options: args.options.clone(),
-        })
+        Some(Connection { brokers, options: args.options.clone() })
     }
 
     /// A librdkafka configuration: `defaults` first, then the user's options.
     pub fn config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.brokers)
-            .set("client.id", "iotstream");
+        config.set("bootstrap.servers", &self.brokers).set("client.id", "iotstream");
         for (key, value) in defaults {
             config.set(*key, *value);
         }
@@ -121,11 +105,7 @@ impl Connection {
     /// Removes every secret value from `text` (an error message that may quote configuration).
     pub fn redact(&self, text: &str) -> String {
         let mut text = text.to_owned();
-        for option in self
-            .options
-            .iter()
-            .filter(|o| is_secret(&o.key) && !o.value.is_empty())
-        {
+        for option in self.options.iter().filter(|o| is_secret(&o.key) && !o.value.is_empty()) {
             text = text.replace(&option.value, "***");
         }
         text
@@ -138,13 +118,9 @@ impl Connection {
 
     /// Creates `topic` with `partitions` partitions unless it exists (Tansu does not auto-create).
     pub fn ensure_topic(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
-        let admin: AdminClient<DefaultClientContext> = self
-            .config(&[])
-            .create()
-            .map_err(|e| self.error("cannot create a Kafka admin client", &e))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let admin: AdminClient<DefaultClientContext> =
+            self.config(&[]).create().map_err(|e| self.error("cannot create a Kafka admin client", &e))?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let results = runtime
@@ -206,9 +182,7 @@ pub struct LoggingContext {
 impl LoggingContext {
     /// Logs a client error, rate-limiting the transient ones to one line per 5 seconds.
     pub fn report(&self, error: &KafkaError, reason: &str) {
-        if let KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) =
-            error
-        {
+        if let KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) = error {
             tracing::debug!(reason, "end of partition");
             return;
         }
@@ -224,7 +198,28 @@ impl LoggingContext {
     }
 }
 
+impl LoggingContext {
+    /// librdkafka's own log lines. Connection failures ("FAIL") repeat many times a second while a
+    /// broker is down and are already summarised by the rate-limited error report: debug level.
+    pub fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        use RDKafkaLogLevel as L;
+        match level {
+            _ if facility == "FAIL" => tracing::debug!(facility, "librdkafka: {message}"),
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                tracing::error!(facility, "librdkafka: {message}")
+            }
+            L::Warning => tracing::warn!(facility, "librdkafka: {message}"),
+            L::Notice | L::Info => tracing::info!(facility, "librdkafka: {message}"),
+            L::Debug => tracing::debug!(facility, "librdkafka: {message}"),
+        }
+    }
+}
+
 impl ClientContext for LoggingContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        LoggingContext::log(self, level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         self.report(&error, reason);
     }
@@ -233,10 +228,8 @@ impl ClientContext for LoggingContext {
 /// Parses `host:port` lists early, to fail on typos before connecting.
 pub fn check_brokers(brokers: &str) -> anyhow::Result<()> {
     for broker in brokers.split(',') {
-        let (host, port) = broker
-            .trim()
-            .rsplit_once(':')
-            .with_context(|| format!("{broker:?} is not host:port"))?;
+        let (host, port) =
+            broker.trim().rsplit_once(':').with_context(|| format!("{broker:?} is not host:port"))?;
         if host.is_empty() || port.parse::<u16>().is_err() {
             return Err(anyhow!("{broker:?} is not host:port"));
         }
@@ -254,19 +247,12 @@ mod tests {
         assert_eq!(format!("{option:?}"), "sasl.password=***");
         let plain: KafkaOption = "security.protocol=SASL_SSL".parse().unwrap();
         assert_eq!(format!("{plain:?}"), "security.protocol=SASL_SSL");
-        let connection = Connection {
-            brokers: "127.0.0.1:1".into(),
-            options: vec![option, plain],
-        };
+        let connection = Connection { brokers: "127.0.0.1:1".into(), options: vec![option, plain] };
         assert_eq!(
             connection.redact("bad value \"hunter2\" for sasl.password"),
             "bad value \"***\" for sasl.password"
         );
-        for key in [
-            "ssl.key.password",
-            "sasl.oauthbearer.client.secret",
-            "ssl.keystore.password",
-        ] {
+        for key in ["ssl.key.password", "sasl.oauthbearer.client.secret", "ssl.keystore.password"] {
             assert!(is_secret(key), "{key}");
         }
         assert!(!is_secret("bootstrap.servers"));

@@ -5,6 +5,7 @@
 //! Kafka).
 //! [`cli`] declares the commands and [`commands`] wires them up; [`telemetry`] owns logging.
 
+pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 #[cfg(feature = "kafka")]

@@ -32,12 +32,15 @@ pub struct Partial {
     pub rejected: u64,
     /// Some rejected lines: line number, reason and the first 120 bytes.
     pub examples: Vec<(u64, RejectReason, Vec<u8>)>,
+    /// Number of the line after the chunk.
+    pub next_line: u64,
 }
 
 /// Parses one chunk into a partial aggregate.
 pub fn parse_chunk(parser: &Parser, chunk: &Chunk) -> Partial {
-    let mut partial = Partial::default();
+    let mut partial = Partial { next_line: chunk.first_line, ..Partial::default() };
     for (line_number, line) in (chunk.first_line..).zip(lines(&chunk.data)) {
+        partial.next_line = line_number + 1;
         match parser.parse(line) {
             Ok(reading) => {
                 partial.aggregate.add(&reading);
@@ -47,11 +50,7 @@ pub fn parse_chunk(parser: &Parser, chunk: &Chunk) -> Partial {
                 partial.aggregate.reject(reason);
                 partial.rejected += 1;
                 if partial.examples.len() < REPORTED_PER_CHUNK {
-                    partial.examples.push((
-                        line_number,
-                        reason,
-                        line[..line.len().min(120)].to_vec(),
-                    ));
+                    partial.examples.push((line_number, reason, line[..line.len().min(120)].to_vec()));
                 }
             }
         }
@@ -102,19 +101,12 @@ pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser) -> Sour
     events
 }
 
-fn work_loop(
-    queue: &Mutex<std_mpsc::Receiver<Chunk>>,
-    out: &mpsc::Sender<SourceEvent>,
-    parser: &Parser,
-) {
+fn work_loop(queue: &Mutex<std_mpsc::Receiver<Chunk>>, out: &mpsc::Sender<SourceEvent>, parser: &Parser) {
     loop {
         // Hold the lock only to take a chunk, not while parsing it.
         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok(chunk) = next else { return };
-        if out
-            .blocking_send(SourceEvent::Parsed(Box::new(parse_chunk(parser, &chunk))))
-            .is_err()
-        {
+        if out.blocking_send(SourceEvent::Parsed(Box::new(parse_chunk(parser, &chunk)))).is_err() {
             return;
         }
     }
@@ -127,33 +119,22 @@ mod tests {
     #[test]
     fn partials_count_what_the_lines_hold() {
         let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
-        let chunk = Chunk {
-            data: format!("{line}\nnope\n{line}\n").into_bytes(),
-            first_line: 10,
-        };
+        let chunk = Chunk { data: format!("{line}\nnope\n{line}\n").into_bytes(), first_line: 10 };
         let partial = parse_chunk(&Parser::default(), &chunk);
         assert_eq!((partial.readings, partial.rejected), (2, 1));
-        assert_eq!(
-            partial.examples,
-            [(11, RejectReason::MalformedJson, b"nope".to_vec())]
-        );
+        assert_eq!(partial.examples, [(11, RejectReason::MalformedJson, b"nope".to_vec())]);
         assert_eq!(partial.aggregate.messages(), 2);
     }
 
     #[test]
     fn the_pool_counts_everything_before_the_end() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
         let (tx, rx) = mpsc::channel(4);
         let mut events = spawn(rx, 3, Parser::default());
         std::thread::spawn(move || {
             for i in 0..50 {
-                let chunk = Chunk {
-                    data: format!("{line}\n{line}\n").into_bytes(),
-                    first_line: i * 2 + 1,
-                };
+                let chunk = Chunk { data: format!("{line}\n{line}\n").into_bytes(), first_line: i * 2 + 1 };
                 tx.blocking_send(SourceEvent::Chunk(chunk)).unwrap();
             }
             tx.blocking_send(SourceEvent::End).unwrap();

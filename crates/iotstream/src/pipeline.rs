@@ -20,11 +20,15 @@ use iotstream_engine::lines::lines;
 use iotstream_engine::live::SensorTable;
 use iotstream_engine::reading::STATE_CODES;
 use iotstream_engine::{
-    Admission, EventTime, EventTimeConfig, EventTimeWindows, MicroBatches, Parser, RejectReason,
-    StatsRecord, WindowResult,
+    Admission, EventTime, EventTimeConfig, EventTimeWindows, MicroBatches, Parser, RejectReason, StatsRecord,
+    WindowResult,
 };
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::checkpoint::{CheckpointStore, EngineState, OperatorState as Operator};
 use crate::parallel::Partial;
 use crate::simulator::wall_clock_now;
 use crate::sinks::{RejectSink, ResultSink};
@@ -73,6 +77,8 @@ pub struct Outputs {
     pub sinks: Vec<Box<dyn ResultSink>>,
     /// Rejected messages of partitioned sources, if configured.
     pub dead_letters: Option<Box<dyn RejectSink>>,
+    /// Bytes written to the result file, when results go to a file (checkpoints record it).
+    pub written: Option<Arc<AtomicU64>>,
 }
 
 /// Totals over a whole run, for the closing log line and for tests.
@@ -86,11 +92,18 @@ pub struct RunSummary {
     pub results: u64,
 }
 
-/// One of the two operators; there is exactly one per run, so the size difference is harmless.
-#[allow(clippy::large_enum_variant)]
-enum Operator {
-    Batches(MicroBatches),
-    Windows(EventTimeWindows),
+/// Saving state while running (`--state-dir`).
+pub struct Checkpointing {
+    /// Where checkpoints go.
+    pub store: CheckpointStore,
+    /// How often.
+    pub interval: Duration,
+    /// What is being read, recorded so that a checkpoint resumes only the same input.
+    pub input: String,
+    /// The checkpoint to resume from, if there was one.
+    pub resume: Option<EngineState>,
+    /// Deliberately wrong (fault-suite self-test): save positions but not the state with them.
+    pub unsafe_positions_only: bool,
 }
 
 /// The engine and everything the loop tracks around it.
@@ -117,6 +130,64 @@ struct Engine {
 }
 
 impl Engine {
+    /// Resumes from a checkpoint: the operator, live views, totals and positions as they were.
+    fn restore(&mut self, state: EngineState) -> anyhow::Result<()> {
+        match (&self.operator, &state.operator) {
+            (Operator::Batches(_), Operator::Batches(_)) => {}
+            (Operator::Windows(now), Operator::Windows(then)) if now.config() == then.config() => {}
+            _ => bail!(
+                "the checkpoint was taken with other window settings (--time, --window, …); \
+                 use them, or another --state-dir"
+            ),
+        }
+        self.operator = state.operator;
+        self.sensors = state.sensors;
+        self.rejected = state.rejected;
+        self.summary =
+            RunSummary { readings: state.readings, rejected: state.rejected_count, results: state.results };
+        self.positions = state.positions;
+        tracing::info!(readings = state.readings, positions = ?self.positions, saved_at = %state.saved_at, "resumed from checkpoint");
+        Ok(())
+    }
+
+    /// Saves a checkpoint. Everything emitted so far is already written (sinks flush each result);
+    /// dead letters are flushed first.
+    fn checkpoint(&mut self, checkpointing: &Checkpointing) -> anyhow::Result<()> {
+        if let Some(dead_letters) = &mut self.outputs.dead_letters {
+            dead_letters.flush().context("dead letters")?;
+        }
+        // Moved out and back rather than cloned: the state can be large (a million sensors).
+        let state = EngineState {
+            input: checkpointing.input.clone(),
+            positions: self.positions.clone(),
+            operator: std::mem::replace(&mut self.operator, Operator::Batches(MicroBatches::default())),
+            sensors: std::mem::take(&mut self.sensors),
+            rejected: self.rejected,
+            readings: self.summary.readings,
+            rejected_count: self.summary.rejected,
+            results: self.summary.results,
+            output_len: self.outputs.written.as_ref().map(|w| w.load(Ordering::SeqCst)),
+            saved_at: wall_clock_now(),
+        };
+        let mut state = state;
+        let real_operator = if checkpointing.unsafe_positions_only {
+            let blank = match &state.operator {
+                Operator::Batches(_) => Operator::Batches(MicroBatches::new(wall_clock_now())),
+                Operator::Windows(w) => Operator::Windows(EventTimeWindows::new(*w.config())),
+            };
+            Some(std::mem::replace(&mut state.operator, blank))
+        } else {
+            None
+        };
+        let saved = checkpointing.store.save(&state);
+        if let Some(real) = real_operator {
+            state.operator = real;
+        }
+        self.operator = state.operator;
+        self.sensors = state.sensors;
+        saved
+    }
+
     fn new(options: &PipelineOptions, outputs: Outputs) -> Engine {
         let now = wall_clock_now();
         let operator = match options.mode {
@@ -142,12 +213,16 @@ impl Engine {
 
     fn on_chunk(&mut self, chunk: &Chunk) {
         self.now = wall_clock_now();
+        let mut next = chunk.first_line;
         for (line_number, line) in (chunk.first_line..).zip(lines(&chunk.data)) {
             if let Err(reason) = self.count(line, 0, line_number as i64) {
-                self.rejects
-                    .record(reason, &format_args!("line {line_number}"), line);
+                self.rejects.record(reason, &format_args!("line {line_number}"), line);
             }
+            next = line_number + 1;
         }
+        self.positions.insert(0, next as i64);
+        // A file or pipe hands over what it has as soon as it has it: no backlog behind a chunk.
+        self.on_caught_up(0);
     }
 
     /// A chunk parsed by a worker thread (processing time only).
@@ -158,9 +233,9 @@ impl Engine {
         self.summary.readings += partial.readings;
         self.summary.rejected += partial.rejected;
         self.rejected.merge(partial.aggregate.rejected());
+        self.positions.insert(0, partial.next_line as i64);
         for (line_number, reason, line) in &partial.examples {
-            self.rejects
-                .record(*reason, &format_args!("line {line_number}"), line);
+            self.rejects.record(*reason, &format_args!("line {line_number}"), line);
         }
     }
 
@@ -229,9 +304,7 @@ impl Engine {
         if let Some(dead_letters) = &mut self.outputs.dead_letters {
             dead_letters.flush().context("dead letters")?;
         }
-        let partitions: Option<Vec<i32>> = self
-            .partitioned
-            .then(|| self.covered.iter().copied().collect());
+        let partitions: Option<Vec<i32>> = self.partitioned.then(|| self.covered.iter().copied().collect());
         if matches!(self.operator, Operator::Batches(_)) {
             self.covered.clear();
         }
@@ -270,9 +343,7 @@ impl Engine {
         let now = wall_clock_now();
         let results = match &mut self.operator {
             // The tail since the last tick; a run always emits at least one result.
-            Operator::Batches(batches)
-                if !batches.current().is_empty() || self.summary.results == 0 =>
-            {
+            Operator::Batches(batches) if !batches.current().is_empty() || self.summary.results == 0 => {
                 vec![batches.on_tick(now)]
             }
             Operator::Batches(_) => Vec::new(),
@@ -288,9 +359,7 @@ impl Engine {
     /// A clean stop with input still to come: the open batch, or partial results of open windows.
     fn on_stop(&mut self) -> anyhow::Result<()> {
         match &self.operator {
-            Operator::Batches(batches)
-                if !batches.current().is_empty() || self.summary.results == 0 =>
-            {
+            Operator::Batches(batches) if !batches.current().is_empty() || self.summary.results == 0 => {
                 self.on_tick()
             }
             Operator::Batches(_) => Ok(()),
@@ -349,14 +418,25 @@ impl Engine {
         self.positions
             .iter()
             .map(|(&p, &next)| {
-                let limit = u32::try_from(p)
-                    .ok()
-                    .and_then(|p| pinned.get(&p))
-                    .copied()
-                    .unwrap_or(next);
+                let limit = u32::try_from(p).ok().and_then(|p| pinned.get(&p)).copied().unwrap_or(next);
                 (p, next.min(limit))
             })
             .collect()
+    }
+
+    /// Partitions were assigned: in event time, they hold the watermark until they deliver.
+    fn on_assigned(&mut self, partitions: &[i32]) {
+        if let Operator::Windows(windows) = &mut self.operator {
+            let partitions: Vec<u32> = partitions.iter().filter_map(|&p| u32::try_from(p).ok()).collect();
+            windows.on_partitions(&partitions, wall_clock_now());
+        }
+    }
+
+    /// A partition has no backlog: in event time, it may now go idle.
+    fn on_caught_up(&mut self, partition: i32) {
+        if let (Operator::Windows(windows), Ok(p)) = (&mut self.operator, u32::try_from(partition)) {
+            windows.on_caught_up(p);
+        }
     }
 
     /// A rebalance takes partitions away: emit what we have, hand back their positions.
@@ -365,11 +445,8 @@ impl Engine {
             self.on_tick()?;
         }
         let positions: BTreeMap<i32, i64> = self.positions().into_iter().collect();
-        let released: Positions = revoke
-            .partitions
-            .iter()
-            .filter_map(|p| positions.get(p).map(|o| (*p, *o)))
-            .collect();
+        let released: Positions =
+            revoke.partitions.iter().filter_map(|p| positions.get(p).map(|o| (*p, *o))).collect();
         for p in &revoke.partitions {
             self.positions.remove(p);
         }
@@ -384,13 +461,14 @@ pub async fn run(
     source: Source,
     outputs: Outputs,
     options: PipelineOptions,
+    mut checkpointing: Option<Checkpointing>,
 ) -> anyhow::Result<RunSummary> {
-    let Source {
-        mut events,
-        control,
-        thread,
-    } = source;
+    let Source { mut events, control, thread } = source;
     let mut engine = Engine::new(&options, outputs);
+    if let Some(state) = checkpointing.as_mut().and_then(|c| c.resume.take()) {
+        engine.restore(state)?;
+    }
+    let mut checkpoints = checkpointing.as_ref().map(|c| aligned_ticker(c.interval));
     let acknowledge = |engine: &Engine| {
         if let Some(control) = &control {
             let _ = control.send(Control::Commit(engine.positions()));
@@ -403,16 +481,10 @@ pub async fn run(
         _ => None,
     };
     let mut early = match options.mode {
-        Mode::Event {
-            emit_every: Some(every),
-            ..
-        } if !options.once => Some(aligned_ticker(every)),
+        Mode::Event { emit_every: Some(every), .. } if !options.once => Some(aligned_ticker(every)),
         _ => None,
     };
-    let mut stats = options
-        .stats_every
-        .filter(|_| !options.once)
-        .map(aligned_ticker);
+    let mut stats = options.stats_every.filter(|_| !options.once).map(aligned_ticker);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let ended = loop {
@@ -432,6 +504,8 @@ pub async fn run(
                 }
                 Some(SourceEvent::Parsed(partial)) => engine.on_parsed(&partial),
                 Some(SourceEvent::Revoke(revoke)) => engine.on_revoke(revoke)?,
+                Some(SourceEvent::Assigned(partitions)) => engine.on_assigned(&partitions),
+                Some(SourceEvent::CaughtUp(partition)) => engine.on_caught_up(partition),
                 Some(SourceEvent::End) | None => break true,
                 Some(SourceEvent::Failed(error)) => bail!(error),
             },
@@ -441,6 +515,12 @@ pub async fn run(
             },
             _ = tick(&mut early) => engine.on_early()?,
             _ = tick(&mut stats) => engine.write_stats()?,
+            _ = tick(&mut checkpoints) => {
+                if let Some(checkpointing) = &checkpointing {
+                    engine.checkpoint(checkpointing)?;
+                    acknowledge(&engine);
+                }
+            },
             _ = &mut shutdown => {
                 tracing::info!("stopping: emitting what is open");
                 break false;
@@ -449,11 +529,16 @@ pub async fn run(
     };
     if ended {
         engine.on_end()?;
-    } else {
+    } else if checkpointing.is_none() {
         engine.on_stop()?;
     }
+    // With checkpoints, a clean stop emits nothing early: the open batch or windows are saved and
+    // continue after a restart, so every result is emitted once, complete.
     if options.stats_every.is_some() {
         engine.write_stats()?;
+    }
+    if let Some(checkpointing) = &checkpointing {
+        engine.checkpoint(checkpointing)?;
     }
     if let Some(control) = control {
         let _ = control.send(Control::Shutdown(engine.positions()));
@@ -463,12 +548,7 @@ pub async fn run(
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
     let s = engine.summary;
-    tracing::info!(
-        readings = s.readings,
-        rejected = s.rejected,
-        results = s.results,
-        "done"
-    );
+    tracing::info!(readings = s.readings, rejected = s.rejected, results = s.results, "done");
     Ok(s)
 }
 

@@ -44,22 +44,11 @@ impl Default for RejectLog {
 impl RejectLog {
     /// Shows at most `burst` rejections per `period`.
     pub fn new(period: Duration, burst: u32) -> RejectLog {
-        RejectLog {
-            period,
-            burst,
-            period_start: Instant::now(),
-            shown: 0,
-            suppressed: 0,
-        }
+        RejectLog { period, burst, period_start: Instant::now(), shown: 0, suppressed: 0 }
     }
 
     /// Records one rejection of `message` (shown cut to 120 bytes) at `position`.
-    pub fn record(
-        &mut self,
-        reason: RejectReason,
-        position: &dyn std::fmt::Display,
-        message: &[u8],
-    ) {
+    pub fn record(&mut self, reason: RejectReason, position: &dyn std::fmt::Display, message: &[u8]) {
         self.roll_period();
         if self.shown < self.burst {
             self.shown += 1;
@@ -73,10 +62,7 @@ impl RejectLog {
     /// Reports what was held back, if anything.
     pub fn flush(&mut self) {
         if self.suppressed > 0 {
-            tracing::warn!(
-                count = self.suppressed,
-                "more rejected messages not shown (rate-limited)"
-            );
+            tracing::warn!(count = self.suppressed, "more rejected messages not shown (rate-limited)");
             self.suppressed = 0;
         }
     }

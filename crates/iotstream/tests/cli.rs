@@ -1,32 +1,17 @@
 //! CLI tests: run the built binary in a temporary directory and check its output exactly.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{bin, run};
 use iotstream_engine::WindowResult;
 
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iotstream"));
-    cmd.env_remove("RUST_LOG").env("TZ", "UTC");
-    cmd
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = bin().args(args).output().expect("run iotstream");
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../engine/tests/golden/seed2016_10k")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/golden/seed2016_10k").join(name)
 }
 
 fn jsonl_results(stdout: &[u8]) -> Vec<WindowResult> {
@@ -39,44 +24,23 @@ fn jsonl_results(stdout: &[u8]) -> Vec<WindowResult> {
 #[test]
 fn once_over_the_fixture_equals_spark() {
     let input = golden("input.jsonl");
-    let out = run(&[
-        "analyze",
-        "--input",
-        input.to_str().unwrap(),
-        "--once",
-        "--format",
-        "jsonl",
-    ]);
+    let out = run(&["analyze", "--input", input.to_str().unwrap(), "--once", "--format", "jsonl"]);
     let results = jsonl_results(&out.stdout);
     assert_eq!(results.len(), 1, "--once emits exactly one result");
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(golden("expected.json")).unwrap()).unwrap();
     let result = &results[0];
-    assert_eq!(
-        result.messages,
-        expected["total_messages"].as_u64().unwrap()
-    );
+    assert_eq!(result.messages, expected["total_messages"].as_u64().unwrap());
     assert_eq!(result.sensors, expected["total_sensors"].as_u64().unwrap());
     assert_eq!(result.rejected, 0);
     let order: Vec<&str> = result.states.iter().map(|s| s.state.as_str()).collect();
-    let expected_order: Vec<&str> = expected["avg_temp_by_state_order"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let expected_order: Vec<&str> =
+        expected["avg_temp_by_state_order"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(order, expected_order);
     for s in &result.states {
         let want = expected["avg_temp_by_state"][&s.state].as_f64().unwrap();
-        assert!(
-            (s.avg_temperature - want).abs() / want <= 1e-9,
-            "{}",
-            s.state
-        );
-        assert_eq!(
-            s.sensors,
-            expected["sensors_by_state"][&s.state].as_u64().unwrap()
-        );
+        assert!((s.avg_temperature - want).abs() / want <= 1e-9, "{}", s.state);
+        assert_eq!(s.sensors, expected["sensors_by_state"][&s.state].as_u64().unwrap());
         assert!(s.min_temperature <= s.avg_temperature && s.avg_temperature <= s.max_temperature);
     }
     assert!(result.window_start <= result.window_end);
@@ -120,24 +84,13 @@ fn garbage_is_counted_by_reason_and_the_run_succeeds() {
     f.write_all(&vec![b'x'; 70_000]).unwrap();
     f.write_all(b"\n{\"guid\":\"a\",\"state\":\"CA\"").unwrap();
     drop(f);
-    let out = run(&[
-        "analyze",
-        "--input",
-        path.to_str().unwrap(),
-        "--once",
-        "--format",
-        "jsonl",
-    ]);
+    let out = run(&["analyze", "--input", path.to_str().unwrap(), "--once", "--format", "jsonl"]);
     let results = jsonl_results(&out.stdout);
     assert_eq!(results.len(), 1);
     let r = &results[0];
     assert_eq!((r.messages, r.sensors, r.rejected), (0, 0, 8));
-    let reasons: Vec<(&str, u64)> = r
-        .rejected_by_reason
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| (k.as_str(), *n))
-        .collect();
+    let reasons: Vec<(&str, u64)> =
+        r.rejected_by_reason.iter().filter(|(_, n)| **n > 0).map(|(k, n)| (k.as_str(), *n)).collect();
     assert_eq!(
         reasons,
         [
@@ -155,35 +108,17 @@ fn garbage_is_counted_by_reason_and_the_run_succeeds() {
 
 #[test]
 fn missing_input_is_a_clear_error() {
-    let out = bin()
-        .args(["analyze", "--input", "/nonexistent/readings.jsonl"])
-        .output()
-        .unwrap();
+    let out = bin().args(["analyze", "--input", "/nonexistent/readings.jsonl"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("cannot open input file /nonexistent/readings.jsonl"),
-        "{stderr}"
-    );
-    let out = bin()
-        .args(["analyze", "--input", "x", "--window", "soon"])
-        .output()
-        .unwrap();
+    assert!(stderr.contains("cannot open input file /nonexistent/readings.jsonl"), "{stderr}");
+    let out = bin().args(["analyze", "--input", "x", "--window", "soon"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "bad usage");
 }
 
 #[test]
 fn simulate_is_reproducible_and_in_the_seeds_format() {
-    let args = [
-        "simulate",
-        "500",
-        "--seed",
-        "42",
-        "--start",
-        "2016-11-16T13:26:39Z",
-        "--interval",
-        "250ms",
-    ];
+    let args = ["simulate", "500", "--seed", "42", "--start", "2016-11-16T13:26:39Z", "--interval", "250ms"];
     let a = run(&args).stdout;
     let b = run(&args).stdout;
     assert_eq!(a, b);
@@ -193,20 +128,9 @@ fn simulate_is_reproducible_and_in_the_seeds_format() {
     assert!(first.starts_with(r#"{"guid":"0-ZZZ12345678-"#), "{first}");
     assert!(first.contains(r#"","destination":"0-AAA12345678","state":""#));
     assert!(first.contains(r#"", "eventTime":"2016-11-16T13:26:39Z", "payload":{"format":"urn:example:sensor:temp", "data":{"temperature":"#));
-    assert!(text
-        .lines()
-        .nth(1)
-        .unwrap()
-        .contains(r#""eventTime":"2016-11-16T13:26:39.250000Z""#));
+    assert!(text.lines().nth(1).unwrap().contains(r#""eventTime":"2016-11-16T13:26:39.250000Z""#));
     // The default is one reading, as in the seed.
-    assert_eq!(
-        run(&["simulate"])
-            .stdout
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count(),
-        1
-    );
+    assert_eq!(run(&["simulate"]).stdout.iter().filter(|&&b| b == b'\n').count(), 1);
 }
 
 /// The seed's own workflow: generate a file, then analyse it.
@@ -215,14 +139,7 @@ fn seed_workflow_through_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("testdata.txt");
     let results = dir.path().join("results.jsonl");
-    run(&[
-        "simulate",
-        "10000",
-        "--seed",
-        "7",
-        "--output",
-        data.to_str().unwrap(),
-    ]);
+    run(&["simulate", "10000", "--seed", "7", "--output", data.to_str().unwrap()]);
     run(&[
         "analyze",
         "--input",
@@ -249,9 +166,7 @@ fn live_pipe_emits_every_window() {
         .spawn()
         .unwrap();
     let consumer = bin()
-        .args([
-            "analyze", "--input", "-", "--window", "1s", "--format", "jsonl",
-        ])
+        .args(["analyze", "--input", "-", "--window", "1s", "--format", "jsonl"])
         .stdin(producer.stdout.take().unwrap())
         .output()
         .unwrap();
@@ -263,10 +178,7 @@ fn live_pipe_emits_every_window() {
     let busy = results.iter().filter(|r| r.messages > 0).count();
     assert!(busy >= 2, "readings arrived over several windows");
     for pair in results.windows(2) {
-        assert_eq!(
-            pair[0].window_end, pair[1].window_start,
-            "batches tile time"
-        );
+        assert_eq!(pair[0].window_end, pair[1].window_start, "batches tile time");
     }
 }
 
@@ -274,63 +186,34 @@ fn live_pipe_emits_every_window() {
 #[test]
 fn demo_runs_until_stopped() {
     let child = bin()
-        .args([
-            "demo", "--window", "1s", "--rate", "500", "--format", "jsonl",
-        ])
+        .args(["demo", "--window", "1s", "--rate", "500", "--format", "jsonl"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(2600));
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let results = jsonl_results(&out.stdout);
-    assert!(
-        results.len() >= 3,
-        "two full windows and the partial one: {}",
-        results.len()
-    );
+    assert!(results.len() >= 3, "two full windows and the partial one: {}", results.len());
     let total: u64 = results.iter().map(|r| r.messages).sum();
-    assert!(
-        (800..=1500).contains(&total),
-        "about 500/s for 2.6 s: {total}"
-    );
-    assert!(
-        results.last().unwrap().messages > 0,
-        "the partial window is emitted"
-    );
+    assert!((800..=1500).contains(&total), "about 500/s for 2.6 s: {total}");
+    assert!(results.last().unwrap().messages > 0, "the partial window is emitted");
 }
 
 #[test]
 fn no_arguments_runs_the_demo_with_console_output() {
-    let child = bin()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = bin().stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        text.starts_with("-------------------------------------------\nTime: "),
-        "{text}"
-    );
+    assert!(text.starts_with("-------------------------------------------\nTime: "), "{text}");
     assert!(text.contains("Total number of messages: "));
     assert!(text.contains("Total number of sensors: "));
 }
@@ -341,21 +224,8 @@ fn no_arguments_runs_the_demo_with_console_output() {
 #[test]
 fn kafka_secrets_are_never_printed() {
     let out = bin()
-        .args([
-            "analyze",
-            "--kafka",
-            "127.0.0.1:9",
-            "--topic",
-            "t",
-            "--once",
-            "-vv",
-        ])
-        .args([
-            "--kafka-option",
-            "sasl.password=hunter2-secret",
-            "--kafka-option",
-            "no.such.property=1",
-        ])
+        .args(["analyze", "--kafka", "127.0.0.1:9", "--topic", "t", "--once", "-vv"])
+        .args(["--kafka-option", "sasl.password=hunter2-secret", "--kafka-option", "no.such.property=1"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

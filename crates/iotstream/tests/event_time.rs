@@ -1,27 +1,14 @@
 //! Event time through the binary: windows over disordered input equal an independent oracle's
 //! over the sorted input, late readings are reported, and partial results are marked.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+use std::process::Command;
+
+use common::{bin, run};
 use iotstream_engine::{EventTime, StatsRecord, WindowResult};
 use serde_json::Value;
-
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iotstream"));
-    cmd.env_remove("RUST_LOG").env("TZ", "UTC");
-    cmd
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = bin().args(args).output().expect("run iotstream");
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// Splits JSON lines into window results and stats records.
 fn records(stdout: &[u8]) -> (Vec<WindowResult>, Vec<StatsRecord>) {
@@ -39,16 +26,8 @@ fn records(stdout: &[u8]) -> (Vec<WindowResult>, Vec<StatsRecord>) {
 }
 
 fn simulate(path: &Path, extra: &[&str]) {
-    let mut args = vec![
-        "simulate",
-        "360000",
-        "--seed",
-        "77",
-        "--start",
-        "2016-11-16T13:00:00Z",
-        "--interval",
-        "10ms",
-    ];
+    let mut args =
+        vec!["simulate", "360000", "--seed", "77", "--start", "2016-11-16T13:00:00Z", "--interval", "10ms"];
     args.extend_from_slice(extra);
     args.extend(["--output", path.to_str().unwrap()]);
     run(&args);
@@ -63,10 +42,7 @@ fn an_hour_with_disorder_equals_the_oracle_over_the_sorted_file() {
     let shuffled = dir.path().join("shuffled.jsonl");
     simulate(&sorted, &[]);
     simulate(&shuffled, &["--disorder", "4s"]);
-    assert_ne!(
-        std::fs::read(&sorted).unwrap(),
-        std::fs::read(&shuffled).unwrap()
-    );
+    assert_ne!(std::fs::read(&sorted).unwrap(), std::fs::read(&shuffled).unwrap());
 
     let out = run(&[
         "analyze",
@@ -91,38 +67,17 @@ fn an_hour_with_disorder_equals_the_oracle_over_the_sorted_file() {
 
     let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/windows.py");
-    let oracle = Command::new(interpreter)
-        .arg(script)
-        .arg(&sorted)
-        .arg("60")
-        .output()
-        .expect("python3");
-    assert!(
-        oracle.status.success(),
-        "{}",
-        String::from_utf8_lossy(&oracle.stderr)
-    );
-    let expected: Vec<Value> = String::from_utf8(oracle.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let oracle = Command::new(interpreter).arg(script).arg(&sorted).arg("60").output().expect("python3");
+    assert!(oracle.status.success(), "{}", String::from_utf8_lossy(&oracle.stderr));
+    let expected: Vec<Value> =
+        String::from_utf8(oracle.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(expected.len(), windows.len());
     for (ours, theirs) in windows.iter().zip(&expected) {
-        assert_eq!(
-            ours.window_start,
-            EventTime(theirs["window_start"].as_i64().unwrap())
-        );
-        assert_eq!(
-            ours.window_end,
-            EventTime(theirs["window_end"].as_i64().unwrap())
-        );
+        assert_eq!(ours.window_start, EventTime(theirs["window_start"].as_i64().unwrap()));
+        assert_eq!(ours.window_end, EventTime(theirs["window_end"].as_i64().unwrap()));
         assert_eq!(ours.messages, theirs["messages"].as_u64().unwrap());
         assert_eq!(ours.sensors, theirs["sensors"].as_u64().unwrap());
-        assert_eq!(
-            ours.states.len(),
-            theirs["states"].as_object().unwrap().len()
-        );
+        assert_eq!(ours.states.len(), theirs["states"].as_object().unwrap().len());
         for s in &ours.states {
             let t = &theirs["states"][&s.state];
             assert_eq!(s.messages, t["messages"].as_u64().unwrap());
@@ -145,24 +100,9 @@ fn an_hour_with_disorder_equals_the_oracle_over_the_sorted_file() {
 fn late_readings_are_counted_and_reported_never_lost() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("late.jsonl");
-    let mut args = vec![
-        "simulate",
-        "60000",
-        "--seed",
-        "3",
-        "--start",
-        "2016-11-16T13:00:00Z",
-        "--interval",
-        "10ms",
-    ];
-    args.extend([
-        "--disorder",
-        "2s",
-        "--late-ratio",
-        "0.02",
-        "--output",
-        path.to_str().unwrap(),
-    ]);
+    let mut args =
+        vec!["simulate", "60000", "--seed", "3", "--start", "2016-11-16T13:00:00Z", "--interval", "10ms"];
+    args.extend(["--disorder", "2s", "--late-ratio", "0.02", "--output", path.to_str().unwrap()]);
     run(&args);
     let out = run(&[
         "analyze",
@@ -184,11 +124,7 @@ fn late_readings_are_counted_and_reported_never_lost() {
     let late: u64 = last.late_by_state.values().sum();
     assert!(late > 0, "some readings are late");
     assert_eq!(last.rejected_by_reason["late"], late);
-    assert_eq!(
-        counted + late,
-        60_000,
-        "every reading is in a window or reported late"
-    );
+    assert_eq!(counted + late, 60_000, "every reading is in a window or reported late");
     let with_lateness = run(&[
         "analyze",
         "--input",
@@ -207,42 +143,20 @@ fn late_readings_are_counted_and_reported_never_lost() {
     ]);
     let (windows, stats) = records(&with_lateness.stdout);
     let late_now: u64 = stats.last().unwrap().late_by_state.values().sum();
-    assert!(
-        late_now < late,
-        "allowed lateness takes late readings back: {late_now} vs {late}"
-    );
-    assert!(
-        windows.iter().any(|w| w.revision > 0),
-        "updated windows are re-emitted with a new revision"
-    );
-    let finals: std::collections::BTreeMap<_, _> = windows
-        .iter()
-        .filter(|w| w.is_final)
-        .map(|w| (w.window_start, w.messages))
-        .collect();
+    assert!(late_now < late, "allowed lateness takes late readings back: {late_now} vs {late}");
+    assert!(windows.iter().any(|w| w.revision > 0), "updated windows are re-emitted with a new revision");
+    let finals: std::collections::BTreeMap<_, _> =
+        windows.iter().filter(|w| w.is_final).map(|w| (w.window_start, w.messages)).collect();
     assert_eq!(finals.values().sum::<u64>() + late_now, 60_000);
 }
 
 #[test]
 fn processing_time_flags_are_checked_together() {
-    let out = bin()
-        .args([
-            "analyze",
-            "--input",
-            "-",
-            "--slide",
-            "1s",
-            "--emit-every",
-            "1s",
-        ])
-        .output()
-        .unwrap();
+    let out =
+        bin().args(["analyze", "--input", "-", "--slide", "1s", "--emit-every", "1s"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("--slide, --emit-every only apply with --time event"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("--slide, --emit-every only apply with --time event"), "{stderr}");
 }
 
 /// Live: partial results while windows are open, marked as such, and final ones once the input
@@ -255,19 +169,8 @@ fn live_event_time_emits_partials_and_closes_windows_when_input_goes_quiet() {
         .spawn()
         .unwrap();
     let child = bin()
-        .args([
-            "analyze", "--input", "-", "--format", "jsonl", "--time", "event", "--window", "1s",
-        ])
-        .args([
-            "--max-delay",
-            "0s",
-            "--emit-every",
-            "500ms",
-            "--idle-timeout",
-            "1s",
-            "--stats-every",
-            "1s",
-        ])
+        .args(["analyze", "--input", "-", "--format", "jsonl", "--time", "event", "--window", "1s"])
+        .args(["--max-delay", "0s", "--emit-every", "500ms", "--idle-timeout", "1s", "--stats-every", "1s"])
         .stdin(producer.stdout.take().unwrap())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -277,11 +180,7 @@ fn live_event_time_emits_partials_and_closes_windows_when_input_goes_quiet() {
     assert!(out.status.success());
     let (windows, stats) = records(&out.stdout);
     assert!(windows.iter().any(|w| !w.is_final), "partial results");
-    let finals: u64 = windows
-        .iter()
-        .filter(|w| w.is_final)
-        .map(|w| w.messages)
-        .sum();
+    let finals: u64 = windows.iter().filter(|w| w.is_final).map(|w| w.messages).sum();
     assert_eq!(finals, 1500);
     assert!(!stats.is_empty());
     let last = stats.last().unwrap();

@@ -5,131 +5,20 @@
 //!
 //! The tests run one at a time (they are timing-sensitive on a 2-core machine).
 
+mod common;
+
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{bin, python, run, serial, Broker};
 
 use iotstream_engine::WindowResult;
 use serde_json::Value;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A Tansu broker on a free port, in its own data directory; killed on drop.
-struct Broker {
-    port: u16,
-    dir: tempfile::TempDir,
-    storage: &'static str,
-    address: String,
-}
-
-impl Broker {
-    fn memory() -> Broker {
-        Broker::start_new("memory://tansu/")
-    }
-
-    /// A durable broker (needed for restarts and for resuming from committed offsets).
-    fn sqlite() -> Broker {
-        Broker::start_new("sqlite://tansu.db")
-    }
-
-    fn start_new(storage: &'static str) -> Broker {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut broker = Broker {
-            port,
-            dir: tempfile::tempdir().unwrap(),
-            storage,
-            address: String::new(),
-        };
-        broker.start();
-        broker
-    }
-
-    fn script(&self, args: &[&str]) -> Output {
-        Command::new(repo().join("scripts/kafka-broker.sh"))
-            .args(args)
-            .env("KAFKA_PORT", self.port.to_string())
-            .env("TANSU_DATA_DIR", self.dir.path())
-            .env("TANSU_STORAGE", self.storage)
-            .output()
-            .expect("scripts/kafka-broker.sh")
-    }
-
-    fn start(&mut self) {
-        let out = self.script(&["start"]);
-        assert!(
-            out.status.success(),
-            "broker did not start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        self.address = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        assert_eq!(self.address, format!("127.0.0.1:{}", self.port));
-    }
-
-    fn kill(&self) {
-        assert!(self.script(&["stop", "--kill"]).status.success());
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.script(&["stop", "--kill"]);
-    }
-}
-
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iotstream"));
-    cmd.env_remove("RUST_LOG").env("TZ", "UTC");
-    cmd
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = bin().args(args).output().expect("run iotstream");
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn python(script: &str, args: &[&str]) -> Output {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/kafka")
-        .join(script);
-    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(interpreter)
-        .arg(path)
-        .args(args)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{script} failed (is confluent-kafka installed? scripts/test installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn results(text: &[u8]) -> Vec<WindowResult> {
-    String::from_utf8_lossy(text)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("jsonl result"))
-        .collect()
+    String::from_utf8_lossy(text).lines().map(|l| serde_json::from_str(l).expect("jsonl result")).collect()
 }
 
 /// What must agree between two runs over the same readings (not times, nor partitions).
@@ -143,28 +32,13 @@ fn analyses(result: &WindowResult) -> Value {
 }
 
 fn once_over_file(path: &Path) -> WindowResult {
-    let out = run(&[
-        "analyze",
-        "--input",
-        path.to_str().unwrap(),
-        "--once",
-        "--format",
-        "jsonl",
-    ]);
+    let out = run(&["analyze", "--input", path.to_str().unwrap(), "--once", "--format", "jsonl"]);
     results(&out.stdout).remove(0)
 }
 
 fn once_over_topic(broker: &Broker, topic: &str, extra: &[&str]) -> WindowResult {
-    let mut args = vec![
-        "analyze",
-        "--kafka",
-        &broker.address,
-        "--topic",
-        topic,
-        "--once",
-        "--format",
-        "jsonl",
-    ];
+    let mut args =
+        vec!["analyze", "--kafka", &broker.address, "--topic", topic, "--once", "--format", "jsonl"];
     args.extend_from_slice(extra);
     let out = run(&args);
     let mut all = results(&out.stdout);
@@ -173,16 +47,7 @@ fn once_over_topic(broker: &Broker, topic: &str, extra: &[&str]) -> WindowResult
 }
 
 fn simulate_args<'a>(count: &'a str, seed: &'a str) -> Vec<&'a str> {
-    vec![
-        "simulate",
-        count,
-        "--seed",
-        seed,
-        "--start",
-        "2016-11-16T13:26:39Z",
-        "--interval",
-        "10ms",
-    ]
+    vec!["simulate", count, "--seed", seed, "--start", "2016-11-16T13:26:39Z", "--interval", "10ms"]
 }
 
 #[test]
@@ -195,14 +60,7 @@ fn simulate_to_kafka_then_once_equals_the_file_path() {
     to_file.extend(["--output", file.to_str().unwrap()]);
     run(&to_file);
     let mut to_kafka = simulate_args("200000", "5");
-    to_kafka.extend([
-        "--kafka",
-        &broker.address,
-        "--topic",
-        "readings",
-        "--partitions",
-        "4",
-    ]);
+    to_kafka.extend(["--kafka", &broker.address, "--topic", "readings", "--partitions", "4"]);
     run(&to_kafka);
 
     let from_kafka = once_over_topic(&broker, "readings", &["--group", "g1"]);
@@ -214,11 +72,7 @@ fn simulate_to_kafka_then_once_equals_the_file_path() {
     let again = once_over_topic(&broker, "readings", &["--group", "g1"]);
     assert_eq!(again.messages, 0);
     // --from earliest reads everything again, whatever was committed.
-    let earliest = once_over_topic(
-        &broker,
-        "readings",
-        &["--group", "g1", "--from", "earliest"],
-    );
+    let earliest = once_over_topic(&broker, "readings", &["--group", "g1", "--from", "earliest"]);
     assert_eq!(earliest.messages, 200_000);
 }
 
@@ -226,8 +80,8 @@ fn simulate_to_kafka_then_once_equals_the_file_path() {
 fn an_independent_producer_gives_the_spark_answer() {
     let _serial = serial();
     let broker = Broker::memory();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../engine/tests/golden/seed2016_10k/input.jsonl");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/golden/seed2016_10k/input.jsonl");
     run(&[
         "produce",
         "--kafka",
@@ -239,10 +93,7 @@ fn an_independent_producer_gives_the_spark_answer() {
         "--partitions",
         "3",
     ]);
-    python(
-        "produce.py",
-        &[&broker.address, "seed", fixture.to_str().unwrap()],
-    );
+    python("produce.py", &[&broker.address, "seed", fixture.to_str().unwrap()]);
     let from_kafka = once_over_topic(&broker, "seed", &[]);
     assert_eq!(from_kafka.messages, 10_000);
     assert_eq!(from_kafka.sensors, 2089);
@@ -301,17 +152,9 @@ fn produce_sends_lines_keyed_by_guid_and_dead_letters_get_exactly_the_bad_ones()
     let result = once_over_topic(
         &broker,
         "mixed",
-        &[
-            "--dead-letter-topic",
-            "mixed-dlq",
-            "--results-topic",
-            "mixed-results",
-        ],
+        &["--dead-letter-topic", "mixed-dlq", "--results-topic", "mixed-results"],
     );
-    assert_eq!(
-        (result.messages, result.rejected),
-        (bad.len() as u64, bad.len() as u64)
-    );
+    assert_eq!((result.messages, result.rejected), (bad.len() as u64, bad.len() as u64));
 
     let dead = python("consume.py", &[&broker.address, "mixed-dlq"]);
     let mut got: Vec<(String, String)> = String::from_utf8(dead.stdout)
@@ -320,25 +163,16 @@ fn produce_sends_lines_keyed_by_guid_and_dead_letters_get_exactly_the_bad_ones()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
             assert_eq!(v["headers"]["iotstream.source.topic"], "mixed");
-            assert!(v["headers"]["iotstream.source.offset"]
-                .as_str()
-                .unwrap()
-                .parse::<i64>()
-                .is_ok());
+            assert!(v["headers"]["iotstream.source.offset"].as_str().unwrap().parse::<i64>().is_ok());
             (
                 v["value"].as_str().unwrap().to_owned(),
-                v["headers"]["iotstream.reason"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
+                v["headers"]["iotstream.reason"].as_str().unwrap().to_owned(),
             )
         })
         .collect();
     got.sort();
-    let mut expected: Vec<(String, String)> = bad
-        .iter()
-        .map(|(l, r)| (l.to_string(), r.to_string()))
-        .collect();
+    let mut expected: Vec<(String, String)> =
+        bad.iter().map(|(l, r)| (l.to_string(), r.to_string())).collect();
     expected.sort();
     assert_eq!(got, expected);
 
@@ -350,22 +184,10 @@ fn produce_sends_lines_keyed_by_guid_and_dead_letters_get_exactly_the_bad_ones()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(published.len(), 1);
-    let payload: WindowResult =
-        serde_json::from_str(published[0]["value"].as_str().unwrap()).unwrap();
+    let payload: WindowResult = serde_json::from_str(published[0]["value"].as_str().unwrap()).unwrap();
     assert_eq!(payload, result);
-    let partitions: Vec<String> = result
-        .partitions
-        .clone()
-        .unwrap()
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
-    let key = format!(
-        "{}/{}/{}",
-        result.window_start,
-        result.window_end,
-        partitions.join(",")
-    );
+    let partitions: Vec<String> = result.partitions.clone().unwrap().iter().map(|p| p.to_string()).collect();
+    let key = format!("{}/{}/{}", result.window_start, result.window_end, partitions.join(","));
     assert_eq!(published[0]["key"], key.as_str());
 
     // The readings are keyed by guid: every valid reading (one sensor) is in the same partition.
@@ -392,23 +214,8 @@ impl Live {
         let output = dir.join(format!("{name}.jsonl"));
         let log = dir.join(format!("{name}.log"));
         let child = bin()
-            .args([
-                "analyze",
-                "--kafka",
-                &broker.address,
-                "--topic",
-                topic,
-                "--group",
-                group,
-            ])
-            .args([
-                "--window",
-                "1s",
-                "--format",
-                "jsonl",
-                "--output",
-                output.to_str().unwrap(),
-            ])
+            .args(["analyze", "--kafka", &broker.address, "--topic", topic, "--group", group])
+            .args(["--window", "1s", "--format", "jsonl", "--output", output.to_str().unwrap()])
             .stderr(fs::File::create(&log).unwrap())
             .stdout(Stdio::null())
             .spawn()
@@ -439,15 +246,9 @@ impl Live {
     }
 
     fn stop(mut self) -> Vec<WindowResult> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let status = self.child.wait().unwrap();
-        assert!(
-            status.success(),
-            "analyze failed: {}",
-            fs::read_to_string(&self.log).unwrap_or_default()
-        );
+        assert!(status.success(), "analyze failed: {}", fs::read_to_string(&self.log).unwrap_or_default());
         self.results()
     }
 
@@ -483,9 +284,7 @@ fn two_instances_in_one_group_split_the_partitions_and_see_every_message_once() 
         "4",
     ]);
     let a = Live::start(&broker, "shared", "pair", dir.path(), "a");
-    wait_until("a has partitions", Duration::from_secs(60), || {
-        a.assigned() == Some(4)
-    });
+    wait_until("a has partitions", Duration::from_secs(60), || a.assigned() == Some(4));
     let b = Live::start(&broker, "shared", "pair", dir.path(), "b");
     wait_until(
         "the group settles on two members",
@@ -495,30 +294,19 @@ fn two_instances_in_one_group_split_the_partitions_and_see_every_message_once() 
     let mut args = simulate_args("20000", "9");
     args.extend(["--kafka", &broker.address, "--topic", "shared"]);
     run(&args);
-    wait_until(
-        "both together saw every message",
-        Duration::from_secs(90),
-        || a.messages() + b.messages() >= 20_000,
-    );
+    wait_until("both together saw every message", Duration::from_secs(90), || {
+        a.messages() + b.messages() >= 20_000
+    });
     std::thread::sleep(Duration::from_secs(2));
     let (ra, rb) = (a.stop(), b.stop());
     let total: u64 = ra.iter().chain(&rb).map(|r| r.messages).sum();
     assert_eq!(total, 20_000, "every message exactly once");
     let partitions = |rs: &[WindowResult]| -> std::collections::BTreeSet<i32> {
-        rs.iter()
-            .filter(|r| r.messages > 0)
-            .flat_map(|r| r.partitions.clone().unwrap_or_default())
-            .collect()
+        rs.iter().filter(|r| r.messages > 0).flat_map(|r| r.partitions.clone().unwrap_or_default()).collect()
     };
     let (pa, pb) = (partitions(&ra), partitions(&rb));
-    assert!(
-        !pa.is_empty() && !pb.is_empty(),
-        "both consumed: {pa:?} {pb:?}"
-    );
-    assert!(
-        pa.is_disjoint(&pb),
-        "each partition consumed by one instance: {pa:?} {pb:?}"
-    );
+    assert!(!pa.is_empty() && !pb.is_empty(), "both consumed: {pa:?} {pb:?}");
+    assert!(pa.is_disjoint(&pb), "each partition consumed by one instance: {pa:?} {pb:?}");
 }
 
 #[test]
@@ -527,25 +315,14 @@ fn analyze_survives_a_broker_crash_and_counts_every_message() {
     let mut broker = Broker::sqlite();
     let dir = tempfile::tempdir().unwrap();
     let mut args = simulate_args("30000", "3");
-    args.extend([
-        "--kafka",
-        &broker.address,
-        "--topic",
-        "durable",
-        "--partitions",
-        "2",
-    ]);
+    args.extend(["--kafka", &broker.address, "--topic", "durable", "--partitions", "2"]);
     run(&args);
     let live = Live::start(&broker, "durable", "survivor", dir.path(), "live");
-    wait_until("consumption started", Duration::from_secs(60), || {
-        live.messages() > 0
-    });
+    wait_until("consumption started", Duration::from_secs(60), || live.messages() > 0);
     broker.kill();
     std::thread::sleep(Duration::from_secs(3));
     broker.start();
-    wait_until("every message counted", Duration::from_secs(120), || {
-        live.messages() >= 30_000
-    });
+    wait_until("every message counted", Duration::from_secs(120), || live.messages() >= 30_000);
     let results = live.stop();
     let total: u64 = results.iter().map(|r| r.messages).sum();
     assert_eq!(total, 30_000);
@@ -557,37 +334,20 @@ fn a_killed_engine_restarted_in_the_same_group_loses_nothing() {
     let broker = Broker::sqlite();
     let dir = tempfile::tempdir().unwrap();
     let mut args = simulate_args("30000", "4");
-    args.extend([
-        "--kafka",
-        &broker.address,
-        "--topic",
-        "crashy",
-        "--partitions",
-        "2",
-    ]);
+    args.extend(["--kafka", &broker.address, "--topic", "crashy", "--partitions", "2"]);
     run(&args);
     let live = Live::start(&broker, "crashy", "phoenix", dir.path(), "first");
     // A result with readings and one after it: the positions of the first were committed a
     // window ago.
     wait_until("results were written", Duration::from_secs(60), || {
         let results = live.results();
-        results
-            .iter()
-            .position(|r| r.messages > 0)
-            .is_some_and(|first| results.len() > first + 1)
+        results.iter().position(|r| r.messages > 0).is_some_and(|first| results.len() > first + 1)
     });
     let before: u64 = live.kill().iter().map(|r| r.messages).sum();
     assert!(before > 0);
     let after = once_over_topic(&broker, "crashy", &["--group", "phoenix"]);
-    assert!(
-        before + after.messages >= 30_000,
-        "lost messages: {before} + {} < 30000",
-        after.messages
-    );
-    assert!(
-        after.messages < 30_000,
-        "the restart resumed from the committed offsets"
-    );
+    assert!(before + after.messages >= 30_000, "lost messages: {before} + {} < 30000", after.messages);
+    assert!(after.messages < 30_000, "the restart resumed from the committed offsets");
 }
 
 /// Event time on Kafka: late readings go to the dead-letter topic with reason `late`, exactly as
@@ -598,14 +358,7 @@ fn event_time_sends_late_readings_to_the_dead_letter_topic() {
     let broker = Broker::memory();
     let mut args = simulate_args("20000", "12");
     args.extend(["--disorder", "2s", "--late-ratio", "0.02"]);
-    args.extend([
-        "--kafka",
-        &broker.address,
-        "--topic",
-        "late",
-        "--partitions",
-        "1",
-    ]);
+    args.extend(["--kafka", &broker.address, "--topic", "late", "--partitions", "1"]);
     run(&args);
     let out = run(&[
         "analyze",

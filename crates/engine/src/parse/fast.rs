@@ -92,10 +92,7 @@ impl<'a> Cursor<'a> {
         let rest = &self.bytes[self.pos..];
         let len = memchr::memchr(b'"', rest)?;
         let contents = &rest[..len];
-        if !contents
-            .iter()
-            .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
-        {
+        if !contents.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
             return None;
         }
         self.pos += len + 1;

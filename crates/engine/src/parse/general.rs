@@ -23,10 +23,9 @@ pub(super) fn parse(text: &str) -> Outcome<Reading<'_>> {
     let fields = fields_of(top, &["guid", "state", "eventTime", "payload"])?;
     let [guid, state, event_time, payload] = fields;
     let guid = string(guid)?;
-    let state =
-        StateCode::from_bytes(string(state)?.as_bytes()).ok_or(RejectReason::UnknownState)?;
-    let event_time = EventTime::parse_rfc3339(string(event_time)?.as_bytes())
-        .ok_or(RejectReason::BadTimestamp)?;
+    let state = StateCode::from_bytes(string(state)?.as_bytes()).ok_or(RejectReason::UnknownState)?;
+    let event_time =
+        EventTime::parse_rfc3339(string(event_time)?.as_bytes()).ok_or(RejectReason::BadTimestamp)?;
     let [data] = fields_of(object(payload)?, &["data"])?;
     let [temperature] = fields_of(object(data)?, &["temperature"])?;
     Ok(Reading {
@@ -70,9 +69,7 @@ fn string(raw: Option<&RawValue>) -> Outcome<Cow<'_, str>> {
         return Ok(Cow::Borrowed(inner));
     }
     // Already validated by serde_json, so decoding cannot fail; map it anyway rather than panic.
-    serde_json::from_str::<String>(raw)
-        .map(Cow::Owned)
-        .map_err(|_| RejectReason::MalformedJson)
+    serde_json::from_str::<String>(raw).map(Cow::Owned).map_err(|_| RejectReason::MalformedJson)
 }
 
 /// A field that must be a JSON number that is finite and in range.
@@ -134,11 +131,7 @@ impl<'de, const N: usize> Visitor<'de> for FieldsSeed<N> {
                 }
             }
         }
-        Ok(if duplicate {
-            Err(RejectReason::DuplicateField)
-        } else {
-            Ok(values)
-        })
+        Ok(if duplicate { Err(RejectReason::DuplicateField) } else { Ok(values) })
     }
 }
 

@@ -22,10 +22,7 @@ fn seed_line_takes_the_fast_path() {
     assert_eq!(reading.guid, "0-ZZZ12345678-08K");
     assert_eq!(reading.state, StateCode::from_bytes(b"CA").unwrap());
     assert_eq!(reading.temperature, 59.7);
-    assert_eq!(
-        reading.event_time.to_string(),
-        "2016-11-16T13:26:39.447974Z"
-    );
+    assert_eq!(reading.event_time.to_string(), "2016-11-16T13:26:39.447974Z");
     assert_eq!(general::parse(SEED_LINE), Ok(reading));
 }
 
@@ -92,12 +89,7 @@ fn every_reason() {
     let parser = Parser::default();
     for (line, expected) in cases {
         let got = parser.parse(line);
-        assert_eq!(
-            got.err(),
-            Some(*expected),
-            "{}",
-            String::from_utf8_lossy(line)
-        );
+        assert_eq!(got.err(), Some(*expected), "{}", String::from_utf8_lossy(line));
     }
     let mut seen: Vec<_> = cases.iter().map(|(_, r)| *r).collect();
     seen.sort();
@@ -108,18 +100,10 @@ fn every_reason() {
 #[test]
 fn reasons_follow_the_documented_order() {
     // Several problems at once: the first in guid → state → eventTime → temperature order wins.
+    assert_eq!(reason(r#"{"guid":1,"state":"ZZ"}"#), RejectReason::WrongType);
+    assert_eq!(reason(r#"{"guid":"a","state":"ZZ","eventTime":"x"}"#), RejectReason::UnknownState);
     assert_eq!(
-        reason(r#"{"guid":1,"state":"ZZ"}"#),
-        RejectReason::WrongType
-    );
-    assert_eq!(
-        reason(r#"{"guid":"a","state":"ZZ","eventTime":"x"}"#),
-        RejectReason::UnknownState
-    );
-    assert_eq!(
-        reason(
-            r#"{"guid":"a","state":"CA","eventTime":"x","payload":{"data":{"temperature":"x"}}}"#
-        ),
+        reason(r#"{"guid":"a","state":"CA","eventTime":"x","payload":{"data":{"temperature":"x"}}}"#),
         RejectReason::BadTimestamp
     );
 }
@@ -129,10 +113,7 @@ fn size_limit_is_configurable() {
     let parser = Parser::new(SEED_LINE.len());
     assert!(parser.parse(SEED_LINE.as_bytes()).is_ok());
     let parser = Parser::new(SEED_LINE.len() - 1);
-    assert_eq!(
-        parser.parse(SEED_LINE.as_bytes()).err(),
-        Some(RejectReason::TooLarge)
-    );
+    assert_eq!(parser.parse(SEED_LINE.as_bytes()).err(), Some(RejectReason::TooLarge));
 }
 
 #[test]
@@ -140,20 +121,11 @@ fn deep_nesting_is_rejected_not_a_crash() {
     // Valid, absurdly deep JSON is still judged by its fields, without exhausting the stack.
     let parser = Parser::new(usize::MAX);
     let deep = format!("{{\"x\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-    assert_eq!(
-        parser.parse(deep.as_bytes()).err(),
-        Some(RejectReason::MissingField)
-    );
+    assert_eq!(parser.parse(deep.as_bytes()).err(), Some(RejectReason::MissingField));
     let deep_array = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert_eq!(
-        parser.parse(deep_array.as_bytes()).err(),
-        Some(RejectReason::NotObject)
-    );
+    assert_eq!(parser.parse(deep_array.as_bytes()).err(), Some(RejectReason::NotObject));
     let unclosed = "[".repeat(100_000);
-    assert_eq!(
-        parser.parse(unclosed.as_bytes()).err(),
-        Some(RejectReason::MalformedJson)
-    );
+    assert_eq!(parser.parse(unclosed.as_bytes()).err(), Some(RejectReason::MalformedJson));
 }
 
 mod properties {
@@ -162,8 +134,7 @@ mod properties {
 
     /// Seed-like lines with random damage: byte flips, insertions, deletions and truncation.
     fn mutated_line() -> impl Strategy<Value = Vec<u8>> {
-        let edits =
-            prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 0..4);
+        let edits = prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 0..4);
         edits.prop_map(|edits| {
             let mut line = SEED_LINE.as_bytes().to_vec();
             for (at, byte, kind) in edits {

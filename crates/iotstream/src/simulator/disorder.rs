@@ -60,31 +60,18 @@ pub(super) struct Reorder {
 impl Reorder {
     pub(super) fn new(config: DisorderConfig, seed: u64) -> Reorder {
         // A stream of its own, so the readings do not depend on whether they are disordered.
-        Reorder {
-            config,
-            rng: Rng::new(seed ^ 0x5DEE_CE66_D1CE_4E5B),
-            heap: BinaryHeap::new(),
-            sequence: 0,
-        }
+        Reorder { config, rng: Rng::new(seed ^ 0x5DEE_CE66_D1CE_4E5B), heap: BinaryHeap::new(), sequence: 0 }
     }
 
     /// Holds a generated reading made at `event_time`.
     pub(super) fn push(&mut self, line: Vec<u8>, guid: Range<usize>, event_time: i64) {
         let bound = self.config.bound_micros as f64;
         let late = self.rng.uniform(0.0, 1.0) < self.config.late_ratio;
-        let jitter = if late {
-            self.rng.uniform(2.0, 4.0) * bound
-        } else {
-            self.rng.uniform(0.0, 1.0) * bound
-        };
+        let jitter =
+            if late { self.rng.uniform(2.0, 4.0) * bound } else { self.rng.uniform(0.0, 1.0) * bound };
         let key = event_time.saturating_add(jitter as i64);
         self.sequence += 1;
-        self.heap.push(Reverse(Pending {
-            key,
-            sequence: self.sequence,
-            line,
-            guid,
-        }));
+        self.heap.push(Reverse(Pending { key, sequence: self.sequence, line, guid }));
     }
 
     /// The next reading whose key is at most `frontier` (no later reading can have a smaller key),

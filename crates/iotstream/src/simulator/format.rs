@@ -22,12 +22,7 @@ pub struct LineWriter {
 
 impl LineWriter {
     /// Appends one reading's line, with `\n`; returns where the guid is in `out`.
-    pub(super) fn write(
-        &mut self,
-        out: &mut Vec<u8>,
-        reading: &SimReading,
-        at: EventTime,
-    ) -> Range<usize> {
+    pub(super) fn write(&mut self, out: &mut Vec<u8>, reading: &SimReading, at: EventTime) -> Range<usize> {
         out.extend_from_slice(br#"{"guid":""#);
         let guid_start = out.len();
         write_guid(out, reading.sensor);
@@ -52,8 +47,7 @@ impl LineWriter {
         if self.cached_second != Some(second) {
             self.second_text.clear();
             let text = EventTime::from_unix_seconds(second).to_string();
-            self.second_text
-                .extend_from_slice(text.trim_end_matches('Z').as_bytes());
+            self.second_text.extend_from_slice(text.trim_end_matches('Z').as_bytes());
             self.cached_second = Some(second);
         }
         out.extend_from_slice(&self.second_text);

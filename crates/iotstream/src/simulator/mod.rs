@@ -120,11 +120,7 @@ impl Simulator {
         loop {
             let exhausted = self.count.is_some_and(|c| self.generated >= c);
             // No reading generated later has an event time before the latest one's.
-            let frontier = if exhausted {
-                i64::MAX
-            } else {
-                self.latest_event_time
-            };
+            let frontier = if exhausted { i64::MAX } else { self.latest_event_time };
             if let Some(guid) = self.reorder.as_mut().and_then(|r| r.pop(frontier, out)) {
                 return guid;
             }
@@ -159,10 +155,7 @@ impl Simulator {
     fn event_time(&self) -> EventTime {
         match self.clock {
             Clock::Wall => wall_clock_now(),
-            Clock::Simulated {
-                start,
-                interval_micros,
-            } => {
+            Clock::Simulated { start, interval_micros } => {
                 let offset = interval_micros.saturating_mul(self.generated as i64);
                 EventTime(start.as_micros().saturating_add(offset))
             }
@@ -172,9 +165,7 @@ impl Simulator {
 
 /// The machine's clock as an [`EventTime`].
 pub fn wall_clock_now() -> EventTime {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     EventTime(since_epoch.as_micros() as i64)
 }
 

@@ -52,14 +52,8 @@ fn shape(line: &str) -> String {
 
 #[test]
 fn same_seed_same_bytes() {
-    assert_eq!(
-        simulated(7, SEED_FLEET_SIZE, 2000),
-        simulated(7, SEED_FLEET_SIZE, 2000)
-    );
-    assert_ne!(
-        simulated(7, SEED_FLEET_SIZE, 2000),
-        simulated(8, SEED_FLEET_SIZE, 2000)
-    );
+    assert_eq!(simulated(7, SEED_FLEET_SIZE, 2000), simulated(7, SEED_FLEET_SIZE, 2000));
+    assert_ne!(simulated(7, SEED_FLEET_SIZE, 2000), simulated(8, SEED_FLEET_SIZE, 2000));
 }
 
 #[test]
@@ -72,14 +66,8 @@ fn lines_have_the_seeds_exact_shape() {
     assert!(out.ends_with("}}}\n"));
     // The simulated clock: 1 ms apart, the first on a whole second, printed as isoformat does.
     let mut lines = out.lines();
-    assert!(lines
-        .next()
-        .unwrap()
-        .contains(r#""eventTime":"2016-11-16T13:26:39Z""#));
-    assert!(lines
-        .next()
-        .unwrap()
-        .contains(r#""eventTime":"2016-11-16T13:26:39.001000Z""#));
+    assert!(lines.next().unwrap().contains(r#""eventTime":"2016-11-16T13:26:39Z""#));
+    assert!(lines.next().unwrap().contains(r#""eventTime":"2016-11-16T13:26:39.001000Z""#));
 }
 
 #[test]
@@ -88,19 +76,11 @@ fn follows_the_seeds_model() {
     let parser = Parser::default();
     let mut seen: HashMap<String, (iotstream_engine::StateCode, f64)> = HashMap::new();
     for line in iotstream_engine::lines::lines(&out) {
-        let reading = parser
-            .parse(line)
-            .expect("simulated lines are valid readings");
+        let reading = parser.parse(line).expect("simulated lines are valid readings");
         let guid = reading.guid.to_string();
-        let suffix = guid
-            .strip_prefix("0-ZZZ12345678-")
-            .expect("seed guid scheme");
-        let [d1, d2, letter] = suffix.as_bytes() else {
-            panic!("{guid}")
-        };
-        assert!(
-            (b'0'..=b'8').contains(d1) && (b'0'..=b'8').contains(d2) && letter.is_ascii_uppercase()
-        );
+        let suffix = guid.strip_prefix("0-ZZZ12345678-").expect("seed guid scheme");
+        let [d1, d2, letter] = suffix.as_bytes() else { panic!("{guid}") };
+        assert!((b'0'..=b'8').contains(d1) && (b'0'..=b'8').contains(d2) && letter.is_ascii_uppercase());
         if let Some((state, previous)) = seen.get(&guid) {
             assert_eq!(*state, reading.state, "a sensor keeps its first state");
             // One step of at most 1.0, plus the rounding of both printed values.
@@ -113,7 +93,8 @@ fn follows_the_seeds_model() {
 
 /// The seed's table exactly as `iotsimulator.py` writes it, kept apart from fleet.rs so that a
 /// misordered entry there is caught here.
-const SEED_BASE_TEMPERATURES: &str = "'WA': 48.3, 'DE': 55.3, 'DC': 58.5, 'WI': 43.1, 'WV': 51.8, 'HI': 70.0, \
+const SEED_BASE_TEMPERATURES: &str =
+    "'WA': 48.3, 'DE': 55.3, 'DC': 58.5, 'WI': 43.1, 'WV': 51.8, 'HI': 70.0, \
     'FL': 70.7, 'WY': 42.0, 'NH': 43.8, 'NJ': 52.7, 'NM': 53.4, 'TX': 64.8, 'LA': 66.4, 'NC': 59.0, \
     'ND': 40.4, 'NE': 48.8, 'TN': 57.6, 'NY': 45.4, 'PA': 48.8, 'CA': 59.4, 'NV': 49.9, 'VA': 55.1, \
     'CO': 45.1, 'AK': 26.6, 'AL': 62.8, 'AR': 60.4, 'VT': 42.9, 'IL': 51.8, 'GA': 63.5, 'IN': 51.7, \
@@ -139,11 +120,7 @@ fn a_sensor_starts_within_five_degrees_of_its_states_average_plus_one_step() {
         states_seen.insert(reading.state);
         if first_seen.insert(reading.sensor) {
             let expected = base[reading.state.as_str()];
-            assert!(
-                (reading.temperature - expected).abs() <= 6.05,
-                "{}",
-                String::from_utf8_lossy(line)
-            );
+            assert!((reading.temperature - expected).abs() <= 6.05, "{}", String::from_utf8_lossy(line));
         }
     }
     assert_eq!(states_seen.len(), 51, "every state is used");
@@ -161,9 +138,8 @@ fn large_fleets_keep_a_recognisable_guid() {
     fleet::write_guid(&mut guid, 999_999);
     assert_eq!(guid, b"0-ZZZ12346152-74N");
     let out = simulated(5, 1_000_000, 50_000);
-    let distinct: std::collections::HashSet<_> = iotstream_engine::lines::lines(&out)
-        .map(|l| Parser::default().parse(l).unwrap().sensor)
-        .collect();
+    let distinct: std::collections::HashSet<_> =
+        iotstream_engine::lines::lines(&out).map(|l| Parser::default().parse(l).unwrap().sensor).collect();
     assert!(distinct.len() > 45_000, "{}", distinct.len());
 }
 
@@ -173,10 +149,7 @@ fn disorder_reorders_the_same_readings_within_the_bound() {
     let config = |disorder| SimulatorConfig {
         seed: Some(21),
         sensors: SEED_FLEET_SIZE,
-        clock: Clock::Simulated {
-            start,
-            interval_micros: 10_000,
-        },
+        clock: Clock::Simulated { start, interval_micros: 10_000 },
         disorder,
         count: Some(5000),
     };
@@ -187,10 +160,7 @@ fn disorder_reorders_the_same_readings_within_the_bound() {
     };
     let ordered = make(config(None));
     let bound = 2_000_000;
-    let shuffled = make(config(Some(DisorderConfig {
-        bound_micros: bound,
-        late_ratio: 0.0,
-    })));
+    let shuffled = make(config(Some(DisorderConfig { bound_micros: bound, late_ratio: 0.0 })));
     assert_ne!(ordered, shuffled);
     let mut a: Vec<&[u8]> = iotstream_engine::lines::lines(&ordered).collect();
     let mut b: Vec<&[u8]> = iotstream_engine::lines::lines(&shuffled).collect();
@@ -199,19 +169,13 @@ fn disorder_reorders_the_same_readings_within_the_bound() {
     let mut latest = i64::MIN;
     for line in &b {
         let t = parser.parse(line).unwrap().event_time.as_micros();
-        assert!(
-            t > latest.saturating_sub(bound),
-            "displaced beyond the bound"
-        );
+        assert!(t > latest.saturating_sub(bound), "displaced beyond the bound");
         latest = latest.max(t);
     }
     a.sort();
     b.sort();
     assert_eq!(a, b, "the same readings");
-    let late = make(config(Some(DisorderConfig {
-        bound_micros: bound,
-        late_ratio: 0.05,
-    })));
+    let late = make(config(Some(DisorderConfig { bound_micros: bound, late_ratio: 0.05 })));
     let mut latest = i64::MIN;
     let mut beyond = 0;
     for line in iotstream_engine::lines::lines(&late) {
@@ -219,8 +183,5 @@ fn disorder_reorders_the_same_readings_within_the_bound() {
         beyond += usize::from(t <= latest.saturating_sub(bound));
         latest = latest.max(t);
     }
-    assert!(
-        (100..=400).contains(&beyond),
-        "about 5% delayed beyond the bound: {beyond}"
-    );
+    assert!((100..=400).contains(&beyond), "about 5% delayed beyond the bound: {beyond}");
 }

@@ -59,23 +59,9 @@ pub fn render(result: &WindowResult, time: &str) -> String {
             .map(|s| format!("('{}', {})", s.state, python_repr(s.avg_temperature)))
             .collect(),
     );
-    block(
-        any.then(|| format!("Total number of messages: {}", result.messages))
-            .into_iter()
-            .collect(),
-    );
-    block(
-        result
-            .sensors_by_state()
-            .iter()
-            .map(|(state, n)| format!("('{state}', {n})"))
-            .collect(),
-    );
-    block(
-        any.then(|| format!("Total number of sensors: {}", result.sensors))
-            .into_iter()
-            .collect(),
-    );
+    block(any.then(|| format!("Total number of messages: {}", result.messages)).into_iter().collect());
+    block(result.sensors_by_state().iter().map(|(state, n)| format!("('{state}', {n})")).collect());
+    block(any.then(|| format!("Total number of sensors: {}", result.sensors)).into_iter().collect());
     text
 }
 
@@ -83,10 +69,7 @@ pub fn render(result: &WindowResult, time: &str) -> String {
 fn local_time(at: EventTime) -> String {
     let zone = jiff::tz::TimeZone::system();
     match jiff::Timestamp::from_microsecond(at.as_micros()) {
-        Ok(ts) => ts
-            .to_zoned_datetime(zone)
-            .strftime("%Y-%m-%d %H:%M:%S")
-            .to_string(),
+        Ok(ts) => ts.to_zoned_datetime(zone).strftime("%Y-%m-%d %H:%M:%S").to_string(),
         Err(_) => at.format_seconds(),
     }
 }
@@ -111,11 +94,7 @@ pub fn python_repr(x: f64) -> String {
         fixed(&digits, point)
     } else {
         let (first, rest) = digits.split_at(1);
-        let fraction = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
+        let fraction = if rest.is_empty() { String::new() } else { format!(".{rest}") };
         let exp_sign = if exponent < 0 { '-' } else { '+' };
         format!("{first}{fraction}e{exp_sign}{:02}", exponent.abs())
     };

@@ -38,6 +38,10 @@ pub struct DeliveryContext {
 }
 
 impl ClientContext for DeliveryContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        self.logging.log(level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         self.logging.report(&error, reason);
     }
@@ -77,10 +81,7 @@ impl Sender {
         let producer = config
             .create_with_context(DeliveryContext::default())
             .map_err(|e| connection.error("cannot create the Kafka producer", &e))?;
-        Ok(Sender {
-            producer,
-            topic: topic.to_owned(),
-        })
+        Ok(Sender { producer, topic: topic.to_owned() })
     }
 
     /// Queues one message, waiting while the local queue is full.
@@ -100,10 +101,7 @@ impl Sender {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 Err((error, _)) => {
-                    self.producer
-                        .context()
-                        .failed
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.producer.context().failed.fetch_add(1, Ordering::Relaxed);
                     self.producer.context().logging.report(&error, "send");
                     return;
                 }
@@ -130,13 +128,7 @@ impl Sender {
         if failed == 0 {
             return Ok(());
         }
-        let first = self
-            .producer
-            .context()
-            .first_failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let first = self.producer.context().first_failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
         anyhow::bail!(
             "{failed} messages could not be delivered to {} (first error: {})",
             self.topic,
@@ -156,9 +148,7 @@ pub struct KafkaResultSink {
 impl KafkaResultSink {
     /// Connects.
     pub fn new(connection: &Connection, topic: &str) -> anyhow::Result<KafkaResultSink> {
-        Ok(KafkaResultSink {
-            sender: Sender::new(connection, topic, true)?,
-        })
+        Ok(KafkaResultSink { sender: Sender::new(connection, topic, true)? })
     }
 }
 
@@ -166,19 +156,13 @@ impl KafkaResultSink {
 pub fn result_key(result: &WindowResult) -> String {
     let partitions = result.partitions.as_deref().unwrap_or_default();
     let partitions: Vec<String> = partitions.iter().map(i32::to_string).collect();
-    format!(
-        "{}/{}/{}",
-        result.window_start,
-        result.window_end,
-        partitions.join(",")
-    )
+    format!("{}/{}/{}", result.window_start, result.window_end, partitions.join(","))
 }
 
 impl ResultSink for KafkaResultSink {
     fn write_result(&mut self, result: &WindowResult) -> std::io::Result<()> {
         let payload = serde_json::to_vec(result)?;
-        self.sender
-            .send(Some(result_key(result).as_bytes()), &payload, None);
+        self.sender.send(Some(result_key(result).as_bytes()), &payload, None);
         self.sender.flush().map_err(std::io::Error::other)
     }
 }
@@ -204,11 +188,7 @@ pub struct TopicDeadLetters {
 
 impl super::RejectSink for TopicDeadLetters {
     fn reject(&mut self, payload: &[u8], reason: RejectReason, partition: i32, offset: i64) {
-        let origin = Origin {
-            topic: &self.source_topic,
-            partition,
-            offset,
-        };
+        let origin = Origin { topic: &self.source_topic, partition, offset };
         self.dead_letters.send(payload, reason, origin);
     }
 
@@ -228,44 +208,21 @@ pub struct DeadLetters {
 impl DeadLetters {
     /// Connects; payloads longer than `cap` bytes are cut.
     pub fn new(connection: &Connection, topic: &str, cap: usize) -> anyhow::Result<DeadLetters> {
-        Ok(DeadLetters {
-            sender: Sender::new(connection, topic, true)?,
-            cap,
-        })
+        Ok(DeadLetters { sender: Sender::new(connection, topic, true)?, cap })
     }
 
     /// Queues one dead letter.
     pub fn send(&self, payload: &[u8], reason: RejectReason, origin: Origin<'_>) {
         let partition = origin.partition.to_string();
         let offset = origin.offset.to_string();
-        let truncated = if payload.len() > self.cap {
-            "true"
-        } else {
-            "false"
-        };
+        let truncated = if payload.len() > self.cap { "true" } else { "false" };
         let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "iotstream.reason",
-                value: Some(reason.as_str()),
-            })
-            .insert(Header {
-                key: "iotstream.source.topic",
-                value: Some(origin.topic),
-            })
-            .insert(Header {
-                key: "iotstream.source.partition",
-                value: Some(&partition),
-            })
-            .insert(Header {
-                key: "iotstream.source.offset",
-                value: Some(&offset),
-            })
-            .insert(Header {
-                key: "iotstream.truncated",
-                value: Some(truncated),
-            });
-        self.sender
-            .send(None, &payload[..payload.len().min(self.cap)], Some(headers));
+            .insert(Header { key: "iotstream.reason", value: Some(reason.as_str()) })
+            .insert(Header { key: "iotstream.source.topic", value: Some(origin.topic) })
+            .insert(Header { key: "iotstream.source.partition", value: Some(&partition) })
+            .insert(Header { key: "iotstream.source.offset", value: Some(&offset) })
+            .insert(Header { key: "iotstream.truncated", value: Some(truncated) });
+        self.sender.send(None, &payload[..payload.len().min(self.cap)], Some(headers));
     }
 
     /// Waits until every dead letter is acknowledged.

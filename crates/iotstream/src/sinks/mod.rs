@@ -9,8 +9,10 @@ pub mod jsonl;
 pub mod kafka;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek as _, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use iotstream_engine::{RejectReason, StatsRecord, WindowResult};
@@ -44,16 +46,62 @@ pub enum Format {
     Jsonl,
 }
 
-/// Opens `path` for writing (truncating), or stdout when `None`.
-pub fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write + Send>> {
-    Ok(match path {
-        Some(path) => {
-            let file = File::create(path)
-                .with_context(|| format!("cannot create output file {}", path.display()))?;
-            Box::new(BufWriter::new(file))
+/// Where results are written, and how many bytes have reached the file so far.
+pub struct Output {
+    /// The buffered writer.
+    pub writer: Box<dyn Write + Send>,
+    /// Bytes handed to the OS, for files (checkpoints record it); `None` for stdout.
+    pub written: Option<Arc<AtomicU64>>,
+}
+
+/// Opens `path` for writing, or stdout when `None`. A new run truncates the file; a run resuming
+/// from a checkpoint cuts it back to `resume_len`, the length the checkpoint recorded, and appends.
+pub fn open_output(path: Option<&Path>, resume_len: Option<u64>) -> anyhow::Result<Output> {
+    let Some(path) = path else {
+        return Ok(Output { writer: Box::new(BufWriter::new(io::stdout())), written: None });
+    };
+    let cannot = || format!("cannot open output file {}", path.display());
+    let file = match resume_len {
+        None => File::create(path).with_context(cannot)?,
+        Some(len) => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .with_context(cannot)?;
+            let found = file.metadata().with_context(cannot)?.len();
+            anyhow::ensure!(
+                found >= len,
+                "output file {} is shorter ({found} bytes) than the checkpoint recorded ({len}); it was changed since",
+                path.display()
+            );
+            file.set_len(len).with_context(cannot)?;
+            file.seek(io::SeekFrom::End(0)).with_context(cannot)?;
+            file
         }
-        None => Box::new(BufWriter::new(io::stdout())),
-    })
+    };
+    let written = Arc::new(AtomicU64::new(resume_len.unwrap_or(0)));
+    let counting = Counting { inner: file, written: Arc::clone(&written) };
+    Ok(Output { writer: Box::new(BufWriter::new(counting)), written: Some(written) })
+}
+
+/// Counts the bytes that reach the file.
+struct Counting {
+    inner: File,
+    written: Arc<AtomicU64>,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written.fetch_add(n as u64, Ordering::SeqCst);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// A sink writing `format` to `out`.

@@ -42,21 +42,21 @@ impl Input {
         Ok(match self {
             Input::Stdin => Box::new(io::stdin()),
             Input::Path(path) => Box::new(
-                File::open(path)
-                    .with_context(|| format!("cannot open input file {}", path.display()))?,
+                File::open(path).with_context(|| format!("cannot open input file {}", path.display()))?,
             ),
         })
     }
 }
 
-/// Starts a thread reading `reader` to its end; lines over `max_line_bytes` are cut.
-pub fn spawn(reader: Box<dyn Read + Send>, max_line_bytes: usize) -> SourceReceiver {
+/// Starts a thread reading `reader` to its end, from line `start_line` (1-based; earlier lines are
+/// skipped, which is how a run resumes from a checkpoint); lines over `max_line_bytes` are cut.
+pub fn spawn(reader: Box<dyn Read + Send>, max_line_bytes: usize, start_line: u64) -> SourceReceiver {
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     std::thread::Builder::new()
         .name("file-source".into())
         .spawn(move || {
             let mut splitter = LineSplitter::new(max_line_bytes);
-            let event = match read_all(reader, &mut splitter, &tx) {
+            let event = match read_all(reader, &mut splitter, start_line, &tx) {
                 Ok(()) => SourceEvent::End,
                 Err(e) => SourceEvent::Failed(format!("reading input failed: {e}")),
             };
@@ -70,6 +70,7 @@ pub fn spawn(reader: Box<dyn Read + Send>, max_line_bytes: usize) -> SourceRecei
 fn read_all(
     mut reader: Box<dyn Read + Send>,
     splitter: &mut LineSplitter,
+    start_line: u64,
     tx: &mpsc::Sender<SourceEvent>,
 ) -> io::Result<()> {
     let mut block = vec![0u8; BLOCK];
@@ -80,16 +81,31 @@ fn read_all(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if let Some(chunk) = splitter.push(&block[..n]) {
+        if let Some(chunk) = splitter.push(&block[..n]).and_then(|c| skip_to(c, start_line)) {
             if tx.blocking_send(SourceEvent::Chunk(chunk)).is_err() {
                 return Ok(());
             }
         }
     }
-    if let Some(chunk) = splitter.finish() {
+    if let Some(chunk) = splitter.finish().and_then(|c| skip_to(c, start_line)) {
         let _ = tx.blocking_send(SourceEvent::Chunk(chunk));
     }
     Ok(())
+}
+
+/// Drops the lines of `chunk` before line `start_line`; `None` if nothing is left.
+fn skip_to(mut chunk: Chunk, start_line: u64) -> Option<Chunk> {
+    if chunk.first_line >= start_line {
+        return Some(chunk);
+    }
+    let skip = (start_line - chunk.first_line) as usize;
+    let cut = match memchr::memchr_iter(b'\n', &chunk.data).nth(skip - 1) {
+        Some(end) => end + 1,
+        None => return None,
+    };
+    chunk.data.drain(..cut);
+    chunk.first_line = start_line;
+    (!chunk.data.is_empty()).then_some(chunk)
 }
 
 /// Turns arbitrary blocks of bytes into chunks of whole lines, cutting overlong lines.
@@ -105,20 +121,13 @@ pub struct LineSplitter {
 impl LineSplitter {
     /// A splitter for lines of at most `max_line_bytes` (longer ones are cut to one byte more).
     pub fn new(max_line_bytes: usize) -> LineSplitter {
-        LineSplitter {
-            max_line_bytes,
-            partial: Vec::new(),
-            skipping: false,
-            next_line: 1,
-        }
+        LineSplitter { max_line_bytes, partial: Vec::new(), skipping: false, next_line: 1 }
     }
 
     /// Feeds one block; returns the whole lines completed by it, if any.
     pub fn push(&mut self, mut block: &[u8]) -> Option<Chunk> {
-        let mut out = Chunk {
-            data: Vec::with_capacity(block.len() + self.partial.len()),
-            first_line: self.next_line,
-        };
+        let mut out =
+            Chunk { data: Vec::with_capacity(block.len() + self.partial.len()), first_line: self.next_line };
         while !block.is_empty() {
             match memchr::memchr(b'\n', block) {
                 Some(end) => {
@@ -182,10 +191,7 @@ impl LineSplitter {
             return None;
         }
         self.skipping = false;
-        Some(Chunk {
-            data: std::mem::take(&mut self.partial),
-            first_line: self.next_line,
-        })
+        Some(Chunk { data: std::mem::take(&mut self.partial), first_line: self.next_line })
     }
 }
 
@@ -205,9 +211,7 @@ mod tests {
         if let Some(chunk) = splitter.finish() {
             data.extend(chunk.data);
         }
-        iotstream_engine::lines::lines(&data)
-            .map(<[u8]>::to_vec)
-            .collect()
+        iotstream_engine::lines::lines(&data).map(<[u8]>::to_vec).collect()
     }
 
     #[test]
@@ -215,11 +219,7 @@ mod tests {
         let input = b"one\ntwo\n\nthree\nfour";
         for block in 1..input.len() + 2 {
             let lines = split_all(input, block, 100);
-            assert_eq!(
-                lines,
-                [&b"one"[..], b"two", b"", b"three", b"four"],
-                "block {block}"
-            );
+            assert_eq!(lines, [&b"one"[..], b"two", b"", b"three", b"four"], "block {block}");
         }
     }
 
@@ -228,11 +228,7 @@ mod tests {
         let input = b"short\nxxxxxxxxxxxxxxxxxxxx\nok\nyyyyyyyyyyyy";
         for block in 1..input.len() + 2 {
             let lines = split_all(input, block, 5);
-            assert_eq!(
-                lines,
-                [&b"short"[..], b"xxxxxx", b"ok", b"yyyyyy"],
-                "block {block}"
-            );
+            assert_eq!(lines, [&b"short"[..], b"xxxxxx", b"ok", b"yyyyyy"], "block {block}");
         }
     }
 

@@ -35,10 +35,8 @@ fn run(mut simulator: Simulator, rate: f64, count: Option<u64>, tx: &mpsc::Sende
         }
         let due = pacer.due(simulator.produced()).min(remaining);
         if due > 0 {
-            let mut chunk = Chunk {
-                data: Vec::with_capacity(due as usize * 200),
-                first_line: simulator.produced() + 1,
-            };
+            let mut chunk =
+                Chunk { data: Vec::with_capacity(due as usize * 200), first_line: simulator.produced() + 1 };
             simulator.fill(&mut chunk.data, due);
             if tx.blocking_send(SourceEvent::Chunk(chunk)).is_err() {
                 return; // the pipeline has stopped
@@ -57,10 +55,7 @@ pub struct Pacer {
 impl Pacer {
     /// Starts the clock now.
     pub fn new(rate: f64) -> Pacer {
-        Pacer {
-            start: Instant::now(),
-            rate,
-        }
+        Pacer { start: Instant::now(), rate }
     }
 
     /// How many more readings are due, given that `produced` have been made.

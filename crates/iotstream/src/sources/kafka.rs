@@ -13,7 +13,7 @@
 //! Broker outages (broker down, transport failures) are logged, rate-limited, and ridden out:
 //! librdkafka reconnects by itself and the thread keeps polling.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Mutex;
@@ -62,8 +62,14 @@ pub struct KafkaSourceConfig {
     pub from: StartFrom,
     /// Read to the end and stop, instead of following the topic.
     pub once: bool,
+    /// Positions from a checkpoint: where to resume each partition (over `from` and the group's
+    /// committed offsets).
+    pub resume: BTreeMap<i32, i64>,
     /// Payloads are kept up to this many bytes (the parser's limit + 1).
     pub keep_bytes: usize,
+    /// Assign every partition to this process instead of joining the group (with checkpoints the
+    /// process owns the topic's state, and a restart must not wait for a dead member to time out).
+    pub own_all: bool,
 }
 
 /// Connects and starts the consumer thread.
@@ -78,38 +84,28 @@ pub fn spawn(config: KafkaSourceConfig) -> anyhow::Result<Source> {
         seen: Mutex::new(HashSet::new()),
         pending: Mutex::new(MessageBatch::default()),
         keep_bytes: config.keep_bytes,
+        resume: config.resume.clone(),
         closing: AtomicBool::new(false),
     };
     let consumer = create_consumer(&config, context)?;
-    let expected = if config.once {
-        Some(assign_all(&consumer, &config)?)
+    let expected = if config.once || config.own_all {
+        let partitions = assign_all(&consumer, &config)?;
+        let assigned = SourceEvent::Assigned(partitions.iter().copied().collect());
+        // The channel is new and empty, so this cannot block.
+        let _ = consumer.context().events.try_send(assigned);
+        config.once.then_some(partitions)
     } else {
         None
     };
-    if !config.once {
-        consumer
-            .subscribe(&[&config.topic])
-            .map_err(|e| config.connection.error("cannot subscribe", &e))?;
+    if !config.once && !config.own_all {
+        consumer.subscribe(&[&config.topic]).map_err(|e| config.connection.error("cannot subscribe", &e))?;
         tracing::info!(topic = %config.topic, group = %config.group, "joining consumer group");
     }
     let thread = std::thread::Builder::new()
         .name("kafka-source".into())
-        .spawn(move || {
-            Poller {
-                consumer,
-                control,
-                expected,
-                eof: BTreeSet::new(),
-                ended: false,
-            }
-            .run()
-        })
+        .spawn(move || Poller { consumer, control, expected, eof: BTreeSet::new(), ended: false }.run())
         .context("cannot start the Kafka consumer thread")?;
-    Ok(Source {
-        events,
-        control: Some(control_tx),
-        thread: Some(thread),
-    })
+    Ok(Source { events, control: Some(control_tx), thread: Some(thread) })
 }
 
 fn create_consumer(
@@ -123,20 +119,16 @@ fn create_consumer(
         ("auto.offset.reset", "earliest"),
         // Tansu rebalances more than Apache Kafka; below 6 s, rebalances during consumption were seen.
         ("session.timeout.ms", "6000"),
-        // End-of-partition events are how --once knows it is done; live runs don't need them.
-        (
-            "enable.partition.eof",
-            if config.once { "true" } else { "false" },
-        ),
+        // End-of-partition events: how --once knows it is done, and how event time knows a quiet
+        // partition has no backlog (and may go idle).
+        ("enable.partition.eof", "true"),
         ("fetch.wait.max.ms", "100"),
         ("queued.min.messages", "100000"),
     ]);
     tracing::debug!(options = ?config.connection.options, "Kafka consumer settings");
-    settings.create_with_context(context).map_err(|e| {
-        config
-            .connection
-            .error("cannot create the Kafka consumer", &e)
-    })
+    settings
+        .create_with_context(context)
+        .map_err(|e| config.connection.error("cannot create the Kafka consumer", &e))
 }
 
 /// `--once`: assigns every partition of the topic at its start position; returns them.
@@ -153,11 +145,7 @@ fn assign_all(
         .filter(|t| t.name() == config.topic && t.error().is_none())
         .flat_map(|t| t.partitions().iter().map(|p| p.id()))
         .collect();
-    anyhow::ensure!(
-        !partitions.is_empty(),
-        "topic {} does not exist (or has no partitions)",
-        config.topic
-    );
+    anyhow::ensure!(!partitions.is_empty(), "topic {} does not exist (or has no partitions)", config.topic);
     let mut tpl = TopicPartitionList::new();
     for &p in &partitions {
         tpl.add_partition(&config.topic, p);
@@ -170,6 +158,9 @@ fn assign_all(
     };
     for element in committed.elements() {
         let start = match (config.from, element.offset()) {
+            _ if config.resume.contains_key(&element.partition()) => {
+                Offset::Offset(config.resume[&element.partition()])
+            }
             (StartFrom::Latest, _) => Offset::End,
             (StartFrom::Committed, Offset::Offset(o)) => Offset::Offset(o),
             _ => Offset::Beginning,
@@ -177,10 +168,8 @@ fn assign_all(
         tpl.set_partition_offset(&config.topic, element.partition(), start)
             .map_err(|e| config.connection.error("bad start offset", &e))?;
     }
-    consumer
-        .assign(&tpl)
-        .map_err(|e| config.connection.error("cannot assign partitions", &e))?;
-    tracing::info!(topic = %config.topic, partitions = partitions.len(), from = ?config.from, "reading to the end");
+    consumer.assign(&tpl).map_err(|e| config.connection.error("cannot assign partitions", &e))?;
+    tracing::info!(topic = %config.topic, partitions = partitions.len(), from = ?config.from, "assigned every partition");
     Ok(partitions)
 }
 
@@ -195,36 +184,35 @@ struct SourceContext {
     /// Messages polled but not yet handed over; here so a rebalance can flush them first.
     pending: Mutex<MessageBatch>,
     keep_bytes: usize,
+    /// Checkpointed positions, applied when a partition is first assigned.
+    resume: BTreeMap<i32, i64>,
     /// Set once the final positions are committed: the revocation that closing the consumer
     /// triggers must not wait for a pipeline that has finished.
     closing: AtomicBool,
 }
 
 impl ClientContext for SourceContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        self.logging.log(level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         self.logging.report(&error, reason);
     }
 }
 
 impl ConsumerContext for SourceContext {
-    fn rebalance(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        err: RDKafkaRespErr,
-        tpl: &mut TopicPartitionList,
-    ) {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         let outcome = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.start_positions(tpl);
                 tracing::info!(?partitions, "partitions assigned");
+                let _ = self.events.blocking_send(SourceEvent::Assigned(partitions.clone()));
                 consumer.assign(tpl)
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                tracing::info!(
-                    ?partitions,
-                    "partitions revoked: emitting and committing first"
-                );
+                tracing::info!(?partitions, "partitions revoked: emitting and committing first");
                 self.release(consumer, partitions);
                 consumer.unassign()
             }
@@ -248,13 +236,13 @@ impl SourceContext {
             StartFrom::Latest => Offset::End,
             StartFrom::Committed => Offset::Stored,
         };
-        for partition in tpl
-            .elements()
-            .iter()
-            .map(|e| e.partition())
-            .collect::<Vec<_>>()
-        {
-            if seen.insert(partition) && !matches!(start, Offset::Stored) {
+        for partition in tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>() {
+            if !seen.insert(partition) {
+                continue;
+            }
+            // A checkpoint's position wins: the engine's state matches it, not the group's offset.
+            let start = self.resume.get(&partition).map_or(start, |&offset| Offset::Offset(offset));
+            if !matches!(start, Offset::Stored) {
                 let _ = tpl.set_partition_offset(&self.topic, partition, start);
             }
         }
@@ -267,24 +255,12 @@ impl SourceContext {
             return;
         }
         let (reply, answer) = std_mpsc::sync_channel(1);
-        if self
-            .events
-            .blocking_send(SourceEvent::Revoke(Revoke { partitions, reply }))
-            .is_err()
-        {
+        if self.events.blocking_send(SourceEvent::Revoke(Revoke { partitions, reply })).is_err() {
             return;
         }
         match answer.recv_timeout(REVOKE_TIMEOUT) {
-            Ok(positions) => commit(
-                consumer,
-                &self.topic,
-                &positions,
-                CommitMode::Sync,
-                &self.logging,
-            ),
-            Err(_) => tracing::warn!(
-                "the pipeline did not release partitions in time; not committing them"
-            ),
+            Ok(positions) => commit(consumer, &self.topic, &positions, CommitMode::Sync, &self.logging),
+            Err(_) => tracing::warn!("the pipeline did not release partitions in time; not committing them"),
         }
     }
 
@@ -301,11 +277,7 @@ impl SourceContext {
     /// Hands the pending batch to the pipeline. False if the pipeline is gone.
     fn flush(&self) -> bool {
         let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        batch.is_empty()
-            || self
-                .events
-                .blocking_send(SourceEvent::Messages(batch))
-                .is_ok()
+        batch.is_empty() || self.events.blocking_send(SourceEvent::Messages(batch)).is_ok()
     }
 }
 
@@ -322,10 +294,7 @@ fn commit(
     }
     let mut tpl = TopicPartitionList::new();
     for &(partition, next) in positions {
-        if tpl
-            .add_partition_offset(topic, partition, Offset::Offset(next))
-            .is_err()
-        {
+        if tpl.add_partition_offset(topic, partition, Offset::Offset(next)).is_err() {
             return;
         }
     }
@@ -353,10 +322,7 @@ impl Poller {
                 Some(Control::Commit(positions)) => self.commit(&positions, CommitMode::Async),
                 Some(Control::Shutdown(positions)) => {
                     self.commit(&positions, CommitMode::Sync);
-                    self.consumer
-                        .context()
-                        .closing
-                        .store(true, Ordering::SeqCst);
+                    self.consumer.context().closing.store(true, Ordering::SeqCst);
                     // Dropping the consumer closes it: it leaves the group so others take over now.
                     tracing::debug!("Kafka consumer closing");
                     return;
@@ -377,9 +343,7 @@ impl Poller {
             return match self.control.recv_timeout(POLL) {
                 Ok(c) => Some(c),
                 Err(std_mpsc::RecvTimeoutError::Timeout) => None,
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => {
-                    Some(Control::Shutdown(Vec::new()))
-                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => Some(Control::Shutdown(Vec::new())),
             };
         }
         match self.control.try_recv() {
@@ -391,13 +355,7 @@ impl Poller {
 
     fn commit(&self, positions: &Positions, mode: CommitMode) {
         let context = self.consumer.context();
-        commit(
-            &self.consumer,
-            &context.topic,
-            positions,
-            mode,
-            &context.logging,
-        );
+        commit(&self.consumer, &context.topic, positions, mode, &context.logging);
     }
 
     /// Polls one message (or event). False when the pipeline has gone away.
@@ -405,11 +363,9 @@ impl Poller {
         let context = self.consumer.context();
         match self.consumer.poll(POLL) {
             None => context.flush(),
-            Some(Ok(message)) => context.push(
-                message.payload().unwrap_or_default(),
-                message.partition(),
-                message.offset(),
-            ),
+            Some(Ok(message)) => {
+                context.push(message.payload().unwrap_or_default(), message.partition(), message.offset())
+            }
             Some(Err(KafkaError::PartitionEOF(partition))) => self.on_eof(partition),
             Some(Err(error)) => {
                 context.logging.report(&error, "poll");
@@ -420,6 +376,10 @@ impl Poller {
 
     /// `--once`: a partition reached its end; when all have, hand everything over and end.
     fn on_eof(&mut self, partition: i32) -> bool {
+        let context = self.consumer.context();
+        if !context.flush() || context.events.blocking_send(SourceEvent::CaughtUp(partition)).is_err() {
+            return false;
+        }
         let Some(expected) = &self.expected else {
             return true;
         };
@@ -451,10 +411,7 @@ mod tests {
         batch.push(b"one", 10, 0, 5);
         batch.push(b"", 10, 1, 7);
         batch.push(b"a long payload", 4, 2, 9);
-        let got: Vec<(&[u8], i32, i64)> = batch
-            .iter()
-            .map(|(p, m)| (p, m.partition, m.offset))
-            .collect();
+        let got: Vec<(&[u8], i32, i64)> = batch.iter().map(|(p, m)| (p, m.partition, m.offset)).collect();
         assert_eq!(got, [(&b"one"[..], 0, 5), (b"", 1, 7), (b"a lo", 2, 9)]);
     }
 }

@@ -45,21 +45,14 @@ pub struct MessageMeta {
 impl MessageBatch {
     /// Appends a payload, keeping at most `limit` bytes of it.
     pub fn push(&mut self, payload: &[u8], limit: usize, partition: i32, offset: i64) {
-        self.data
-            .extend_from_slice(&payload[..payload.len().min(limit)]);
-        self.messages.push(MessageMeta {
-            end: self.data.len(),
-            partition,
-            offset,
-        });
+        self.data.extend_from_slice(&payload[..payload.len().min(limit)]);
+        self.messages.push(MessageMeta { end: self.data.len(), partition, offset });
     }
 
     /// Each payload with its metadata, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &MessageMeta)> {
         let starts = std::iter::once(0).chain(self.messages.iter().map(|m| m.end));
-        starts
-            .zip(&self.messages)
-            .map(|(start, meta)| (&self.data[start..meta.end], meta))
+        starts.zip(&self.messages).map(|(start, meta)| (&self.data[start..meta.end], meta))
     }
 
     /// Number of messages.
@@ -109,11 +102,7 @@ pub struct Source {
 impl Source {
     /// A source that needs no acknowledgements.
     pub fn plain(events: SourceReceiver) -> Source {
-        Source {
-            events,
-            control: None,
-            thread: None,
-        }
+        Source { events, control: None, thread: None }
     }
 }
 
@@ -128,6 +117,10 @@ pub enum SourceEvent {
     Parsed(Box<crate::parallel::Partial>),
     /// Partitions are being taken away.
     Revoke(Revoke),
+    /// These partitions are now assigned (they hold event time back until they deliver).
+    Assigned(Vec<i32>),
+    /// The source has nothing more for this partition for now (end of partition).
+    CaughtUp(i32),
     /// The input ended (a file's end, a generator's count).
     End,
     /// Reading failed; the run stops with this error.
