@@ -6,9 +6,9 @@
 //! Unknown fields anywhere are ignored. Anything else gets exactly one reason, decided in a fixed
 //! order (size, encoding, blank, syntax, shape, then `guid`, `state`, `eventTime`, `temperature`).
 //!
-//! Two parsers share the work. [`fast`] recognises the exact shape the seed's simulator writes in one
+//! Two parsers share the work. `fast` recognises the exact shape the seed's simulator writes in one
 //! pass and accepts only lines it has fully validated; everything else (other key orders, escapes,
-//! extra fields, and every invalid line) goes to [`general`], built on `serde_json`, which alone
+//! extra fields, and every invalid line) goes to `general`, built on `serde_json`, which alone
 //! decides reasons. So the fast path can only ever change speed, never an answer — a property the
 //! tests check on mutated lines.
 
