@@ -95,6 +95,14 @@ fn an_hour_with_disorder_equals_the_oracle_over_the_sorted_file() {
     }
 }
 
+/// `analyze --once` in event time over `path` with 10 s windows and a 2 s delay, plus `extra`.
+fn event_windows_once(path: &Path, extra: &[&str]) -> (Vec<WindowResult>, Vec<StatsRecord>) {
+    let mut args = vec!["analyze", "--input", path.to_str().unwrap(), "--once", "--format", "jsonl"];
+    args.extend(["--time", "event", "--window", "10s", "--max-delay", "2s"]);
+    args.extend_from_slice(extra);
+    records(&run(&args).stdout)
+}
+
 /// Readings delayed beyond the delay are reported late, and every reading is accounted for.
 #[test]
 fn late_readings_are_counted_and_reported_never_lost() {
@@ -104,44 +112,14 @@ fn late_readings_are_counted_and_reported_never_lost() {
         vec!["simulate", "60000", "--seed", "3", "--start", "2016-11-16T13:00:00Z", "--interval", "10ms"];
     args.extend(["--disorder", "2s", "--late-ratio", "0.02", "--output", path.to_str().unwrap()]);
     run(&args);
-    let out = run(&[
-        "analyze",
-        "--input",
-        path.to_str().unwrap(),
-        "--once",
-        "--format",
-        "jsonl",
-        "--time",
-        "event",
-        "--window",
-        "10s",
-        "--max-delay",
-        "2s",
-    ]);
-    let (windows, stats) = records(&out.stdout);
+    let (windows, stats) = event_windows_once(&path, &[]);
     let counted: u64 = windows.iter().map(|w| w.messages).sum();
     let last = stats.last().unwrap();
     let late: u64 = last.late_by_state.values().sum();
     assert!(late > 0, "some readings are late");
     assert_eq!(last.rejected_by_reason["late"], late);
     assert_eq!(counted + late, 60_000, "every reading is in a window or reported late");
-    let with_lateness = run(&[
-        "analyze",
-        "--input",
-        path.to_str().unwrap(),
-        "--once",
-        "--format",
-        "jsonl",
-        "--time",
-        "event",
-        "--window",
-        "10s",
-        "--max-delay",
-        "2s",
-        "--allowed-lateness",
-        "10s",
-    ]);
-    let (windows, stats) = records(&with_lateness.stdout);
+    let (windows, stats) = event_windows_once(&path, &["--allowed-lateness", "10s"]);
     let late_now: u64 = stats.last().unwrap().late_by_state.values().sum();
     assert!(late_now < late, "allowed lateness takes late readings back: {late_now} vs {late}");
     assert!(windows.iter().any(|w| w.revision > 0), "updated windows are re-emitted with a new revision");
