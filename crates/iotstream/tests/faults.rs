@@ -62,6 +62,8 @@ struct Scenario {
     rate: u64,
     fault: Fault,
     unsafe_checkpoints: bool,
+    /// Send rejected messages to the `faults-dlq` topic.
+    dead_letters: bool,
 }
 
 fn simulate_args(count: &str) -> Vec<String> {
@@ -87,10 +89,15 @@ fn windows(path: &Path) -> Vec<(String, WindowResult)> {
 /// The oracle: the same readings from a file, one uninterrupted `--once` run.
 fn oracle(dir: &Path, readings: u64) -> BTreeMap<i64, String> {
     let input = dir.join("oracle-input.jsonl");
-    let output = dir.join("oracle.jsonl");
     let mut args = simulate_args(&readings.to_string());
     args.extend(["--output".into(), input.to_str().unwrap().into()]);
     run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    oracle_of(dir, &input)
+}
+
+/// One uninterrupted `--once` run over `input`: the final windows by start.
+fn oracle_of(dir: &Path, input: &Path) -> BTreeMap<i64, String> {
+    let output = dir.join("oracle.jsonl");
     let mut args = vec!["analyze", "--input", input.to_str().unwrap(), "--once", "--format", "jsonl"];
     args.extend(WINDOW_FLAGS);
     args.extend(["--output", output.to_str().unwrap()]);
@@ -115,6 +122,9 @@ fn engine(broker: &Broker, dir: &Path, scenario: &Scenario, once: bool) -> Child
     }
     if scenario.unsafe_checkpoints {
         cmd.arg("--fault-unsafe-checkpoints");
+    }
+    if scenario.dead_letters {
+        cmd.args(["--dead-letter-topic", "faults-dlq"]);
     }
     cmd.spawn().expect("engine")
 }
@@ -243,7 +253,7 @@ fn scenario(fault: Fault, unsafe_checkpoints: bool) -> Scenario {
     } else {
         300_000
     };
-    Scenario { readings, rate, fault, unsafe_checkpoints }
+    Scenario { readings, rate, fault, unsafe_checkpoints, dead_letters: false }
 }
 
 fn verify(name: &str, scenario: &Scenario) -> (Result<(), String>, usize) {
@@ -297,4 +307,135 @@ fn the_checker_catches_an_unsafe_engine() {
     let _serial = serial();
     let (outcome, _) = verify("unsafe", &scenario(Fault::KillEngine { low: 1.5, high: 3.0 }, true));
     assert!(outcome.is_err(), "an engine that checkpoints positions before their state passed the checker");
+}
+
+/// One poison message of every kind the parser rejects, a multi-megabyte one among them, with the
+/// reason each must be dead-lettered with.
+fn poison() -> Vec<(Vec<u8>, &'static str)> {
+    let reading = |body: &str| format!(r#"{{"guid":"p",{body}}}"#).into_bytes();
+    let time = r#""eventTime":"2016-11-16T13:00:00Z""#;
+    vec![
+        (b"\xff\xfe".to_vec(), "not_utf8"),
+        (Vec::new(), "empty"),
+        (vec![b'x'; 3_000_000], "too_large"),
+        (b"{not json".to_vec(), "malformed_json"),
+        (b"[1,2]".to_vec(), "not_object"),
+        (reading(r#""state":"CA""#), "missing_field"),
+        (
+            reading(&format!(r#""state":"CA",{time},"payload":{{"data":{{"temperature":"hot"}}}}"#)),
+            "wrong_type",
+        ),
+        (
+            reading(&format!(r#""guid":"q","state":"CA",{time},"payload":{{"data":{{"temperature":1}}}}"#)),
+            "duplicate_field",
+        ),
+        (
+            reading(&format!(r#""state":"XX",{time},"payload":{{"data":{{"temperature":1}}}}"#)),
+            "unknown_state",
+        ),
+        (
+            reading(&format!(r#""state":"CA",{time},"payload":{{"data":{{"temperature":1e999}}}}"#)),
+            "non_finite",
+        ),
+        (
+            reading(&format!(r#""state":"CA",{time},"payload":{{"data":{{"temperature":1e30}}}}"#)),
+            "out_of_range",
+        ),
+        (reading(r#""state":"CA","eventTime":"noon","payload":{"data":{"temperature":1}}"#), "bad_timestamp"),
+    ]
+}
+
+/// Poison mixed into the input, engine killed at random: the windows over the valid readings are
+/// exactly the oracle's, and the dead-letter topic holds exactly the poison, each with its reason.
+#[test]
+fn poison_is_dead_lettered_exactly_and_the_rest_counted_exactly() {
+    let _serial = serial();
+    let seed = seed();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let valid = dir.join("valid.jsonl");
+    let readings = if long_form() { 300_000 } else { 60_000 };
+    let mut args = simulate_args(&readings.to_string());
+    args.extend(["--output".into(), valid.to_str().unwrap().into()]);
+    run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut mixed = Vec::new();
+    let mut injected: Vec<(String, String)> = Vec::new();
+    for (i, line) in
+        std::fs::read(&valid).unwrap().split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate()
+    {
+        mixed.extend_from_slice(line);
+        mixed.push(b'\n');
+        if i % 20_000 == 10_000 {
+            for (bad, reason) in poison() {
+                injected.push((
+                    reason.to_owned(),
+                    String::from_utf8_lossy(&bad[..bad.len().min(64)]).into_owned(),
+                ));
+                mixed.extend_from_slice(&bad);
+                mixed.push(b'\n');
+            }
+        }
+    }
+    let input = dir.join("mixed.jsonl");
+    std::fs::write(&input, &mixed).unwrap();
+    let expected = oracle_of(dir, &input);
+
+    let broker = Broker::sqlite();
+    let big = "message.max.bytes=10000000";
+    let input_arg = input.to_str().unwrap();
+    run(&[
+        "produce",
+        "--kafka",
+        &broker.address,
+        "--topic",
+        "faults",
+        "--input",
+        input_arg,
+        "--partitions",
+        "4",
+        "--kafka-option",
+        big,
+    ]);
+    let scenario = Scenario {
+        readings: readings as u64,
+        rate: 0,
+        fault: Fault::KillEngine { low: 1.0, high: 3.0 },
+        unsafe_checkpoints: false,
+        dead_letters: true,
+    };
+    let mut schedule = Schedule(seed);
+    let mut log = Vec::new();
+    for _ in 0..3 {
+        let current = engine(&broker, dir, &scenario, false);
+        let pause = schedule.next_secs(1.0, 3.0);
+        std::thread::sleep(Duration::from_secs_f64(pause));
+        log.push(format!("kill -9 engine after {pause:.1}s"));
+        signal(&current, "KILL");
+        let mut current = current;
+        let _ = current.wait();
+    }
+    let status = engine(&broker, dir, &scenario, true).wait().expect("final run");
+    assert!(status.success(), "the final run failed (seed {seed}, {log:?})");
+    let outcome = check(&windows(&dir.join("results.jsonl")), &expected);
+    assert!(outcome.is_ok(), "{outcome:?} (replay with FAULTS_SEED={seed}; {log:?})");
+
+    let dead = common::python("consume.py", &[&broker.address, "faults-dlq"]);
+    let mut got: Vec<(String, String)> = String::from_utf8(dead.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let value: String = v["value"].as_str().unwrap_or_default().chars().collect();
+            let prefix = String::from_utf8_lossy(&value.as_bytes()[..value.len().min(64)]).into_owned();
+            (v["headers"]["iotstream.reason"].as_str().unwrap().to_owned(), prefix)
+        })
+        .collect();
+    // A crash can repeat dead letters sent after the last checkpoint (at least once); the set of
+    // what was dead-lettered, and why, must be exactly the poison.
+    assert!(got.len() >= injected.len(), "{} dead letters for {} poison messages", got.len(), injected.len());
+    got.sort();
+    got.dedup();
+    injected.sort();
+    injected.dedup();
+    assert_eq!(got, injected, "seed {seed}, {log:?}");
 }
