@@ -158,6 +158,16 @@ impl Parser {
     }
 }
 
+/// For fuzzing and tests: true unless the fast path accepts `bytes` with an answer other than the
+/// general path's (which would mean the fast path changed a result).
+#[doc(hidden)]
+pub fn fast_and_general_agree(bytes: &[u8]) -> bool {
+    match fast::parse(bytes) {
+        None => true,
+        Some(fast) => std::str::from_utf8(bytes).map(general::parse) == Ok(Ok(fast)),
+    }
+}
+
 /// JSON's four whitespace bytes (RFC 8259 §2).
 #[inline]
 fn is_json_whitespace(b: u8) -> bool {
