@@ -47,6 +47,39 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Reading<'_>> {
     })
 }
 
+/// Powers of ten that are exact in an `f64`.
+const EXACT_POWERS_OF_TEN: [f64; 16] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/// `[-]digits[.digits]` with at most 15 digits in all (the sensor readings' usual form), without
+/// the general float parser: the digits make an integer exact in an `f64`, and dividing it by an
+/// exact power of ten rounds once, correctly (Clinger's fast path), so the result is the same as
+/// the general parser's. Anything else returns `None`.
+#[inline]
+fn short_decimal(text: &[u8]) -> Option<f64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    let mut mantissa: u64 = 0;
+    let mut count = 0;
+    let mut fraction_digits = None;
+    for (i, &b) in digits.iter().enumerate() {
+        match b {
+            // More digits than an f64 holds exactly: the general parser decides.
+            b'0'..=b'9' if count == 15 => return None,
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                count += 1;
+            }
+            b'.' => fraction_digits = Some(digits.len() - i - 1),
+            _ => return None,
+        }
+    }
+    let value = mantissa as f64 / EXACT_POWERS_OF_TEN[fraction_digits.unwrap_or(0)];
+    Some(if negative { -value } else { value })
+}
+
 struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -119,10 +152,13 @@ impl<'a> Cursor<'a> {
             }
             self.require_digits()?;
         }
+        let text = &self.bytes[start..self.pos];
+        if let Some(value) = short_decimal(text) {
+            return Some(value);
+        }
         // The grammar above is a subset of what Rust's float parser accepts, so this cannot fail;
         // the bytes are ASCII digits and signs, hence UTF-8.
-        let text = std::str::from_utf8(&self.bytes[start..self.pos]).ok()?;
-        text.parse().ok()
+        std::str::from_utf8(text).ok()?.parse().ok()
     }
 
     #[inline]

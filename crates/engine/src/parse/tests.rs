@@ -173,6 +173,19 @@ mod properties {
             }
         }
 
+        /// Short decimals (the readings' usual form) read exactly as the general float parser reads
+        /// them, through the fast path's own conversion.
+        #[test]
+        fn short_decimals_read_as_the_float_parser_reads_them(
+            negative in any::<bool>(), whole in 0u64..1_000_000_000, fraction in 0u64..1_000_000, places in 0usize..6,
+        ) {
+            let digits = if places == 0 { whole.to_string() } else { format!("{whole}.{:0places$}", fraction % 10u64.pow(places as u32)) };
+            let text = if negative { format!("-{digits}") } else { digits };
+            let line = SEED_LINE.replace("59.7", &text);
+            let expected: f64 = text.parse().unwrap();
+            prop_assert_eq!(fast::parse(line.as_bytes()).map(|r| r.temperature.to_bits()), Some(expected.to_bits()));
+        }
+
         /// The temperature text round-trips exactly as Rust (and Python) read it.
         #[test]
         fn temperatures_round_trip(t in -1.0e6f64..1.0e6) {
