@@ -128,6 +128,7 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
     let options = pipeline_options(&args.output, args.once, max)?;
     let checkpointing = checkpointing(args)?;
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
+    #[cfg_attr(not(feature = "kafka"), allow(unused_mut))]
     let mut outputs = outputs(&args.output, resume.and_then(|r| r.output_len))?;
     let positions = resume.map(|r| r.positions.clone()).unwrap_or_default();
     let source = match &args.input {

@@ -10,6 +10,8 @@
 //! emitted twice at all. A deliberately unsafe mode (positions checkpointed without their state,
 //! like committing offsets before processing) must be caught by the same checker.
 
+#![cfg(feature = "kafka")]
+
 mod common;
 
 use std::collections::BTreeMap;

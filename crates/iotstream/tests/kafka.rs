@@ -5,6 +5,8 @@
 //!
 //! The tests run one at a time (they are timing-sensitive on a 2-core machine).
 
+#![cfg(feature = "kafka")]
+
 mod common;
 
 use std::fs;
