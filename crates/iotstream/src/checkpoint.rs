@@ -30,6 +30,18 @@ pub enum OperatorState {
     Windows(EventTimeWindows),
 }
 
+impl OperatorState {
+    /// An operator of the same kind and settings with nothing in it.
+    pub fn blank_like(&self) -> OperatorState {
+        match self {
+            OperatorState::Batches(_) => {
+                OperatorState::Batches(MicroBatches::new(crate::simulator::wall_clock_now()))
+            }
+            OperatorState::Windows(w) => OperatorState::Windows(EventTimeWindows::new(*w.config())),
+        }
+    }
+}
+
 /// Everything a run needs to resume.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct EngineState {

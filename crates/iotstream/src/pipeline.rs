@@ -157,10 +157,16 @@ impl Engine {
             dead_letters.flush().context("dead letters")?;
         }
         // Moved out and back rather than cloned: the state can be large (a million sensors).
+        let operator = std::mem::replace(&mut self.operator, Operator::Batches(MicroBatches::default()));
+        // The fault suite's deliberately unsafe mode saves a blank operator beside real positions.
+        let (saved_operator, kept) = match checkpointing.unsafe_positions_only {
+            true => (operator.blank_like(), Some(operator)),
+            false => (operator, None),
+        };
         let state = EngineState {
             input: checkpointing.input.clone(),
             positions: self.positions.clone(),
-            operator: std::mem::replace(&mut self.operator, Operator::Batches(MicroBatches::default())),
+            operator: saved_operator,
             sensors: std::mem::take(&mut self.sensors),
             rejected: self.rejected,
             readings: self.summary.readings,
@@ -169,21 +175,8 @@ impl Engine {
             output_len: self.outputs.written.as_ref().map(|w| w.load(Ordering::SeqCst)),
             saved_at: wall_clock_now(),
         };
-        let mut state = state;
-        let real_operator = if checkpointing.unsafe_positions_only {
-            let blank = match &state.operator {
-                Operator::Batches(_) => Operator::Batches(MicroBatches::new(wall_clock_now())),
-                Operator::Windows(w) => Operator::Windows(EventTimeWindows::new(*w.config())),
-            };
-            Some(std::mem::replace(&mut state.operator, blank))
-        } else {
-            None
-        };
         let saved = checkpointing.store.save(&state);
-        if let Some(real) = real_operator {
-            state.operator = real;
-        }
-        self.operator = state.operator;
+        self.operator = kept.unwrap_or(state.operator);
         self.sensors = state.sensors;
         saved
     }

@@ -408,12 +408,11 @@ fn poison_is_dead_lettered_exactly_and_the_rest_counted_exactly() {
     let mut schedule = Schedule(seed);
     let mut log = Vec::new();
     for _ in 0..3 {
-        let current = engine(&broker, dir, &scenario, false);
+        let mut current = engine(&broker, dir, &scenario, false);
         let pause = schedule.next_secs(1.0, 3.0);
         std::thread::sleep(Duration::from_secs_f64(pause));
         log.push(format!("kill -9 engine after {pause:.1}s"));
         signal(&current, "KILL");
-        let mut current = current;
         let _ = current.wait();
     }
     let status = engine(&broker, dir, &scenario, true).wait().expect("final run");
