@@ -1,5 +1,6 @@
 //! Command-line interface: what each subcommand accepts. Parsing only; `commands` runs them.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -125,6 +126,8 @@ pub struct AnalyzeArgs {
     pub consumer: ConsumerArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
     /// Read all input that is available, emit exactly one result covering it, and exit.
     #[arg(long)]
     pub once: bool,
@@ -237,6 +240,27 @@ pub struct DemoArgs {
     pub fleet: FleetArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// Where `iotstream` alone serves its dashboard.
+pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+
+/// The live dashboard, JSON API and Prometheus metrics.
+#[derive(Debug, Args, Clone)]
+pub struct HttpArgs {
+    /// Serve the live dashboard, its JSON API and Prometheus /metrics on this address (e.g.
+    /// 127.0.0.1:8080; port 0 picks a free one). Any address other than loopback needs --http-token.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Bearer token required on every route but /healthz (at least 16 characters). A browser can
+    /// open http://ADDR/?token=TOKEN once; a cookie carries it from then on.
+    #[arg(long, env = "IOTSTREAM_HTTP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub http_token: Option<String>,
+    /// Requests per second the server admits on average (bursts of twice that); beyond, 429.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_rate_limit: u32,
 }
 
 impl AnalyzeArgs {
@@ -250,9 +274,10 @@ impl AnalyzeArgs {
 }
 
 impl Default for DemoArgs {
-    /// What `iotstream demo` with no flags means (the defaults declared above, not a copy).
+    /// What `iotstream` alone means: `iotstream demo` with its declared defaults (not a copy), and the
+    /// dashboard on [`DEFAULT_HTTP`].
     fn default() -> Self {
-        match Cli::try_parse_from(["iotstream", "demo"]).map(|cli| cli.command) {
+        match Cli::try_parse_from(["iotstream", "demo", "--http", DEFAULT_HTTP]).map(|cli| cli.command) {
             Ok(Some(Command::Demo(args))) => args,
             _ => unreachable!("`iotstream demo` parses: checked by cli_is_well_formed"),
         }

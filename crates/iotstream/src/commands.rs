@@ -8,7 +8,7 @@ use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
 use iotstream_engine::{EventTimeConfig, Parser, WindowSpec};
 
 use crate::checkpoint::{self, CheckpointStore};
-use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, OutputArgs, SimulateArgs, TimeMode};
+use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, HttpArgs, OutputArgs, SimulateArgs, TimeMode};
 use crate::parallel;
 use crate::pipeline::Checkpointing;
 use crate::pipeline::{self, Mode, Outputs, PipelineOptions, RunSummary};
@@ -17,6 +17,10 @@ use crate::sinks;
 use crate::sources::file::{self, Input};
 use crate::sources::generator::{self, Pacer};
 use crate::sources::Source;
+
+/// How often the dashboard gets a fresh status.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+const STATUS_EVERY: Duration = Duration::from_secs(1);
 
 /// Readings generated per write when not pacing.
 const SIMULATE_BATCH: u64 = 4096;
@@ -119,17 +123,22 @@ pub fn pipeline_options(
         max_line_bytes,
         stats_every: output.stats_every.or(default_stats),
         offline_after: output.offline_after,
+        status_every: None,
     })
 }
 
 /// `iotstream analyze`.
 pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
     let max = args.max_line_bytes;
-    let options = pipeline_options(&args.output, args.once, max)?;
+    let mut options = pipeline_options(&args.output, args.once, max)?;
     let checkpointing = checkpointing(args)?;
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
-    #[cfg_attr(not(feature = "kafka"), allow(unused_mut))]
     let mut outputs = outputs(&args.output, resume.and_then(|r| r.output_len))?;
+    let source_name = match &args.kafka_topic() {
+        Some(topic) if args.input.is_none() => format!("kafka:{topic}"),
+        _ => "file".to_owned(),
+    };
+    serve_dashboard(&args.http, false, &source_name, &mut options, &mut outputs)?;
     let positions = resume.map(|r| r.positions.clone()).unwrap_or_default();
     let source = match &args.input {
         Some(path) => {
@@ -177,7 +186,7 @@ fn checkpointing(args: &AnalyzeArgs) -> anyhow::Result<Option<Checkpointing>> {
 /// How many threads parse: `requested` (0 = one per core), but one where order matters (event
 /// time) or where live views are kept per reading (stats records).
 fn parser_threads(requested: usize, options: &PipelineOptions) -> usize {
-    if matches!(options.mode, Mode::Event { .. }) || options.stats_every.is_some() {
+    if matches!(options.mode, Mode::Event { .. }) || options.tracks_sensors() {
         return 1;
     }
     match requested {
@@ -186,10 +195,12 @@ fn parser_threads(requested: usize, options: &PipelineOptions) -> usize {
     }
 }
 
-/// `iotstream demo` and `iotstream` alone.
-pub fn demo(args: &DemoArgs) -> anyhow::Result<RunSummary> {
-    let options = pipeline_options(&args.output, false, DEFAULT_MAX_LINE_BYTES)?;
-    let outputs = outputs(&args.output, None)?;
+/// `iotstream demo`; `embedded` for `iotstream` alone, whose default dashboard is skipped (with a
+/// warning) rather than fatal when its port is taken.
+pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
+    let mut options = pipeline_options(&args.output, false, DEFAULT_MAX_LINE_BYTES)?;
+    let mut outputs = outputs(&args.output, None)?;
+    serve_dashboard(&args.http, embedded, "simulator", &mut options, &mut outputs)?;
     tracing::info!(rate = args.rate, "demo: built-in simulator → engine → console; Ctrl-C stops");
     let source = generator::spawn(simulator_config(&args.fleet, Clock::Wall, None), args.rate, None);
     block_on(pipeline::run(Source::plain(source), outputs, options, None))
@@ -199,7 +210,63 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<RunSummary> {
 fn outputs(output: &OutputArgs, resume_len: Option<u64>) -> anyhow::Result<Outputs> {
     let out = sinks::open_output(output.output.as_deref(), resume_len)?;
     let sinks = vec![sinks::stream_sink(output.format, out.writer)];
-    Ok(Outputs { sinks, dead_letters: None, written: out.written })
+    Ok(Outputs { sinks, dead_letters: None, written: out.written, sensor_queries: None })
+}
+
+/// `--http`: starts the dashboard server and adds its sink, status ticks and sensor lookups to the
+/// run. With `optional`, a failure to listen is a warning, not an error.
+#[cfg(feature = "http")]
+fn serve_dashboard(
+    http: &HttpArgs,
+    optional: bool,
+    source: &str,
+    options: &mut PipelineOptions,
+    outputs: &mut Outputs,
+) -> anyhow::Result<()> {
+    use crate::dashboard::{self, Hub, RunInfo, ServerConfig};
+    let Some(addr) = http.http else { return Ok(()) };
+    let seconds = |d: Duration| d.as_secs_f64();
+    let (time, window_seconds, slide_seconds) = match options.mode {
+        Mode::Processing { window } => ("processing", seconds(window), seconds(window)),
+        Mode::Event { config, .. } => {
+            let micros = |m: i64| m as f64 / 1e6;
+            ("event", micros(config.window.size()), micros(config.window.slide()))
+        }
+    };
+    let info = RunInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        source: source.to_owned(),
+        time,
+        window_seconds,
+        slide_seconds,
+    };
+    let (hub, queries) = Hub::new(&info);
+    let config = ServerConfig { addr, token: http.http_token.clone(), rate_limit: http.http_rate_limit };
+    match dashboard::start(&config, std::sync::Arc::clone(&hub)) {
+        Ok(_) => {}
+        Err(error) if optional => {
+            tracing::warn!("no dashboard: {error:#}");
+            return Ok(());
+        }
+        Err(error) => return Err(error),
+    }
+    outputs.sinks.push(Box::new(sinks::http::HttpSink::new(hub)));
+    outputs.sensor_queries = Some(queries);
+    options.status_every = Some(STATUS_EVERY);
+    Ok(())
+}
+
+/// Without the `http` feature, `--http` is an error.
+#[cfg(not(feature = "http"))]
+fn serve_dashboard(
+    http: &HttpArgs,
+    _optional: bool,
+    _source: &str,
+    _options: &mut PipelineOptions,
+    _outputs: &mut Outputs,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(http.http.is_none(), "this build has no dashboard (the `http` feature); drop --http");
+    Ok(())
 }
 
 fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {

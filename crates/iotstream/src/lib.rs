@@ -2,12 +2,16 @@
 //!
 //! The tree is the data flow: [`sources`] (files, stdin, Kafka, the built-in [`simulator`]) →
 //! [`pipeline`] (parse with the engine, cut batches on the clock) → [`sinks`] (console, JSON lines,
-//! Kafka).
-//! [`cli`] declares the commands and [`commands`] wires them up; [`telemetry`] owns logging.
+//! Kafka, and the [`dashboard`]'s HTTP sink).
+//! [`cli`] declares the commands and [`commands`] wires them up; [`telemetry`] owns logging and
+//! [`instruments`] the Prometheus metrics.
 
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
+#[cfg(feature = "http")]
+pub mod dashboard;
+pub mod instruments;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod parallel;

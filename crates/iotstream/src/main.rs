@@ -13,10 +13,10 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Some(Command::Simulate(args)) => commands::simulate(args),
         Some(Command::Analyze(args)) => commands::analyze(args).map(drop),
-        Some(Command::Demo(args)) => commands::demo(args).map(drop),
+        Some(Command::Demo(args)) => commands::demo(args, false).map(drop),
         #[cfg(feature = "kafka")]
         Some(Command::Produce(args)) => commands::kafka::produce(args),
-        None => commands::demo(&DemoArgs::default()).map(drop),
+        None => commands::demo(&DemoArgs::default(), true).map(drop),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use iotstream_engine::aggregate::RejectCounts;
 use iotstream_engine::lines::lines;
-use iotstream_engine::live::SensorTable;
+use iotstream_engine::live::{LastReading, SensorTable};
 use iotstream_engine::reading::STATE_CODES;
 use iotstream_engine::{
     Admission, EventTime, EventTimeConfig, EventTimeWindows, MicroBatches, Parser, RejectReason, StatsRecord,
@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::checkpoint::{CheckpointStore, EngineState, OperatorState as Operator};
+use crate::instruments;
 use crate::parallel::Partial;
 use crate::simulator::wall_clock_now;
 use crate::sinks::{RejectSink, ResultSink};
@@ -68,6 +69,25 @@ pub struct PipelineOptions {
     pub stats_every: Option<Duration>,
     /// Sensors silent for longer than this count as offline.
     pub offline_after: Duration,
+    /// Publish a status (a stats record for live views and metrics) to the sinks this often.
+    pub status_every: Option<Duration>,
+}
+
+impl PipelineOptions {
+    /// True when the last reading of every sensor is kept (stats records, status, sensor lookups).
+    pub fn tracks_sensors(&self) -> bool {
+        self.stats_every.is_some() || self.status_every.is_some()
+    }
+}
+
+/// A request for a sensor's last reading (the dashboard's `/api/sensors/{guid}`), answered by the
+/// engine between two chunks of input.
+#[derive(Debug)]
+pub struct SensorQuery {
+    /// The sensor.
+    pub guid: String,
+    /// Where the answer goes.
+    pub reply: tokio::sync::oneshot::Sender<Option<LastReading>>,
 }
 
 /// Where results and rejected messages go.
@@ -79,6 +99,8 @@ pub struct Outputs {
     pub dead_letters: Option<Box<dyn RejectSink>>,
     /// Bytes written to the result file, when results go to a file (checkpoints record it).
     pub written: Option<Arc<AtomicU64>>,
+    /// Lookups of sensors' last readings, if something (the dashboard) asks.
+    pub sensor_queries: Option<tokio::sync::mpsc::Receiver<SensorQuery>>,
 }
 
 /// Totals over a whole run, for the closing log line and for tests.
@@ -127,6 +149,8 @@ struct Engine {
     covered: BTreeSet<i32>,
     /// True once a partitioned source has sent anything (results then name their partitions).
     partitioned: bool,
+    /// When the last checkpoint was saved (for the checkpoint-age metric).
+    last_checkpoint: Option<Instant>,
 }
 
 impl Engine {
@@ -178,6 +202,10 @@ impl Engine {
         let saved = checkpointing.store.save(&state);
         self.operator = kept.unwrap_or(state.operator);
         self.sensors = state.sensors;
+        if saved.is_ok() {
+            self.last_checkpoint = Some(Instant::now());
+            instruments::record_checkpoint();
+        }
         saved
     }
 
@@ -196,11 +224,12 @@ impl Engine {
             summary: RunSummary::default(),
             outputs,
             offline_after: options.offline_after.as_micros() as i64,
-            track_sensors: options.stats_every.is_some(),
+            track_sensors: options.tracks_sensors(),
             now,
             positions: BTreeMap::new(),
             covered: BTreeSet::new(),
             partitioned: false,
+            last_checkpoint: None,
         }
     }
 
@@ -301,11 +330,13 @@ impl Engine {
         if matches!(self.operator, Operator::Batches(_)) {
             self.covered.clear();
         }
+        let now = wall_clock_now();
         for result in &mut results {
             result.partitions.clone_from(&partitions);
             for sink in self.outputs.sinks.iter_mut() {
                 sink.write_result(result)?;
             }
+            instruments::record_result(result, now);
             self.summary.results += 1;
         }
         self.rejects.flush();
@@ -369,6 +400,28 @@ impl Engine {
             sink.write_stats(&stats)?;
         }
         Ok(())
+    }
+
+    /// The live status: metrics, and a stats record for sinks that show it (the dashboard).
+    fn write_status(&mut self) -> anyhow::Result<()> {
+        let stats = self.stats();
+        let late = match &self.operator {
+            Operator::Windows(windows) => *windows.late_by_state(),
+            Operator::Batches(_) => [0; STATE_CODES.len()],
+        };
+        instruments::record_status(&stats, &self.rejected, &late);
+        if let Some(at) = self.last_checkpoint {
+            instruments::record_checkpoint_age(at.elapsed());
+        }
+        for sink in self.outputs.sinks.iter_mut() {
+            sink.write_status(&stats)?;
+        }
+        Ok(())
+    }
+
+    /// Answers a dashboard's question about one sensor.
+    fn answer(&self, query: SensorQuery) {
+        let _ = query.reply.send(self.sensors.get(&query.guid).cloned());
     }
 
     fn stats(&self) -> StatsRecord {
@@ -478,6 +531,8 @@ pub async fn run(
         _ => None,
     };
     let mut stats = options.stats_every.filter(|_| !options.once).map(aligned_ticker);
+    let mut status = options.status_every.map(aligned_ticker);
+    let mut queries = engine.outputs.sensor_queries.take();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let ended = loop {
@@ -508,6 +563,8 @@ pub async fn run(
             },
             _ = tick(&mut early) => engine.on_early()?,
             _ = tick(&mut stats) => engine.write_stats()?,
+            _ = tick(&mut status) => engine.write_status()?,
+            Some(query) = next_query(&mut queries) => engine.answer(query),
             _ = tick(&mut checkpoints) => {
                 if let Some(checkpointing) = &checkpointing {
                     engine.checkpoint(checkpointing)?;
@@ -530,6 +587,9 @@ pub async fn run(
     if options.stats_every.is_some() {
         engine.write_stats()?;
     }
+    if options.status_every.is_some() {
+        engine.write_status()?;
+    }
     if let Some(checkpointing) = &checkpointing {
         engine.checkpoint(checkpointing)?;
     }
@@ -551,6 +611,14 @@ async fn tick(ticker: &mut Option<Interval>) {
         Some(ticker) => {
             ticker.tick().await;
         }
+        None => std::future::pending().await,
+    }
+}
+
+/// The next sensor lookup; never, without a dashboard.
+async fn next_query(queries: &mut Option<tokio::sync::mpsc::Receiver<SensorQuery>>) -> Option<SensorQuery> {
+    match queries {
+        Some(queries) => queries.recv().await,
         None => std::future::pending().await,
     }
 }

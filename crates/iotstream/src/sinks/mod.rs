@@ -4,6 +4,8 @@
 //! result is handed to the OS (or the broker), because offsets are committed after sinks return.
 
 pub mod console;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod jsonl;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -24,6 +26,12 @@ pub trait ResultSink: Send {
 
     /// Writes a stats record (totals and live views); sinks without a place for them skip it.
     fn write_stats(&mut self, _stats: &StatsRecord) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Takes the live status (a stats record every second while a dashboard is served); only live
+    /// views keep it, files and topics do not.
+    fn write_status(&mut self, _status: &StatsRecord) -> io::Result<()> {
         Ok(())
     }
 }

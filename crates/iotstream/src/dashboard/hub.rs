@@ -1,0 +1,160 @@
+//! What the dashboard shows, shared between the pipeline (which publishes) and the HTTP handlers
+//! (which read and subscribe): the latest status, the most recent results, and a broadcast of each
+//! new one to every open event stream.
+//!
+//! Everything is kept as serialised JSON: a result is encoded once when it is published, however
+//! many browsers are watching. Publishing never waits for a reader: a browser that falls behind
+//! the broadcast skips events (and is told so) rather than holding up the engine.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use iotstream_engine::live::LastReading;
+use iotstream_engine::{StatsRecord, WindowResult};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::pipeline::SensorQuery;
+
+/// Results kept for `/api/windows` and for a page that has just opened.
+pub const RECENT_RESULTS: usize = 500;
+/// Events a slow browser may fall behind before it skips some.
+const BROADCAST_DEPTH: usize = 256;
+/// Sensor lookups waiting for the engine at once; beyond this, lookups are refused (503).
+const QUERY_DEPTH: usize = 64;
+/// How long a lookup waits for the engine to answer.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One server-sent event: its name (`window`, `stats`) and JSON payload.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// SSE event name.
+    pub kind: &'static str,
+    /// JSON.
+    pub data: Arc<str>,
+}
+
+/// Facts about the run that do not change while it runs, for the page header.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunInfo {
+    /// iotstream's version.
+    pub version: &'static str,
+    /// Where readings come from (`simulator`, `file`, `kafka:TOPIC`).
+    pub source: String,
+    /// `processing` or `event`.
+    pub time: &'static str,
+    /// Window length in seconds.
+    pub window_seconds: f64,
+    /// Slide in seconds (event time; equal to the window for tumbling windows).
+    pub slide_seconds: f64,
+}
+
+/// Why a sensor lookup got no answer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LookupError {
+    /// Too many lookups are waiting, or the engine has stopped.
+    #[error("the engine is busy or has stopped; try again")]
+    Unavailable,
+}
+
+/// The shared state.
+pub struct Hub {
+    recent: Mutex<VecDeque<Arc<str>>>,
+    status: Mutex<Option<Arc<str>>>,
+    events: broadcast::Sender<Event>,
+    queries: mpsc::Sender<SensorQuery>,
+    info: Arc<str>,
+    subscribers: AtomicUsize,
+}
+
+impl Hub {
+    /// A hub for a run described by `info`, and the receiving end of sensor lookups, which the
+    /// pipeline answers.
+    pub fn new(info: &RunInfo) -> (Arc<Hub>, mpsc::Receiver<SensorQuery>) {
+        let (queries, receiver) = mpsc::channel(QUERY_DEPTH);
+        let info = serde_json::to_string(info).unwrap_or_else(|_| "{}".into());
+        let hub = Hub {
+            recent: Mutex::new(VecDeque::with_capacity(RECENT_RESULTS)),
+            status: Mutex::new(None),
+            events: broadcast::channel(BROADCAST_DEPTH).0,
+            queries,
+            info: info.into(),
+            subscribers: AtomicUsize::new(0),
+        };
+        (Arc::new(hub), receiver)
+    }
+
+    /// Publishes a result: kept among the recent ones and sent to every open stream.
+    pub fn publish_result(&self, result: &WindowResult) -> serde_json::Result<()> {
+        let data: Arc<str> = serde_json::to_string(result)?.into();
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            if recent.len() == RECENT_RESULTS {
+                recent.pop_front();
+            }
+            recent.push_back(Arc::clone(&data));
+        }
+        // No receiver (no browser open) is not an error.
+        let _ = self.events.send(Event { kind: "window", data });
+        Ok(())
+    }
+
+    /// Publishes the live status (totals, watermark, sensors).
+    pub fn publish_status(&self, stats: &StatsRecord) -> serde_json::Result<()> {
+        let data: Arc<str> = serde_json::to_string(stats)?.into();
+        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&data));
+        let _ = self.events.send(Event { kind: "stats", data });
+        Ok(())
+    }
+
+    /// The latest `limit` results, oldest first.
+    pub fn recent(&self, limit: usize) -> Vec<Arc<str>> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.iter().skip(recent.len().saturating_sub(limit)).cloned().collect()
+    }
+
+    /// The latest status, if one was published.
+    pub fn status(&self) -> Option<Arc<str>> {
+        self.status.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The run's description, as JSON.
+    pub fn info(&self) -> Arc<str> {
+        Arc::clone(&self.info)
+    }
+
+    /// A new event stream, counted until the returned guard is dropped.
+    pub fn subscribe(self: &Arc<Self>) -> (broadcast::Receiver<Event>, Subscription) {
+        self.subscribers.fetch_add(1, Ordering::SeqCst);
+        (self.events.subscribe(), Subscription { hub: Arc::clone(self) })
+    }
+
+    /// Open event streams.
+    pub fn subscribers(&self) -> usize {
+        self.subscribers.load(Ordering::SeqCst)
+    }
+
+    /// Asks the engine for a sensor's last reading.
+    pub async fn lookup(&self, guid: &str) -> Result<Option<LastReading>, LookupError> {
+        let (reply, answer) = oneshot::channel();
+        let query = SensorQuery { guid: guid.to_owned(), reply };
+        self.queries.try_send(query).map_err(|_| LookupError::Unavailable)?;
+        match tokio::time::timeout(QUERY_TIMEOUT, answer).await {
+            Ok(Ok(found)) => Ok(found),
+            _ => Err(LookupError::Unavailable),
+        }
+    }
+}
+
+/// Counts an open event stream; dropping it (the browser went away) uncounts it.
+pub struct Subscription {
+    hub: Arc<Hub>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.subscribers.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,131 @@
+//! Prometheus instruments: every metric iotstream exports, named and described in one place, and the
+//! small functions the pipeline calls to update them.
+//!
+//! Updates go through the `metrics` facade, which does nothing until a recorder is installed (only
+//! `--http` installs one), so a run without a dashboard pays nothing. The hot loop never touches a
+//! metric per reading: totals the engine already keeps are copied into counters with `absolute` on
+//! each status tick, and per-result instruments are updated once per emitted window.
+//!
+//! Labels are bounded by construction: per state (51), per rejection reason (14), per result kind
+//! (3), per input partition. Never per sensor.
+
+use std::time::Duration;
+
+use iotstream_engine::aggregate::RejectCounts;
+use iotstream_engine::reading::STATE_CODES;
+use iotstream_engine::{EventTime, RejectReason, StatsRecord, WindowResult};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
+
+/// Valid readings counted.
+pub const READINGS: &str = "iotstream_readings_total";
+/// Rejected messages, by `reason`.
+pub const REJECTED: &str = "iotstream_rejected_total";
+/// Readings too late for their windows, by `state`.
+pub const LATE: &str = "iotstream_late_readings_total";
+/// Results emitted, by `kind` (final, early, update).
+pub const WINDOWS: &str = "iotstream_windows_emitted_total";
+/// Wall-clock delay from a window's end to its emission.
+pub const EMIT_LATENCY: &str = "iotstream_emit_latency_seconds";
+/// Distinct sensors seen since start.
+pub const SENSORS: &str = "iotstream_sensors";
+/// Sensors silent longer than the offline threshold.
+pub const OFFLINE: &str = "iotstream_sensors_offline";
+/// Event-time windows held open.
+pub const OPEN_WINDOWS: &str = "iotstream_open_windows";
+/// The event-time watermark, as Unix seconds.
+pub const WATERMARK: &str = "iotstream_watermark_seconds";
+/// Wall clock minus watermark.
+pub const WATERMARK_LAG: &str = "iotstream_watermark_lag_seconds";
+/// Mean temperature of the latest result, by `state`.
+pub const STATE_TEMPERATURE: &str = "iotstream_state_temperature_avg";
+/// Messages behind the end of each input partition (Kafka), by `partition`.
+pub const CONSUMER_LAG: &str = "iotstream_consumer_lag_messages";
+/// Seconds since the last checkpoint was saved.
+pub const CHECKPOINT_AGE: &str = "iotstream_checkpoint_age_seconds";
+/// Checkpoints saved.
+pub const CHECKPOINTS: &str = "iotstream_checkpoints_total";
+/// HTTP requests served, by `route` and `status`.
+pub const HTTP_REQUESTS: &str = "iotstream_http_requests_total";
+/// Constant 1, labelled with the version.
+pub const BUILD_INFO: &str = "iotstream_build_info";
+
+/// Buckets of the emit-latency histogram: from immediate (micro-batches) to minutes (event time with
+/// long delays and allowed lateness).
+pub const EMIT_LATENCY_BUCKETS: &[f64] =
+    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// Registers descriptions (the `# HELP` lines) and the build-info gauge.
+pub fn describe() {
+    describe_counter!(READINGS, "Valid readings counted (late ones included).");
+    describe_counter!(REJECTED, "Rejected messages, by reason (late and future_timestamp included).");
+    describe_counter!(LATE, "Readings that arrived after their windows closed, by state.");
+    describe_counter!(WINDOWS, "Results emitted, by kind: final, early (partial) or update (late data).");
+    describe_histogram!(EMIT_LATENCY, Unit::Seconds, "Wall-clock delay from a window's end to its result.");
+    describe_gauge!(SENSORS, "Distinct sensors seen since start.");
+    describe_gauge!(OFFLINE, "Sensors silent for longer than --offline-after.");
+    describe_gauge!(OPEN_WINDOWS, "Event-time windows held open.");
+    describe_gauge!(WATERMARK, Unit::Seconds, "Event-time watermark, Unix seconds.");
+    describe_gauge!(WATERMARK_LAG, Unit::Seconds, "Wall clock minus the event-time watermark.");
+    describe_gauge!(STATE_TEMPERATURE, "Mean temperature in the latest result, by state.");
+    describe_gauge!(CONSUMER_LAG, "Messages between the consumer's position and the partition's end.");
+    describe_gauge!(CHECKPOINT_AGE, Unit::Seconds, "Seconds since the last checkpoint.");
+    describe_counter!(CHECKPOINTS, "Checkpoints saved.");
+    describe_counter!(HTTP_REQUESTS, "Dashboard and API requests, by route and status.");
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
+/// Copies the engine's running totals and live views into the instruments.
+pub fn record_status(stats: &StatsRecord, rejected: &RejectCounts, late_by_state: &[u64]) {
+    counter!(READINGS).absolute(stats.readings);
+    for reason in RejectReason::ALL {
+        counter!(REJECTED, "reason" => reason.as_str()).absolute(rejected.get(reason));
+    }
+    for (state, late) in STATE_CODES.iter().zip(late_by_state) {
+        if *late > 0 {
+            counter!(LATE, "state" => *state).absolute(*late);
+        }
+    }
+    gauge!(SENSORS).set(stats.sensors as f64);
+    gauge!(OFFLINE).set(stats.offline as f64);
+    gauge!(OPEN_WINDOWS).set(stats.open_windows as f64);
+    if let Some(watermark) = stats.watermark {
+        gauge!(WATERMARK).set(seconds(watermark));
+        gauge!(WATERMARK_LAG).set(seconds(stats.at) - seconds(watermark));
+    }
+}
+
+/// One emitted result, at wall-clock time `now`.
+pub fn record_result(result: &WindowResult, now: EventTime) {
+    let kind = match (result.is_final, result.revision) {
+        (false, _) => "early",
+        (true, 0) => "final",
+        (true, _) => "update",
+    };
+    counter!(WINDOWS, "kind" => kind).increment(1);
+    if kind == "final" {
+        histogram!(EMIT_LATENCY).record((seconds(now) - seconds(result.window_end)).max(0.0));
+    }
+    for state in &result.states {
+        gauge!(STATE_TEMPERATURE, "state" => state.state.clone()).set(state.avg_temperature);
+    }
+}
+
+/// A checkpoint was saved.
+pub fn record_checkpoint() {
+    counter!(CHECKPOINTS).increment(1);
+    gauge!(CHECKPOINT_AGE).set(0.0);
+}
+
+/// Time since the last checkpoint.
+pub fn record_checkpoint_age(age: Duration) {
+    gauge!(CHECKPOINT_AGE).set(age.as_secs_f64());
+}
+
+/// A partition's consumer lag, from the Kafka client's statistics.
+pub fn record_consumer_lag(partition: i32, lag: i64) {
+    gauge!(CONSUMER_LAG, "partition" => partition.to_string()).set(lag as f64);
+}
+
+fn seconds(time: EventTime) -> f64 {
+    time.as_micros() as f64 / 1e6
+}

@@ -1,0 +1,210 @@
+//! The dashboard end to end: the real binary serving real HTTP, and the page in a real browser
+//! (Debian's Chromium driven through chromedriver by Selenium, both installed by `scripts/test`).
+
+#![cfg(feature = "http")]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::bin;
+
+/// A running `iotstream` with its dashboard; killed on drop.
+struct Served {
+    child: Child,
+    addr: String,
+    /// Everything it has logged so far.
+    log: Arc<Mutex<String>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `iotstream ARGS` and waits for its "dashboard on http://ADDR/" log line.
+fn serve(args: &[&str], env: &[(&str, &str)]) -> Served {
+    let mut child = bin()
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start iotstream");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = Arc::new(Mutex::new(String::new()));
+    let logged = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("dashboard on http://").nth(1) {
+                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+            }
+            logged.lock().unwrap().push_str(&line);
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(20)).expect("the dashboard did not start");
+    Served { child, addr, log }
+}
+
+/// A plain HTTP/1.1 GET: status and body.
+fn get(addr: &str, path: &str, headers: &[&str]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// Polls `path` until `done` accepts the body.
+fn wait_for(addr: &str, path: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(addr, path, &[]);
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{path} never became ready: {status} {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn counter(metrics: &str, name: &str) -> f64 {
+    metrics.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
+}
+
+#[test]
+fn the_demo_serves_results_status_sensors_and_metrics() {
+    // The same seed gives the demo the same fleet as `simulate`, so a guid from one is in the other.
+    let line = String::from_utf8(common::run(&["simulate", "1", "--seed", "7"]).stdout).unwrap();
+    let guid = line.split('"').nth(3).unwrap().to_owned();
+    let served =
+        serve(&["demo", "--http", "127.0.0.1:0", "--rate", "5000", "--window", "1s", "--seed", "7"], &[]);
+    let addr = served.addr.as_str();
+
+    assert_eq!(get(addr, "/healthz", &[]), (200, "ok\n".into()));
+    let (status, page) = get(addr, "/", &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains("/assets/app.js"));
+    let windows = wait_for(addr, "/api/windows?limit=5", |b| b.matches("\"type\":\"window\"").count() >= 2);
+    let windows: Vec<serde_json::Value> = serde_json::from_str(&windows).unwrap();
+    assert!(windows.windows(2).all(|w| w[0]["window_end"].as_str() < w[1]["window_end"].as_str()));
+    assert!(windows
+        .iter()
+        .all(|w| w["messages"].as_u64().unwrap() > 0 && w["states"].as_array().unwrap().len() > 40));
+
+    let status = wait_for(addr, "/api/status", |b| b.contains("\"sensors\":2106"));
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert!(status["readings"].as_u64().unwrap() >= 5000);
+
+    let (code, sensor) = get(addr, &format!("/api/sensors/{guid}"), &[]);
+    assert_eq!(code, 200, "{sensor}");
+    let sensor: serde_json::Value = serde_json::from_str(&sensor).unwrap();
+    assert_eq!(sensor["guid"], guid.as_str());
+    assert!(sensor["temperature"].is_number());
+    assert_eq!(get(addr, "/api/sensors/no-such-sensor", &[]).0, 404);
+
+    let metrics = wait_for(addr, "/metrics", |b| b.contains("iotstream_windows_emitted_total"));
+    assert!(counter(&metrics, "iotstream_readings_total") >= 5000.0, "{metrics}");
+    assert!(counter(&metrics, "iotstream_windows_emitted_total{kind=\"final\"}") >= 2.0);
+    assert_eq!(counter(&metrics, "iotstream_sensors"), 2106.0);
+    assert!(metrics.contains("iotstream_emit_latency_seconds_bucket{le=\"0.1\"}"), "{metrics}");
+    assert!(metrics.contains("iotstream_rejected_total{reason=\"malformed_json\"} 0"));
+    // Labels stay bounded: states and reasons, never sensors.
+    assert!(!metrics.contains(&guid));
+
+    // The event stream: the status first, then results as they are emitted.
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET /api/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut seen = String::new();
+    let mut reader = BufReader::new(stream);
+    while !seen.contains("event: window") {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "stream ended: {seen}");
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("text/event-stream"));
+    assert!(seen.find("event: stats").unwrap() < seen.find("event: window").unwrap(), "{seen}");
+}
+
+#[test]
+fn listening_beyond_loopback_needs_a_token() {
+    let out = bin().args(["demo", "--http", "0.0.0.0:0"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--http-token"));
+
+    let token = "sixteen-chars-or-more";
+    let served = serve(&["demo", "--http", "0.0.0.0:0", "--rate", "100"], &[("IOTSTREAM_HTTP_TOKEN", token)]);
+    let addr = served.addr.replace("0.0.0.0", "127.0.0.1");
+    assert_eq!(get(&addr, "/healthz", &[]).0, 200);
+    assert_eq!(get(&addr, "/api/status", &[]).0, 401);
+    assert_eq!(get(&addr, "/metrics", &[]).0, 401);
+    assert_eq!(get(&addr, "/api/status", &[&format!("Authorization: Bearer {token}")]).0, 200);
+    let log = served.log.lock().unwrap().clone();
+    assert!(log.contains("bearer token required"), "{log}");
+    assert!(!log.contains(token), "the token reached the logs: {log}");
+}
+
+#[test]
+fn the_dashboard_shows_live_values_in_a_browser() {
+    if std::env::var_os("IOTSTREAM_SKIP_BROWSER").is_some() {
+        eprintln!("IOTSTREAM_SKIP_BROWSER is set: not testing in a browser");
+        return;
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium is not installed: scripts/test installs it (or set IOTSTREAM_SKIP_BROWSER=1)"
+    );
+    let served = serve(&["demo", "--http", "127.0.0.1:0", "--rate", "3000", "--window", "1s"], &[]);
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.py");
+    let python = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .arg(script)
+        .arg(format!("http://{}/", served.addr))
+        .arg(&screenshot)
+        .output()
+        .expect("run the browser script");
+    assert!(
+        out.status.success(),
+        "browser script failed (is selenium installed? scripts/test installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (first, later) = (&seen["first"], &seen["later"]);
+    // The map: every state drawn and coloured, from live results.
+    assert_eq!(first["paths"], 51);
+    assert_eq!(later["painted"], 51);
+    assert_eq!(later["rows"], 51);
+    assert_eq!(later["badge"], "live");
+    assert_eq!(later["charts"], 2);
+    // Values change over time: a new window, more readings.
+    assert_ne!(first["line"], later["line"]);
+    assert_ne!(first["readings"], later["readings"]);
+    // Map and table show the same numbers.
+    let map: f64 = later["map_ca"].as_str().unwrap().parse().unwrap();
+    let table: f64 = later["table_ca"].as_str().unwrap().parse().unwrap();
+    assert!((map - table).abs() <= 0.05, "map {map} vs table {table}");
+    // Hover and sorting.
+    let tooltip = seen["tooltip"].as_str().unwrap_or_default();
+    assert!(tooltip.starts_with("Texas (TX)") && tooltip.contains("messages"), "{tooltip}");
+    assert_eq!(seen["sorted_by_state"], "AK");
+    let messages: Vec<u64> = serde_json::from_value(seen["sorted_by_messages"].clone()).unwrap();
+    assert!(messages.windows(2).all(|w| w[0] >= w[1]), "{messages:?}");
+    assert_eq!(seen["errors"], serde_json::json!([]), "the page logged errors");
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
+    eprintln!("screenshot: {}", screenshot.display());
+}
