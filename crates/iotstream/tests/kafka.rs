@@ -406,3 +406,33 @@ fn event_time_sends_late_readings_to_the_dead_letter_topic() {
     assert_eq!(reasons.len() as u64, late);
     assert!(reasons.iter().all(|r| r == "late"));
 }
+
+#[cfg(feature = "http")]
+#[test]
+fn metrics_report_consumer_lag_per_partition() {
+    let _serial = serial();
+    let broker = Broker::memory();
+    let mut args = simulate_args("20000", "5");
+    args.extend(["--kafka", &broker.address, "--topic", "lagged", "--partitions", "3"]);
+    run(&args);
+    let served = common::serve(
+        &[
+            "analyze",
+            "--kafka",
+            &broker.address,
+            "--topic",
+            "lagged",
+            "--from",
+            "earliest",
+            "--http",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    // Caught up: every reading counted, and each partition's lag known to be 0.
+    let metrics = common::wait_for(&served.addr, "/metrics", |m| {
+        common::counter(m, "iotstream_readings_total") == 20_000.0
+            && (0..3).all(|p| m.contains(&format!("iotstream_consumer_lag_messages{{partition=\"{p}\"}} 0")))
+    });
+    assert!(!metrics.contains("partition=\"-1\""), "{metrics}");
+}

@@ -29,6 +29,7 @@ use rdkafka::types::RDKafkaRespErr;
 use tokio::sync::mpsc;
 
 use super::{Control, MessageBatch, Positions, Revoke, Source, SourceEvent, CHANNEL_DEPTH};
+use crate::instruments;
 use crate::kafka::{Connection, LoggingContext};
 
 /// Messages per batch handed to the pipeline.
@@ -124,6 +125,8 @@ fn create_consumer(
         ("enable.partition.eof", "true"),
         ("fetch.wait.max.ms", "100"),
         ("queued.min.messages", "100000"),
+        // Consumer lag per partition for /metrics (a few kB of JSON a second, parsed off the hot path).
+        ("statistics.interval.ms", "1000"),
     ]);
     tracing::debug!(options = ?config.connection.options, "Kafka consumer settings");
     settings
@@ -198,6 +201,17 @@ impl ClientContext for SourceContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.logging.report(&error, reason);
+    }
+
+    /// The client's periodic statistics: each partition's lag behind its end, for `/metrics`.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else { return };
+        for (partition, stats) in &topic.partitions {
+            // librdkafka reports -1 while it does not know (and -1 for its internal UA partition).
+            if *partition >= 0 && stats.consumer_lag >= 0 {
+                instruments::record_consumer_lag(*partition, stats.consumer_lag);
+            }
+        }
     }
 }
 

@@ -2,10 +2,12 @@
 //! binary, and the independent Python client.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Mutex;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -92,4 +94,75 @@ pub fn python(script: &str, args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// A running `iotstream` with its dashboard; killed on drop.
+pub struct Served {
+    pub child: Child,
+    pub addr: String,
+    /// Everything it has logged so far.
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `iotstream ARGS` and waits for its "dashboard on http://ADDR/" log line.
+pub fn serve(args: &[&str], env: &[(&str, &str)]) -> Served {
+    let mut child = bin()
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start iotstream");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = Arc::new(Mutex::new(String::new()));
+    let logged = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("dashboard on http://").nth(1) {
+                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+            }
+            logged.lock().unwrap().push_str(&line);
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(20)).expect("the dashboard did not start");
+    Served { child, addr, log }
+}
+
+/// A plain HTTP/1.1 GET: status and body.
+pub fn get(addr: &str, path: &str, headers: &[&str]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// Polls `path` until `done` accepts the body.
+pub fn wait_for(addr: &str, path: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(addr, path, &[]);
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{path} never became ready: {status} {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The value of the sample `name` (with its labels) in Prometheus text.
+pub fn counter(metrics: &str, name: &str) -> f64 {
+    metrics.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
 }
