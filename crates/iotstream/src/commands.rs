@@ -12,6 +12,7 @@ use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, HttpArgs, OutputArgs, Simulat
 use crate::parallel;
 use crate::pipeline::Checkpointing;
 use crate::pipeline::{self, Mode, Outputs, PipelineOptions, RunSummary};
+use crate::progress;
 use crate::simulator::{wall_clock_now, Clock, DisorderConfig, Simulator, SimulatorConfig};
 use crate::sinks;
 use crate::sources::file::{self, Input};
@@ -37,6 +38,8 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     let mut out = sinks::open_output(args.output.as_deref(), None)?.writer;
     let mut buffer = Vec::with_capacity(SIMULATE_BATCH as usize * 200);
     let pacer = args.rate.map(Pacer::new);
+    // Readings on stdout are someone's input: no bar beside them.
+    let bar = args.output.is_some().then(|| progress::readings(args.count));
     while simulator.produced() < args.count {
         let n = next_batch(pacer.as_ref(), simulator.produced(), args.count);
         buffer.clear();
@@ -45,8 +48,14 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         if pacer.is_some() {
             out.flush()?; // a paced stream is read live
         }
+        if let Some(bar) = &bar {
+            bar.inc(n);
+        }
     }
     out.flush()?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     Ok(())
 }
 
@@ -143,7 +152,8 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
     let source = match &args.input {
         Some(path) => {
             let start_line = positions.get(&0).map_or(1, |&line| line.max(1) as u64);
-            let lines = file::spawn(Input::from_arg(path).open()?, max, start_line);
+            let input = Input::from_arg(path);
+            let lines = file::spawn(with_progress(&input, input.open()?, args), max, start_line);
             let threads = parser_threads(args.threads, &options);
             tracing::debug!(threads, "parsing threads");
             if threads > 1 {
@@ -158,6 +168,23 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
         None => anyhow::bail!("this build has no Kafka support; use --input"),
     };
     block_on(pipeline::run(source, outputs, options, checkpointing))
+}
+
+/// A file read with `--once` or into a result file gets a progress bar (on a terminal): its results
+/// are printed only at the end, or elsewhere, so the bar never interleaves with them.
+fn with_progress(
+    input: &Input,
+    reader: Box<dyn io::Read + Send>,
+    args: &AnalyzeArgs,
+) -> Box<dyn io::Read + Send> {
+    let Input::Path(path) = input else { return reader };
+    let size = std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len());
+    match size {
+        Some(size) if args.once || args.output.output.is_some() => {
+            Box::new(progress::ProgressRead::new(reader, progress::bytes(size)))
+        }
+        _ => reader,
+    }
 }
 
 /// `--state-dir`: the store, and the checkpoint to resume from (checked to be of this input).
@@ -323,14 +350,18 @@ pub mod kafka {
         let pacer = args.rate.map(Pacer::new);
         let started = Instant::now();
         let mut line = Vec::with_capacity(256);
+        let bar = progress::readings(args.count);
         while simulator.produced() < args.count {
-            for _ in 0..next_batch(pacer.as_ref(), simulator.produced(), args.count) {
+            let n = next_batch(pacer.as_ref(), simulator.produced(), args.count);
+            for _ in 0..n {
                 line.clear();
                 let guid = simulator.next_line(&mut line);
                 sender.send(Some(&line[guid]), &line[..line.len() - 1], None);
             }
+            bar.inc(n);
         }
         sender.flush()?;
+        bar.finish_and_clear();
         report_rate("produced", sender.delivered(), started);
         Ok(())
     }

@@ -16,6 +16,7 @@ pub mod instruments;
 pub mod kafka;
 pub mod parallel;
 pub mod pipeline;
+pub mod progress;
 pub mod simulator;
 pub mod sinks;
 pub mod sources;

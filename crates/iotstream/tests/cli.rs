@@ -267,3 +267,38 @@ fn threads_do_not_change_the_answer() {
     assert_eq!(answer("3"), one);
     assert_eq!(answer("0"), one);
 }
+
+/// Runs `iotstream ARGS` under a pseudo-terminal (`script`, from util-linux) and returns what the
+/// terminal showed.
+fn on_a_terminal(args: &[&str]) -> String {
+    let command =
+        std::iter::once(env!("CARGO_BIN_EXE_iotstream")).chain(args.iter().copied()).collect::<Vec<_>>();
+    let out = Command::new("script")
+        .args(["-qec", &command.join(" "), "/dev/null"])
+        .env("TZ", "UTC")
+        .output()
+        .expect("script (util-linux) runs a command under a terminal");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn progress_bars_show_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("readings.jsonl");
+    let file = file.to_str().unwrap();
+    let shown = on_a_terminal(&["simulate", "200000", "--seed", "1", "--output", file]);
+    assert!(shown.contains("/200,000 readings"), "{shown}");
+    let shown = on_a_terminal(&["analyze", "--input", file, "--once", "--format", "jsonl"]);
+    assert!(shown.contains("B/s"), "{shown}");
+    // The result comes after the bar has cleared itself, intact.
+    let at = shown.find("{\"type\":\"window\"").expect("the result line");
+    let result: WindowResult = serde_json::from_str(shown[at..].lines().next().unwrap()).unwrap();
+    assert_eq!(result.messages, 200_000);
+
+    // Not a terminal: nothing but the data and the log.
+    let out = bin().args(["simulate", "200000", "--output", file]).output().unwrap();
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin().args(["-q", "analyze", "--input", file, "--once"]).output().unwrap();
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
