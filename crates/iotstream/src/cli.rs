@@ -31,6 +31,9 @@ pub struct Cli {
     /// Less log output on stderr (-q warnings only, -qq errors only).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub quiet: u8,
+    /// Settings from this TOML file (see `iotstream generate-config`); flags given here win.
+    #[arg(long, global = true, value_name = "FILE", env = "IOTSTREAM_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -45,6 +48,8 @@ pub enum Command {
     /// Send JSON lines to a Kafka topic, one message per line (like kafka-console-producer).
     #[cfg(feature = "kafka")]
     Produce(ProduceArgs),
+    /// Print a commented config file with every setting at its default (for --config).
+    GenerateConfig,
 }
 
 /// Options of the simulated fleet, shared by `simulate` and `demo`.

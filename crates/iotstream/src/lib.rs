@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
+pub mod config;
 #[cfg(feature = "http")]
 pub mod dashboard;
 pub mod instruments;

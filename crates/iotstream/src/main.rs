@@ -3,19 +3,31 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-use iotstream::cli::{Cli, Command, DemoArgs};
+use iotstream::cli::{Command, DemoArgs};
+use iotstream::config::{self, ConfigError, Invocation};
 use iotstream::{commands, telemetry};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let Invocation { cli, embedded } = match config::parse(std::env::args_os().collect()) {
+        Ok(invocation) => invocation,
+        Err(ConfigError::Usage(error)) => error.exit(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     telemetry::init(cli.verbose as i8 - cli.quiet as i8);
     let outcome = match &cli.command {
         Some(Command::Simulate(args)) => commands::simulate(args),
         Some(Command::Analyze(args)) => commands::analyze(args).map(drop),
-        Some(Command::Demo(args)) => commands::demo(args, false).map(drop),
+        Some(Command::Demo(args)) => commands::demo(args, embedded).map(drop),
         #[cfg(feature = "kafka")]
         Some(Command::Produce(args)) => commands::kafka::produce(args),
+        Some(Command::GenerateConfig) => {
+            print!("{}", config::generate());
+            Ok(())
+        }
+        // Only without a config file: with one, the demo arrives as `Command::Demo` with its settings.
         None => commands::demo(&DemoArgs::default(), true).map(drop),
     };
     match outcome {

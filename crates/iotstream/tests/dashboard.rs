@@ -29,9 +29,12 @@ fn the_demo_serves_results_status_sensors_and_metrics() {
     let windows = wait_for(addr, "/api/windows?limit=5", |b| b.matches("\"type\":\"window\"").count() >= 2);
     let windows: Vec<serde_json::Value> = serde_json::from_str(&windows).unwrap();
     assert!(windows.windows(2).all(|w| w[0]["window_end"].as_str() < w[1]["window_end"].as_str()));
-    assert!(windows
-        .iter()
-        .all(|w| w["messages"].as_u64().unwrap() > 0 && w["states"].as_array().unwrap().len() > 40));
+    // The first window may be cut short by the start; the ones after it are whole.
+    let whole = &windows[windows.len() - 1];
+    assert!(
+        whole["messages"].as_u64().unwrap() > 1000 && whole["states"].as_array().unwrap().len() > 40,
+        "{whole}"
+    );
 
     let status = wait_for(addr, "/api/status", |b| b.contains("\"sensors\":2106"));
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();

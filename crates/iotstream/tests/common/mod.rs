@@ -126,10 +126,10 @@ pub fn serve(args: &[&str], env: &[(&str, &str)]) -> Served {
     let logged = Arc::clone(&log);
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            logged.lock().unwrap().push_str(&line);
             if let Some(rest) = line.split("dashboard on http://").nth(1) {
                 let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
             }
-            logged.lock().unwrap().push_str(&line);
         }
     });
     let addr = rx.recv_timeout(Duration::from_secs(20)).expect("the dashboard did not start");
