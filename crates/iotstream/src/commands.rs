@@ -108,7 +108,8 @@ pub fn pipeline_options(
             ];
             let misused: Vec<&str> =
                 event_only.iter().filter(|(_, used)| *used).map(|(flag, _)| *flag).collect();
-            anyhow::ensure!(misused.is_empty(), "{} only apply with --time event", misused.join(", "));
+            let verb = if misused.len() == 1 { "applies" } else { "apply" };
+            anyhow::ensure!(misused.is_empty(), "{} only {verb} with --time event", misused.join(", "));
             Mode::Processing { window: output.window }
         }
         TimeMode::Event => {
@@ -138,6 +139,11 @@ pub fn pipeline_options(
 
 /// `iotstream analyze`.
 pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
+    check_all(&[
+        pipeline_options(&args.output, args.once, args.max_line_bytes).err(),
+        check_http(&args.http).err(),
+        check_kafka(args).err(),
+    ])?;
     let max = args.max_line_bytes;
     let mut options = pipeline_options(&args.output, args.once, max)?;
     let checkpointing = checkpointing(args)?;
@@ -187,6 +193,40 @@ fn with_progress(
     }
 }
 
+/// Fails with every problem found, one per line, so that a run with several mistakes is fixed in
+/// one go, and before anything is opened or connected.
+fn check_all(problems: &[Option<anyhow::Error>]) -> anyhow::Result<()> {
+    let problems: Vec<String> = problems.iter().flatten().map(|e| format!("{e:#}")).collect();
+    match problems.as_slice() {
+        [] => Ok(()),
+        [one] => anyhow::bail!("{one}"),
+        many => anyhow::bail!("{} problems:\n  - {}", many.len(), many.join("\n  - ")),
+    }
+}
+
+/// `--http` settings that would be refused when the server starts.
+fn check_http(http: &HttpArgs) -> anyhow::Result<()> {
+    #[cfg(feature = "http")]
+    if let Some(addr) = http.http {
+        let config = crate::dashboard::ServerConfig { addr, token: http.http_token.clone(), rate_limit: 1 };
+        return config.check();
+    }
+    #[cfg(not(feature = "http"))]
+    anyhow::ensure!(http.http.is_none(), "this build has no dashboard (the `http` feature); drop --http");
+    Ok(())
+}
+
+/// `--kafka` needs a topic.
+fn check_kafka(args: &AnalyzeArgs) -> anyhow::Result<()> {
+    #[cfg(feature = "kafka")]
+    anyhow::ensure!(
+        args.kafka.brokers.is_none() || args.kafka.topic.is_some(),
+        "--topic is required with --kafka"
+    );
+    let _ = args;
+    Ok(())
+}
+
 /// `--state-dir`: the store, and the checkpoint to resume from (checked to be of this input).
 fn checkpointing(args: &AnalyzeArgs) -> anyhow::Result<Option<Checkpointing>> {
     let Some(dir) = &args.state_dir else { return Ok(None) };
@@ -225,6 +265,10 @@ fn parser_threads(requested: usize, options: &PipelineOptions) -> usize {
 /// `iotstream demo`; `embedded` for `iotstream` alone, whose default dashboard is skipped (with a
 /// warning) rather than fatal when its port is taken.
 pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
+    check_all(&[
+        pipeline_options(&args.output, false, DEFAULT_MAX_LINE_BYTES).err(),
+        check_http(&args.http).err(),
+    ])?;
     let mut options = pipeline_options(&args.output, false, DEFAULT_MAX_LINE_BYTES)?;
     let mut outputs = outputs(&args.output, None)?;
     serve_dashboard(&args.http, embedded, "simulator", &mut options, &mut outputs)?;

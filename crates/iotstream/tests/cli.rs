@@ -302,3 +302,20 @@ fn progress_bars_show_on_a_terminal_only() {
     let out = bin().args(["-q", "analyze", "--input", file, "--once"]).output().unwrap();
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn every_problem_with_the_flags_is_reported_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("must-not-be-created.txt");
+    let out = bin()
+        .args(["analyze", "--input", "-", "--slide", "2s", "--http", "0.0.0.0:0", "--output"])
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2 problems"), "{stderr}");
+    assert!(stderr.contains("--slide only applies with --time event"), "{stderr}");
+    assert!(stderr.contains("--http-token"), "{stderr}");
+    assert!(!output.exists(), "nothing was opened");
+}
