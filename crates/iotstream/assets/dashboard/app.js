@@ -66,7 +66,7 @@ async function drawMap() {
 }
 
 // Blue (cold) → pale yellow → red (warm), over the current range of state averages.
-const STOPS = [[49, 54, 149], [255, 255, 191], [165, 0, 38]];
+const STOPS = [[49, 54, 149], [116, 173, 209], [255, 255, 191], [244, 109, 67], [165, 0, 38]];
 function colour(t) {
   const x = Math.min(1, Math.max(0, t)) * (STOPS.length - 1);
   const i = Math.min(STOPS.length - 2, Math.floor(x));
@@ -265,8 +265,7 @@ async function main() {
     $("run-info").textContent = `v${info.version} · ${info.source} · ${info.time} time, ${info.window_seconds}s windows${slide}`;
     await drawMap();
     for (const result of await getJSON("/api/windows?limit=200")) onWindow(result);
-    const status = await getJSON("/api/status");
-    if (status) onStats(status);
+    for (const status of await getJSON("/api/stats")) onStats(status);
   } catch (error) {
     $("window-line").textContent = "could not load: " + error.message;
   }

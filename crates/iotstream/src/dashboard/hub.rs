@@ -20,6 +20,9 @@ use crate::pipeline::SensorQuery;
 
 /// Results kept for `/api/windows` and for a page that has just opened.
 pub const RECENT_RESULTS: usize = 500;
+/// Status records kept for `/api/stats` (five minutes at one a second), so that a page opened late
+/// still draws the throughput chart from the start of that span.
+pub const RECENT_STATUS: usize = 300;
 /// Events a slow browser may fall behind before it skips some.
 const BROADCAST_DEPTH: usize = 256;
 /// Sensor lookups waiting for the engine at once; beyond this, lookups are refused (503).
@@ -62,7 +65,7 @@ pub enum LookupError {
 /// The shared state.
 pub struct Hub {
     recent: Mutex<VecDeque<Arc<str>>>,
-    status: Mutex<Option<Arc<str>>>,
+    status: Mutex<VecDeque<Arc<str>>>,
     events: broadcast::Sender<Event>,
     queries: mpsc::Sender<SensorQuery>,
     info: Arc<str>,
@@ -77,7 +80,7 @@ impl Hub {
         let info = serde_json::to_string(info).unwrap_or_else(|_| "{}".into());
         let hub = Hub {
             recent: Mutex::new(VecDeque::with_capacity(RECENT_RESULTS)),
-            status: Mutex::new(None),
+            status: Mutex::new(VecDeque::with_capacity(RECENT_STATUS)),
             events: broadcast::channel(BROADCAST_DEPTH).0,
             queries,
             info: info.into(),
@@ -89,13 +92,7 @@ impl Hub {
     /// Publishes a result: kept among the recent ones and sent to every open stream.
     pub fn publish_result(&self, result: &WindowResult) -> serde_json::Result<()> {
         let data: Arc<str> = serde_json::to_string(result)?.into();
-        {
-            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-            if recent.len() == RECENT_RESULTS {
-                recent.pop_front();
-            }
-            recent.push_back(Arc::clone(&data));
-        }
+        push_bounded(&self.recent, Arc::clone(&data), RECENT_RESULTS);
         // No receiver (no browser open) is not an error.
         let _ = self.events.send(Event { kind: "window", data });
         Ok(())
@@ -104,20 +101,24 @@ impl Hub {
     /// Publishes the live status (totals, watermark, sensors).
     pub fn publish_status(&self, stats: &StatsRecord) -> serde_json::Result<()> {
         let data: Arc<str> = serde_json::to_string(stats)?.into();
-        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&data));
+        push_bounded(&self.status, Arc::clone(&data), RECENT_STATUS);
         let _ = self.events.send(Event { kind: "stats", data });
         Ok(())
     }
 
     /// The latest `limit` results, oldest first.
     pub fn recent(&self, limit: usize) -> Vec<Arc<str>> {
-        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        recent.iter().skip(recent.len().saturating_sub(limit)).cloned().collect()
+        latest(&self.recent, limit)
+    }
+
+    /// The latest `limit` status records, oldest first.
+    pub fn recent_status(&self, limit: usize) -> Vec<Arc<str>> {
+        latest(&self.status, limit)
     }
 
     /// The latest status, if one was published.
     pub fn status(&self) -> Option<Arc<str>> {
-        self.status.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.status.lock().unwrap_or_else(PoisonError::into_inner).back().cloned()
     }
 
     /// The run's description, as JSON.
@@ -146,6 +147,19 @@ impl Hub {
             _ => Err(LookupError::Unavailable),
         }
     }
+}
+
+fn push_bounded(queue: &Mutex<VecDeque<Arc<str>>>, item: Arc<str>, capacity: usize) {
+    let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
+    if queue.len() == capacity {
+        queue.pop_front();
+    }
+    queue.push_back(item);
+}
+
+fn latest(queue: &Mutex<VecDeque<Arc<str>>>, limit: usize) -> Vec<Arc<str>> {
+    let queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
+    queue.iter().skip(queue.len().saturating_sub(limit)).cloned().collect()
 }
 
 /// Counts an open event stream; dropping it (the browser went away) uncounts it.

@@ -8,6 +8,7 @@
 //! | `/api/events` | server-sent events: `window` (one per result, the jsonl schema) and `stats` (every second) |
 //! | `/api/windows?limit=N` | the latest N results, oldest first (at most 500) |
 //! | `/api/status` | the latest stats record |
+//! | `/api/stats?limit=N` | the latest N stats records, one a second, oldest first (at most 300) |
 //! | `/api/info` | what this run reads and how it cuts windows |
 //! | `/api/sensors/{guid}` | a sensor's last reading |
 //! | `/metrics` | Prometheus text |
@@ -149,6 +150,7 @@ pub fn router(hub: Arc<Hub>, metrics: PrometheusHandle, guard: Guard) -> Router 
         .route("/api/events", get(events))
         .route("/api/windows", get(windows))
         .route("/api/status", get(status))
+        .route("/api/stats", get(stats_history))
         .route("/api/info", get(info))
         .route("/api/sensors/{guid}", get(sensor))
         .route("/metrics", get(prometheus))
@@ -186,7 +188,16 @@ struct WindowsQuery {
 
 async fn windows(State(state): State<AppState>, Query(query): Query<WindowsQuery>) -> Response {
     let limit = query.limit.unwrap_or(DEFAULT_WINDOWS).min(hub::RECENT_RESULTS);
-    let recent = state.hub.recent(limit);
+    json_array(&state.hub.recent(limit))
+}
+
+async fn stats_history(State(state): State<AppState>, Query(query): Query<WindowsQuery>) -> Response {
+    let limit = query.limit.unwrap_or(hub::RECENT_STATUS).min(hub::RECENT_STATUS);
+    json_array(&state.hub.recent_status(limit))
+}
+
+/// A JSON array of JSON documents, joined without re-encoding them.
+fn json_array(recent: &[Arc<str>]) -> Response {
     let mut body = String::with_capacity(2 + recent.iter().map(|r| r.len() + 1).sum::<usize>());
     body.push('[');
     for (i, result) in recent.iter().enumerate() {

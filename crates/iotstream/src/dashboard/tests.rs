@@ -100,6 +100,14 @@ async fn serves_the_page_assets_and_api() {
     assert_eq!(windows[1].states[0].state, "CA");
     let status: StatsRecord = serde_json::from_str(&get(&router, "/api/status", &[]).await.2).unwrap();
     assert_eq!(status.readings, 42);
+    for readings in 43..=400 {
+        hub.publish_status(&stats(readings)).unwrap();
+    }
+    let history: Vec<StatsRecord> = serde_json::from_str(&get(&router, "/api/stats", &[]).await.2).unwrap();
+    assert_eq!(history.len(), hub::RECENT_STATUS);
+    assert_eq!((history[0].readings, history[299].readings), (101, 400));
+    let history: Vec<StatsRecord> = serde_json::from_str(&get(&router, "/api/stats?limit=2", &[]).await.2).unwrap();
+    assert_eq!(history.iter().map(|s| s.readings).collect::<Vec<_>>(), [399, 400]);
     assert!(get(&router, "/api/info", &[]).await.2.contains("\"source\":\"file\""));
     assert_eq!(get(&router, "/api/windows?limit=x", &[]).await.0, StatusCode::BAD_REQUEST);
     let (status, _, body) = get(&router, "/metrics", &[]).await;
