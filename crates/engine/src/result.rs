@@ -178,6 +178,10 @@ pub struct StatsRecord {
     pub offline: u64,
     /// The same, by state.
     pub offline_by_state: BTreeMap<String, u64>,
+    /// Messages between the consumer's positions and the ends of its partitions (Kafka, once the
+    /// client has reported it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_lag: Option<u64>,
 }
 
 impl StatsRecord {

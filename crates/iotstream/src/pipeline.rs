@@ -451,6 +451,7 @@ impl Engine {
             sensors: self.sensors.len() as u64,
             offline: offline.iter().sum(),
             offline_by_state: by_state(&offline),
+            consumer_lag: instruments::consumer_lag(),
         }
     }
 

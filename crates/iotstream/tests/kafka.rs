@@ -435,4 +435,6 @@ fn metrics_report_consumer_lag_per_partition() {
             && (0..3).all(|p| m.contains(&format!("iotstream_consumer_lag_messages{{partition=\"{p}\"}} 0")))
     });
     assert!(!metrics.contains("partition=\"-1\""), "{metrics}");
+    let status = common::wait_for(&served.addr, "/api/status", |s| s.contains("\"consumer_lag\":0"));
+    assert!(status.contains("\"readings\":20000"), "{status}");
 }

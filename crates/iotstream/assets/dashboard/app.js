@@ -215,6 +215,10 @@ function onStats(stats) {
   $("t-late").textContent = fmt.format(late);
   $("t-watermark").textContent = stats.watermark ? stats.watermark.replace("T", " ") : "–";
   $("t-lag").textContent = stats.watermark ? fmt1.format(seconds(stats.at) - seconds(stats.watermark)) + " s" : "–";
+  if (stats.consumer_lag !== undefined) {
+    $("consumer-lag-tile").hidden = false;
+    $("t-consumer-lag").textContent = fmt.format(stats.consumer_lag) + " msgs";
+  }
   const previous = view.previousStatus;
   if (previous) {
     const dt = seconds(stats.at) - seconds(previous.at);

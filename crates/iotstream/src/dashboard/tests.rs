@@ -42,6 +42,7 @@ fn stats(readings: u64) -> StatsRecord {
         sensors: 1,
         offline: 0,
         offline_by_state: Default::default(),
+        consumer_lag: None,
     }
 }
 
@@ -106,7 +107,8 @@ async fn serves_the_page_assets_and_api() {
     let history: Vec<StatsRecord> = serde_json::from_str(&get(&router, "/api/stats", &[]).await.2).unwrap();
     assert_eq!(history.len(), hub::RECENT_STATUS);
     assert_eq!((history[0].readings, history[299].readings), (101, 400));
-    let history: Vec<StatsRecord> = serde_json::from_str(&get(&router, "/api/stats?limit=2", &[]).await.2).unwrap();
+    let history: Vec<StatsRecord> =
+        serde_json::from_str(&get(&router, "/api/stats?limit=2", &[]).await.2).unwrap();
     assert_eq!(history.iter().map(|s| s.readings).collect::<Vec<_>>(), [399, 400]);
     assert!(get(&router, "/api/info", &[]).await.2.contains("\"source\":\"file\""));
     assert_eq!(get(&router, "/api/windows?limit=x", &[]).await.0, StatusCode::BAD_REQUEST);
