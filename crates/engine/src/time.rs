@@ -63,7 +63,7 @@ impl EventTime {
         if !valid_date(year, month, day) || hour > 23 || minute > 59 || second > 59 {
             return None;
         }
-        let days = days_from_civil(year, month, day);
+        let days = days_from_civil_4_digit_year(year, month, day);
         let seconds = days * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second;
         Some(EventTime(seconds * MICROS_PER_SECOND + micros))
     }
@@ -237,6 +237,22 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// [`days_from_civil`] for years 0..=9999, in unsigned arithmetic: shifted by one 400-year era
+/// so that nothing is negative, the divisions by constants become multiplications and no
+/// `div_euclid` is needed (it was 6% of the parse time).
+#[inline]
+fn days_from_civil_4_digit_year(year: i64, month: i64, day: i64) -> i64 {
+    const ERA_DAYS: i64 = 146_097;
+    let (year, month, day) = (year as u64 + 400, month as u64, day as u64);
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * ERA_DAYS as u64 + doe) as i64 - 719_468 - ERA_DAYS
+}
+
 /// The inverse of [`days_from_civil`].
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -344,6 +360,21 @@ mod tests {
         }
         assert!(EventTime::parse_fixed_utc(b"2016-11-16T13:26:39.447974Z").is_some());
         assert!(EventTime::parse_fixed_utc(b"2016-11-16T13:26:39Z").is_some());
+    }
+
+    #[test]
+    fn the_unsigned_day_count_agrees() {
+        for year in (0..=9999).step_by(7).chain([0, 1, 1600, 1900, 2000, 2100, 9999]) {
+            for month in 1..=12 {
+                for day in [1, 28] {
+                    assert_eq!(
+                        days_from_civil_4_digit_year(year, month, day),
+                        days_from_civil(year, month, day),
+                        "{year}-{month}-{day}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

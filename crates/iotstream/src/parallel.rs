@@ -39,7 +39,7 @@ pub struct Partial {
 /// Parses one chunk into a partial aggregate.
 pub fn parse_chunk(parser: &Parser, chunk: &Chunk) -> Partial {
     let mut partial = Partial { next_line: chunk.first_line, ..Partial::default() };
-    for (line_number, line) in (chunk.first_line..).zip(lines(&chunk.data)) {
+    for (line_number, line) in (chunk.first_line..).zip(lines(chunk.data())) {
         partial.next_line = line_number + 1;
         match parser.parse(line) {
             Ok(reading) => {
@@ -106,7 +106,10 @@ fn work_loop(queue: &Mutex<std_mpsc::Receiver<Chunk>>, out: &mpsc::Sender<Source
         // Hold the lock only to take a chunk, not while parsing it.
         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok(chunk) = next else { return };
-        if out.blocking_send(SourceEvent::Parsed(Box::new(parse_chunk(parser, &chunk)))).is_err() {
+        let partial = parse_chunk(parser, &chunk);
+        // Hands the buffer back to the reader's pool now, not after waiting for room to send.
+        drop(chunk);
+        if out.blocking_send(SourceEvent::Parsed(Box::new(partial))).is_err() {
             return;
         }
     }
@@ -119,7 +122,7 @@ mod tests {
     #[test]
     fn partials_count_what_the_lines_hold() {
         let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
-        let chunk = Chunk { data: format!("{line}\nnope\n{line}\n").into_bytes(), first_line: 10 };
+        let chunk = Chunk::from_vec(format!("{line}\nnope\n{line}\n").into_bytes(), 10);
         let partial = parse_chunk(&Parser::default(), &chunk);
         assert_eq!((partial.readings, partial.rejected), (2, 1));
         assert_eq!(partial.examples, [(11, RejectReason::MalformedJson, b"nope".to_vec())]);
@@ -134,7 +137,7 @@ mod tests {
         let mut events = spawn(rx, 3, Parser::default());
         std::thread::spawn(move || {
             for i in 0..50 {
-                let chunk = Chunk { data: format!("{line}\n{line}\n").into_bytes(), first_line: i * 2 + 1 };
+                let chunk = Chunk::from_vec(format!("{line}\n{line}\n").into_bytes(), i * 2 + 1);
                 tx.blocking_send(SourceEvent::Chunk(chunk)).unwrap();
             }
             tx.blocking_send(SourceEvent::End).unwrap();

@@ -207,7 +207,7 @@ impl Engine {
     fn on_chunk(&mut self, chunk: &Chunk) {
         self.now = wall_clock_now();
         let mut next = chunk.first_line;
-        for (line_number, line) in (chunk.first_line..).zip(lines(&chunk.data)) {
+        for (line_number, line) in (chunk.first_line..).zip(lines(chunk.data())) {
             if let Err(reason) = self.count(line, 0, line_number as i64) {
                 self.rejects.record(reason, &format_args!("line {line_number}"), line);
             }
