@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::checkpoint::{CheckpointStore, EngineState, OperatorState as Operator};
-use crate::parallel::Partial;
+use crate::parallel::{Covers, Partial};
 use crate::simulator::wall_clock_now;
 use crate::sinks::{RejectSink, ResultSink};
 use crate::sources::{Chunk, Control, MessageBatch, Positions, Revoke, Source, SourceEvent};
@@ -218,7 +218,8 @@ impl Engine {
         self.on_caught_up(0);
     }
 
-    /// A chunk parsed by a worker thread (processing time only).
+    /// A chunk or message batch parsed by a worker thread (processing time only). Partials
+    /// arrive in input order, so positions only ever move past input that is counted.
     fn on_parsed(&mut self, partial: &Partial) {
         if let Operator::Batches(batches) = &mut self.operator {
             batches.on_partial(&partial.aggregate);
@@ -226,9 +227,27 @@ impl Engine {
         self.summary.readings += partial.readings;
         self.summary.rejected += partial.rejected;
         self.rejected.merge(partial.aggregate.rejected());
-        self.positions.insert(0, partial.next_line as i64);
-        for (line_number, reason, line) in &partial.examples {
-            self.rejects.record(*reason, &format_args!("line {line_number}"), line);
+        match &partial.covers {
+            Covers::Lines { next_line, examples } => {
+                self.positions.insert(0, *next_line as i64);
+                for (line_number, reason, line) in examples {
+                    self.rejects.record(*reason, &format_args!("line {line_number}"), line);
+                }
+            }
+            Covers::Messages { positions, rejects } => {
+                self.partitioned = true;
+                for reject in rejects {
+                    let position = format_args!("partition {} offset {}", reject.partition, reject.offset);
+                    self.rejects.record(reject.reason, &position, &reject.payload);
+                    if let Some(dead_letters) = &mut self.outputs.dead_letters {
+                        dead_letters.reject(&reject.payload, reject.reason, reject.partition, reject.offset);
+                    }
+                }
+                for &(partition, next) in positions {
+                    self.positions.insert(partition, next);
+                    self.covered.insert(partition);
+                }
+            }
         }
     }
 
