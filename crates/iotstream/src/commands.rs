@@ -131,24 +131,34 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
     #[cfg_attr(not(feature = "kafka"), allow(unused_mut))]
     let mut outputs = outputs(&args.output, resume.and_then(|r| r.output_len))?;
     let positions = resume.map(|r| r.positions.clone()).unwrap_or_default();
-    let mut source = match &args.input {
+    let threads = parser_threads(args.threads, &options);
+    tracing::debug!(threads, "parsing threads");
+    let source = match &args.input {
         Some(path) => {
             let start_line = positions.get(&0).map_or(1, |&line| line.max(1) as u64);
-            Source::plain(file::spawn(Input::from_arg(path).open()?, max, start_line))
+            let input = Input::from_arg(path).open()?;
+            if threads > 1 {
+                // The parsing threads read too, each the block it parses next (see `parallel`).
+                let lines = file::line_reader(input, max);
+                Source::plain(parallel::spawn_reading(lines, start_line, threads, Parser::new(max)))
+            } else {
+                Source::plain(file::spawn(input, max, start_line))
+            }
         }
         #[cfg(feature = "kafka")]
-        None => kafka::source(args, &mut outputs, positions)?,
+        None => {
+            let mut source = kafka::source(args, &mut outputs, positions)?;
+            if threads > 1 {
+                // Batches mixing the partitions, polled by one consumer (librdkafka fetches the
+                // partitions concurrently), parsed by all threads and seen by the pipeline in
+                // the order they were polled (see `parallel`).
+                source.events = parallel::spawn(source.events, threads, Parser::new(max));
+            }
+            source
+        }
         #[cfg(not(feature = "kafka"))]
         None => anyhow::bail!("this build has no Kafka support; use --input"),
     };
-    let threads = parser_threads(args.threads, &options);
-    tracing::debug!(threads, "parsing threads");
-    if threads > 1 {
-        // Files: chunks of lines; Kafka: batches mixing the partitions, polled by one consumer
-        // (librdkafka fetches the partitions concurrently) and parsed by all threads; either way
-        // the pipeline sees the results in input order (see `parallel`).
-        source.events = parallel::spawn(source.events, threads, Parser::new(max));
-    }
     block_on(pipeline::run(source, outputs, options, checkpointing))
 }
 

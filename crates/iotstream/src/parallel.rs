@@ -20,6 +20,7 @@ use iotstream_engine::lines::lines;
 use iotstream_engine::{Aggregate, Parser, RejectReason};
 use tokio::sync::mpsc;
 
+use crate::sources::file::LineReader;
 use crate::sources::{Chunk, MessageBatch, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
 
 /// Most rejected lines a worker reports in full per chunk (the rest are only counted), so that a
@@ -77,9 +78,9 @@ pub struct RejectedMessage {
     pub payload: Vec<u8>,
 }
 
-/// Parses one chunk into a partial aggregate.
-pub fn parse_chunk(parser: &Parser, chunk: &Chunk) -> Partial {
-    let mut partial = Partial::default();
+/// Parses one chunk into a partial aggregate, with room for `sensors` distinct sensors.
+pub fn parse_chunk(parser: &Parser, chunk: &Chunk, sensors: usize) -> Partial {
+    let mut partial = Partial { aggregate: Aggregate::with_sensor_capacity(sensors), ..Partial::default() };
     let mut next_line = chunk.first_line;
     let mut examples = Vec::new();
     for (line_number, line) in (chunk.first_line..).zip(lines(chunk.data())) {
@@ -102,10 +103,10 @@ pub fn parse_chunk(parser: &Parser, chunk: &Chunk) -> Partial {
     partial
 }
 
-/// Parses one message batch into a partial aggregate; every rejected message is kept (it becomes a
-/// dead letter).
-pub fn parse_batch(parser: &Parser, batch: &MessageBatch) -> Partial {
-    let mut partial = Partial::default();
+/// Parses one message batch into a partial aggregate, with room for `sensors` distinct sensors;
+/// every rejected message is kept (it becomes a dead letter).
+pub fn parse_batch(parser: &Parser, batch: &MessageBatch, sensors: usize) -> Partial {
+    let mut partial = Partial { aggregate: Aggregate::with_sensor_capacity(sensors), ..Partial::default() };
     let mut positions: Vec<(i32, i64)> = Vec::new();
     let mut rejects = Vec::new();
     for (payload, meta) in batch.iter() {
@@ -189,6 +190,76 @@ pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser) -> Sour
             // slots before this, and the pipeline treats a closed stream as the end.
         })
         .expect("spawning a thread only fails when the OS is out of resources");
+    spawn_collector(ordered, out);
+    events
+}
+
+/// Reads a file on the parsing threads themselves: each takes the next block (in turn, under a
+/// lock, with its place in the output order) and parses it right away, while the bytes the OS just
+/// copied are still in its core's cache. A separate reading thread would compete with the parsers
+/// for the cores and hand every block to another core's cache, which on two cores costs more than
+/// the reading itself. Lines before `start_line` are skipped (a resumed run).
+pub fn spawn_reading(lines: LineReader, start_line: u64, threads: usize, parser: Parser) -> SourceReceiver {
+    let (out, events) = mpsc::channel(CHANNEL_DEPTH);
+    let (slots, ordered) = std_mpsc::sync_channel::<Slot>(threads.max(1) * 2 + CHANNEL_DEPTH);
+    let shared = Arc::new(Mutex::new(SharedReader { lines, start_line, slots: Some(slots) }));
+    for i in 0..threads.max(1) {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name(format!("parser-{i}"))
+            .spawn(move || read_and_parse(&shared, &parser))
+            .expect("spawning a thread only fails when the OS is out of resources");
+    }
+    spawn_collector(ordered, out);
+    events
+}
+
+/// The input the reading workers share, and the output order's queue (dropped at the end).
+struct SharedReader {
+    lines: LineReader,
+    start_line: u64,
+    slots: Option<std_mpsc::SyncSender<Slot>>,
+}
+
+fn read_and_parse(shared: &Mutex<SharedReader>, parser: &Parser) {
+    let mut sensors = 0;
+    loop {
+        let (chunk, reply) = {
+            let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+            let start_line = shared.start_line;
+            let next = shared.lines.next_chunk_from(start_line);
+            // Taken while the lock is held, so the slots queue in the order the blocks were read.
+            let Some(slots) = shared.slots.as_ref() else { return };
+            let chunk = match next {
+                Ok(Some(chunk)) => chunk,
+                end => {
+                    let last = match end {
+                        Err(e) => SourceEvent::Failed(format!("reading input failed: {e}")),
+                        _ => SourceEvent::End,
+                    };
+                    let _ = slots.send(Slot::Ready(last));
+                    // Dropping the queue's last sender lets the collector finish after the end.
+                    shared.slots = None;
+                    return;
+                }
+            };
+            let (reply, result) = std_mpsc::sync_channel(1);
+            if slots.send(Slot::Parsing(result)).is_err() {
+                shared.slots = None;
+                return;
+            }
+            (chunk, reply)
+        };
+        let partial = parse_chunk(parser, &chunk, sensors);
+        sensors = partial.aggregate.sensors() as usize;
+        // The buffer goes back to the pool before the next block is read.
+        drop(chunk);
+        let _ = reply.send(partial);
+    }
+}
+
+/// Hands the slots to the pipeline in order, waiting for each one still being parsed.
+fn spawn_collector(ordered: std_mpsc::Receiver<Slot>, out: mpsc::Sender<SourceEvent>) {
     std::thread::Builder::new()
         .name("collector".into())
         .spawn(move || {
@@ -208,18 +279,20 @@ pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser) -> Sour
             }
         })
         .expect("spawning a thread only fails when the OS is out of resources");
-    events
 }
 
 fn work_loop(queue: &Mutex<std_mpsc::Receiver<(Work, std_mpsc::SyncSender<Partial>)>>, parser: &Parser) {
+    // Distinct sensors in this worker's last partial: the next one likely sees about as many.
+    let mut sensors = 0;
     loop {
         // Hold the lock only to take work, not while parsing it.
         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok((work, reply)) = next else { return };
         let partial = match &work {
-            Work::Lines(chunk) => parse_chunk(parser, chunk),
-            Work::Messages(batch) => parse_batch(parser, batch),
+            Work::Lines(chunk) => parse_chunk(parser, chunk, sensors),
+            Work::Messages(batch) => parse_batch(parser, batch, sensors),
         };
+        sensors = partial.aggregate.sensors() as usize;
         // Hands a chunk's buffer back to the reader's pool now, not after the collector took it.
         drop(work);
         // The collector may be gone (the run stopped); there is nothing to do about it then.
@@ -235,7 +308,7 @@ mod tests {
     fn partials_count_what_the_lines_hold() {
         let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
         let chunk = Chunk::from_vec(format!("{line}\nnope\n{line}\n").into_bytes(), 10);
-        let partial = parse_chunk(&Parser::default(), &chunk);
+        let partial = parse_chunk(&Parser::default(), &chunk, 0);
         assert_eq!((partial.readings, partial.rejected), (2, 1));
         let Covers::Lines { next_line, examples } = &partial.covers else { panic!("{partial:?}") };
         assert_eq!(*next_line, 13);
@@ -251,7 +324,7 @@ mod tests {
         batch.push(b"bad", 1000, 1, 7);
         batch.push(line.as_bytes(), 1000, 0, 6);
         batch.push(b"{}", 1000, 2, 0);
-        let partial = parse_batch(&Parser::default(), &batch);
+        let partial = parse_batch(&Parser::default(), &batch, 0);
         assert_eq!((partial.readings, partial.rejected), (2, 2));
         let Covers::Messages { positions, rejects } = &partial.covers else { panic!("{partial:?}") };
         assert_eq!(positions, &[(0, 7), (1, 8), (2, 1)]);
@@ -334,5 +407,49 @@ mod tests {
             }
         });
         assert_eq!(readings, 100);
+    }
+
+    #[test]
+    fn reading_workers_keep_order_and_resume_position() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
+        let mut text = String::new();
+        for i in 1..=3000 {
+            text.push_str(if i % 500 == 0 { "bad" } else { line });
+            text.push('\n');
+        }
+        for (start_line, expected_readings, expected_rejected) in
+            [(1, 2994, 6), (1001, 1996, 4), (4000, 0, 0)]
+        {
+            let lines =
+                LineReader::new(Box::new(std::io::Cursor::new(text.clone().into_bytes())), 1000, 4096);
+            let mut events = spawn_reading(lines, start_line, 3, Parser::default());
+            let (readings, rejected, lines_seen) = runtime.block_on(async {
+                let (mut readings, mut rejected, mut next) = (0, 0, start_line.min(3001));
+                loop {
+                    match events.recv().await {
+                        Some(SourceEvent::Parsed(partial)) => {
+                            readings += partial.readings;
+                            rejected += partial.rejected;
+                            let Covers::Lines { next_line, examples } = &partial.covers else { panic!() };
+                            // In order: each chunk starts where the last one ended.
+                            assert_eq!(*next_line, next + partial.readings + partial.rejected);
+                            for (n, _, bytes) in examples {
+                                assert_eq!((n % 500, bytes.as_slice()), (0, &b"bad"[..]));
+                            }
+                            next = *next_line;
+                        }
+                        Some(SourceEvent::End) => return (readings, rejected, next),
+                        other => panic!("{other:?}"),
+                    }
+                }
+            });
+            assert_eq!(
+                (readings, rejected),
+                (expected_readings, expected_rejected),
+                "from line {start_line}"
+            );
+            assert_eq!(lines_seen, 3001.max(start_line.min(3001)));
+        }
     }
 }

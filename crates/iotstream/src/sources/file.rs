@@ -71,12 +71,16 @@ pub fn spawn(reader: Box<dyn Read + Send>, max_line_bytes: usize, start_line: u6
     rx
 }
 
+/// A reader of `reader` in the usual blocks, for [`crate::parallel::spawn_reading`], which reads on
+/// its parsing threads instead of a thread of its own.
+pub fn line_reader(reader: Box<dyn Read + Send>, max_line_bytes: usize) -> LineReader {
+    LineReader::new(reader, max_line_bytes, BLOCK)
+}
+
 fn read_all(lines: &mut LineReader, start_line: u64, tx: &mpsc::Sender<SourceEvent>) -> io::Result<()> {
-    while let Some(chunk) = lines.next_chunk()? {
-        if let Some(chunk) = skip_to(chunk, start_line) {
-            if tx.blocking_send(SourceEvent::Chunk(chunk)).is_err() {
-                return Ok(());
-            }
+    while let Some(chunk) = lines.next_chunk_from(start_line)? {
+        if tx.blocking_send(SourceEvent::Chunk(chunk)).is_err() {
+            return Ok(());
         }
     }
     Ok(())
@@ -125,6 +129,17 @@ impl LineReader {
             next_line: 1,
             ended: false,
         }
+    }
+
+    /// The next chunk of whole lines from line `start_line` on (earlier ones are skipped: a resumed
+    /// run); `None` at the end.
+    pub fn next_chunk_from(&mut self, start_line: u64) -> io::Result<Option<Chunk>> {
+        while let Some(chunk) = self.next_chunk()? {
+            if let Some(chunk) = skip_to(chunk, start_line) {
+                return Ok(Some(chunk));
+            }
+        }
+        Ok(None)
     }
 
     /// The next chunk of whole lines (the input's last line may lack its newline); `None` at the end.
