@@ -77,7 +77,7 @@ fn special_bytes(word: u64) -> u64 {
 /// True for the bytes [`special_bytes`] flags.
 #[inline]
 fn is_special(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80
+    b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b)
 }
 
 struct Cursor<'a> {
