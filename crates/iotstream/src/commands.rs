@@ -291,7 +291,7 @@ pub mod kafka {
         let mut line = Vec::new();
         while reader.read_until(b'\n', &mut line).context("reading input failed")? > 0 {
             let message = line.strip_suffix(b"\n").unwrap_or(&line);
-            let key = parser.parse(message).ok().map(|r| r.guid.into_owned());
+            let key = parser.parse(message).ok().map(|r| r.guid.into_string());
             sender.send(key.as_deref().map(str::as_bytes), message, None);
             line.clear();
         }

@@ -14,9 +14,7 @@
 //! same pass, for anything that would need the general path (a backslash, a control character, a
 //! non-ASCII byte).
 
-use std::borrow::Cow;
-
-use crate::reading::{EventTime, Reading, SensorId, StateCode};
+use crate::reading::{EventTime, Guid, Reading, SensorId, StateCode};
 
 /// Parses `bytes` if it has the seed's shape and is a valid reading; `None` otherwise.
 pub(super) fn parse(bytes: &[u8]) -> Option<Reading<'_>> {
@@ -40,11 +38,10 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Reading<'_>> {
     if c.pos != bytes.len() {
         return None;
     }
-    // Only ASCII got this far, so this cannot fail; it is the safe way to get a `&str`.
-    let guid = std::str::from_utf8(guid).ok()?;
+    // `string` let only ASCII through, so the guid is text without validating it again.
     Some(Reading {
-        sensor: SensorId::from_guid(guid),
-        guid: Cow::Borrowed(guid),
+        sensor: SensorId::from_guid_bytes(guid),
+        guid: Guid::from_ascii(guid),
         state: StateCode::from_bytes(state)?,
         event_time: EventTime::parse_rfc3339(event_time)?,
         temperature: super::check_temperature(temperature).ok()?,

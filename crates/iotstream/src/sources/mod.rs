@@ -76,11 +76,17 @@ impl BufferPool {
     /// A buffer of at least `len` bytes (its length is its size; old contents are left in it).
     pub fn take(&self, len: usize) -> Vec<u8> {
         let reused = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut buffer = reused.unwrap_or_default();
-        if buffer.len() < len {
-            buffer.resize(len, 0);
+        match reused {
+            Some(mut buffer) => {
+                if buffer.len() < len {
+                    buffer.resize(len, 0);
+                }
+                buffer
+            }
+            // Zeroed memory straight from the allocator: fresh pages from the OS are zero already,
+            // so this costs no pass over the buffer.
+            None => vec![0; len],
         }
-        buffer
     }
 
     /// Returns a buffer for reuse.
