@@ -556,8 +556,19 @@ pub async fn run(
         let _ = control.send(Control::Shutdown(engine.positions()));
     }
     if let Some(thread) = thread {
-        // The source's final commit and group leave happen on its thread; wait for them.
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        // The source's final commit and group leave happen on its thread; wait for them. Meanwhile
+        // keep taking what it (or the parsing threads behind it) still hands over, or a source
+        // blocked on a full channel would never see the shutdown. None of it is counted, and its
+        // positions are not in the final commit, so it is read again by the next run.
+        let join = tokio::task::spawn_blocking(move || thread.join());
+        tokio::pin!(join);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                _ = &mut join => break,
+                event = events.recv(), if open => open = event.is_some(),
+            }
+        }
     }
     let s = engine.summary;
     tracing::info!(readings = s.readings, rejected = s.rejected, results = s.results, "done");
