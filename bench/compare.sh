@@ -10,7 +10,8 @@
 #   1. Builds iotstream (release) and the parse-limit yardstick, and generates the input once
 #      (reused while COUNT is unchanged), plus a 1M-sensor variant for the memory figure.
 #   2. Runs every engine on the same file back to back, each under /usr/bin/time (wall, user+sys CPU,
-#      max RSS): iotstream with 1 thread and with all cores, parse-limit (what one core can parse),
+#      max RSS): iotstream with 1 thread (also pinned to one CPU with taskset: unpinned, its file
+#      reader runs on a second core) and with all cores, parse-limit (what one core can parse),
 #      DuckDB and DataFusion (1 thread), pure Python (the independent reference), optionally Spark.
 #      Absolute numbers on a shared machine drift by tens of percent between minutes; ratios measured
 #      in the same run do not, so only those should be quoted.
@@ -96,6 +97,16 @@ else
   t1_label="iotstream (no --threads in this build: default)"
   tn_label="iotstream (no --threads in this build: default, 2nd run)"
   echo "NOTE: this iotstream build has no --threads flag; both iotstream rows run without it" >&2
+fi
+
+# "--threads 1" still reads the file on a thread of its own, so unpinned it uses more than one core.
+# Pinned with taskset to one CPU, reading and parsing share that core: the one-core rate the goals
+# speak of.
+pin_ok=false
+if command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null && ((threads_all > 1)); then
+  pin_ok=true
+else
+  echo "NOTE: taskset is missing or one CPU only: no pinned one-CPU row" >&2
 fi
 
 step "building parse-limit (the one-core yardstick)"
@@ -189,6 +200,10 @@ for ((round = 1; round <= repeat; round++)); do
   echo "-- round $round/$repeat" >&2
   measure iot1 "$t1_label" "$count" "$res/iot1.$round.jsonl" -- "$bin" "${analyze[@]}" "$seed_file" "${t1_args[@]}"
   measure iotn "$tn_label" "$count" "$res/iotn.$round.jsonl" -- "$bin" "${analyze[@]}" "$seed_file" "${tn_args[@]}"
+  if $pin_ok; then
+    measure iot1cpu "$t1_label, pinned to one CPU" "$count" "$res/iot1cpu.$round.jsonl" -- \
+      taskset -c 0 "$bin" "${analyze[@]}" "$seed_file" "${t1_args[@]}"
+  fi
   measure duckdb "DuckDB, 1 thread" "$count" "$res/duckdb.$round.out" -- \
     "$sql_run" duckdb "$seed_file" "$res/duckdb.$round.json" 1
   measure datafusion "DataFusion, 1 thread" "$count" "$res/datafusion.$round.out" -- \
@@ -318,6 +333,12 @@ if window:
         except Exception:
             pass
     check("iotn", ref, os.path.join(res, "iotn.json"))
+    if os.path.exists(os.path.join(res, "iot1cpu.1.jsonl")):
+        try:
+            to_peer_layout(os.path.join(res, "iot1cpu.1.jsonl"), os.path.join(res, "iot1cpu.json"))
+        except Exception:
+            pass
+        check("iot1cpu", ref, os.path.join(res, "iot1cpu.json"))
     check("widen", os.path.join(res, "wide1.json"), os.path.join(res, "widen.json"))
     for key in ("duckdb", "datafusion"):
         check(key, ref, os.path.join(res, f"{key}.1.json"))
@@ -355,6 +376,12 @@ def ratio_text(short, rate, key):
     if key == "iot1":
         return "1.00 (baseline)"
     if key == "iotn":
+        one_cpu = summary("iot1cpu")
+        extra = ""
+        if one_cpu and one_cpu.get("ok"):
+            extra = f"; {rate / (one_cpu['n'] / one_cpu['wall']):.2f}x the one-CPU rate"
+        return f"{rate / base_rate:.2f}x the 1-thread rate{extra}"
+    if key == "iot1cpu":
         return f"{rate / base_rate:.2f}x the 1-thread rate"
     r = base_rate / rate
     return f"iotstream is {r:.1f}x {short}" if r >= 1 else f"{short} is {1 / r:.2f}x iotstream"
@@ -395,7 +422,7 @@ def row(key):
     print(f"| {label} | {fmt_rate(rate)} | {per_cpu} | {s['wall']:.2f} | {s['cpu']:.2f} | {s['rss'] / 1024:.0f} | "
           f"{verdict} | {ratio_text(short, rate, key)} |")
 
-for key in ("iot1", "iotn", "duckdb", "datafusion", "pure", "spark"):
+for key in ("iot1", "iot1cpu", "iotn", "duckdb", "datafusion", "pure", "spark"):
     row(key)
 best_validating = None
 for lr in limit_rows:
@@ -447,7 +474,8 @@ for key in ("simulate", "simulate_wide", "wide1", "widen"):
           f"{s['rss'] / 1024:.0f} | {verdict} |")
 
 print("\n### Answers (compare_results.py: counts exact, averages to 1e-9)\n")
-names = {"iot1": "iotstream 1 thread (self-check)", "iotn": "iotstream all threads vs 1 thread",
+names = {"iot1": "iotstream 1 thread (self-check)", "iot1cpu": "iotstream 1 thread pinned to one CPU vs 1 thread",
+         "iotn": "iotstream all threads vs 1 thread",
          "duckdb": "DuckDB", "datafusion": "DataFusion", "pure": "pure Python (independent reference)",
          "spark": "Spark", "widen": "iotstream 1M sensors, all threads vs 1 thread"}
 for key, name in names.items():
@@ -461,15 +489,27 @@ def goal(text, value, ok):
     print(f"- {'MET' if ok else 'NOT MET'}: {text} (measured: {value})" if value is not None
           else f"- ?: {text} (not measured)")
 iotn, sim, wide1, widen = summary("iotn"), summary("simulate"), summary("wide1"), summary("widen")
+one_cpu = summary("iot1cpu")
 good = lambda s: s is not None and s.get("ok")
-# "--threads 1" also has a file-reading thread: readings per CPU-second says what one core does.
-goal(">= 5M readings/s on one core, end to end",
-     f"{fmt_rate(base_rate)}/s, {fmt_rate(base['n'] / base['cpu'])} per CPU-second" if base_rate and base["cpu"] > 0
-     else (fmt_rate(base_rate) + "/s" if base_rate else None),
-     bool(base_rate) and base_rate >= 5e6)
-if good(iotn) and base_rate:
-    scale = (iotn["n"] / iotn["wall"]) / base_rate
-    goal(f">= 1.8x the one-core rate on {E['BENCH_NPROC']} cores", f"{scale:.2f}x", scale >= 1.8)
+# "--threads 1" also has a file-reading thread; pinned to one CPU (taskset), the whole process is on
+# one core, which is what the goal is about. Without the pinned row, the unpinned one stands in.
+one_rate = one_cpu["n"] / one_cpu["wall"] if good(one_cpu) else base_rate
+if good(one_cpu):
+    goal(">= 5M readings/s on one core, end to end (--threads 1 pinned to one CPU)",
+         f"{fmt_rate(one_rate)}/s; unpinned {fmt_rate(base_rate)}/s, {fmt_rate(base['n'] / base['cpu'])} per CPU-second",
+         one_rate >= 5e6)
+else:
+    goal(">= 5M readings/s on one core, end to end",
+         f"{fmt_rate(base_rate)}/s, {fmt_rate(base['n'] / base['cpu'])} per CPU-second" if base_rate and base["cpu"] > 0
+         else (fmt_rate(base_rate) + "/s" if base_rate else None),
+         bool(base_rate) and base_rate >= 5e6)
+if good(iotn) and one_rate:
+    rate_n = iotn["n"] / iotn["wall"]
+    scale = rate_n / one_rate
+    text = f"{scale:.2f}x the one-CPU rate" if good(one_cpu) else f"{scale:.2f}x"
+    if good(one_cpu) and base_rate:
+        text += f"; {rate_n / base_rate:.2f}x unpinned --threads 1 (which uses a second core to read)"
+    goal(f">= 1.8x the one-core rate on {E['BENCH_NPROC']} cores", text, scale >= 1.8)
 else:
     goal(">= 1.8x the one-core rate on all cores", None, False)
 if good(base):

@@ -230,6 +230,13 @@ impl PartialEq for Aggregate {
 }
 
 impl Aggregate {
+    /// An empty aggregate with room for `sensors` distinct sensors, so that one expected to see
+    /// about as many as the last (a worker's next chunk) does not rehash its way up to them.
+    pub fn with_sensor_capacity(sensors: usize) -> Aggregate {
+        let sensor_states = SensorMap::with_capacity_and_hasher(sensors, Default::default());
+        Aggregate { sensor_states, ..Aggregate::default() }
+    }
+
     /// Counts one valid reading.
     #[inline]
     pub fn add(&mut self, reading: &Reading<'_>) {

@@ -24,6 +24,6 @@ pub mod window;
 pub use aggregate::Aggregate;
 pub use operator::{Admission, EventTimeConfig, EventTimeWindows, MicroBatches};
 pub use parse::{Parser, RejectReason};
-pub use reading::{EventTime, Reading, SensorId, StateCode};
+pub use reading::{EventTime, Guid, Reading, SensorId, StateCode};
 pub use result::{StateResult, StatsRecord, WindowResult};
 pub use window::WindowSpec;

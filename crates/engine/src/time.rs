@@ -30,7 +30,46 @@ impl EventTime {
     }
 
     /// Parses an RFC 3339 timestamp; `None` if it is not one.
+    #[inline]
     pub fn parse_rfc3339(text: &[u8]) -> Option<EventTime> {
+        EventTime::parse_fixed_utc(text).or_else(|| EventTime::parse_any_rfc3339(text))
+    }
+
+    /// The form nearly every sensor sends, `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, checked at fixed
+    /// positions without a cursor. `None` means "not this form, or not valid": the general parser
+    /// then decides, so this can only make a valid timestamp faster, never change an answer.
+    #[inline]
+    fn parse_fixed_utc(text: &[u8]) -> Option<EventTime> {
+        let (head, micros) = match text.len() {
+            20 => (text.first_chunk::<19>()?, 0),
+            27 if text[19] == b'.' => (text.first_chunk::<19>()?, fixed_digits(&text[20..26])?),
+            _ => return None,
+        };
+        if text[text.len() - 1] != b'Z'
+            || head[4] != b'-'
+            || head[7] != b'-'
+            || head[10] != b'T'
+            || head[13] != b':'
+            || head[16] != b':'
+        {
+            return None;
+        }
+        let year = fixed_digits(&head[0..4])?;
+        let month = fixed_digits(&head[5..7])?;
+        let day = fixed_digits(&head[8..10])?;
+        let hour = fixed_digits(&head[11..13])?;
+        let minute = fixed_digits(&head[14..16])?;
+        let second = fixed_digits(&head[17..19])?;
+        if !valid_date(year, month, day) || hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        let days = days_from_civil_4_digit_year(year, month, day);
+        let seconds = days * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second;
+        Some(EventTime(seconds * MICROS_PER_SECOND + micros))
+    }
+
+    /// Every form RFC 3339 allows, with a cursor.
+    fn parse_any_rfc3339(text: &[u8]) -> Option<EventTime> {
         let mut cursor = Cursor { text, pos: 0 };
         let year = cursor.digits(4)?;
         cursor.expect(b'-')?;
@@ -158,6 +197,20 @@ impl Cursor<'_> {
     }
 }
 
+/// The decimal value of `digits` (all ASCII digits, at most 15 of them), else `None`.
+#[inline]
+fn fixed_digits(digits: &[u8]) -> Option<i64> {
+    let mut value = 0i64;
+    let mut bad = false;
+    for &b in digits {
+        let digit = b.wrapping_sub(b'0');
+        // Accumulated without branching per digit; one test at the end.
+        bad |= digit > 9;
+        value = value * 10 + i64::from(digit);
+    }
+    (!bad).then_some(value)
+}
+
 fn is_leap(year: i64) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }
@@ -182,6 +235,22 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// [`days_from_civil`] for years 0..=9999, in unsigned arithmetic: shifted by one 400-year era
+/// so that nothing is negative, the divisions by constants become multiplications and no
+/// `div_euclid` is needed (it was 6% of the parse time).
+#[inline]
+fn days_from_civil_4_digit_year(year: i64, month: i64, day: i64) -> i64 {
+    const ERA_DAYS: i64 = 146_097;
+    let (year, month, day) = (year as u64 + 400, month as u64, day as u64);
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * ERA_DAYS as u64 + doe) as i64 - 719_468 - ERA_DAYS
 }
 
 /// The inverse of [`days_from_civil`].
@@ -258,6 +327,54 @@ mod tests {
         assert!(parse("2016-02-29T00:00:00Z").is_some());
         assert!(parse("2000-02-29T00:00:00Z").is_some());
         assert!(parse("1900-02-29T00:00:00Z").is_none());
+    }
+
+    #[test]
+    fn the_fixed_form_agrees_with_the_general_parser() {
+        // Every one-byte change of the two fixed forms, plus the boundary values of each field.
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for base in ["2016-11-16T13:26:39.447974Z", "2016-02-29T23:59:59Z", "1900-12-31T00:00:00.000000Z"] {
+            for i in 0..base.len() {
+                for b in [b'0', b'9', b'/', b':', b'.', b'-', b'T', b't', b' ', b'Z', b'z', b'+', 0x80, 0xff]
+                {
+                    let mut text = base.as_bytes().to_vec();
+                    text[i] = b;
+                    cases.push(text);
+                }
+            }
+        }
+        for text in
+            ["2016-02-30T00:00:00Z", "2015-02-29T00:00:00Z", "2016-12-31T24:00:00Z", "2016-00-10T00:00:00Z"]
+        {
+            cases.push(text.as_bytes().to_vec());
+        }
+        for text in &cases {
+            if let Some(fixed) = EventTime::parse_fixed_utc(text) {
+                assert_eq!(
+                    EventTime::parse_any_rfc3339(text),
+                    Some(fixed),
+                    "{}",
+                    String::from_utf8_lossy(text)
+                );
+            }
+        }
+        assert!(EventTime::parse_fixed_utc(b"2016-11-16T13:26:39.447974Z").is_some());
+        assert!(EventTime::parse_fixed_utc(b"2016-11-16T13:26:39Z").is_some());
+    }
+
+    #[test]
+    fn the_unsigned_day_count_agrees() {
+        for year in (0..=9999).step_by(7).chain([0, 1, 1600, 1900, 2000, 2100, 9999]) {
+            for month in 1..=12 {
+                for day in [1, 28] {
+                    assert_eq!(
+                        days_from_civil_4_digit_year(year, month, day),
+                        days_from_civil(year, month, day),
+                        "{year}-{month}-{day}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

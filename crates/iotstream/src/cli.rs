@@ -150,8 +150,9 @@ pub struct AnalyzeArgs {
     /// How often to checkpoint (also at the end and on a clean stop).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub checkpoint_interval: Duration,
-    /// Threads parsing file input in parallel (0: one per core). Processing time only; event time
-    /// keeps the order of readings and parses on one thread.
+    /// Threads parsing input in parallel, file lines or Kafka messages of all partitions (0: one
+    /// per core). Processing time only; event time keeps the order of readings within each
+    /// partition and parses on one thread.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
 }

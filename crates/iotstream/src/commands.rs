@@ -155,21 +155,32 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
     };
     serve_dashboard(&args.http, false, &source_name, &mut options, &mut outputs)?;
     let positions = resume.map(|r| r.positions.clone()).unwrap_or_default();
+    let threads = parser_threads(args.threads, &options);
+    tracing::debug!(threads, "parsing threads");
     let source = match &args.input {
         Some(path) => {
             let start_line = positions.get(&0).map_or(1, |&line| line.max(1) as u64);
             let input = Input::from_arg(path);
-            let lines = file::spawn(with_progress(&input, input.open()?, args), max, start_line);
-            let threads = parser_threads(args.threads, &options);
-            tracing::debug!(threads, "parsing threads");
+            let input = with_progress(&input, input.open()?, args);
             if threads > 1 {
-                Source::plain(parallel::spawn(lines, threads, Parser::new(max)))
+                // The parsing threads read too, each the block it parses next (see `parallel`).
+                let lines = file::line_reader(input, max);
+                Source::plain(parallel::spawn_reading(lines, start_line, threads, Parser::new(max)))
             } else {
-                Source::plain(lines)
+                Source::plain(file::spawn(input, max, start_line))
             }
         }
         #[cfg(feature = "kafka")]
-        None => kafka::source(args, &mut outputs, positions)?,
+        None => {
+            let mut source = kafka::source(args, &mut outputs, positions)?;
+            if threads > 1 {
+                // Batches mixing the partitions, polled by one consumer (librdkafka fetches the
+                // partitions concurrently), parsed by all threads and seen by the pipeline in
+                // the order they were polled (see `parallel`).
+                source.events = parallel::spawn(source.events, threads, Parser::new(max));
+            }
+            source
+        }
         #[cfg(not(feature = "kafka"))]
         None => anyhow::bail!("this build has no Kafka support; use --input"),
     };
@@ -422,7 +433,7 @@ pub mod kafka {
         let mut line = Vec::new();
         while reader.read_until(b'\n', &mut line).context("reading input failed")? > 0 {
             let message = line.strip_suffix(b"\n").unwrap_or(&line);
-            let key = parser.parse(message).ok().map(|r| r.guid.into_owned());
+            let key = parser.parse(message).ok().map(|r| r.guid.into_string());
             sender.send(key.as_deref().map(str::as_bytes), message, None);
             line.clear();
         }

@@ -1,12 +1,17 @@
-//! Parsing on several cores: chunks of lines are parsed and aggregated by a pool of worker
-//! threads, and the pipeline merges their partial aggregates.
+//! Parsing on several cores: chunks of lines (files) and message batches (Kafka) are parsed and
+//! aggregated by a pool of worker threads, and the pipeline merges their partial aggregates.
 //!
 //! This is exact because aggregates merge exactly in any order (see `iotstream_engine::aggregate`),
 //! so it serves processing-time batches and `--once`, where arrival order within a batch does not
 //! matter. Event time needs the order of readings within a partition, and stays on one thread.
 //!
-//! The dispatcher forwards everything that is not a chunk (end of input, failures) only after the
-//! workers have finished every chunk sent before it, so nothing is counted after the end.
+//! Results still come out **in input order**: the dispatcher queues a slot per event, in the
+//! order the source sent them, and a collector thread hands the slots to the pipeline in that
+//! order, waiting for a worker where a slot is still being parsed. So the pipeline sees exactly the
+//! sequence a single thread would have produced, only faster: the positions it acknowledges (a
+//! file's next line, a partition's next offset) never get ahead of input that is still being
+//! parsed, a rebalance's revocation arrives after every batch polled before it, and the end of
+//! input after everything before it.
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -15,32 +20,71 @@ use iotstream_engine::lines::lines;
 use iotstream_engine::{Aggregate, Parser, RejectReason};
 use tokio::sync::mpsc;
 
-use crate::sources::{Chunk, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
+use crate::sources::file::LineReader;
+use crate::sources::{Chunk, MessageBatch, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
 
 /// Most rejected lines a worker reports in full per chunk (the rest are only counted), so that a
 /// file of garbage does not turn into a copy of itself in memory.
 const REPORTED_PER_CHUNK: usize = 16;
 
-/// What a worker made of one chunk.
+/// What a worker made of one chunk or message batch.
 #[derive(Debug, Default)]
 pub struct Partial {
     /// Everything counted, valid and rejected.
     pub aggregate: Aggregate,
     /// Valid readings.
     pub readings: u64,
-    /// Rejected lines.
+    /// Rejected lines or messages.
     pub rejected: u64,
-    /// Some rejected lines: line number, reason and the first 120 bytes.
-    pub examples: Vec<(u64, RejectReason, Vec<u8>)>,
-    /// Number of the line after the chunk.
-    pub next_line: u64,
+    /// Where the input came from, and what the pipeline must do about its rejections.
+    pub covers: Covers,
 }
 
-/// Parses one chunk into a partial aggregate.
-pub fn parse_chunk(parser: &Parser, chunk: &Chunk) -> Partial {
-    let mut partial = Partial { next_line: chunk.first_line, ..Partial::default() };
-    for (line_number, line) in (chunk.first_line..).zip(lines(&chunk.data)) {
-        partial.next_line = line_number + 1;
+/// The input a [`Partial`] covers.
+#[derive(Debug)]
+pub enum Covers {
+    /// Lines of a file.
+    Lines {
+        /// Number of the line after the chunk.
+        next_line: u64,
+        /// Some rejected lines: line number, reason and the first 120 bytes.
+        examples: Vec<(u64, RejectReason, Vec<u8>)>,
+    },
+    /// Messages of a partitioned source.
+    Messages {
+        /// Next offset per partition, after the batch (in the order partitions appeared).
+        positions: Vec<(i32, i64)>,
+        /// Every rejected message, whole (as kept by the source): each becomes a dead letter.
+        rejects: Vec<RejectedMessage>,
+    },
+}
+
+impl Default for Covers {
+    fn default() -> Self {
+        Covers::Lines { next_line: 1, examples: Vec::new() }
+    }
+}
+
+/// A message the parser rejected, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedMessage {
+    /// Source partition.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+    /// Why.
+    pub reason: RejectReason,
+    /// The payload (as kept by the source: cut to the parser's limit + 1 or the dead-letter size).
+    pub payload: Vec<u8>,
+}
+
+/// Parses one chunk into a partial aggregate, with room for `sensors` distinct sensors.
+pub fn parse_chunk(parser: &Parser, chunk: &Chunk, sensors: usize) -> Partial {
+    let mut partial = Partial { aggregate: Aggregate::with_sensor_capacity(sensors), ..Partial::default() };
+    let mut next_line = chunk.first_line;
+    let mut examples = Vec::new();
+    for (line_number, line) in (chunk.first_line..).zip(lines(chunk.data())) {
+        next_line = line_number + 1;
         match parser.parse(line) {
             Ok(reading) => {
                 partial.aggregate.add(&reading);
@@ -49,66 +93,210 @@ pub fn parse_chunk(parser: &Parser, chunk: &Chunk) -> Partial {
             Err(reason) => {
                 partial.aggregate.reject(reason);
                 partial.rejected += 1;
-                if partial.examples.len() < REPORTED_PER_CHUNK {
-                    partial.examples.push((line_number, reason, line[..line.len().min(120)].to_vec()));
+                if examples.len() < REPORTED_PER_CHUNK {
+                    examples.push((line_number, reason, line[..line.len().min(120)].to_vec()));
                 }
             }
         }
     }
+    partial.covers = Covers::Lines { next_line, examples };
     partial
 }
 
-/// Puts `threads` parsing workers between a line source and the pipeline: chunks come out as
-/// [`SourceEvent::Parsed`] partial aggregates, everything else in order after them.
+/// Parses one message batch into a partial aggregate, with room for `sensors` distinct sensors;
+/// every rejected message is kept (it becomes a dead letter).
+pub fn parse_batch(parser: &Parser, batch: &MessageBatch, sensors: usize) -> Partial {
+    let mut partial = Partial { aggregate: Aggregate::with_sensor_capacity(sensors), ..Partial::default() };
+    let mut positions: Vec<(i32, i64)> = Vec::new();
+    let mut rejects = Vec::new();
+    for (payload, meta) in batch.iter() {
+        match parser.parse(payload) {
+            Ok(reading) => {
+                partial.aggregate.add(&reading);
+                partial.readings += 1;
+            }
+            Err(reason) => {
+                partial.aggregate.reject(reason);
+                partial.rejected += 1;
+                rejects.push(RejectedMessage {
+                    partition: meta.partition,
+                    offset: meta.offset,
+                    reason,
+                    payload: payload.to_vec(),
+                });
+            }
+        }
+        // A batch holds few partitions: a short list beats a map here.
+        match positions.iter_mut().find(|(p, _)| *p == meta.partition) {
+            Some((_, next)) => *next = meta.offset + 1,
+            None => positions.push((meta.partition, meta.offset + 1)),
+        }
+    }
+    partial.covers = Covers::Messages { positions, rejects };
+    partial
+}
+
+/// Work for a parsing thread, and where its result goes.
+enum Work {
+    Lines(Chunk),
+    Messages(MessageBatch),
+}
+
+/// One place in the output order: an event to forward as it is, or one being parsed.
+enum Slot {
+    Ready(SourceEvent),
+    Parsing(std_mpsc::Receiver<Partial>),
+}
+
+/// Puts `threads` parsing workers between a source and the pipeline: chunks and message batches
+/// come out as [`SourceEvent::Parsed`] partial aggregates, in input order, with every other event
+/// (end of input, failures, assignments, revocations) in its place among them.
 pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser) -> SourceReceiver {
+    let threads = threads.max(1);
     let (out, events) = mpsc::channel(CHANNEL_DEPTH);
-    let (work, queue) = std_mpsc::sync_channel::<Chunk>(threads * 2);
+    let (work, queue) = std_mpsc::sync_channel::<(Work, std_mpsc::SyncSender<Partial>)>(threads * 2);
+    // Enough slots to keep every worker busy while the collector waits for the oldest one.
+    let (slots, ordered) = std_mpsc::sync_channel::<Slot>(threads * 2 + CHANNEL_DEPTH);
     let queue = Arc::new(Mutex::new(queue));
-    let workers: Vec<_> = (0..threads)
-        .map(|i| {
-            let queue = Arc::clone(&queue);
-            let out = out.clone();
-            std::thread::Builder::new()
-                .name(format!("parser-{i}"))
-                .spawn(move || work_loop(&queue, &out, &parser))
-                .expect("spawning a thread only fails when the OS is out of resources")
-        })
-        .collect();
+    for i in 0..threads {
+        let queue = Arc::clone(&queue);
+        std::thread::Builder::new()
+            .name(format!("parser-{i}"))
+            .spawn(move || work_loop(&queue, &parser))
+            .expect("spawning a thread only fails when the OS is out of resources");
+    }
     std::thread::Builder::new()
         .name("dispatcher".into())
         .spawn(move || {
-            let mut last = None;
             while let Some(event) = source.blocking_recv() {
-                match event {
-                    SourceEvent::Chunk(chunk) => {
-                        if work.send(chunk).is_err() {
+                let work_item = match event {
+                    SourceEvent::Chunk(chunk) => Work::Lines(chunk),
+                    SourceEvent::Messages(batch) => Work::Messages(batch),
+                    other => {
+                        let last = matches!(other, SourceEvent::End | SourceEvent::Failed(_));
+                        if slots.send(Slot::Ready(other)).is_err() || last {
                             return;
                         }
+                        continue;
                     }
-                    other => {
-                        last = Some(other);
-                        break;
-                    }
+                };
+                // The reply channel has room for the one result, so a worker never waits on it.
+                let (reply, result) = std_mpsc::sync_channel(1);
+                if slots.send(Slot::Parsing(result)).is_err() || work.send((work_item, reply)).is_err() {
+                    return;
                 }
             }
-            drop(work);
-            for worker in workers {
-                let _ = worker.join();
-            }
-            let _ = out.blocking_send(last.unwrap_or(SourceEvent::End));
+            // The source went away without saying why: the collector ends the stream after the
+            // slots before this, and the pipeline treats a closed stream as the end.
         })
         .expect("spawning a thread only fails when the OS is out of resources");
+    spawn_collector(ordered, out);
     events
 }
 
-fn work_loop(queue: &Mutex<std_mpsc::Receiver<Chunk>>, out: &mpsc::Sender<SourceEvent>, parser: &Parser) {
+/// Reads a file on the parsing threads themselves: each takes the next block (in turn, under a
+/// lock, with its place in the output order) and parses it right away, while the bytes the OS just
+/// copied are still in its core's cache. A separate reading thread would compete with the parsers
+/// for the cores and hand every block to another core's cache, which on two cores costs more than
+/// the reading itself. Lines before `start_line` are skipped (a resumed run).
+pub fn spawn_reading(lines: LineReader, start_line: u64, threads: usize, parser: Parser) -> SourceReceiver {
+    let (out, events) = mpsc::channel(CHANNEL_DEPTH);
+    let (slots, ordered) = std_mpsc::sync_channel::<Slot>(threads.max(1) * 2 + CHANNEL_DEPTH);
+    let shared = Arc::new(Mutex::new(SharedReader { lines, start_line, slots: Some(slots) }));
+    for i in 0..threads.max(1) {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name(format!("parser-{i}"))
+            .spawn(move || read_and_parse(&shared, &parser))
+            .expect("spawning a thread only fails when the OS is out of resources");
+    }
+    spawn_collector(ordered, out);
+    events
+}
+
+/// The input the reading workers share, and the output order's queue (dropped at the end).
+struct SharedReader {
+    lines: LineReader,
+    start_line: u64,
+    slots: Option<std_mpsc::SyncSender<Slot>>,
+}
+
+fn read_and_parse(shared: &Mutex<SharedReader>, parser: &Parser) {
+    let mut sensors = 0;
     loop {
-        // Hold the lock only to take a chunk, not while parsing it.
+        let (chunk, reply) = {
+            let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+            let start_line = shared.start_line;
+            let next = shared.lines.next_chunk_from(start_line);
+            // Taken while the lock is held, so the slots queue in the order the blocks were read.
+            let Some(slots) = shared.slots.as_ref() else { return };
+            let chunk = match next {
+                Ok(Some(chunk)) => chunk,
+                end => {
+                    let last = match end {
+                        Err(e) => SourceEvent::Failed(format!("reading input failed: {e}")),
+                        _ => SourceEvent::End,
+                    };
+                    let _ = slots.send(Slot::Ready(last));
+                    // Dropping the queue's last sender lets the collector finish after the end.
+                    shared.slots = None;
+                    return;
+                }
+            };
+            let (reply, result) = std_mpsc::sync_channel(1);
+            if slots.send(Slot::Parsing(result)).is_err() {
+                shared.slots = None;
+                return;
+            }
+            (chunk, reply)
+        };
+        let partial = parse_chunk(parser, &chunk, sensors);
+        sensors = partial.aggregate.sensors() as usize;
+        // The buffer goes back to the pool before the next block is read.
+        drop(chunk);
+        let _ = reply.send(partial);
+    }
+}
+
+/// Hands the slots to the pipeline in order, waiting for each one still being parsed.
+fn spawn_collector(ordered: std_mpsc::Receiver<Slot>, out: mpsc::Sender<SourceEvent>) {
+    std::thread::Builder::new()
+        .name("collector".into())
+        .spawn(move || {
+            for slot in ordered {
+                let event = match slot {
+                    Slot::Ready(event) => event,
+                    Slot::Parsing(result) => match result.recv() {
+                        Ok(partial) => SourceEvent::Parsed(Box::new(partial)),
+                        // A worker died (a bug): fail the run rather than report partial results.
+                        Err(_) => SourceEvent::Failed("a parsing thread failed".into()),
+                    },
+                };
+                let failed = matches!(event, SourceEvent::Failed(_));
+                if out.blocking_send(event).is_err() || failed {
+                    return;
+                }
+            }
+        })
+        .expect("spawning a thread only fails when the OS is out of resources");
+}
+
+fn work_loop(queue: &Mutex<std_mpsc::Receiver<(Work, std_mpsc::SyncSender<Partial>)>>, parser: &Parser) {
+    // Distinct sensors in this worker's last partial: the next one likely sees about as many.
+    let mut sensors = 0;
+    loop {
+        // Hold the lock only to take work, not while parsing it.
         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok(chunk) = next else { return };
-        if out.blocking_send(SourceEvent::Parsed(Box::new(parse_chunk(parser, &chunk)))).is_err() {
-            return;
-        }
+        let Ok((work, reply)) = next else { return };
+        let partial = match &work {
+            Work::Lines(chunk) => parse_chunk(parser, chunk, sensors),
+            Work::Messages(batch) => parse_batch(parser, batch, sensors),
+        };
+        sensors = partial.aggregate.sensors() as usize;
+        // Hands a chunk's buffer back to the reader's pool now, not after the collector took it.
+        drop(work);
+        // The collector may be gone (the run stopped); there is nothing to do about it then.
+        let _ = reply.send(partial);
     }
 }
 
@@ -119,11 +307,80 @@ mod tests {
     #[test]
     fn partials_count_what_the_lines_hold() {
         let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
-        let chunk = Chunk { data: format!("{line}\nnope\n{line}\n").into_bytes(), first_line: 10 };
-        let partial = parse_chunk(&Parser::default(), &chunk);
+        let chunk = Chunk::from_vec(format!("{line}\nnope\n{line}\n").into_bytes(), 10);
+        let partial = parse_chunk(&Parser::default(), &chunk, 0);
         assert_eq!((partial.readings, partial.rejected), (2, 1));
-        assert_eq!(partial.examples, [(11, RejectReason::MalformedJson, b"nope".to_vec())]);
+        let Covers::Lines { next_line, examples } = &partial.covers else { panic!("{partial:?}") };
+        assert_eq!(*next_line, 13);
+        assert_eq!(examples, &[(11, RejectReason::MalformedJson, b"nope".to_vec())]);
         assert_eq!(partial.aggregate.messages(), 2);
+    }
+
+    #[test]
+    fn batches_keep_every_reject_and_the_next_offsets() {
+        let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
+        let mut batch = MessageBatch::default();
+        batch.push(line.as_bytes(), 1000, 0, 5);
+        batch.push(b"bad", 1000, 1, 7);
+        batch.push(line.as_bytes(), 1000, 0, 6);
+        batch.push(b"{}", 1000, 2, 0);
+        let partial = parse_batch(&Parser::default(), &batch, 0);
+        assert_eq!((partial.readings, partial.rejected), (2, 2));
+        let Covers::Messages { positions, rejects } = &partial.covers else { panic!("{partial:?}") };
+        assert_eq!(positions, &[(0, 7), (1, 8), (2, 1)]);
+        let got: Vec<_> =
+            rejects.iter().map(|r| (r.partition, r.offset, r.reason, r.payload.as_slice())).collect();
+        assert_eq!(
+            got,
+            [(1, 7, RejectReason::MalformedJson, &b"bad"[..]), (2, 0, RejectReason::MissingField, b"{}")]
+        );
+    }
+
+    #[test]
+    fn output_keeps_the_input_order() {
+        // Chunks of very different sizes finish out of order on the workers; the pipeline must still
+        // see them (and the events between them) in the order the source sent them.
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
+        let (tx, rx) = mpsc::channel(4);
+        let mut events = spawn(rx, 3, Parser::default());
+        std::thread::spawn(move || {
+            let mut first = 1;
+            for i in 0..60u64 {
+                let n = if i % 3 == 0 { 2000 } else { 1 };
+                let chunk = Chunk::from_vec(format!("{line}\n").repeat(n).into_bytes(), first);
+                first += n as u64;
+                tx.blocking_send(SourceEvent::Chunk(chunk)).unwrap();
+                if i % 10 == 9 {
+                    tx.blocking_send(SourceEvent::CaughtUp(i as i32)).unwrap();
+                }
+            }
+            tx.blocking_send(SourceEvent::End).unwrap();
+        });
+        let seen = runtime.block_on(async {
+            let mut seen = Vec::new();
+            loop {
+                match events.recv().await {
+                    Some(SourceEvent::Parsed(partial)) => match partial.covers {
+                        Covers::Lines { next_line, .. } => seen.push(next_line as i64),
+                        other => panic!("{other:?}"),
+                    },
+                    Some(SourceEvent::CaughtUp(i)) => seen.push(-i64::from(i)),
+                    Some(SourceEvent::End) => return seen,
+                    other => panic!("{other:?}"),
+                }
+            }
+        });
+        let mut expected = Vec::new();
+        let mut next = 1;
+        for i in 0..60i64 {
+            next += if i % 3 == 0 { 2000 } else { 1 };
+            expected.push(next);
+            if i % 10 == 9 {
+                expected.push(-i);
+            }
+        }
+        assert_eq!(seen, expected);
     }
 
     #[test]
@@ -134,7 +391,7 @@ mod tests {
         let mut events = spawn(rx, 3, Parser::default());
         std::thread::spawn(move || {
             for i in 0..50 {
-                let chunk = Chunk { data: format!("{line}\n{line}\n").into_bytes(), first_line: i * 2 + 1 };
+                let chunk = Chunk::from_vec(format!("{line}\n{line}\n").into_bytes(), i * 2 + 1);
                 tx.blocking_send(SourceEvent::Chunk(chunk)).unwrap();
             }
             tx.blocking_send(SourceEvent::End).unwrap();
@@ -150,5 +407,49 @@ mod tests {
             }
         });
         assert_eq!(readings, 100);
+    }
+
+    #[test]
+    fn reading_workers_keep_order_and_resume_position() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
+        let mut text = String::new();
+        for i in 1..=3000 {
+            text.push_str(if i % 500 == 0 { "bad" } else { line });
+            text.push('\n');
+        }
+        for (start_line, expected_readings, expected_rejected) in
+            [(1, 2994, 6), (1001, 1996, 4), (4000, 0, 0)]
+        {
+            let lines =
+                LineReader::new(Box::new(std::io::Cursor::new(text.clone().into_bytes())), 1000, 4096);
+            let mut events = spawn_reading(lines, start_line, 3, Parser::default());
+            let (readings, rejected, lines_seen) = runtime.block_on(async {
+                let (mut readings, mut rejected, mut next) = (0, 0, start_line.min(3001));
+                loop {
+                    match events.recv().await {
+                        Some(SourceEvent::Parsed(partial)) => {
+                            readings += partial.readings;
+                            rejected += partial.rejected;
+                            let Covers::Lines { next_line, examples } = &partial.covers else { panic!() };
+                            // In order: each chunk starts where the last one ended.
+                            assert_eq!(*next_line, next + partial.readings + partial.rejected);
+                            for (n, _, bytes) in examples {
+                                assert_eq!((n % 500, bytes.as_slice()), (0, &b"bad"[..]));
+                            }
+                            next = *next_line;
+                        }
+                        Some(SourceEvent::End) => return (readings, rejected, next),
+                        other => panic!("{other:?}"),
+                    }
+                }
+            });
+            assert_eq!(
+                (readings, rejected),
+                (expected_readings, expected_rejected),
+                "from line {start_line}"
+            );
+            assert_eq!(lines_seen, 3001);
+        }
     }
 }

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use crate::checkpoint::{CheckpointStore, EngineState, OperatorState as Operator};
 use crate::instruments;
-use crate::parallel::Partial;
+use crate::parallel::{Covers, Partial};
 use crate::simulator::wall_clock_now;
 use crate::sinks::{RejectSink, ResultSink};
 use crate::sources::{Chunk, Control, MessageBatch, Positions, Revoke, Source, SourceEvent};
@@ -236,7 +236,7 @@ impl Engine {
     fn on_chunk(&mut self, chunk: &Chunk) {
         self.now = wall_clock_now();
         let mut next = chunk.first_line;
-        for (line_number, line) in (chunk.first_line..).zip(lines(&chunk.data)) {
+        for (line_number, line) in (chunk.first_line..).zip(lines(chunk.data())) {
             if let Err(reason) = self.count(line, 0, line_number as i64) {
                 self.rejects.record(reason, &format_args!("line {line_number}"), line);
             }
@@ -247,7 +247,8 @@ impl Engine {
         self.on_caught_up(0);
     }
 
-    /// A chunk parsed by a worker thread (processing time only).
+    /// A chunk or message batch parsed by a worker thread (processing time only). Partials
+    /// arrive in input order, so positions only ever move past input that is counted.
     fn on_parsed(&mut self, partial: &Partial) {
         if let Operator::Batches(batches) = &mut self.operator {
             batches.on_partial(&partial.aggregate);
@@ -255,9 +256,27 @@ impl Engine {
         self.summary.readings += partial.readings;
         self.summary.rejected += partial.rejected;
         self.rejected.merge(partial.aggregate.rejected());
-        self.positions.insert(0, partial.next_line as i64);
-        for (line_number, reason, line) in &partial.examples {
-            self.rejects.record(*reason, &format_args!("line {line_number}"), line);
+        match &partial.covers {
+            Covers::Lines { next_line, examples } => {
+                self.positions.insert(0, *next_line as i64);
+                for (line_number, reason, line) in examples {
+                    self.rejects.record(*reason, &format_args!("line {line_number}"), line);
+                }
+            }
+            Covers::Messages { positions, rejects } => {
+                self.partitioned = true;
+                for reject in rejects {
+                    let position = format_args!("partition {} offset {}", reject.partition, reject.offset);
+                    self.rejects.record(reject.reason, &position, &reject.payload);
+                    if let Some(dead_letters) = &mut self.outputs.dead_letters {
+                        dead_letters.reject(&reject.payload, reject.reason, reject.partition, reject.offset);
+                    }
+                }
+                for &(partition, next) in positions {
+                    self.positions.insert(partition, next);
+                    self.covered.insert(partition);
+                }
+            }
         }
     }
 
@@ -598,8 +617,19 @@ pub async fn run(
         let _ = control.send(Control::Shutdown(engine.positions()));
     }
     if let Some(thread) = thread {
-        // The source's final commit and group leave happen on its thread; wait for them.
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        // The source's final commit and group leave happen on its thread; wait for them. Meanwhile
+        // keep taking what it (or the parsing threads behind it) still hands over, or a source
+        // blocked on a full channel would never see the shutdown. None of it is counted, and its
+        // positions are not in the final commit, so it is read again by the next run.
+        let join = tokio::task::spawn_blocking(move || thread.join());
+        tokio::pin!(join);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                _ = &mut join => break,
+                event = events.recv(), if open => open = event.is_some(),
+            }
+        }
     }
     let s = engine.summary;
     tracing::info!(readings = s.readings, rejected = s.rejected, results = s.results, "done");

@@ -65,7 +65,8 @@ fn simulate_to_kafka_then_once_equals_the_file_path() {
     to_kafka.extend(["--kafka", &broker.address, "--topic", "readings", "--partitions", "4"]);
     run(&to_kafka);
 
-    let from_kafka = once_over_topic(&broker, "readings", &["--group", "g1"]);
+    // Parsed on three threads (partitions' messages spread over them), committed in order.
+    let from_kafka = once_over_topic(&broker, "readings", &["--group", "g1", "--threads", "3"]);
     assert_eq!(from_kafka.messages, 200_000);
     assert_eq!(analyses(&from_kafka), analyses(&once_over_file(&file)));
     assert_eq!(from_kafka.partitions, Some(vec![0, 1, 2, 3]));
@@ -74,8 +75,11 @@ fn simulate_to_kafka_then_once_equals_the_file_path() {
     let again = once_over_topic(&broker, "readings", &["--group", "g1"]);
     assert_eq!(again.messages, 0);
     // --from earliest reads everything again, whatever was committed.
-    let earliest = once_over_topic(&broker, "readings", &["--group", "g1", "--from", "earliest"]);
+    // And on one thread: the same answer.
+    let earliest =
+        once_over_topic(&broker, "readings", &["--group", "g1", "--from", "earliest", "--threads", "1"]);
     assert_eq!(earliest.messages, 200_000);
+    assert_eq!(analyses(&earliest), analyses(&from_kafka));
 }
 
 #[test]

@@ -30,7 +30,7 @@ pub(super) fn parse(text: &str) -> Outcome<Reading<'_>> {
     let [temperature] = fields_of(object(data)?, &["temperature"])?;
     Ok(Reading {
         sensor: SensorId::from_guid(&guid),
-        guid,
+        guid: guid.into(),
         state,
         event_time,
         temperature: number(temperature)?,

@@ -128,6 +128,26 @@ fn deep_nesting_is_rejected_not_a_crash() {
     assert_eq!(parser.parse(unclosed.as_bytes()).err(), Some(RejectReason::MalformedJson));
 }
 
+#[test]
+fn spacing_anywhere_agrees_with_the_general_path() {
+    // Whitespace inserted at every position, and the seed's own spaces removed: wherever JSON allows
+    // it, the fast path must still accept (through its spaced walk), and always agree.
+    let compact = SEED_LINE.replace(", \"", ",\"");
+    let mut fast_accepted = 0;
+    for base in [SEED_LINE, compact.as_str()] {
+        assert!(fast::parse(base.as_bytes()).is_some(), "{base}");
+        for i in 0..=base.len() {
+            for ws in [" ", "\t", "\r\n", "  "] {
+                let line = format!("{}{ws}{}", &base[..i], &base[i..]);
+                assert!(fast_and_general_agree(line.as_bytes()), "{line}");
+                fast_accepted += usize::from(fast::parse(line.as_bytes()).is_some());
+            }
+        }
+    }
+    // Between tokens (not inside strings or numbers) the fast path keeps the line.
+    assert!(fast_accepted > 100, "{fast_accepted}");
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

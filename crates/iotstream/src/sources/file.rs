@@ -1,8 +1,11 @@
 //! Files and standard input: JSON lines read in large blocks on a dedicated thread.
 //!
-//! Blocks are cut after their last newline so that every chunk holds whole lines. A line longer
-//! than the limit is cut to `limit + 1` bytes and the rest of it skipped as it streams past, so one
-//! multi-gigabyte line costs no memory. Reading a pipe returns what is there, so a live producer
+//! The OS copies each block straight into a pooled buffer that becomes the chunk, so input bytes
+//! are copied once (by the kernel), not again into a chunk of their own; a chunk's buffer returns
+//! to the pool when it has been parsed. Only the unfinished last line of a block is copied, to the
+//! start of the next buffer. A line longer than the limit that does not fit a buffer is cut to
+//! `limit + 1` bytes and the rest of it skipped as it streams past, so one multi-gigabyte line costs
+//! no memory. Reading a pipe returns what is there, so a live producer
 //! (`iotstream simulate --rate … | iotstream analyze --input -`) flows through without waiting for
 //! a block to fill.
 
@@ -13,9 +16,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use super::{Chunk, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
+use super::{BufferPool, Chunk, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
 
-/// Bytes asked of the OS per read.
+/// Bytes asked of the OS per read: large enough that system calls do not matter, small enough
+/// that a block is still in the cache when the newline count reads it right after.
 const BLOCK: usize = 1 << 20;
 
 /// An input to read: a path, or `-` for standard input.
@@ -55,8 +59,8 @@ pub fn spawn(reader: Box<dyn Read + Send>, max_line_bytes: usize, start_line: u6
     std::thread::Builder::new()
         .name("file-source".into())
         .spawn(move || {
-            let mut splitter = LineSplitter::new(max_line_bytes);
-            let event = match read_all(reader, &mut splitter, start_line, &tx) {
+            let mut lines = LineReader::new(reader, max_line_bytes, BLOCK);
+            let event = match read_all(&mut lines, start_line, &tx) {
                 Ok(()) => SourceEvent::End,
                 Err(e) => SourceEvent::Failed(format!("reading input failed: {e}")),
             };
@@ -67,28 +71,17 @@ pub fn spawn(reader: Box<dyn Read + Send>, max_line_bytes: usize, start_line: u6
     rx
 }
 
-fn read_all(
-    mut reader: Box<dyn Read + Send>,
-    splitter: &mut LineSplitter,
-    start_line: u64,
-    tx: &mpsc::Sender<SourceEvent>,
-) -> io::Result<()> {
-    let mut block = vec![0u8; BLOCK];
-    loop {
-        let n = match reader.read(&mut block) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if let Some(chunk) = splitter.push(&block[..n]).and_then(|c| skip_to(c, start_line)) {
-            if tx.blocking_send(SourceEvent::Chunk(chunk)).is_err() {
-                return Ok(());
-            }
+/// A reader of `reader` in the usual blocks, for [`crate::parallel::spawn_reading`], which reads on
+/// its parsing threads instead of a thread of its own.
+pub fn line_reader(reader: Box<dyn Read + Send>, max_line_bytes: usize) -> LineReader {
+    LineReader::new(reader, max_line_bytes, BLOCK)
+}
+
+fn read_all(lines: &mut LineReader, start_line: u64, tx: &mpsc::Sender<SourceEvent>) -> io::Result<()> {
+    while let Some(chunk) = lines.next_chunk_from(start_line)? {
+        if tx.blocking_send(SourceEvent::Chunk(chunk)).is_err() {
+            return Ok(());
         }
-    }
-    if let Some(chunk) = splitter.finish().and_then(|c| skip_to(c, start_line)) {
-        let _ = tx.blocking_send(SourceEvent::Chunk(chunk));
     }
     Ok(())
 }
@@ -99,84 +92,115 @@ fn skip_to(mut chunk: Chunk, start_line: u64) -> Option<Chunk> {
         return Some(chunk);
     }
     let skip = (start_line - chunk.first_line) as usize;
-    let cut = match memchr::memchr_iter(b'\n', &chunk.data).nth(skip - 1) {
+    let cut = match memchr::memchr_iter(b'\n', chunk.data()).nth(skip - 1) {
         Some(end) => end + 1,
         None => return None,
     };
-    chunk.data.drain(..cut);
+    chunk.advance(cut);
     chunk.first_line = start_line;
-    (!chunk.data.is_empty()).then_some(chunk)
+    (!chunk.data().is_empty()).then_some(chunk)
 }
 
-/// Turns arbitrary blocks of bytes into chunks of whole lines, cutting overlong lines.
-pub struct LineSplitter {
+/// Reads blocks into pooled buffers and hands them out as chunks of whole lines.
+pub struct LineReader {
+    reader: Box<dyn Read + Send>,
+    pool: BufferPool,
+    block: usize,
     max_line_bytes: usize,
     /// The unfinished last line of the previous block (at most `max_line_bytes + 1` bytes).
     partial: Vec<u8>,
-    /// True while skipping the rest of an overlong line.
+    /// True while skipping the rest of an overlong line (its first `max_line_bytes + 1` bytes
+    /// are in `partial`).
     skipping: bool,
     next_line: u64,
+    ended: bool,
 }
 
-impl LineSplitter {
-    /// A splitter for lines of at most `max_line_bytes` (longer ones are cut to one byte more).
-    pub fn new(max_line_bytes: usize) -> LineSplitter {
-        LineSplitter { max_line_bytes, partial: Vec::new(), skipping: false, next_line: 1 }
+impl LineReader {
+    /// Reads `reader` in blocks of `block` bytes, for lines of at most `max_line_bytes`.
+    pub fn new(reader: Box<dyn Read + Send>, max_line_bytes: usize, block: usize) -> LineReader {
+        LineReader {
+            reader,
+            pool: BufferPool::default(),
+            block: block.max(1),
+            max_line_bytes,
+            partial: Vec::new(),
+            skipping: false,
+            next_line: 1,
+            ended: false,
+        }
     }
 
-    /// Feeds one block; returns the whole lines completed by it, if any.
-    pub fn push(&mut self, mut block: &[u8]) -> Option<Chunk> {
-        let mut out =
-            Chunk { data: Vec::with_capacity(block.len() + self.partial.len()), first_line: self.next_line };
-        while !block.is_empty() {
-            match memchr::memchr(b'\n', block) {
-                Some(end) => {
-                    self.extend_partial(&block[..end]);
-                    out.data.append(&mut self.partial);
-                    out.data.push(b'\n');
-                    self.skipping = false;
-                    self.next_line += 1;
-                    block = &block[end + 1..];
-                    // The common case: copy every further whole line in one go.
-                    if let Some(last) = memchr::memrchr(b'\n', block) {
-                        if !self.copy_whole_lines(&block[..=last], &mut out.data) {
-                            continue;
-                        }
-                        block = &block[last + 1..];
+    /// The next chunk of whole lines from line `start_line` on (earlier ones are skipped: a resumed
+    /// run); `None` at the end.
+    pub fn next_chunk_from(&mut self, start_line: u64) -> io::Result<Option<Chunk>> {
+        while let Some(chunk) = self.next_chunk()? {
+            if let Some(chunk) = skip_to(chunk, start_line) {
+                return Ok(Some(chunk));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next chunk of whole lines (the input's last line may lack its newline); `None` at the end.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
+        while !self.ended {
+            let carried = self.partial.len();
+            let mut buffer = self.pool.take(carried + self.block);
+            buffer[..carried].copy_from_slice(&self.partial);
+            self.partial.clear();
+            let read = loop {
+                match self.reader.read(&mut buffer[carried..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            if read == 0 {
+                self.ended = true;
+                if carried > 0 || self.skipping {
+                    // The last line, without a newline (or the cut beginning of an overlong one).
+                    return Ok(Some(self.emit(buffer, carried)));
+                }
+                self.pool.put(buffer);
+                return Ok(None);
+            }
+            let mut end = carried + read;
+            if self.skipping {
+                // Drop the rest of the overlong line, up to its newline; it never reaches memory
+                // beyond this buffer.
+                match memchr::memchr(b'\n', &buffer[carried..end]) {
+                    Some(at) => {
+                        buffer.copy_within(carried + at..end, carried);
+                        end -= at;
+                        self.skipping = false;
+                    }
+                    None => {
+                        self.partial.extend_from_slice(&buffer[..carried]);
+                        self.pool.put(buffer);
+                        continue;
                     }
                 }
+            }
+            // The carried bytes hold no newline, so the block's last one ends the chunk.
+            match memchr::memrchr(b'\n', &buffer[carried..end]) {
+                Some(at) => {
+                    let cut = carried + at + 1;
+                    self.keep_partial(&buffer[cut..end]);
+                    return Ok(Some(self.emit(buffer, cut)));
+                }
                 None => {
-                    self.extend_partial(block);
-                    break;
+                    self.keep_partial(&buffer[..end]);
+                    self.pool.put(buffer);
                 }
             }
         }
-        (!out.data.is_empty()).then_some(out)
+        Ok(None)
     }
 
-    /// Copies `lines` (ending in `\n`) if none of them is too long; false (nothing copied) otherwise,
-    /// and the caller goes line by line.
-    fn copy_whole_lines(&mut self, lines: &[u8], out: &mut Vec<u8>) -> bool {
-        let mut start = 0;
-        let mut count = 0;
-        for end in memchr::memchr_iter(b'\n', lines) {
-            if end - start > self.max_line_bytes {
-                return false;
-            }
-            start = end + 1;
-            count += 1;
-        }
-        out.extend_from_slice(lines);
-        self.next_line += count;
-        true
-    }
-
-    /// Appends to the unfinished line, keeping at most `max_line_bytes + 1` bytes of it.
-    fn extend_partial(&mut self, bytes: &[u8]) {
-        if self.skipping {
-            return;
-        }
-        let room = (self.max_line_bytes + 1).saturating_sub(self.partial.len());
+    /// Keeps the unfinished last line, cut to `max_line_bytes + 1` bytes (then skipping the rest).
+    fn keep_partial(&mut self, bytes: &[u8]) {
+        let room = self.max_line_bytes.saturating_add(1);
         if bytes.len() > room {
             self.partial.extend_from_slice(&bytes[..room]);
             self.skipping = true;
@@ -185,13 +209,13 @@ impl LineSplitter {
         }
     }
 
-    /// At the end of input: the last line, if it had no newline.
-    pub fn finish(&mut self) -> Option<Chunk> {
-        if self.partial.is_empty() && !self.skipping {
-            return None;
-        }
-        self.skipping = false;
-        Some(Chunk { data: std::mem::take(&mut self.partial), first_line: self.next_line })
+    /// `buffer[..end]` as a chunk, counting its lines.
+    fn emit(&mut self, buffer: Vec<u8>, end: usize) -> Chunk {
+        let chunk = Chunk::pooled(buffer, end, self.next_line, &self.pool);
+        // memchr counts with vector instructions, while the block is still in the cache.
+        let newlines = memchr::memchr_iter(b'\n', chunk.data()).count() as u64;
+        self.next_line += newlines.max(1);
+        chunk
     }
 }
 
@@ -199,19 +223,91 @@ impl LineSplitter {
 mod tests {
     use super::*;
 
+    /// A reader handing out at most `piece` bytes per read, as a pipe does.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        piece: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.piece).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
     fn split_all(input: &[u8], block: usize, max: usize) -> Vec<Vec<u8>> {
-        let mut splitter = LineSplitter::new(max);
+        split_with(input, block, block, max).0
+    }
+
+    /// The lines read through `LineReader`, and the first line numbers of the chunks.
+    fn split_with(input: &[u8], block: usize, piece: usize, max: usize) -> (Vec<Vec<u8>>, Vec<u64>) {
+        let trickle = Trickle { data: input.to_vec(), at: 0, piece: piece.max(1) };
+        let mut reader = LineReader::new(Box::new(trickle), max, block);
         let mut data = Vec::new();
-        for piece in input.chunks(block.max(1)) {
-            if let Some(chunk) = splitter.push(piece) {
-                assert!(chunk.data.ends_with(b"\n"));
-                data.extend(chunk.data);
+        let mut firsts = Vec::new();
+        let mut expected_first = 1;
+        while let Some(chunk) = reader.next_chunk().unwrap() {
+            assert_eq!(chunk.first_line, expected_first);
+            let lines: Vec<Vec<u8>> =
+                iotstream_engine::lines::lines(chunk.data()).map(<[u8]>::to_vec).collect();
+            expected_first += lines.len() as u64;
+            firsts.push(chunk.first_line);
+            data.extend(lines);
+        }
+        // Lines longer than the limit may arrive whole (the parser rejects them); cut them here to
+        // compare with what must arrive at least.
+        let data = data.into_iter().map(|l| l[..l.len().min(max + 1)].to_vec()).collect();
+        (data, firsts)
+    }
+
+    #[test]
+    fn huge_lines_are_cut_to_one_byte_over_the_limit() {
+        let long = "x".repeat(10_000);
+        let input = format!("short\n{long}\nok\n{long}");
+        let (lines, _) = split_with(input.as_bytes(), 64, 64, 5);
+        assert_eq!(lines, [&b"short"[..], b"xxxxxx", b"ok", b"xxxxxx"]);
+        // Nothing more than the limit plus a block is ever held for an overlong line.
+        let mut reader =
+            LineReader::new(Box::new(Trickle { data: input.clone().into_bytes(), at: 0, piece: 64 }), 5, 64);
+        while let Some(chunk) = reader.next_chunk().unwrap() {
+            assert!(chunk.data().len() <= 64 + 6, "{}", chunk.data().len());
+        }
+    }
+
+    #[test]
+    fn skipping_from_a_start_line_keeps_numbers() {
+        let input: String = (1..=100).map(|i| format!("line{i}\n")).collect();
+        let mut reader =
+            LineReader::new(Box::new(Trickle { data: input.into_bytes(), at: 0, piece: 7 }), 100, 16);
+        let mut seen = Vec::new();
+        while let Some(chunk) = reader.next_chunk().unwrap() {
+            if let Some(chunk) = skip_to(chunk, 42) {
+                let first = chunk.first_line;
+                for (n, line) in (first..).zip(iotstream_engine::lines::lines(chunk.data())) {
+                    assert_eq!(line, format!("line{n}").as_bytes());
+                    seen.push(n);
+                }
             }
         }
-        if let Some(chunk) = splitter.finish() {
-            data.extend(chunk.data);
+        assert_eq!(seen, (42..=100).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn buffers_are_reused() {
+        let input: String = (0..10_000).map(|i| format!("{i}\n")).collect();
+        let mut reader =
+            LineReader::new(Box::new(Trickle { data: input.into_bytes(), at: 0, piece: 4096 }), 100, 4096);
+        let mut count = 0;
+        while let Some(chunk) = reader.next_chunk().unwrap() {
+            count += iotstream_engine::lines::lines(chunk.data()).count();
         }
-        iotstream_engine::lines::lines(&data).map(<[u8]>::to_vec).collect()
+        assert_eq!(count, 10_000);
+        // Each chunk was dropped before the next read, so one buffer (plus at most one) did it all.
+        assert!(reader.pool.free.lock().unwrap().len() <= 2);
     }
 
     #[test]
@@ -234,11 +330,13 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn splitting_preserves_lines(text in "[ab\\n]{0,200}", block in 1usize..64, max in 1usize..20) {
+        fn splitting_preserves_lines(
+            text in "[ab\\n]{0,200}", block in 1usize..64, piece in 1usize..80, max in 1usize..20,
+        ) {
             let expected: Vec<Vec<u8>> = iotstream_engine::lines::lines(text.as_bytes())
                 .map(|l| l[..l.len().min(max + 1)].to_vec())
                 .collect();
-            proptest::prop_assert_eq!(split_all(text.as_bytes(), block, max), expected);
+            proptest::prop_assert_eq!(split_with(text.as_bytes(), block, piece, max).0, expected);
         }
     }
 }

@@ -35,9 +35,10 @@ fn run(mut simulator: Simulator, rate: f64, count: Option<u64>, tx: &mpsc::Sende
         }
         let due = pacer.due(simulator.produced()).min(remaining);
         if due > 0 {
-            let mut chunk =
-                Chunk { data: Vec::with_capacity(due as usize * 200), first_line: simulator.produced() + 1 };
-            simulator.fill(&mut chunk.data, due);
+            let first_line = simulator.produced() + 1;
+            let mut data = Vec::with_capacity(due as usize * 200);
+            simulator.fill(&mut data, due);
+            let chunk = Chunk::from_vec(data, first_line);
             if tx.blocking_send(SourceEvent::Chunk(chunk)).is_err() {
                 return; // the pipeline has stopped
             }

@@ -8,18 +8,94 @@ pub mod generator;
 pub mod kafka;
 
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::mpsc;
 
 /// A run of whole lines (each ending in `\n`, the last one possibly not) from one input.
+///
+/// The bytes live in a buffer that may come from a [`BufferPool`]: dropping the chunk (after it is
+/// parsed, on whichever thread) hands the buffer back, so a file is read into the same few buffers
+/// over and over instead of a fresh allocation (page faults, zeroing) per block.
 #[derive(Debug, Default)]
 pub struct Chunk {
-    /// The bytes; lines longer than the parser's limit arrive cut to `limit + 1` bytes, so that they
-    /// are rejected as too large without ever being held in memory whole.
-    pub data: Vec<u8>,
-    /// 1-based number of the first line in `data`, for error messages.
+    /// The buffer; only `start..end` is this chunk's.
+    buffer: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// 1-based number of the first line in the chunk, for error messages and resume positions.
     pub first_line: u64,
+    /// Where the buffer goes back to when the chunk is dropped.
+    pool: Option<BufferPool>,
+}
+
+impl Chunk {
+    /// A chunk owning all of `data`.
+    pub fn from_vec(data: Vec<u8>, first_line: u64) -> Chunk {
+        Chunk { end: data.len(), buffer: data, start: 0, first_line, pool: None }
+    }
+
+    /// A chunk of `buffer[..end]`, whose buffer returns to `pool` when the chunk is dropped.
+    pub fn pooled(buffer: Vec<u8>, end: usize, first_line: u64, pool: &BufferPool) -> Chunk {
+        Chunk { buffer, start: 0, end, first_line, pool: Some(pool.clone()) }
+    }
+
+    /// The lines' bytes. Lines longer than the parser's limit are there whole when they fit a read
+    /// buffer, else cut to `limit + 1` bytes: either way the parser rejects them as too large,
+    /// and one huge line is never held in memory whole.
+    pub fn data(&self) -> &[u8] {
+        &self.buffer[self.start..self.end]
+    }
+
+    /// Drops the first `n` bytes.
+    pub fn advance(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.put(std::mem::take(&mut self.buffer));
+        }
+    }
+}
+
+/// Read buffers for reuse, shared by a source and whoever drops its chunks.
+#[derive(Clone, Debug, Default)]
+pub struct BufferPool {
+    free: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl BufferPool {
+    /// Buffers kept for reuse at most: more than can be in flight (the channels' depths and one
+    /// per parsing thread), so that a steady run allocates nothing, yet a bounded amount of memory.
+    const KEEP: usize = 32;
+
+    /// A buffer of at least `len` bytes (its length is its size; old contents are left in it).
+    pub fn take(&self, len: usize) -> Vec<u8> {
+        let reused = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match reused {
+            Some(mut buffer) => {
+                if buffer.len() < len {
+                    buffer.resize(len, 0);
+                }
+                buffer
+            }
+            // Zeroed memory straight from the allocator: fresh pages from the OS are zero already,
+            // so this costs no pass over the buffer.
+            None => vec![0; len],
+        }
+    }
+
+    /// Returns a buffer for reuse.
+    pub fn put(&self, buffer: Vec<u8>) {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        if free.len() < Self::KEEP {
+            free.push(buffer);
+        }
+    }
 }
 
 /// Messages from a partitioned source (Kafka): payloads back to back in one buffer.
