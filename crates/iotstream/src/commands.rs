@@ -139,13 +139,14 @@ pub fn pipeline_options(
 
 /// `iotstream analyze`.
 pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
-    check_all(&[
-        pipeline_options(&args.output, args.once, args.max_line_bytes).err(),
-        check_http(&args.http).err(),
-        check_kafka(args).err(),
-    ])?;
     let max = args.max_line_bytes;
-    let mut options = pipeline_options(&args.output, args.once, max)?;
+    let options = pipeline_options(&args.output, args.once, max);
+    check_all([
+        options.as_ref().err(),
+        check_http(&args.http).err().as_ref(),
+        check_kafka(args).err().as_ref(),
+    ])?;
+    let mut options = options?;
     let checkpointing = checkpointing(args)?;
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
     let mut outputs = outputs(&args.output, resume.and_then(|r| r.output_len))?;
@@ -206,8 +207,8 @@ fn with_progress(
 
 /// Fails with every problem found, one per line, so that a run with several mistakes is fixed in
 /// one go, and before anything is opened or connected.
-fn check_all(problems: &[Option<anyhow::Error>]) -> anyhow::Result<()> {
-    let problems: Vec<String> = problems.iter().flatten().map(|e| format!("{e:#}")).collect();
+fn check_all<'a>(problems: impl IntoIterator<Item = Option<&'a anyhow::Error>>) -> anyhow::Result<()> {
+    let problems: Vec<String> = problems.into_iter().flatten().map(|e| format!("{e:#}")).collect();
     match problems.as_slice() {
         [] => Ok(()),
         [one] => anyhow::bail!("{one}"),
@@ -276,11 +277,9 @@ fn parser_threads(requested: usize, options: &PipelineOptions) -> usize {
 /// `iotstream demo`; `embedded` for `iotstream` alone, whose default dashboard is skipped (with a
 /// warning) rather than fatal when its port is taken.
 pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
-    check_all(&[
-        pipeline_options(&args.output, false, DEFAULT_MAX_LINE_BYTES).err(),
-        check_http(&args.http).err(),
-    ])?;
-    let mut options = pipeline_options(&args.output, false, DEFAULT_MAX_LINE_BYTES)?;
+    let options = pipeline_options(&args.output, false, DEFAULT_MAX_LINE_BYTES);
+    check_all([options.as_ref().err(), check_http(&args.http).err().as_ref()])?;
+    let mut options = options?;
     let mut outputs = outputs(&args.output, None)?;
     serve_dashboard(&args.http, embedded, "simulator", &mut options, &mut outputs)?;
     tracing::info!(rate = args.rate, "demo: built-in simulator → engine → console; Ctrl-C stops");

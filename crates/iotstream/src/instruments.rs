@@ -13,9 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use iotstream_engine::aggregate::RejectCounts;
-use iotstream_engine::reading::STATE_CODES;
-use iotstream_engine::{EventTime, RejectReason, StatsRecord, WindowResult};
+use iotstream_engine::{EventTime, StatsRecord, WindowResult};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
 
 /// Valid readings counted.
@@ -76,16 +74,14 @@ pub fn describe() {
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
-/// Copies the engine's running totals and live views into the instruments.
-pub fn record_status(stats: &StatsRecord, rejected: &RejectCounts, late_by_state: &[u64]) {
+/// Copies the engine's running totals and live views (a stats record) into the instruments.
+pub fn record_status(stats: &StatsRecord) {
     counter!(READINGS).absolute(stats.readings);
-    for reason in RejectReason::ALL {
-        counter!(REJECTED, "reason" => reason.as_str()).absolute(rejected.get(reason));
+    for (reason, count) in &stats.rejected_by_reason {
+        counter!(REJECTED, "reason" => reason.clone()).absolute(*count);
     }
-    for (state, late) in STATE_CODES.iter().zip(late_by_state) {
-        if *late > 0 {
-            counter!(LATE, "state" => *state).absolute(*late);
-        }
+    for (state, late) in &stats.late_by_state {
+        counter!(LATE, "state" => state.clone()).absolute(*late);
     }
     gauge!(SENSORS).set(stats.sensors as f64);
     gauge!(OFFLINE).set(stats.offline as f64);

@@ -424,11 +424,7 @@ impl Engine {
     /// The live status: metrics, and a stats record for sinks that show it (the dashboard).
     fn write_status(&mut self) -> anyhow::Result<()> {
         let stats = self.stats();
-        let late = match &self.operator {
-            Operator::Windows(windows) => *windows.late_by_state(),
-            Operator::Batches(_) => [0; STATE_CODES.len()],
-        };
-        instruments::record_status(&stats, &self.rejected, &late);
+        instruments::record_status(&stats);
         if let Some(at) = self.last_checkpoint {
             instruments::record_checkpoint_age(at.elapsed());
         }
