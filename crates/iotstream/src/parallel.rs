@@ -304,10 +304,12 @@ fn work_loop(queue: &Mutex<std_mpsc::Receiver<(Work, std_mpsc::SyncSender<Partia
 mod tests {
     use super::*;
 
+    /// A valid reading, as one line.
+    const LINE: &str = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
+
     #[test]
     fn partials_count_what_the_lines_hold() {
-        let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
-        let chunk = Chunk::from_vec(format!("{line}\nnope\n{line}\n").into_bytes(), 10);
+        let chunk = Chunk::from_vec(format!("{LINE}\nnope\n{LINE}\n").into_bytes(), 10);
         let partial = parse_chunk(&Parser::default(), &chunk, 0);
         assert_eq!((partial.readings, partial.rejected), (2, 1));
         let Covers::Lines { next_line, examples } = &partial.covers else { panic!("{partial:?}") };
@@ -318,11 +320,10 @@ mod tests {
 
     #[test]
     fn batches_keep_every_reject_and_the_next_offsets() {
-        let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
         let mut batch = MessageBatch::default();
-        batch.push(line.as_bytes(), 1000, 0, 5);
+        batch.push(LINE.as_bytes(), 1000, 0, 5);
         batch.push(b"bad", 1000, 1, 7);
-        batch.push(line.as_bytes(), 1000, 0, 6);
+        batch.push(LINE.as_bytes(), 1000, 0, 6);
         batch.push(b"{}", 1000, 2, 0);
         let partial = parse_batch(&Parser::default(), &batch, 0);
         assert_eq!((partial.readings, partial.rejected), (2, 2));
@@ -341,14 +342,13 @@ mod tests {
         // Chunks of very different sizes finish out of order on the workers; the pipeline must still
         // see them (and the events between them) in the order the source sent them.
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
         let (tx, rx) = mpsc::channel(4);
         let mut events = spawn(rx, 3, Parser::default());
         std::thread::spawn(move || {
             let mut first = 1;
             for i in 0..60u64 {
                 let n = if i % 3 == 0 { 2000 } else { 1 };
-                let chunk = Chunk::from_vec(format!("{line}\n").repeat(n).into_bytes(), first);
+                let chunk = Chunk::from_vec(format!("{LINE}\n").repeat(n).into_bytes(), first);
                 first += n as u64;
                 tx.blocking_send(SourceEvent::Chunk(chunk)).unwrap();
                 if i % 10 == 9 {
@@ -386,12 +386,11 @@ mod tests {
     #[test]
     fn the_pool_counts_everything_before_the_end() {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
         let (tx, rx) = mpsc::channel(4);
         let mut events = spawn(rx, 3, Parser::default());
         std::thread::spawn(move || {
             for i in 0..50 {
-                let chunk = Chunk::from_vec(format!("{line}\n{line}\n").into_bytes(), i * 2 + 1);
+                let chunk = Chunk::from_vec(format!("{LINE}\n{LINE}\n").into_bytes(), i * 2 + 1);
                 tx.blocking_send(SourceEvent::Chunk(chunk)).unwrap();
             }
             tx.blocking_send(SourceEvent::End).unwrap();
@@ -412,10 +411,9 @@ mod tests {
     #[test]
     fn reading_workers_keep_order_and_resume_position() {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let line = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
         let mut text = String::new();
         for i in 1..=3000 {
-            text.push_str(if i % 500 == 0 { "bad" } else { line });
+            text.push_str(if i % 500 == 0 { "bad" } else { LINE });
             text.push('\n');
         }
         for (start_line, expected_readings, expected_rejected) in
