@@ -18,6 +18,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 SNAPSHOT = """
+// Taken at any moment, also before the map is drawn: every lookup tolerates a missing element.
 const q = (s) => document.querySelector(s);
 const row = (code) => [...document.querySelectorAll('#states tbody tr')].find(r => r.dataset.state === code);
 const ca = row('CA');
@@ -29,8 +30,8 @@ return {
   rate: q('#t-rate').textContent,
   line: q('#window-line').textContent,
   badge: q('#connection').textContent,
-  map_ca: q('#map path[data-state="CA"]').dataset.avg || null,
-  map_ca_fill: q('#map path[data-state="CA"]').style.fill,
+  map_ca: q('#map path[data-state="CA"]')?.dataset.avg || null,
+  map_ca_fill: q('#map path[data-state="CA"]')?.style.fill || null,
   table_ca: ca ? ca.cells[1].textContent : null,
   first_row: q('#states tbody tr') ? q('#states tbody tr').dataset.state : null,
   charts: document.querySelectorAll('.chart canvas').length,
