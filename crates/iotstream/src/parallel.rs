@@ -17,7 +17,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
 use iotstream_engine::lines::lines;
-use iotstream_engine::{Aggregate, Parser, RejectReason};
+use iotstream_engine::{Aggregate, Parser, Reading, RejectReason};
 use tokio::sync::mpsc;
 
 use crate::sources::file::LineReader;
@@ -38,6 +38,30 @@ pub struct Partial {
     pub rejected: u64,
     /// Where the input came from, and what the pipeline must do about its rejections.
     pub covers: Covers,
+}
+
+impl Partial {
+    /// An empty partial with room for `sensors` distinct sensors.
+    fn sized(sensors: usize) -> Partial {
+        Partial { aggregate: Aggregate::with_sensor_capacity(sensors), ..Partial::default() }
+    }
+
+    /// Counts one parsed line or message; the reason if it was rejected.
+    #[inline]
+    fn count(&mut self, parsed: Result<Reading<'_>, RejectReason>) -> Option<RejectReason> {
+        match parsed {
+            Ok(reading) => {
+                self.aggregate.add(&reading);
+                self.readings += 1;
+                None
+            }
+            Err(reason) => {
+                self.aggregate.reject(reason);
+                self.rejected += 1;
+                Some(reason)
+            }
+        }
+    }
 }
 
 /// The input a [`Partial`] covers.
@@ -80,22 +104,14 @@ pub struct RejectedMessage {
 
 /// Parses one chunk into a partial aggregate, with room for `sensors` distinct sensors.
 pub fn parse_chunk(parser: &Parser, chunk: &Chunk, sensors: usize) -> Partial {
-    let mut partial = Partial { aggregate: Aggregate::with_sensor_capacity(sensors), ..Partial::default() };
+    let mut partial = Partial::sized(sensors);
     let mut next_line = chunk.first_line;
     let mut examples = Vec::new();
     for (line_number, line) in (chunk.first_line..).zip(lines(chunk.data())) {
         next_line = line_number + 1;
-        match parser.parse(line) {
-            Ok(reading) => {
-                partial.aggregate.add(&reading);
-                partial.readings += 1;
-            }
-            Err(reason) => {
-                partial.aggregate.reject(reason);
-                partial.rejected += 1;
-                if examples.len() < REPORTED_PER_CHUNK {
-                    examples.push((line_number, reason, line[..line.len().min(120)].to_vec()));
-                }
+        if let Some(reason) = partial.count(parser.parse(line)) {
+            if examples.len() < REPORTED_PER_CHUNK {
+                examples.push((line_number, reason, line[..line.len().min(120)].to_vec()));
             }
         }
     }
@@ -106,25 +122,13 @@ pub fn parse_chunk(parser: &Parser, chunk: &Chunk, sensors: usize) -> Partial {
 /// Parses one message batch into a partial aggregate, with room for `sensors` distinct sensors;
 /// every rejected message is kept (it becomes a dead letter).
 pub fn parse_batch(parser: &Parser, batch: &MessageBatch, sensors: usize) -> Partial {
-    let mut partial = Partial { aggregate: Aggregate::with_sensor_capacity(sensors), ..Partial::default() };
+    let mut partial = Partial::sized(sensors);
     let mut positions: Vec<(i32, i64)> = Vec::new();
     let mut rejects = Vec::new();
     for (payload, meta) in batch.iter() {
-        match parser.parse(payload) {
-            Ok(reading) => {
-                partial.aggregate.add(&reading);
-                partial.readings += 1;
-            }
-            Err(reason) => {
-                partial.aggregate.reject(reason);
-                partial.rejected += 1;
-                rejects.push(RejectedMessage {
-                    partition: meta.partition,
-                    offset: meta.offset,
-                    reason,
-                    payload: payload.to_vec(),
-                });
-            }
+        if let Some(reason) = partial.count(parser.parse(payload)) {
+            let (partition, offset) = (meta.partition, meta.offset);
+            rejects.push(RejectedMessage { partition, offset, reason, payload: payload.to_vec() });
         }
         // A batch holds few partitions: a short list beats a map here.
         match positions.iter_mut().find(|(p, _)| *p == meta.partition) {
