@@ -1,5 +1,9 @@
 //! Results served over HTTP: hands each result and status to the dashboard's hub, which keeps the
 //! recent ones and streams them to browsers as server-sent events (see `crate::dashboard`).
+//!
+//! Only the status (every second while the dashboard is on) feeds the page's totals and throughput
+//! chart; stats records (`--stats-every`) are for files and topics. Taking both would put two
+//! records a few microseconds apart into the history, and the rate between them would spike.
 
 use std::io;
 use std::sync::Arc;
@@ -26,11 +30,34 @@ impl ResultSink for HttpSink {
         self.hub.publish_result(result).map_err(io::Error::other)
     }
 
-    fn write_stats(&mut self, stats: &StatsRecord) -> io::Result<()> {
-        self.hub.publish_status(stats).map_err(io::Error::other)
-    }
-
     fn write_status(&mut self, status: &StatsRecord) -> io::Result<()> {
         self.hub.publish_status(status).map_err(io::Error::other)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dashboard::RunInfo;
+
+    #[test]
+    fn only_the_status_feeds_the_dashboard() {
+        let info = RunInfo {
+            version: "test",
+            source: "file".into(),
+            time: "event",
+            window_seconds: 1.0,
+            slide_seconds: 1.0,
+        };
+        let (hub, _queries) = Hub::new(&info);
+        let mut sink = HttpSink::new(Arc::clone(&hub));
+        let stats: StatsRecord = serde_json::from_str(
+            r#"{"at":"2016-11-16T13:26:39Z","readings":5,"rejected":0,"rejected_by_reason":{},"late_by_state":{},"open_windows":0,"sensors":1,"offline":0,"offline_by_state":{}}"#,
+        )
+        .unwrap();
+        sink.write_stats(&stats).unwrap();
+        assert!(hub.recent_status(10).is_empty());
+        sink.write_status(&stats).unwrap();
+        assert_eq!(hub.recent_status(10).len(), 1);
     }
 }
