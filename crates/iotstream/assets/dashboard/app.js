@@ -16,7 +16,7 @@ const CODES = {
   "West Virginia": "WV", "Wisconsin": "WI", "Wyoming": "WY",
 };
 const NAMES = Object.fromEntries(Object.entries(CODES).map(([name, code]) => [code, name]));
-const HISTORY = 300; // points kept per chart
+const HISTORY = 300; // points kept per chart, and records asked for when backfilling
 
 const $ = (id) => document.getElementById(id);
 const fmt = new Intl.NumberFormat("en-US");
@@ -27,16 +27,30 @@ const view = {
   latest: null, // the result shown on the map and table
   byState: new Map(),
   sort: { key: "avg_temperature", desc: true },
-  previousStatus: null,
-  rate: [[], []], // time, readings/s
-  results: [[], [], []], // window end, messages, mean temperature
+  windows: new Map(), // "start|end" → the newest result seen for that window, summarised for the chart
+  stats: new Map(), // `at` → { t, readings }, for the throughput chart
+  current: null, // the newest stats record, shown in the tiles
+  tip: null, // state code whose tooltip is shown
   charts: {},
+  dirty: new Set(), // what render() has to draw again
+  syncs: 0, // backfills completed
+  reconnects: 0, // times the event stream opened again after losing its connection
 };
+
+// The event stream and its backfill: events that arrive while history loads wait in `buffer`.
+const stream = { source: null, buffer: null, generation: 0, opened: false, retry: 1000 };
 
 async function getJSON(url) {
   const response = await fetch(url, { credentials: "same-origin" });
   if (!response.ok) throw new Error(`${url}: ${response.status}`);
   return response.json();
+}
+
+// A short note on the page for a part that failed to load; an empty message hides it.
+function note(id, message) {
+  const element = $(id);
+  element.textContent = message;
+  element.hidden = !message;
 }
 
 // ---- map -------------------------------------------------------------------------------------
@@ -58,11 +72,19 @@ async function drawMap() {
     const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
     path.setAttribute("d", pathOf(feature.geometry));
     path.setAttribute("class", "state");
+    path.setAttribute("tabindex", "0");
+    path.setAttribute("role", "img");
     path.dataset.state = code;
-    path.addEventListener("mousemove", (event) => showTooltip(code, event));
+    path.addEventListener("mousemove", (event) => showTooltip(code, event.clientX, event.clientY));
     path.addEventListener("mouseleave", hideTooltip);
+    path.addEventListener("focus", () => {
+      const box = path.getBoundingClientRect();
+      showTooltip(code, box.left + box.width / 2, box.top + box.height / 2);
+    });
+    path.addEventListener("blur", hideTooltip);
     svg.appendChild(path);
   }
+  paintMap();
 }
 
 // Blue (cold) → pale yellow → red (warm), over the current range of state averages.
@@ -75,6 +97,19 @@ function colour(t) {
   return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
 
+// What a state's tooltip and accessible name say.
+function describe(code) {
+  const s = view.byState.get(code);
+  const lines = [`${NAMES[code] || code} (${code})`];
+  if (s) {
+    lines.push(`avg ${fmt1.format(s.avg_temperature)}°  min ${fmt1.format(s.min_temperature)}°  max ${fmt1.format(s.max_temperature)}°`);
+    lines.push(`${fmt.format(s.messages)} messages · ${fmt.format(s.sensors)} sensors`);
+  } else {
+    lines.push("no readings in this window");
+  }
+  return lines;
+}
+
 function paintMap() {
   const values = [...view.byState.values()].map((s) => s.avg_temperature);
   const low = Math.min(...values), high = Math.max(...values);
@@ -83,33 +118,36 @@ function paintMap() {
     const s = view.byState.get(path.dataset.state);
     path.style.fill = s ? colour((s.avg_temperature - low) / span) : "";
     path.dataset.avg = s ? s.avg_temperature.toFixed(3) : "";
+    path.setAttribute("aria-label", describe(path.dataset.state).join(", ").replace(/ {2}| · /g, ", "));
   }
   $("legend-min").textContent = values.length ? fmt1.format(low) + "°" : "";
   $("legend-max").textContent = values.length ? fmt1.format(high) + "°" : "";
+  if (view.tip && !$("tooltip").hidden) fillTooltip(view.tip);
 }
 
-function showTooltip(code, event) {
-  const s = view.byState.get(code);
+function fillTooltip(code) {
   const tip = $("tooltip");
-  tip.innerHTML = "";
-  const lines = [`${NAMES[code] || code} (${code})`];
-  if (s) {
-    lines.push(`avg ${fmt1.format(s.avg_temperature)}°  min ${fmt1.format(s.min_temperature)}°  max ${fmt1.format(s.max_temperature)}°`);
-    lines.push(`${fmt.format(s.messages)} messages · ${fmt.format(s.sensors)} sensors`);
-  } else {
-    lines.push("no readings in this window");
-  }
-  for (const line of lines) {
+  tip.replaceChildren(...describe(code).map((line) => {
     const div = document.createElement("div");
     div.textContent = line;
-    tip.appendChild(div);
-  }
+    return div;
+  }));
+}
+
+function showTooltip(code, x, y) {
+  const tip = $("tooltip");
+  view.tip = code;
+  fillTooltip(code);
   tip.hidden = false;
-  tip.style.left = event.clientX + 14 + "px";
-  tip.style.top = event.clientY + 14 + "px";
+  // Beside the pointer (or the focused state's centre), kept inside the window.
+  const left = Math.min(x + 14, window.innerWidth - tip.offsetWidth - 4);
+  const top = Math.min(y + 14, window.innerHeight - tip.offsetHeight - 4);
+  tip.style.left = Math.max(4, left) + "px";
+  tip.style.top = Math.max(4, top) + "px";
 }
 
 function hideTooltip() {
+  view.tip = null;
   $("tooltip").hidden = true;
 }
 
@@ -138,6 +176,11 @@ function renderTable() {
     body.appendChild(tr);
   }
   $("states").replaceChild(body, $("states").tBodies[0]);
+  markSort();
+}
+
+function markSort() {
+  const { key, desc } = view.sort;
   for (const th of $("states").tHead.rows[0].cells) {
     th.setAttribute("aria-sort", th.dataset.key === key ? (desc ? "descending" : "ascending") : "none");
   }
@@ -150,63 +193,157 @@ function highlight(code, on) {
 
 function setupSorting() {
   for (const th of $("states").tHead.rows[0].cells) {
-    th.addEventListener("click", () => {
+    const sort = () => {
       const key = th.dataset.key;
       view.sort = { key, desc: view.sort.key === key ? !view.sort.desc : th.dataset.type !== "text" };
       renderTable();
+    };
+    th.addEventListener("click", sort);
+    th.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault(); // Space would scroll the page
+        sort();
+      }
     });
   }
+  markSort();
 }
 
 // ---- charts ----------------------------------------------------------------------------------
+
+// One line per label, as short as the tick spacing allows, and ticks far enough apart that labels
+// never touch (uPlot's default two-line labels overlap on a narrow chart).
+const CLOCK = uPlot.fmtDate("{HH}:{mm}:{ss}");
+const MINUTES = uPlot.fmtDate("{HH}:{mm}");
+const DAY = uPlot.fmtDate("{M}/{D}");
+const MINUTE = 60, HOUR = 3600, DAYS = 86400;
+const timeAxis = () => ({
+  space: 80,
+  // Whole seconds and up: a chart of a few seconds would otherwise repeat a label per half second.
+  incrs: [1, 2, 5, 10, 15, 30, MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE,
+    HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAYS, 2 * DAYS, 7 * DAYS, 14 * DAYS, 28 * DAYS],
+  values: (u, splits, axis, space, incr) => {
+    const format = incr < MINUTE ? CLOCK : incr < DAYS ? MINUTES : DAY;
+    return splits.map((t) => (t == null ? "" : format(new Date(t * 1000))));
+  },
+});
 
 function makeCharts() {
   const width = (id) => Math.max(300, $(id).clientWidth - 10);
   view.charts.rate = new uPlot({
     width: width("rate-chart"), height: 220,
     scales: { y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] } },
+    padding: [null, 30, null, null], // room for the last time label, as there is no right axis
     series: [{}, { label: "readings/s", stroke: "#2b6cb0", fill: "rgba(43,108,176,.12)", width: 1.5 }],
-    axes: [{}, { size: 70 }],
-  }, view.rate, $("rate-chart"));
+    axes: [timeAxis(), { size: 70 }],
+  }, [[], []], $("rate-chart"));
   view.charts.results = new uPlot({
     width: width("results-chart"), height: 220,
     series: [{}, { label: "messages", stroke: "#6b7280", scale: "n", width: 1.5 },
       { label: "mean °", stroke: "#c2410c", scale: "t", width: 1.5 }],
-    axes: [{}, { scale: "n", size: 70 }, { scale: "t", side: 1, grid: { show: false } }],
-  }, view.results, $("results-chart"));
+    axes: [timeAxis(), { scale: "n", size: 70 }, { scale: "t", side: 1, grid: { show: false } }],
+  }, [[], [], []], $("results-chart"));
   window.addEventListener("resize", () => {
     view.charts.rate.setSize({ width: width("rate-chart"), height: 220 });
     view.charts.results.setSize({ width: width("results-chart"), height: 220 });
   });
 }
 
-function push(columns, values) {
-  values.forEach((v, i) => columns[i].push(v));
-  if (columns[0].length > HISTORY) columns.forEach((c) => c.shift());
+// Final results, one point per window at its end; a window's newest revision replaces the earlier.
+function drawResults() {
+  const finals = [...view.windows.values()].filter((w) => w.final).sort((a, b) => a.end - b.end);
+  view.charts.results.setData([finals.map((w) => w.end), finals.map((w) => w.messages), finals.map((w) => w.mean)]);
+  $("results-chart").dataset.windows = finals.length;
+}
+
+// Readings per second between consecutive stats records.
+function drawRate() {
+  const records = [...view.stats.values()].sort((a, b) => a.t - b.t);
+  const times = [], rates = [];
+  for (let i = 1; i < records.length; i++) {
+    const dt = records[i].t - records[i - 1].t;
+    if (dt <= 0) continue;
+    times.push(records[i].t);
+    rates.push(Math.max(0, (records[i].readings - records[i - 1].readings) / dt));
+  }
+  view.charts.rate.setData([times, rates]);
+  if (rates.length) $("t-rate").textContent = fmt.format(Math.round(rates[rates.length - 1]));
+  $("rate-chart").dataset.points = times.length;
+}
+
+// Keeps the newest `limit` entries of `map` by `time`.
+function trim(map, limit, time) {
+  while (map.size > limit) {
+    let oldest = null;
+    for (const [key, value] of map) if (oldest === null || time(value) < time(map.get(oldest))) oldest = key;
+    map.delete(oldest);
+  }
 }
 
 // ---- events ----------------------------------------------------------------------------------
 
-function onWindow(result) {
+// How far along a window's results are: partial < final < revision 1 < revision 2 …; among
+// partials of the same window (and as a tie-breaker), the one that counted more readings is newer.
+const rank = (result) => (result.final === false ? 0 : 1 + (result.revision || 0));
+const newer = (a, b) => rank(a) > rank(b) || (rank(a) === rank(b) && a.messages >= b.messages);
+
+function onWindow(result, redraw = true) {
+  const key = result.window_start + "|" + result.window_end;
+  const kept = view.windows.get(key);
+  if (kept && !newer(result, kept.result)) return; // seen already, or older than what is shown
+  const total = result.states.reduce((sum, s) => sum + s.avg_temperature * s.messages, 0);
+  view.windows.set(key, {
+    result: { final: result.final, revision: result.revision, messages: result.messages },
+    final: result.final !== false,
+    end: seconds(result.window_end),
+    messages: result.messages,
+    mean: result.messages ? total / result.messages : null,
+  });
+  trim(view.windows, HISTORY, (w) => w.end);
+  view.dirty.add("results");
   // The newest window wins the map and table; updates of older windows (late data) only chart.
-  if (!view.latest || result.window_end >= view.latest.window_end) {
+  if (!view.latest || seconds(result.window_end) >= seconds(view.latest.window_end)) {
     view.latest = result;
-    view.byState = new Map(result.states.map((s) => [s.state, s]));
-    paintMap();
-    renderTable();
-    const kind = result.final === false ? "partial" : (result.revision ? `revision ${result.revision}` : "final");
-    $("window-line").textContent = `window ${result.window_start} – ${result.window_end} (${kind}): ` +
-      `${fmt.format(result.messages)} messages, ${fmt.format(result.sensors)} sensors, ${fmt.format(result.rejected)} rejected`;
+    view.dirty.add("latest");
   }
-  if (result.final !== false && !result.revision) {
-    const total = result.states.reduce((sum, s) => sum + s.avg_temperature * s.messages, 0);
-    const mean = result.messages ? total / result.messages : null;
-    push(view.results, [seconds(result.window_end), result.messages, mean]);
-    view.charts.results.setData(view.results);
-  }
+  if (redraw) render();
 }
 
-function onStats(stats) {
+function onStats(stats, redraw = true) {
+  if (view.stats.has(stats.at)) return;
+  view.stats.set(stats.at, { t: seconds(stats.at), readings: stats.readings });
+  trim(view.stats, HISTORY + 1, (s) => s.t);
+  view.dirty.add("rate");
+  // Older records (history) only chart.
+  if (!view.current || seconds(stats.at) > seconds(view.current.at)) {
+    view.current = stats;
+    view.dirty.add("current");
+  }
+  if (redraw) render();
+}
+
+// Draws what changed since the last time: once per live event, once after a backfill.
+function render() {
+  const dirty = view.dirty;
+  view.dirty = new Set();
+  if (dirty.has("latest")) showLatest();
+  if (dirty.has("current")) showStats();
+  if (dirty.has("results")) drawResults();
+  if (dirty.has("rate")) drawRate();
+}
+
+function showLatest() {
+  const result = view.latest;
+  view.byState = new Map(result.states.map((s) => [s.state, s]));
+  paintMap();
+  renderTable();
+  const kind = result.final === false ? "partial" : (result.revision ? `revision ${result.revision}` : "final");
+  $("window-line").textContent = `window ${result.window_start} – ${result.window_end} (${kind}): ` +
+    `${fmt.format(result.messages)} messages, ${fmt.format(result.sensors)} sensors, ${fmt.format(result.rejected)} rejected`;
+}
+
+function showStats() {
+  const stats = view.current;
   $("t-readings").textContent = fmt.format(stats.readings);
   $("t-sensors").textContent = fmt.format(stats.sensors);
   $("t-offline").textContent = fmt.format(stats.offline);
@@ -219,17 +356,6 @@ function onStats(stats) {
     $("consumer-lag-tile").hidden = false;
     $("t-consumer-lag").textContent = fmt.format(stats.consumer_lag) + " msgs";
   }
-  const previous = view.previousStatus;
-  if (previous) {
-    const dt = seconds(stats.at) - seconds(previous.at);
-    if (dt > 0) {
-      const rate = Math.max(0, (stats.readings - previous.readings) / dt);
-      $("t-rate").textContent = fmt.format(Math.round(rate));
-      push(view.rate, [seconds(stats.at), rate]);
-      view.charts.rate.setData(view.rate);
-    }
-  }
-  view.previousStatus = stats;
   const reasons = Object.entries(stats.rejected_by_reason || {}).filter(([, n]) => n > 0);
   const list = $("reasons");
   list.innerHTML = "";
@@ -240,40 +366,144 @@ function onStats(stats) {
   }
 }
 
-function connect() {
-  const badge = $("connection");
-  const events = new EventSource("/api/events");
-  events.addEventListener("open", () => { badge.dataset.state = "live"; badge.textContent = "live"; });
-  events.addEventListener("error", () => { badge.dataset.state = "reconnecting"; badge.textContent = "reconnecting…"; });
-  events.addEventListener("window", (e) => onWindow(JSON.parse(e.data)));
-  events.addEventListener("stats", (e) => onStats(JSON.parse(e.data)));
+function apply(kind, data, redraw) {
+  const value = JSON.parse(data);
+  if (kind === "window") onWindow(value, redraw);
+  else onStats(value, redraw);
 }
 
+// An event from the stream: applied now, or after the backfill under way.
+function deliver(kind, data) {
+  if (stream.buffer) stream.buffer.push([kind, data]);
+  else apply(kind, data, true);
+}
+
+// Loads the recent results and stats records, then what the stream delivered meanwhile. Runs each
+// time the stream (re)opens, so whatever was emitted while it was down fills in; duplicates drop
+// out by window and by `at`, so the order in which things arrive does not matter.
+async function backfill() {
+  const generation = ++stream.generation;
+  if (!stream.buffer) stream.buffer = [];
+  const [windows, stats] = await Promise.allSettled([
+    getJSON(`/api/windows?limit=${HISTORY}`), getJSON(`/api/stats?limit=${HISTORY}`)]);
+  const failed = [];
+  if (windows.status === "fulfilled") for (const result of windows.value) onWindow(result, false);
+  else failed.push(windows.reason.message);
+  if (stats.status === "fulfilled") for (const record of stats.value) onStats(record, false);
+  else failed.push(stats.reason.message);
+  if (generation === stream.generation) { // a later backfill, if any, flushes instead
+    const buffered = stream.buffer;
+    stream.buffer = null;
+    for (const [kind, data] of buffered) apply(kind, data, false);
+  }
+  render();
+  note("history-error", failed.length ? "History could not be loaded (" + failed.join("; ") + "); showing live values only." : "");
+  view.syncs += 1;
+  document.body.dataset.syncs = view.syncs;
+}
+
+function setBadge(state, text) {
+  const badge = $("connection");
+  badge.dataset.state = state;
+  badge.textContent = text;
+}
+
+function connect() {
+  const source = new EventSource("/api/events");
+  stream.source = source;
+  source.addEventListener("open", () => {
+    setBadge("live", "live");
+    stream.retry = 1000;
+    if (stream.opened) {
+      view.reconnects += 1;
+      document.body.dataset.reconnects = view.reconnects;
+    }
+    stream.opened = true;
+    backfill(); // subscribed first, so nothing emitted from now on is missed
+  });
+  source.addEventListener("error", () => {
+    if (source.readyState !== EventSource.CLOSED) {
+      setBadge("reconnecting", "reconnecting…"); // the browser retries by itself
+      return;
+    }
+    // Refused (e.g. too many open dashboards): the browser gives up, so try again later ourselves.
+    setBadge("reconnecting", "offline, retrying…");
+    if (!stream.opened && !view.syncs) backfill(); // show the history at least
+    setTimeout(connect, stream.retry);
+    stream.retry = Math.min(30000, stream.retry * 2);
+  });
+  source.addEventListener("window", (e) => deliver("window", e.data));
+  source.addEventListener("stats", (e) => deliver("stats", e.data));
+}
+
+// ---- sensor lookup ---------------------------------------------------------------------------
+
 function setupLookup() {
+  let asked = 0; // only the latest lookup's answer is shown
   $("lookup").addEventListener("submit", async (event) => {
     event.preventDefault();
     const guid = $("guid").value.trim();
     if (!guid) return;
-    const response = await fetch("/api/sensors/" + encodeURIComponent(guid), { credentials: "same-origin" });
-    $("sensor").textContent = response.ok ? JSON.stringify(await response.json(), null, 2) : (await response.text()).trim();
+    const mine = ++asked;
+    const out = $("sensor");
+    const show = (text, failed) => {
+      if (mine !== asked) return;
+      out.textContent = text;
+      out.classList.toggle("error", failed);
+    };
+    show("looking up…", false);
+    try {
+      const response = await fetch("/api/sensors/" + encodeURIComponent(guid), { credentials: "same-origin" });
+      const why = response.ok ? "" : (await response.text()).trim();
+      if (response.ok) show(JSON.stringify(await response.json(), null, 2), false);
+      else if (response.status === 404) show(`Sensor “${guid}” not found${why ? ": " + why : ""}.`, true);
+      else if (response.status === 503) show(`Lookup unavailable (503)${why ? ": " + why : ""}`, true);
+      else show(`Lookup failed (${response.status})${why ? ": " + why : ""}`, true);
+    } catch (error) {
+      show(`Lookup failed: the server could not be reached (${error.message}).`, true);
+    }
   });
 }
 
-async function main() {
-  setupSorting();
-  setupLookup();
-  makeCharts();
+// ---- start -----------------------------------------------------------------------------------
+
+async function loadInfo() {
   try {
     const info = await getJSON("/api/info");
     const slide = info.slide_seconds !== info.window_seconds ? `, sliding every ${info.slide_seconds}s` : "";
     $("run-info").textContent = `v${info.version} · ${info.source} · ${info.time} time, ${info.window_seconds}s windows${slide}`;
-    await drawMap();
-    for (const result of await getJSON("/api/windows?limit=200")) onWindow(result);
-    for (const status of await getJSON("/api/stats")) onStats(status);
   } catch (error) {
-    $("window-line").textContent = "could not load: " + error.message;
+    $("run-info").textContent = "run details unavailable";
   }
-  connect();
 }
+
+async function loadMap() {
+  try {
+    await drawMap();
+  } catch (error) {
+    $("map").style.display = "none";
+    $("legend").style.display = "none";
+    note("map-error", `The map could not be loaded (${error.message}); the table still shows every state.`);
+  }
+}
+
+function main() {
+  setupSorting();
+  setupLookup();
+  makeCharts();
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape") hideTooltip(); });
+  // Each part loads on its own: one failing leaves the others working.
+  connect(); // history loads once the stream is open (see backfill)
+  loadInfo();
+  loadMap();
+}
+
+// For the browser test and the curious: the page's state.
+window.dashboard = {
+  view,
+  receive: deliver, // as if the stream had sent it: (kind, JSON text)
+  windows: () => [...view.windows.entries()].map(([key, w]) => ({ key, end: w.end, final: w.final, rank: rank(w.result) }))
+    .sort((a, b) => a.end - b.end),
+};
 
 main();
