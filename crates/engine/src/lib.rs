@@ -22,7 +22,10 @@ pub mod watermark;
 pub mod window;
 
 pub use aggregate::Aggregate;
-pub use operator::{Admission, EventTimeConfig, EventTimeWindows, MicroBatches};
+pub use operator::{
+    Admission, Coverage, EventTimeConfig, EventTimeWindows, Live, MicroBatches, Operator, OperatorConfig,
+    OperatorError,
+};
 pub use parse::{Parser, RejectReason};
 pub use reading::{EventTime, Guid, Reading, SensorId, StateCode};
 pub use result::{StateResult, StatsRecord, WindowResult};

@@ -13,34 +13,12 @@ use anyhow::{bail, Context as _};
 use iotstream_engine::aggregate::RejectCounts;
 use iotstream_engine::live::SensorTable;
 use iotstream_engine::state::{check_version, Snapshot, SNAPSHOT_VERSION};
-use iotstream_engine::{EventTime, EventTimeWindows, MicroBatches};
+use iotstream_engine::{EventTime, Operator};
 use redb::{Database, ReadableDatabase as _, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
 const LATEST: &str = "latest";
-
-/// The operator's state.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Serialize, Deserialize)]
-pub enum OperatorState {
-    /// Processing-time batches.
-    Batches(MicroBatches),
-    /// Event-time windows.
-    Windows(EventTimeWindows),
-}
-
-impl OperatorState {
-    /// An operator of the same kind and settings with nothing in it.
-    pub fn blank_like(&self) -> OperatorState {
-        match self {
-            OperatorState::Batches(_) => {
-                OperatorState::Batches(MicroBatches::new(crate::simulator::wall_clock_now()))
-            }
-            OperatorState::Windows(w) => OperatorState::Windows(EventTimeWindows::new(*w.config())),
-        }
-    }
-}
 
 /// Everything a run needs to resume.
 #[derive(Debug, Serialize, Deserialize)]
@@ -50,7 +28,7 @@ pub struct EngineState {
     /// Next position to read per partition (Kafka offset; line number for a file).
     pub positions: std::collections::BTreeMap<i32, i64>,
     /// The operator.
-    pub operator: OperatorState,
+    pub operator: Operator,
     /// Live views.
     pub sensors: SensorTable,
     /// Rejections since start.
@@ -137,7 +115,7 @@ mod tests {
         let mut state = EngineState {
             input: "file:x".into(),
             positions: [(0, 42)].into(),
-            operator: OperatorState::Batches(MicroBatches::new(EventTime(5))),
+            operator: Operator::Batches(iotstream_engine::MicroBatches::new(EventTime(5))),
             sensors: SensorTable::default(),
             rejected: RejectCounts::default(),
             readings: 7,

@@ -5,15 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
 use iotstream_engine::EventTime;
 
 #[cfg(feature = "kafka")]
 use crate::kafka::KafkaArgs;
 use crate::simulator::SEED_FLEET_SIZE;
-use crate::sinks::Format;
-#[cfg(feature = "kafka")]
-use crate::sources::kafka::StartFrom;
+pub use crate::sinks::{OutputArgs, SinkArgs};
+pub use crate::sources::SourceArgs;
 
 /// Real-time IoT sensor analytics: per-state temperature, message and sensor counts, live.
 ///
@@ -116,29 +114,30 @@ pub struct ProduceArgs {
     pub partitions: i32,
 }
 
-/// `iotstream analyze`.
+/// `iotstream analyze`: a source, the windows, the outputs, checkpoints and the dashboard, each
+/// under its own heading in `--help`. Sources and sinks bring their own flags (see
+/// [`SourceArgs`] and [`SinkArgs`]).
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["input", "brokers"]))]
 pub struct AnalyzeArgs {
-    /// JSON-lines input: a file, or - for stdin.
-    #[arg(long, short)]
-    pub input: Option<PathBuf>,
-    #[cfg(feature = "kafka")]
     #[command(flatten)]
-    pub kafka: KafkaArgs,
-    #[cfg(feature = "kafka")]
+    pub source: SourceArgs,
     #[command(flatten)]
-    pub consumer: ConsumerArgs,
+    pub windows: WindowArgs,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: SinkArgs,
+    #[command(flatten)]
+    pub stats: StatsArgs,
+    #[command(flatten)]
+    pub checkpoints: CheckpointArgs,
     #[command(flatten)]
     pub http: HttpArgs,
-    /// Read all input that is available, emit exactly one result covering it, and exit.
-    #[arg(long)]
-    pub once: bool,
-    /// Messages longer than this many bytes are rejected unread (reason too_large).
-    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
-    pub max_line_bytes: usize,
+}
+
+/// `--state-dir` and its settings.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Checkpoints")]
+pub struct CheckpointArgs {
     /// Keep checkpoints here (a local database): a run restarted with the same directory resumes
     /// from the last checkpoint with the same results as an uninterrupted run.
     #[arg(long)]
@@ -150,34 +149,6 @@ pub struct AnalyzeArgs {
     /// How often to checkpoint (also at the end and on a clean stop).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub checkpoint_interval: Duration,
-    /// Threads parsing input in parallel, file lines or Kafka messages of all partitions (0: one
-    /// per core). Processing time only; event time keeps the order of readings within each
-    /// partition and parses on one thread.
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-}
-
-/// Consumer options of `analyze --kafka`.
-#[cfg(feature = "kafka")]
-#[derive(Debug, Args)]
-pub struct ConsumerArgs {
-    /// Consumer group: instances with the same group split the partitions, and offsets are
-    /// committed under it.
-    #[arg(long, default_value = "iotstream", requires = "brokers")]
-    pub group: String,
-    /// Where to start reading a partition this process gets for the first time: the group's
-    /// committed offset (falling back to earliest), the earliest message, or only new ones.
-    #[arg(long, value_enum, default_value_t = StartFrom::Committed, requires = "brokers")]
-    pub from: StartFrom,
-    /// Also send each result, as JSON, to this topic (keyed by window and partitions).
-    #[arg(long, requires = "brokers")]
-    pub results_topic: Option<String>,
-    /// Send every rejected message to this topic, with its reason and origin in headers.
-    #[arg(long, requires = "brokers")]
-    pub dead_letter_topic: Option<String>,
-    /// Dead letters keep at most this many bytes of the original message.
-    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
-    pub dead_letter_max_bytes: usize,
 }
 
 /// Which clock cuts windows.
@@ -189,9 +160,10 @@ pub enum TimeMode {
     Event,
 }
 
-/// Windowing and output options, shared by `analyze` and `demo`.
+/// How results are cut, shared by `analyze` and `demo`.
 #[derive(Debug, Args)]
-pub struct OutputArgs {
+#[command(next_help_heading = "Windows")]
+pub struct WindowArgs {
     /// Window length: a result every this much processing time (the seed's 3-second
     /// micro-batches), or event-time windows of this length with --time event.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
@@ -221,6 +193,12 @@ pub struct OutputArgs {
     /// (future_timestamp) and do not move the watermark.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub max_skew: Duration,
+}
+
+/// Stats records and the live views they carry: shared by `analyze` and `demo`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct StatsArgs {
     /// Sensors silent longer than this count as offline in stats records.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub offline_after: Duration,
@@ -228,12 +206,6 @@ pub struct OutputArgs {
     /// at the end (default: every 3s with --time event, never otherwise).
     #[arg(long, value_parser = parse_duration)]
     pub stats_every: Option<Duration>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Console)]
-    pub format: Format,
-    /// Write results to this file instead of stdout.
-    #[arg(long, short)]
-    pub output: Option<PathBuf>,
 }
 
 /// `iotstream demo` (also what `iotstream` alone runs).
@@ -245,7 +217,11 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
     #[command(flatten)]
+    pub windows: WindowArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub stats: StatsArgs,
     #[command(flatten)]
     pub http: HttpArgs,
 }
@@ -255,6 +231,7 @@ pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 
 /// The live dashboard, JSON API and Prometheus metrics.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Dashboard")]
 pub struct HttpArgs {
     /// Serve the live dashboard, its JSON API and Prometheus /metrics on this address (e.g.
     /// 127.0.0.1:8080; port 0 picks a free one). Any address other than loopback needs --http-token.
@@ -267,16 +244,6 @@ pub struct HttpArgs {
     /// Requests per second the server admits on average (bursts of twice that); beyond, 429.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub http_rate_limit: u32,
-}
-
-impl AnalyzeArgs {
-    /// The Kafka topic read, if the input is Kafka.
-    pub fn kafka_topic(&self) -> Option<String> {
-        #[cfg(feature = "kafka")]
-        return self.kafka.topic.clone();
-        #[cfg(not(feature = "kafka"))]
-        None
-    }
 }
 
 impl Default for DemoArgs {
@@ -336,7 +303,7 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
-        assert_eq!(DemoArgs::default().output.window, Duration::from_secs(3));
+        assert_eq!(DemoArgs::default().windows.window, Duration::from_secs(3));
     }
 
     #[test]

@@ -5,19 +5,19 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
-use iotstream_engine::{EventTimeConfig, Parser, WindowSpec};
+use iotstream_engine::{EventTimeConfig, OperatorConfig, WindowSpec};
 
+use crate::channel::Source;
 use crate::checkpoint::{self, CheckpointStore};
-use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, HttpArgs, OutputArgs, SimulateArgs, TimeMode};
-use crate::parallel;
-use crate::pipeline::Checkpointing;
-use crate::pipeline::{self, Mode, Outputs, PipelineOptions, RunSummary};
+use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, HttpArgs, SimulateArgs, StatsArgs, TimeMode, WindowArgs};
+use crate::clock::wall_clock_now;
+use crate::pipeline::{self, Checkpointing, Outputs, PipelineOptions, RunSummary};
 use crate::progress;
-use crate::simulator::{wall_clock_now, Clock, DisorderConfig, Simulator, SimulatorConfig};
-use crate::sinks;
-use crate::sources::file::{self, Input};
+use crate::simulator::{Clock, DisorderConfig, Simulator, SimulatorConfig};
+use crate::sinks::{self, SinkContext};
+use crate::sources::file::Input;
 use crate::sources::generator::{self, Pacer};
-use crate::sources::Source;
+use crate::sources::SourceOptions;
 
 /// How often the dashboard gets a fresh status.
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
@@ -92,117 +92,102 @@ fn simulator_config(fleet: &FleetArgs, clock: Clock, count: Option<u64>) -> Simu
     SimulatorConfig { seed: fleet.seed, sensors: fleet.sensors, clock, disorder, count }
 }
 
-/// Turns windowing flags into pipeline options, reporting every inconsistency at once.
+/// Turns windowing and stats flags into pipeline options, reporting every inconsistency at once.
 pub fn pipeline_options(
-    output: &OutputArgs,
+    windows: &WindowArgs,
+    stats: &StatsArgs,
     once: bool,
     max_line_bytes: usize,
 ) -> anyhow::Result<PipelineOptions> {
     let micros = |d: Duration| d.as_micros().min(i64::MAX as u128) as i64;
-    let mode = match output.time {
+    let operator = match windows.time {
         TimeMode::Processing => {
             let event_only = [
-                ("--slide", output.slide.is_some()),
-                ("--emit-every", output.emit_every.is_some()),
-                ("--allowed-lateness", !output.allowed_lateness.is_zero()),
+                ("--slide", windows.slide.is_some()),
+                ("--emit-every", windows.emit_every.is_some()),
+                ("--allowed-lateness", !windows.allowed_lateness.is_zero()),
             ];
             let misused: Vec<&str> =
                 event_only.iter().filter(|(_, used)| *used).map(|(flag, _)| *flag).collect();
             let verb = if misused.len() == 1 { "applies" } else { "apply" };
             anyhow::ensure!(misused.is_empty(), "{} only {verb} with --time event", misused.join(", "));
-            Mode::Processing { window: output.window }
+            OperatorConfig::Batches { period: micros(windows.window) }
         }
         TimeMode::Event => {
-            let size = micros(output.window);
-            let slide = output.slide.map_or(size, micros);
+            let size = micros(windows.window);
+            let slide = windows.slide.map_or(size, micros);
             let window = WindowSpec::new(size, slide).map_err(|e| anyhow::anyhow!("--slide: {e}"))?;
             let config = EventTimeConfig {
                 window,
-                max_delay: micros(output.max_delay),
-                allowed_lateness: micros(output.allowed_lateness),
-                max_skew: Some(micros(output.max_skew)),
-                idle_timeout: Some(micros(output.idle_timeout)),
+                max_delay: micros(windows.max_delay),
+                allowed_lateness: micros(windows.allowed_lateness),
+                max_skew: Some(micros(windows.max_skew)),
+                idle_timeout: Some(micros(windows.idle_timeout)),
             };
-            Mode::Event { config, emit_every: output.emit_every }
+            OperatorConfig::Windows { config, emit_every: windows.emit_every.map(micros) }
         }
     };
-    let default_stats = (output.time == TimeMode::Event).then_some(Duration::from_secs(3));
+    let default_stats = (windows.time == TimeMode::Event).then_some(Duration::from_secs(3));
     Ok(PipelineOptions {
-        mode,
+        operator,
         once,
         max_line_bytes,
-        stats_every: output.stats_every.or(default_stats),
-        offline_after: output.offline_after,
+        stats_every: stats.stats_every.or(default_stats),
+        offline_after: stats.offline_after,
         status_every: None,
     })
 }
 
-/// `iotstream analyze`.
+/// `iotstream analyze`: checks every flag, then opens the checkpoint store, the sinks, the
+/// dashboard and the source, in that order, and runs the pipeline.
 pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
-    let max = args.max_line_bytes;
-    let options = pipeline_options(&args.output, args.once, max);
+    let source = &args.source;
+    let options = pipeline_options(&args.windows, &args.stats, source.once, source.max_line_bytes);
     check_all([
         options.as_ref().err(),
         check_http(&args.http).err().as_ref(),
-        check_kafka(args).err().as_ref(),
+        source.check().err().as_ref(),
     ])?;
     let mut options = options?;
     let checkpointing = checkpointing(args)?;
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
-    let mut outputs = outputs(&args.output, resume.and_then(|r| r.output_len))?;
-    let source_name = match &args.kafka_topic() {
-        Some(topic) if args.input.is_none() => format!("kafka:{topic}"),
-        _ => "file".to_owned(),
+    let context = SinkContext { resume_len: resume.and_then(|r| r.output_len), kafka: kafka_input(source)? };
+    let mut outputs = sinks::open(&args.output, &context)?;
+    let dashboard_source = source.kafka_topic().map_or_else(|| "file".to_owned(), |t| format!("kafka:{t}"));
+    serve_dashboard(&args.http, false, &dashboard_source, &mut options, &mut outputs)?;
+    let source_options = SourceOptions {
+        threads: parser_threads(source.threads, &options),
+        resume: resume.map(|r| r.positions.clone()).unwrap_or_default(),
+        own_all: checkpointing.is_some(),
+        // A file read with --once or into a result file gets a progress bar (on a terminal): its
+        // results are printed only at the end, or elsewhere, so the bar never interleaves with them.
+        progress: source.once || args.output.stream.output.is_some(),
+        keep_bytes: keep_bytes(args),
     };
-    serve_dashboard(&args.http, false, &source_name, &mut options, &mut outputs)?;
-    let positions = resume.map(|r| r.positions.clone()).unwrap_or_default();
-    let threads = parser_threads(args.threads, &options);
-    tracing::debug!(threads, "parsing threads");
-    let source = match &args.input {
-        Some(path) => {
-            let start_line = positions.get(&0).map_or(1, |&line| line.max(1) as u64);
-            let input = Input::from_arg(path);
-            let input = with_progress(&input, input.open()?, args);
-            if threads > 1 {
-                // The parsing threads read too, each the block it parses next (see `parallel`).
-                let lines = file::line_reader(input, max);
-                Source::plain(parallel::spawn_reading(lines, start_line, threads, Parser::new(max)))
-            } else {
-                Source::plain(file::spawn(input, max, start_line))
-            }
-        }
-        #[cfg(feature = "kafka")]
-        None => {
-            let mut source = kafka::source(args, &mut outputs, positions)?;
-            if threads > 1 {
-                // Batches mixing the partitions, polled by one consumer (librdkafka fetches the
-                // partitions concurrently), parsed by all threads and seen by the pipeline in
-                // the order they were polled (see `parallel`).
-                source.events = parallel::spawn(source.events, threads, Parser::new(max));
-            }
-            source
-        }
-        #[cfg(not(feature = "kafka"))]
-        None => anyhow::bail!("this build has no Kafka support; use --input"),
-    };
-    block_on(pipeline::run(source, outputs, options, checkpointing))
+    tracing::debug!(threads = source_options.threads, "parsing threads");
+    let events = source.open(&source_options)?;
+    block_on(pipeline::run(events, outputs, options, checkpointing))
 }
 
-/// A file read with `--once` or into a result file gets a progress bar (on a terminal): its results
-/// are printed only at the end, or elsewhere, so the bar never interleaves with them.
-fn with_progress(
-    input: &Input,
-    reader: Box<dyn io::Read + Send>,
-    args: &AnalyzeArgs,
-) -> Box<dyn io::Read + Send> {
-    let Input::Path(path) = input else { return reader };
-    let size = std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len());
-    match size {
-        Some(size) if args.once || args.output.output.is_some() => {
-            Box::new(progress::ProgressRead::new(reader, progress::bytes(size)))
-        }
-        _ => reader,
+/// How much of each message a source keeps: enough for the parser to see it is too large, and
+/// for a dead letter.
+fn keep_bytes(args: &AnalyzeArgs) -> usize {
+    let parse = args.source.max_line_bytes.saturating_add(1);
+    #[cfg(feature = "kafka")]
+    return parse.max(args.output.kafka.dead_letter_max_bytes);
+    #[cfg(not(feature = "kafka"))]
+    parse
+}
+
+/// The Kafka connection and topic, when the input is Kafka (the Kafka sinks use them too).
+fn kafka_input(source: &crate::sources::SourceArgs) -> anyhow::Result<Option<sinks::KafkaInput>> {
+    #[cfg(feature = "kafka")]
+    if source.input.is_none() {
+        let connection = &source.kafka.connection;
+        return Ok(Some((connection.connect()?, connection.topic()?.to_owned())));
     }
+    let _ = source;
+    Ok(None)
 }
 
 /// Fails with every problem found, one per line, so that a run with several mistakes is fixed in
@@ -228,44 +213,28 @@ fn check_http(http: &HttpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--kafka` needs a topic.
-fn check_kafka(args: &AnalyzeArgs) -> anyhow::Result<()> {
-    #[cfg(feature = "kafka")]
-    anyhow::ensure!(
-        args.kafka.brokers.is_none() || args.kafka.topic.is_some(),
-        "--topic is required with --kafka"
-    );
-    let _ = args;
-    Ok(())
-}
-
 /// `--state-dir`: the store, and the checkpoint to resume from (checked to be of this input).
 fn checkpointing(args: &AnalyzeArgs) -> anyhow::Result<Option<Checkpointing>> {
-    let Some(dir) = &args.state_dir else { return Ok(None) };
-    let input = match (&args.input, &args.kafka_topic()) {
-        (Some(path), _) => format!("file:{}", path.display()),
-        (None, Some(topic)) => format!("kafka:{topic}"),
-        (None, None) => anyhow::bail!("--state-dir needs an input"),
-    };
+    let Some(dir) = &args.checkpoints.state_dir else { return Ok(None) };
+    let input = args.source.name();
     let store = CheckpointStore::open(dir)?;
     let resume = store.load()?;
     if let Some(state) = &resume {
         checkpoint::check_input(state, &input)?;
     }
-    let unsafe_positions_only = args.fault_unsafe_checkpoints;
     Ok(Some(Checkpointing {
         store,
-        interval: args.checkpoint_interval,
+        interval: args.checkpoints.checkpoint_interval,
         input,
         resume,
-        unsafe_positions_only,
+        unsafe_positions_only: args.checkpoints.fault_unsafe_checkpoints,
     }))
 }
 
 /// How many threads parse: `requested` (0 = one per core), but one where order matters (event
 /// time) or where live views are kept per reading (stats records).
 fn parser_threads(requested: usize, options: &PipelineOptions) -> usize {
-    if matches!(options.mode, Mode::Event { .. }) || options.tracks_sensors() {
+    if !options.operator.takes_partials() || options.tracks_sensors() {
         return 1;
     }
     match requested {
@@ -277,21 +246,14 @@ fn parser_threads(requested: usize, options: &PipelineOptions) -> usize {
 /// `iotstream demo`; `embedded` for `iotstream` alone, whose default dashboard is skipped (with a
 /// warning) rather than fatal when its port is taken.
 pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
-    let options = pipeline_options(&args.output, false, DEFAULT_MAX_LINE_BYTES);
+    let options = pipeline_options(&args.windows, &args.stats, false, DEFAULT_MAX_LINE_BYTES);
     check_all([options.as_ref().err(), check_http(&args.http).err().as_ref()])?;
     let mut options = options?;
-    let mut outputs = outputs(&args.output, None)?;
+    let mut outputs = sinks::open_stream(&args.output, None)?;
     serve_dashboard(&args.http, embedded, "simulator", &mut options, &mut outputs)?;
     tracing::info!(rate = args.rate, "demo: built-in simulator → engine → console; Ctrl-C stops");
     let source = generator::spawn(simulator_config(&args.fleet, Clock::Wall, None), args.rate, None);
     block_on(pipeline::run(Source::plain(source), outputs, options, None))
-}
-
-/// The result sink for `--format`/`--output`; a resumed run cuts the file back to `resume_len`.
-fn outputs(output: &OutputArgs, resume_len: Option<u64>) -> anyhow::Result<Outputs> {
-    let out = sinks::open_output(output.output.as_deref(), resume_len)?;
-    let sinks = vec![sinks::stream_sink(output.format, out.writer)];
-    Ok(Outputs { sinks, dead_letters: None, written: out.written, sensor_queries: None })
 }
 
 /// `--http`: starts the dashboard server and adds its sink, status ticks and sensor lookups to the
@@ -306,20 +268,14 @@ fn serve_dashboard(
 ) -> anyhow::Result<()> {
     use crate::dashboard::{self, Hub, RunInfo, ServerConfig};
     let Some(addr) = http.http else { return Ok(()) };
-    let seconds = |d: Duration| d.as_secs_f64();
-    let (time, window_seconds, slide_seconds) = match options.mode {
-        Mode::Processing { window } => ("processing", seconds(window), seconds(window)),
-        Mode::Event { config, .. } => {
-            let micros = |m: i64| m as f64 / 1e6;
-            ("event", micros(config.window.size()), micros(config.window.slide()))
-        }
-    };
+    let (time, size, slide) = options.operator.describe();
+    let seconds = |micros: i64| micros as f64 / 1e6;
     let info = RunInfo {
         version: env!("CARGO_PKG_VERSION"),
         source: source.to_owned(),
         time,
-        window_seconds,
-        slide_seconds,
+        window_seconds: seconds(size),
+        slide_seconds: seconds(slide),
     };
     let (hub, queries) = Hub::new(&info);
     let config = ServerConfig { addr, token: http.http_token.clone(), rate_limit: http.http_rate_limit };
@@ -377,19 +333,8 @@ pub mod kafka {
 
     use super::*;
     use crate::cli::ProduceArgs;
-    use crate::kafka::{check_brokers, Connection, KafkaArgs};
-    use crate::sinks::kafka::{DeadLetters, KafkaResultSink, Sender, TopicDeadLetters};
-    use crate::sources::kafka::{self as kafka_source, KafkaSourceConfig};
-
-    fn topic(args: &KafkaArgs) -> anyhow::Result<&str> {
-        args.topic.as_deref().context("--topic is required with --kafka")
-    }
-
-    fn connect(args: &KafkaArgs) -> anyhow::Result<Connection> {
-        let connection = Connection::from_args(args).context("--kafka BROKERS is required")?;
-        check_brokers(&connection.brokers)?;
-        Ok(connection)
-    }
+    use crate::kafka::{check_brokers, Connection};
+    use crate::sinks::kafka::Sender;
 
     /// `simulate --kafka`: readings keyed by guid, so a sensor's readings stay in one partition.
     pub fn simulate(
@@ -398,7 +343,7 @@ pub mod kafka {
         simulator: &mut Simulator,
     ) -> anyhow::Result<()> {
         check_brokers(&connection.brokers)?;
-        let topic = topic(&args.kafka)?;
+        let topic = args.kafka.topic()?;
         connection.ensure_topic(topic, args.partitions)?;
         let sender = Sender::new(connection, topic, false)?;
         let pacer = args.rate.map(Pacer::new);
@@ -422,8 +367,8 @@ pub mod kafka {
 
     /// `iotstream produce`: one message per input line, keyed by guid where the line has one.
     pub fn produce(args: &ProduceArgs) -> anyhow::Result<()> {
-        let connection = connect(&args.kafka)?;
-        let topic = topic(&args.kafka)?;
+        let connection = args.kafka.connect()?;
+        let topic = args.kafka.topic()?;
         let mut reader = io::BufReader::with_capacity(1 << 20, Input::from_arg(&args.input).open()?);
         connection.ensure_topic(topic, args.partitions)?;
         let sender = Sender::new(&connection, topic, false)?;
@@ -445,36 +390,5 @@ pub mod kafka {
         let seconds = started.elapsed().as_secs_f64();
         let rate = messages as f64 / seconds.max(1e-9);
         tracing::info!(messages, seconds = format!("{seconds:.2}"), rate = format!("{rate:.0}/s"), "{what}");
-    }
-
-    /// `analyze --kafka`: the consumer, plus the results and dead-letter topics if asked for.
-    pub fn source(
-        args: &AnalyzeArgs,
-        outputs: &mut Outputs,
-        resume: std::collections::BTreeMap<i32, i64>,
-    ) -> anyhow::Result<Source> {
-        let connection = connect(&args.kafka)?;
-        let topic = topic(&args.kafka)?.to_owned();
-        let consumer = &args.consumer;
-        if let Some(results) = &consumer.results_topic {
-            connection.ensure_topic(results, 1)?;
-            outputs.sinks.push(Box::new(KafkaResultSink::new(&connection, results)?));
-        }
-        if let Some(dead) = &consumer.dead_letter_topic {
-            connection.ensure_topic(dead, 1)?;
-            let dead_letters = DeadLetters::new(&connection, dead, consumer.dead_letter_max_bytes)?;
-            outputs.dead_letters =
-                Some(Box::new(TopicDeadLetters { dead_letters, source_topic: topic.clone() }));
-        }
-        kafka_source::spawn(KafkaSourceConfig {
-            connection,
-            topic,
-            group: consumer.group.clone(),
-            from: consumer.from,
-            once: args.once,
-            own_all: args.state_dir.is_some(),
-            resume,
-            keep_bytes: args.max_line_bytes.saturating_add(1).max(consumer.dead_letter_max_bytes),
-        })
     }
 }

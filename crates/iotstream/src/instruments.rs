@@ -9,8 +9,6 @@
 //! Labels are bounded by construction: per state (51), per rejection reason (14), per result kind
 //! (3), per input partition. Never per sensor.
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use iotstream_engine::{EventTime, StatsRecord, WindowResult};
@@ -122,17 +120,6 @@ pub fn record_checkpoint_age(age: Duration) {
 /// A partition's consumer lag, from the Kafka client's statistics.
 pub fn record_consumer_lag(partition: i32, lag: i64) {
     gauge!(CONSUMER_LAG, "partition" => partition.to_string()).set(lag as f64);
-    LAGS.lock().unwrap_or_else(PoisonError::into_inner).insert(partition, lag);
-}
-
-/// The latest lag of every partition, kept for [`consumer_lag`] (the Kafka client reports it on its
-/// own thread; stats records are made on the pipeline's).
-static LAGS: Mutex<BTreeMap<i32, i64>> = Mutex::new(BTreeMap::new());
-
-/// Total consumer lag over the partitions reported, if any were.
-pub fn consumer_lag() -> Option<u64> {
-    let lags = LAGS.lock().unwrap_or_else(PoisonError::into_inner);
-    (!lags.is_empty()).then(|| lags.values().map(|&lag| lag.max(0) as u64).sum())
 }
 
 fn seconds(time: EventTime) -> f64 {

@@ -18,6 +18,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// Connection options shared by every command that talks to Kafka.
 #[derive(Clone, Debug, Default, clap::Args)]
+#[command(next_help_heading = "Kafka")]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers (host:port[,host:port…]).
     #[arg(long = "kafka", value_name = "BROKERS")]
@@ -29,6 +30,20 @@ pub struct KafkaArgs {
     /// logged.
     #[arg(long = "kafka-option", value_name = "KEY=VALUE", requires = "brokers")]
     pub options: Vec<KafkaOption>,
+}
+
+impl KafkaArgs {
+    /// The connection, its brokers' addresses checked (a typo fails at once, not after a timeout).
+    pub fn connect(&self) -> anyhow::Result<Connection> {
+        let connection = Connection::from_args(self).context("--kafka BROKERS is required")?;
+        check_brokers(&connection.brokers)?;
+        Ok(connection)
+    }
+
+    /// The topic (`--topic`).
+    pub fn topic(&self) -> anyhow::Result<&str> {
+        self.topic.as_deref().context("--topic is required with --kafka")
+    }
 }
 
 /// One `key=value` librdkafka setting.

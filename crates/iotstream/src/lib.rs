@@ -6,8 +6,10 @@
 //! [`cli`] declares the commands and [`commands`] wires them up; [`telemetry`] owns logging and
 //! [`instruments`] the Prometheus metrics.
 
+pub mod channel;
 pub mod checkpoint;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 #[cfg(feature = "http")]

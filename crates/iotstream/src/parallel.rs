@@ -17,90 +17,16 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
 use iotstream_engine::lines::lines;
-use iotstream_engine::{Aggregate, Parser, Reading, RejectReason};
+use iotstream_engine::Parser;
 use tokio::sync::mpsc;
 
-use crate::sources::file::LineReader;
-use crate::sources::{Chunk, MessageBatch, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
+use crate::channel::{
+    Chunk, Covers, MessageBatch, Partial, RejectedMessage, SourceEvent, SourceReceiver, CHANNEL_DEPTH,
+};
 
 /// Most rejected lines a worker reports in full per chunk (the rest are only counted), so that a
 /// file of garbage does not turn into a copy of itself in memory.
 const REPORTED_PER_CHUNK: usize = 16;
-
-/// What a worker made of one chunk or message batch.
-#[derive(Debug, Default)]
-pub struct Partial {
-    /// Everything counted, valid and rejected.
-    pub aggregate: Aggregate,
-    /// Valid readings.
-    pub readings: u64,
-    /// Rejected lines or messages.
-    pub rejected: u64,
-    /// Where the input came from, and what the pipeline must do about its rejections.
-    pub covers: Covers,
-}
-
-impl Partial {
-    /// An empty partial with room for `sensors` distinct sensors.
-    fn sized(sensors: usize) -> Partial {
-        Partial { aggregate: Aggregate::with_sensor_capacity(sensors), ..Partial::default() }
-    }
-
-    /// Counts one parsed line or message; the reason if it was rejected.
-    #[inline]
-    fn count(&mut self, parsed: Result<Reading<'_>, RejectReason>) -> Option<RejectReason> {
-        match parsed {
-            Ok(reading) => {
-                self.aggregate.add(&reading);
-                self.readings += 1;
-                None
-            }
-            Err(reason) => {
-                self.aggregate.reject(reason);
-                self.rejected += 1;
-                Some(reason)
-            }
-        }
-    }
-}
-
-/// The input a [`Partial`] covers.
-#[derive(Debug)]
-pub enum Covers {
-    /// Lines of a file.
-    Lines {
-        /// Number of the line after the chunk.
-        next_line: u64,
-        /// Some rejected lines: line number, reason and the first 120 bytes.
-        examples: Vec<(u64, RejectReason, Vec<u8>)>,
-    },
-    /// Messages of a partitioned source.
-    Messages {
-        /// Next offset per partition, after the batch (in the order partitions appeared).
-        positions: Vec<(i32, i64)>,
-        /// Every rejected message, whole (as kept by the source): each becomes a dead letter.
-        rejects: Vec<RejectedMessage>,
-    },
-}
-
-impl Default for Covers {
-    fn default() -> Self {
-        Covers::Lines { next_line: 1, examples: Vec::new() }
-    }
-}
-
-/// A message the parser rejected, with where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedMessage {
-    /// Source partition.
-    pub partition: i32,
-    /// Offset within the partition.
-    pub offset: i64,
-    /// Why.
-    pub reason: RejectReason,
-    /// The payload (as kept by the source: cut to the parser's limit + 1 or the dead-letter size).
-    pub payload: Vec<u8>,
-}
 
 /// Parses one chunk into a partial aggregate, with room for `sensors` distinct sensors.
 pub fn parse_chunk(parser: &Parser, chunk: &Chunk, sensors: usize) -> Partial {
@@ -203,7 +129,12 @@ pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser) -> Sour
 /// copied are still in its core's cache. A separate reading thread would compete with the parsers
 /// for the cores and hand every block to another core's cache, which on two cores costs more than
 /// the reading itself. Lines before `start_line` are skipped (a resumed run).
-pub fn spawn_reading(lines: LineReader, start_line: u64, threads: usize, parser: Parser) -> SourceReceiver {
+pub fn spawn_reading<R: ChunkReader>(
+    lines: R,
+    start_line: u64,
+    threads: usize,
+    parser: Parser,
+) -> SourceReceiver {
     let (out, events) = mpsc::channel(CHANNEL_DEPTH);
     let (slots, ordered) = std_mpsc::sync_channel::<Slot>(threads.max(1) * 2 + CHANNEL_DEPTH);
     let shared = Arc::new(Mutex::new(SharedReader { lines, start_line, slots: Some(slots) }));
@@ -218,14 +149,20 @@ pub fn spawn_reading(lines: LineReader, start_line: u64, threads: usize, parser:
     events
 }
 
+/// Input that comes in chunks of whole lines (a file's line reader), read by the parsing threads.
+pub trait ChunkReader: Send + 'static {
+    /// The next chunk, skipping lines before `start_line`; `None` at the end.
+    fn next_chunk_from(&mut self, start_line: u64) -> std::io::Result<Option<Chunk>>;
+}
+
 /// The input the reading workers share, and the output order's queue (dropped at the end).
-struct SharedReader {
-    lines: LineReader,
+struct SharedReader<R> {
+    lines: R,
     start_line: u64,
     slots: Option<std_mpsc::SyncSender<Slot>>,
 }
 
-fn read_and_parse(shared: &Mutex<SharedReader>, parser: &Parser) {
+fn read_and_parse<R: ChunkReader>(shared: &Mutex<SharedReader<R>>, parser: &Parser) {
     let mut sensors = 0;
     loop {
         let (chunk, reply) = {
@@ -307,6 +244,7 @@ fn work_loop(queue: &Mutex<std_mpsc::Receiver<(Work, std_mpsc::SyncSender<Partia
 #[cfg(test)]
 mod tests {
     use super::*;
+    use iotstream_engine::RejectReason;
 
     /// A valid reading, as one line.
     const LINE: &str = r#"{"guid":"g","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#;
@@ -423,8 +361,11 @@ mod tests {
         for (start_line, expected_readings, expected_rejected) in
             [(1, 2994, 6), (1001, 1996, 4), (4000, 0, 0)]
         {
-            let lines =
-                LineReader::new(Box::new(std::io::Cursor::new(text.clone().into_bytes())), 1000, 4096);
+            let lines = crate::sources::file::LineReader::new(
+                Box::new(std::io::Cursor::new(text.clone().into_bytes())),
+                1000,
+                4096,
+            );
             let mut events = spawn_reading(lines, start_line, 3, Parser::default());
             let (readings, rejected, lines_seen) = runtime.block_on(async {
                 let (mut readings, mut rejected, mut next) = (0, 0, start_line.min(3001));

@@ -41,15 +41,15 @@ fn settings_apply_and_flags_win() {
     let Invocation { cli, embedded } = with_file(file, &["analyze", "--window", "4s"]).unwrap();
     assert!(!embedded);
     let Some(Command::Analyze(args)) = cli.command else { panic!("analyze") };
-    assert_eq!(args.output.window, Duration::from_secs(4), "the flag wins");
-    assert_eq!(args.output.time, TimeMode::Event);
-    assert_eq!(args.output.max_delay, Duration::from_secs(2));
-    assert!(args.once);
-    assert_eq!(args.input.as_deref(), Some(Path::new("readings.jsonl")));
+    assert_eq!(args.windows.window, Duration::from_secs(4), "the flag wins");
+    assert_eq!(args.windows.time, TimeMode::Event);
+    assert_eq!(args.windows.max_delay, Duration::from_secs(2));
+    assert!(args.source.once);
+    assert_eq!(args.source.input.as_deref(), Some(Path::new("readings.jsonl")));
     assert_eq!(args.http.http_rate_limit, 20);
 
     let Some(Command::Demo(demo)) = with_file(file, &["demo"]).unwrap().cli.command else { panic!("demo") };
-    assert_eq!((demo.rate, demo.output.window), (500.5, Duration::from_secs(10)));
+    assert_eq!((demo.rate, demo.windows.window), (500.5, Duration::from_secs(10)));
     assert_eq!(demo.http.http, None, "`iotstream demo` serves no dashboard unless asked");
 }
 
@@ -76,7 +76,7 @@ fn lists_are_repeated_flags() {
     let file = "[analyze]\nkafka = \"127.0.0.1:9092\"\ntopic = \"t\"\nkafka-option = [\"a=1\", \"b=2\"]\n";
     let cli = with_file(file, &["analyze", "--kafka-option", "c=3"]).unwrap().cli;
     let Some(Command::Analyze(args)) = cli.command else { panic!("analyze") };
-    let keys: Vec<&str> = args.kafka.options.iter().map(|o| o.key.as_str()).collect();
+    let keys: Vec<&str> = args.source.kafka.connection.options.iter().map(|o| o.key.as_str()).collect();
     assert_eq!(keys, ["a", "b", "c"]);
 }
 
@@ -129,7 +129,7 @@ fn config_may_follow_the_subcommand() {
     std::fs::write(&path, "[analyze]\nthreads = 3\n").unwrap();
     let cli = parse(argv(&["analyze", "-i", "-", "--config", path.to_str().unwrap()])).unwrap().cli;
     let Some(Command::Analyze(args)) = cli.command else { panic!("analyze") };
-    assert_eq!(args.threads, 3);
+    assert_eq!(args.source.threads, 3);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use iotstream_engine::{StatsRecord, WindowResult};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::pipeline::SensorQuery;
+use crate::channel::SensorQuery;
 
 /// Results kept for `/api/windows` and for a page that has just opened.
 pub const RECENT_RESULTS: usize = 500;

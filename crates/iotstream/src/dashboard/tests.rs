@@ -49,7 +49,7 @@ fn stats(readings: u64) -> StatsRecord {
 fn app(
     token: Option<&str>,
     rate: u32,
-) -> (Router, Arc<Hub>, tokio::sync::mpsc::Receiver<crate::pipeline::SensorQuery>) {
+) -> (Router, Arc<Hub>, tokio::sync::mpsc::Receiver<crate::channel::SensorQuery>) {
     let (hub, queries) = Hub::new(&info());
     let router = router(Arc::clone(&hub), metrics().unwrap(), Guard::new(token.map(str::to_owned), rate));
     (router, hub, queries)

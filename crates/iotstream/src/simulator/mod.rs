@@ -18,6 +18,8 @@ use std::ops::Range;
 
 use iotstream_engine::EventTime;
 
+use crate::clock::wall_clock_now;
+
 pub use disorder::DisorderConfig;
 use disorder::Reorder;
 use fleet::Fleet;
@@ -161,12 +163,6 @@ impl Simulator {
             }
         }
     }
-}
-
-/// The machine's clock as an [`EventTime`].
-pub fn wall_clock_now() -> EventTime {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    EventTime(since_epoch.as_micros() as i64)
 }
 
 #[cfg(test)]

@@ -18,6 +18,42 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use super::ResultSink;
 use crate::kafka::{Connection, LoggingContext};
 
+/// Kafka outputs of `analyze --kafka`.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Kafka")]
+pub struct KafkaSinkArgs {
+    /// Also send each result, as JSON, to this topic (keyed by window and partitions).
+    #[arg(long, requires = "brokers")]
+    pub results_topic: Option<String>,
+    /// Send every rejected message to this topic, with its reason and origin in headers.
+    #[arg(long, requires = "brokers")]
+    pub dead_letter_topic: Option<String>,
+    /// Dead letters keep at most this many bytes of the original message.
+    #[arg(long, default_value_t = iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES)]
+    pub dead_letter_max_bytes: usize,
+}
+
+/// Adds the results topic and the dead-letter topic, if asked for, to `outputs`; `kafka` is the
+/// connection and the topic read (both need a Kafka input).
+pub fn open(
+    args: &KafkaSinkArgs,
+    kafka: Option<&super::KafkaInput>,
+    outputs: &mut super::Outputs,
+) -> anyhow::Result<()> {
+    let Some((connection, source_topic)) = kafka else { return Ok(()) };
+    if let Some(results) = &args.results_topic {
+        connection.ensure_topic(results, 1)?;
+        outputs.sinks.push(Box::new(KafkaResultSink::new(connection, results)?));
+    }
+    if let Some(dead) = &args.dead_letter_topic {
+        connection.ensure_topic(dead, 1)?;
+        let dead_letters = DeadLetters::new(connection, dead, args.dead_letter_max_bytes)?;
+        outputs.dead_letters =
+            Some(Box::new(TopicDeadLetters { dead_letters, source_topic: source_topic.clone() }));
+    }
+    Ok(())
+}
+
 /// Producer settings tuned for throughput: large batches, a short linger, lz4.
 const THROUGHPUT: [(&str, &str); 6] = [
     ("linger.ms", "20"),

@@ -1,7 +1,10 @@
-//! Where results go. One file per protocol; each sink turns a [`WindowResult`] into its format.
+//! Where results go. One file per protocol, each with its own flags; each sink turns a
+//! [`WindowResult`] into its format.
 //!
 //! Sinks are called from the pipeline's single loop in emission order. A sink returns only once the
 //! result is handed to the OS (or the broker), because offsets are committed after sinks return.
+//! Adding a sink is a file here, its flags as one more field of [`SinkArgs`], and one line in
+//! [`open`].
 
 pub mod console;
 #[cfg(feature = "http")]
@@ -12,12 +15,82 @@ pub mod kafka;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek as _, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use clap::Args;
 use iotstream_engine::{RejectReason, StatsRecord, WindowResult};
+
+use crate::channel::SensorQuery;
+
+/// Results on stdout or in a file: shared by `analyze` and `demo`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Console)]
+    pub format: Format,
+    /// Write results to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// Every sink's flags (`analyze`).
+#[derive(Debug, Args)]
+pub struct SinkArgs {
+    #[command(flatten)]
+    pub stream: OutputArgs,
+    #[cfg(feature = "kafka")]
+    #[command(flatten)]
+    pub kafka: kafka::KafkaSinkArgs,
+}
+
+/// Where results and rejected messages go.
+#[derive(Default)]
+pub struct Outputs {
+    /// Every result goes to each of these.
+    pub sinks: Vec<Box<dyn ResultSink>>,
+    /// Rejected messages of partitioned sources, if configured.
+    pub dead_letters: Option<Box<dyn RejectSink>>,
+    /// Bytes written to the result file, when results go to a file (checkpoints record it).
+    pub written: Option<Arc<AtomicU64>>,
+    /// Lookups of sensors' last readings, if something (the dashboard) asks.
+    pub sensor_queries: Option<tokio::sync::mpsc::Receiver<SensorQuery>>,
+}
+
+/// The Kafka connection and the topic read, when the input is Kafka (Kafka sinks need both).
+#[cfg(feature = "kafka")]
+pub type KafkaInput = (crate::kafka::Connection, String);
+/// Without Kafka support there is never a Kafka input.
+#[cfg(not(feature = "kafka"))]
+pub type KafkaInput = std::convert::Infallible;
+
+/// What sinks need from the rest of the run.
+#[derive(Default)]
+pub struct SinkContext {
+    /// A resumed run cuts the result file back to this length (from its checkpoint).
+    pub resume_len: Option<u64>,
+    /// The input, when it is Kafka.
+    pub kafka: Option<KafkaInput>,
+}
+
+/// The stream sink for `--format`/`--output`.
+pub fn open_stream(args: &OutputArgs, resume_len: Option<u64>) -> anyhow::Result<Outputs> {
+    let out = open_output(args.output.as_deref(), resume_len)?;
+    let sinks = vec![stream_sink(args.format, out.writer)];
+    Ok(Outputs { sinks, dead_letters: None, written: out.written, sensor_queries: None })
+}
+
+/// Every sink `args` ask for.
+pub fn open(args: &SinkArgs, context: &SinkContext) -> anyhow::Result<Outputs> {
+    #[allow(unused_mut)]
+    let mut outputs = open_stream(&args.stream, context.resume_len)?;
+    #[cfg(feature = "kafka")]
+    kafka::open(&args.kafka, context.kafka.as_ref(), &mut outputs)?;
+    Ok(outputs)
+}
 
 /// A destination for results.
 pub trait ResultSink: Send {

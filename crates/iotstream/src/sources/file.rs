@@ -16,7 +16,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use super::{BufferPool, Chunk, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
+use iotstream_engine::Parser;
+
+use super::SourceOptions;
+use crate::channel::{BufferPool, Chunk, Source, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
+use crate::{parallel, progress};
 
 /// Bytes asked of the OS per read: large enough that system calls do not matter, small enough
 /// that a block is still in the cache when the newline count reads it right after.
@@ -71,10 +75,26 @@ pub fn spawn(reader: Box<dyn Read + Send>, max_line_bytes: usize, start_line: u6
     rx
 }
 
-/// A reader of `reader` in the usual blocks, for [`crate::parallel::spawn_reading`], which reads on
-/// its parsing threads instead of a thread of its own.
-pub fn line_reader(reader: Box<dyn Read + Send>, max_line_bytes: usize) -> LineReader {
-    LineReader::new(reader, max_line_bytes, BLOCK)
+/// `--input PATH|-`: opens the input now (a missing file fails before anything starts), resumes
+/// after the checkpoint's line, and reads on a thread of its own, or on the parsing threads
+/// themselves with several (see [`crate::parallel::spawn_reading`]).
+pub fn open(path: &Path, max_line_bytes: usize, options: &SourceOptions) -> anyhow::Result<Source> {
+    let start_line = options.resume.get(&0).map_or(1, |&line| line.max(1) as u64);
+    let input = Input::from_arg(path);
+    let mut reader = input.open()?;
+    if let (Input::Path(path), true) = (&input, options.progress) {
+        let size = std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len());
+        if let Some(size) = size {
+            reader = Box::new(progress::ProgressRead::new(reader, progress::bytes(size)));
+        }
+    }
+    let events = if options.threads > 1 {
+        let lines = LineReader::new(reader, max_line_bytes, BLOCK);
+        parallel::spawn_reading(lines, start_line, options.threads, Parser::new(max_line_bytes))
+    } else {
+        spawn(reader, max_line_bytes, start_line)
+    };
+    Ok(Source::plain(events))
 }
 
 fn read_all(lines: &mut LineReader, start_line: u64, tx: &mpsc::Sender<SourceEvent>) -> io::Result<()> {
@@ -114,6 +134,12 @@ pub struct LineReader {
     skipping: bool,
     next_line: u64,
     ended: bool,
+}
+
+impl parallel::ChunkReader for LineReader {
+    fn next_chunk_from(&mut self, start_line: u64) -> io::Result<Option<Chunk>> {
+        LineReader::next_chunk_from(self, start_line)
+    }
 }
 
 impl LineReader {
@@ -307,7 +333,7 @@ mod tests {
         }
         assert_eq!(count, 10_000);
         // Each chunk was dropped before the next read, so one buffer (plus at most one) did it all.
-        assert!(reader.pool.free.lock().unwrap().len() <= 2);
+        assert!(reader.pool.kept() <= 2);
     }
 
     #[test]

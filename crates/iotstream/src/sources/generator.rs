@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::{Chunk, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
+use crate::channel::{Chunk, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
 use crate::simulator::{Simulator, SimulatorConfig};
 
 /// How often the generator wakes up to emit what is due.

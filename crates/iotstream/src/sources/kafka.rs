@@ -28,9 +28,12 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use tokio::sync::mpsc;
 
-use super::{Control, MessageBatch, Positions, Revoke, Source, SourceEvent, CHANNEL_DEPTH};
-use crate::instruments;
-use crate::kafka::{Connection, LoggingContext};
+use crate::channel::{Control, MessageBatch, Positions, Revoke, Source, SourceEvent, CHANNEL_DEPTH};
+use iotstream_engine::Parser;
+
+use super::SourceOptions;
+use crate::kafka::{Connection, KafkaArgs, LoggingContext};
+use crate::parallel;
 
 /// Messages per batch handed to the pipeline.
 const BATCH_MESSAGES: usize = 4096;
@@ -38,6 +41,58 @@ const BATCH_MESSAGES: usize = 4096;
 const POLL: Duration = Duration::from_millis(100);
 /// How long a rebalance waits for the pipeline to release partitions.
 const REVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `analyze --kafka`: what to read and as which consumer group.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Kafka")]
+pub struct KafkaSourceArgs {
+    #[command(flatten)]
+    pub connection: KafkaArgs,
+    /// Consumer group: instances with the same group split the partitions, and offsets are
+    /// committed under it.
+    #[arg(long, default_value = "iotstream", requires = "brokers")]
+    pub group: String,
+    /// Where to start reading a partition this process gets for the first time: the group's
+    /// committed offset (falling back to earliest), the earliest message, or only new ones.
+    #[arg(long, value_enum, default_value_t = StartFrom::Committed, requires = "brokers")]
+    pub from: StartFrom,
+}
+
+impl KafkaSourceArgs {
+    /// `--kafka` needs a topic.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let KafkaArgs { brokers, topic, .. } = &self.connection;
+        anyhow::ensure!(brokers.is_none() || topic.is_some(), "--topic is required with --kafka");
+        Ok(())
+    }
+}
+
+/// `analyze --kafka`: connects and starts the consumer; with several threads, message batches of
+/// all partitions are parsed on them and seen by the pipeline in the order they were polled (see
+/// [`crate::parallel`]).
+pub fn open(
+    args: &KafkaSourceArgs,
+    once: bool,
+    max_line_bytes: usize,
+    options: &SourceOptions,
+) -> anyhow::Result<Source> {
+    let connection = args.connection.connect()?;
+    let topic = args.connection.topic()?.to_owned();
+    let mut source = spawn(KafkaSourceConfig {
+        connection,
+        topic,
+        group: args.group.clone(),
+        from: args.from,
+        once,
+        own_all: options.own_all,
+        resume: options.resume.clone(),
+        keep_bytes: options.keep_bytes,
+    })?;
+    if options.threads > 1 {
+        source.events = parallel::spawn(source.events, options.threads, Parser::new(max_line_bytes));
+    }
+    Ok(source)
+}
 
 /// Where to start reading a partition the first time this process gets it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -87,6 +142,7 @@ pub fn spawn(config: KafkaSourceConfig) -> anyhow::Result<Source> {
         keep_bytes: config.keep_bytes,
         resume: config.resume.clone(),
         closing: AtomicBool::new(false),
+        lag: Mutex::new(None),
     };
     let consumer = create_consumer(&config, context)?;
     let expected = if config.once || config.own_all {
@@ -192,6 +248,8 @@ struct SourceContext {
     /// Set once the final positions are committed: the revocation that closing the consumer
     /// triggers must not wait for a pipeline that has finished.
     closing: AtomicBool,
+    /// The latest consumer lag that found the channel full; handed over with the next batch.
+    lag: Mutex<Option<Vec<(i32, i64)>>>,
 }
 
 impl ClientContext for SourceContext {
@@ -203,14 +261,25 @@ impl ClientContext for SourceContext {
         self.logging.report(&error, reason);
     }
 
-    /// The client's periodic statistics: each partition's lag behind its end, for `/metrics`.
+    /// The client's periodic statistics: each partition's lag behind its end, handed to the
+    /// pipeline as an event (for `/metrics` and stats records). Never blocks the client: when the
+    /// channel is full, the lag goes with the next batch instead.
     fn stats(&self, statistics: rdkafka::Statistics) {
         let Some(topic) = statistics.topics.get(&self.topic) else { return };
-        for (partition, stats) in &topic.partitions {
-            // librdkafka reports -1 while it does not know (and -1 for its internal UA partition).
-            if *partition >= 0 && stats.consumer_lag >= 0 {
-                instruments::record_consumer_lag(*partition, stats.consumer_lag);
-            }
+        // librdkafka reports -1 while it does not know (and -1 for its internal UA partition).
+        let lag: Vec<(i32, i64)> = topic
+            .partitions
+            .iter()
+            .filter(|(partition, stats)| **partition >= 0 && stats.consumer_lag >= 0)
+            .map(|(partition, stats)| (*partition, stats.consumer_lag))
+            .collect();
+        if lag.is_empty() {
+            return;
+        }
+        if let Err(mpsc::error::TrySendError::Full(SourceEvent::Lag(lag))) =
+            self.events.try_send(SourceEvent::Lag(lag))
+        {
+            *self.lag.lock().unwrap_or_else(|p| p.into_inner()) = Some(lag);
         }
     }
 }
@@ -290,6 +359,12 @@ impl SourceContext {
 
     /// Hands the pending batch to the pipeline. False if the pipeline is gone.
     fn flush(&self) -> bool {
+        let lag = self.lag.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(lag) = lag {
+            if self.events.blocking_send(SourceEvent::Lag(lag)).is_err() {
+                return false;
+            }
+        }
         let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         batch.is_empty() || self.events.blocking_send(SourceEvent::Messages(batch)).is_ok()
     }

@@ -1,210 +1,94 @@
-//! Where messages come from. One file per protocol; each runs on its own thread and hands the
-//! pipeline [`Chunk`]s of whole messages through a bounded channel, so a slow engine slows the
-//! source down (backpressure) instead of buffering without limit.
+//! Where messages come from. One file per protocol, each with its own flags; each runs on its own
+//! thread and hands the pipeline chunks of whole messages (see [`crate::channel`]) through a
+//! bounded channel, so a slow engine slows the source down (backpressure) instead of buffering
+//! without limit.
 
 pub mod file;
 pub mod generator;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 
-use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-use tokio::sync::mpsc;
+use clap::Args;
+use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
 
-/// A run of whole lines (each ending in `\n`, the last one possibly not) from one input.
-///
-/// The bytes live in a buffer that may come from a [`BufferPool`]: dropping the chunk (after it is
-/// parsed, on whichever thread) hands the buffer back, so a file is read into the same few buffers
-/// over and over instead of a fresh allocation (page faults, zeroing) per block.
+use crate::channel::Source;
+
+/// Every source's flags: those of reading in general under "Input", each protocol's under its
+/// own heading. Adding a source is a file here, its flags as one more field, and one arm in
+/// [`SourceArgs::open`] and [`SourceArgs::name`].
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Input")]
+pub struct SourceArgs {
+    /// JSON-lines input: a file, or - for stdin.
+    #[arg(long, short)]
+    pub input: Option<PathBuf>,
+    /// Read all input that is available, emit exactly one result covering it, and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Messages longer than this many bytes are rejected unread (reason too_large).
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
+    /// Threads parsing input in parallel, file lines or Kafka messages of all partitions (0: one
+    /// per core). Processing time only; event time keeps the order of readings within each
+    /// partition and parses on one thread.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[cfg(feature = "kafka")]
+    #[command(flatten)]
+    pub kafka: kafka::KafkaSourceArgs,
+}
+
+/// What a run needs of its source beyond the source's own flags.
 #[derive(Debug, Default)]
-pub struct Chunk {
-    /// The buffer; only `start..end` is this chunk's.
-    buffer: Vec<u8>,
-    start: usize,
-    end: usize,
-    /// 1-based number of the first line in the chunk, for error messages and resume positions.
-    pub first_line: u64,
-    /// Where the buffer goes back to when the chunk is dropped.
-    pool: Option<BufferPool>,
+pub struct SourceOptions {
+    /// Threads to parse on (1: the pipeline parses).
+    pub threads: usize,
+    /// Where to resume, per partition (from a checkpoint).
+    pub resume: BTreeMap<i32, i64>,
+    /// A checkpoint holds the state of every partition: the process must own them all.
+    pub own_all: bool,
+    /// Show a progress bar (on a terminal) while reading a file.
+    pub progress: bool,
+    /// Rejected messages are kept up to this many bytes (for dead letters).
+    pub keep_bytes: usize,
 }
 
-impl Chunk {
-    /// A chunk owning all of `data`.
-    pub fn from_vec(data: Vec<u8>, first_line: u64) -> Chunk {
-        Chunk { end: data.len(), buffer: data, start: 0, first_line, pool: None }
-    }
-
-    /// A chunk of `buffer[..end]`, whose buffer returns to `pool` when the chunk is dropped.
-    pub fn pooled(buffer: Vec<u8>, end: usize, first_line: u64, pool: &BufferPool) -> Chunk {
-        Chunk { buffer, start: 0, end, first_line, pool: Some(pool.clone()) }
-    }
-
-    /// The lines' bytes. Lines longer than the parser's limit are there whole when they fit a read
-    /// buffer, else cut to `limit + 1` bytes: either way the parser rejects them as too large,
-    /// and one huge line is never held in memory whole.
-    pub fn data(&self) -> &[u8] {
-        &self.buffer[self.start..self.end]
-    }
-
-    /// Drops the first `n` bytes.
-    pub fn advance(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
-    }
-}
-
-impl Drop for Chunk {
-    fn drop(&mut self) {
-        if let Some(pool) = self.pool.take() {
-            pool.put(std::mem::take(&mut self.buffer));
-        }
-    }
-}
-
-/// Read buffers for reuse, shared by a source and whoever drops its chunks.
-#[derive(Clone, Debug, Default)]
-pub struct BufferPool {
-    free: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl BufferPool {
-    /// Buffers kept for reuse at most: more than can be in flight (the channels' depths and one
-    /// per parsing thread), so that a steady run allocates nothing, yet a bounded amount of memory.
-    const KEEP: usize = 32;
-
-    /// A buffer of at least `len` bytes (its length is its size; old contents are left in it).
-    pub fn take(&self, len: usize) -> Vec<u8> {
-        let reused = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        match reused {
-            Some(mut buffer) => {
-                if buffer.len() < len {
-                    buffer.resize(len, 0);
-                }
-                buffer
-            }
-            // Zeroed memory straight from the allocator: fresh pages from the OS are zero already,
-            // so this costs no pass over the buffer.
-            None => vec![0; len],
+impl SourceArgs {
+    /// What is read, as checkpoints record it: a checkpoint resumes only the same input.
+    pub fn name(&self) -> String {
+        match (&self.input, self.kafka_topic()) {
+            (Some(path), _) => format!("file:{}", path.display()),
+            (None, Some(topic)) => format!("kafka:{topic}"),
+            (None, None) => "none".to_owned(),
         }
     }
 
-    /// Returns a buffer for reuse.
-    pub fn put(&self, buffer: Vec<u8>) {
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        if free.len() < Self::KEEP {
-            free.push(buffer);
+    /// Every problem with the source flags (reported with all others before anything opens).
+    pub fn check(&self) -> anyhow::Result<()> {
+        #[cfg(feature = "kafka")]
+        self.kafka.check()?;
+        Ok(())
+    }
+
+    /// Opens the input and starts reading it on a thread of its own.
+    pub fn open(&self, options: &SourceOptions) -> anyhow::Result<Source> {
+        match &self.input {
+            Some(path) => file::open(path, self.max_line_bytes, options),
+            #[cfg(feature = "kafka")]
+            None => kafka::open(&self.kafka, self.once, self.max_line_bytes, options),
+            #[cfg(not(feature = "kafka"))]
+            None => anyhow::bail!("this build has no Kafka support; use --input"),
         }
     }
-}
 
-/// Messages from a partitioned source (Kafka): payloads back to back in one buffer.
-#[derive(Debug, Default)]
-pub struct MessageBatch {
-    /// The payloads, concatenated (each cut to the parser's limit + 1 bytes).
-    pub data: Vec<u8>,
-    /// Where each payload ends in `data`, and where it came from.
-    pub messages: Vec<MessageMeta>,
-}
-
-/// One message's place in a [`MessageBatch`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MessageMeta {
-    /// End of the payload in `data` (the start is the previous message's end).
-    pub end: usize,
-    /// Source partition.
-    pub partition: i32,
-    /// Offset within the partition.
-    pub offset: i64,
-}
-
-impl MessageBatch {
-    /// Appends a payload, keeping at most `limit` bytes of it.
-    pub fn push(&mut self, payload: &[u8], limit: usize, partition: i32, offset: i64) {
-        self.data.extend_from_slice(&payload[..payload.len().min(limit)]);
-        self.messages.push(MessageMeta { end: self.data.len(), partition, offset });
-    }
-
-    /// Each payload with its metadata, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &MessageMeta)> {
-        let starts = std::iter::once(0).chain(self.messages.iter().map(|m| m.end));
-        starts.zip(&self.messages).map(|(start, meta)| (&self.data[start..meta.end], meta))
-    }
-
-    /// Number of messages.
-    pub fn len(&self) -> usize {
-        self.messages.len()
-    }
-
-    /// True with no messages.
-    pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
+    /// The Kafka topic read, if the input is Kafka.
+    pub fn kafka_topic(&self) -> Option<String> {
+        #[cfg(feature = "kafka")]
+        return self.kafka.connection.topic.clone();
+        #[cfg(not(feature = "kafka"))]
+        None
     }
 }
-
-/// Next offsets to read, per partition: what a commit stores.
-pub type Positions = Vec<(i32, i64)>;
-
-/// A source is giving up partitions (a consumer-group rebalance). The pipeline emits what it has,
-/// then replies with the positions to commit for those partitions before they move elsewhere.
-#[derive(Debug)]
-pub struct Revoke {
-    /// The partitions going away.
-    pub partitions: Vec<i32>,
-    /// Where to send the positions to commit.
-    pub reply: std_mpsc::SyncSender<Positions>,
-}
-
-/// What the pipeline tells a source that keeps positions (Kafka).
-#[derive(Debug)]
-pub enum Control {
-    /// Everything before these positions is in results that have been written: commit them.
-    Commit(Positions),
-    /// Commit these positions, close the connection (leaving the consumer group) and stop.
-    Shutdown(Positions),
-}
-
-/// The pipeline's side of a source: events in, and for sources that keep positions, a way to
-/// acknowledge them.
-pub struct Source {
-    /// Events from the source thread.
-    pub events: SourceReceiver,
-    /// Acknowledgements back to it (`None` for files and the generator).
-    pub control: Option<std_mpsc::Sender<Control>>,
-    /// The source thread, joined at shutdown so that its final commit completes.
-    pub thread: Option<JoinHandle<()>>,
-}
-
-impl Source {
-    /// A source that needs no acknowledgements.
-    pub fn plain(events: SourceReceiver) -> Source {
-        Source { events, control: None, thread: None }
-    }
-}
-
-/// What a source sends.
-#[derive(Debug)]
-pub enum SourceEvent {
-    /// More input.
-    Chunk(Chunk),
-    /// More messages from a partitioned source.
-    Messages(MessageBatch),
-    /// A chunk already parsed and aggregated by a worker thread (see [`crate::parallel`]).
-    Parsed(Box<crate::parallel::Partial>),
-    /// Partitions are being taken away.
-    Revoke(Revoke),
-    /// These partitions are now assigned (they hold event time back until they deliver).
-    Assigned(Vec<i32>),
-    /// The source has nothing more for this partition for now (end of partition).
-    CaughtUp(i32),
-    /// The input ended (a file's end, a generator's count).
-    End,
-    /// Reading failed; the run stops with this error.
-    Failed(String),
-}
-
-/// The receiving end the pipeline reads.
-pub type SourceReceiver = mpsc::Receiver<SourceEvent>;
-
-/// Chunks in flight between a source and the pipeline: enough to overlap reading with parsing.
-pub const CHANNEL_DEPTH: usize = 8;

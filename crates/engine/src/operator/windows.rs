@@ -1,64 +1,15 @@
-//! The operators that cut a stream of readings into results.
-//!
-//! Operators are plain synchronous structs driven by `on_*` calls; they own no clock and no I/O.
-//! The caller passes processing time in, so the same operator runs live, in tests and in replays.
-//! [`MicroBatches`] is the seed's model: one result per interval of processing time, covering the
-//! readings that arrived during it. [`EventTimeWindows`] cuts windows on the readings' own event
-//! times and closes them with watermarks, so its final results depend only on the input.
+//! Event-time windows: cut on the readings' own event times, closed by watermarks, so that their
+//! final results depend only on the input.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
-use crate::parse::RejectReason;
 use crate::reading::{EventTime, Reading, STATE_COUNT};
 use crate::result::WindowResult;
 use crate::watermark::Watermarks;
 use crate::window::WindowSpec;
-
-/// Processing-time micro-batches, as Spark Streaming's `StreamingContext(sc, 3)` makes them.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct MicroBatches {
-    current: Aggregate,
-    batch_start: EventTime,
-}
-
-impl MicroBatches {
-    /// Starts the first batch at processing time `now`.
-    pub fn new(now: EventTime) -> MicroBatches {
-        MicroBatches { current: Aggregate::default(), batch_start: now }
-    }
-
-    /// Counts a reading into the open batch.
-    #[inline]
-    pub fn on_reading(&mut self, reading: &Reading<'_>) {
-        self.current.add(reading);
-    }
-
-    /// Counts a rejected message into the open batch.
-    pub fn on_rejected(&mut self, reason: RejectReason) {
-        self.current.reject(reason);
-    }
-
-    /// Adds a partial aggregate built elsewhere (another thread's share of the same batch).
-    pub fn on_partial(&mut self, partial: &Aggregate) {
-        self.current.merge(partial);
-    }
-
-    /// Closes the open batch at `now` and starts the next one there.
-    pub fn on_tick(&mut self, now: EventTime) -> WindowResult {
-        let result = WindowResult::from_aggregate(self.batch_start, now, &self.current);
-        self.current = Aggregate::default();
-        self.batch_start = now;
-        result
-    }
-
-    /// The open batch so far.
-    pub fn current(&self) -> &Aggregate {
-        &self.current
-    }
-}
 
 /// Event-time windows: how they are cut and when they close.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

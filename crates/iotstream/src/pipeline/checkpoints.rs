@@ -1,0 +1,81 @@
+//! Saving and restoring the whole state of a run (`--state-dir`).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use iotstream_engine::{MicroBatches, Operator};
+use tokio::time::Instant;
+
+use super::driver::Driver;
+use super::positions::Progress;
+use super::RunSummary;
+use crate::checkpoint::{CheckpointStore, EngineState};
+use crate::clock::wall_clock_now;
+use crate::instruments;
+
+/// Saving state while running (`--state-dir`).
+pub struct Checkpointing {
+    /// Where checkpoints go.
+    pub store: CheckpointStore,
+    /// How often.
+    pub interval: Duration,
+    /// What is being read, recorded so that a checkpoint resumes only the same input.
+    pub input: String,
+    /// The checkpoint to resume from, if there was one.
+    pub resume: Option<EngineState>,
+    /// Deliberately wrong (fault-suite self-test): save positions but not the state with them.
+    pub unsafe_positions_only: bool,
+}
+
+impl Driver {
+    /// Resumes from a checkpoint: the operator, live views, totals and positions as they were.
+    pub(super) fn restore(&mut self, state: EngineState) -> anyhow::Result<()> {
+        self.operator.check_resumable(&state.operator)?;
+        self.operator = state.operator;
+        self.sensors = state.sensors;
+        self.rejected = state.rejected;
+        self.summary =
+            RunSummary { readings: state.readings, rejected: state.rejected_count, results: state.results };
+        tracing::info!(readings = state.readings, positions = ?state.positions, saved_at = %state.saved_at, "resumed from checkpoint");
+        self.progress = Progress::restore(state.positions);
+        Ok(())
+    }
+
+    /// Saves a checkpoint. Everything emitted so far is already written (sinks flush each result);
+    /// dead letters are flushed first.
+    pub(super) fn checkpoint(&mut self) -> anyhow::Result<()> {
+        if self.checkpointing.is_none() {
+            return Ok(());
+        }
+        self.flush_dead_letters()?;
+        let Some(checkpointing) = &self.checkpointing else { return Ok(()) };
+        let now = wall_clock_now();
+        // Moved out and back rather than cloned: the state can be large (a million sensors).
+        let operator = std::mem::replace(&mut self.operator, Operator::Batches(MicroBatches::default()));
+        // The fault suite's deliberately unsafe mode saves a blank operator beside real positions.
+        let (saved_operator, kept) = match checkpointing.unsafe_positions_only {
+            true => (operator.blank_like(now), Some(operator)),
+            false => (operator, None),
+        };
+        let state = EngineState {
+            input: checkpointing.input.clone(),
+            positions: self.progress.positions().clone(),
+            operator: saved_operator,
+            sensors: std::mem::take(&mut self.sensors),
+            rejected: self.rejected,
+            readings: self.summary.readings,
+            rejected_count: self.summary.rejected,
+            results: self.summary.results,
+            output_len: self.outputs.written.as_ref().map(|w| w.load(Ordering::SeqCst)),
+            saved_at: now,
+        };
+        let saved = checkpointing.store.save(&state);
+        self.operator = kept.unwrap_or(state.operator);
+        self.sensors = state.sensors;
+        if saved.is_ok() {
+            self.last_checkpoint = Some(Instant::now());
+            instruments::record_checkpoint();
+        }
+        saved
+    }
+}

@@ -1,0 +1,107 @@
+//! The run loop: source → parse → engine → sinks, with the clocks, acknowledgements and shutdown.
+//!
+//! One task owns the engine. [`run`] only waits: for the source's next event, the next tick of a
+//! clock, a dashboard's question, or a shutdown signal, and hands each to the [`Driver`], which
+//! does everything synchronously (and is unit-tested without threads or ports). The files name
+//! the jobs:
+//! - `driver`: one event at a time — parse and count input, emit what the operator completes;
+//! - `positions`: how far the input is processed, what is safe to acknowledge, and the
+//!   acknowledgements themselves;
+//! - `checkpoints`: saving and restoring the whole state (`--state-dir`);
+//! - `status`: stats records, the live status, sensor lookups;
+//! - `tickers`: the clocks and the shutdown signal.
+//!
+//! Emitting is always the same three steps, in this order, so that a crash at any point loses
+//! nothing: dead letters are flushed, results are written to every sink, and only then are the
+//! input positions they cover acknowledged for commit. Ctrl-C or SIGTERM ends the run cleanly:
+//! without a state directory, the open batch (or partial results of the open windows) is
+//! emitted; with one, it is saved and completed after a restart. Positions are committed before
+//! the source disconnects.
+
+mod checkpoints;
+mod driver;
+mod positions;
+mod status;
+#[cfg(test)]
+mod tests;
+mod tickers;
+
+use std::time::Duration;
+
+use iotstream_engine::OperatorConfig;
+
+pub use checkpoints::Checkpointing;
+pub use driver::{Driver, Flow};
+pub use positions::Acknowledge;
+pub use tickers::Tick;
+
+use crate::channel::Source;
+pub use crate::sinks::Outputs;
+
+/// Everything about a run that is not a source or a sink.
+#[derive(Clone, Copy, Debug)]
+pub struct PipelineOptions {
+    /// How results are cut: processing-time batches or event-time windows.
+    pub operator: OperatorConfig,
+    /// Emit results covering all input at its end, and exit.
+    pub once: bool,
+    /// Messages longer than this are rejected as too large.
+    pub max_line_bytes: usize,
+    /// Emit a stats record (totals, late readings, live sensor views) this often.
+    pub stats_every: Option<Duration>,
+    /// Sensors silent for longer than this count as offline.
+    pub offline_after: Duration,
+    /// Publish a status (a stats record for live views and metrics) to the sinks this often.
+    pub status_every: Option<Duration>,
+}
+
+impl PipelineOptions {
+    /// True when the last reading of every sensor is kept (stats records, status, sensor lookups).
+    pub fn tracks_sensors(&self) -> bool {
+        self.stats_every.is_some() || self.status_every.is_some()
+    }
+}
+
+/// Totals over a whole run, for the closing log line and for tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Readings counted in results.
+    pub readings: u64,
+    /// Rejected messages (late and future ones included).
+    pub rejected: u64,
+    /// Results emitted.
+    pub results: u64,
+}
+
+/// Runs until the source ends or a shutdown signal arrives.
+pub async fn run(
+    source: Source,
+    mut outputs: Outputs,
+    options: PipelineOptions,
+    checkpointing: Option<Checkpointing>,
+) -> anyhow::Result<RunSummary> {
+    let Source { mut events, control, thread } = source;
+    let mut queries = outputs.sensor_queries.take();
+    let acks = control.map(|c| Box::new(c) as Box<dyn Acknowledge>);
+    let interval = checkpointing.as_ref().map(|c| c.interval);
+    let mut driver = Driver::new(&options, outputs, acks, checkpointing)?;
+    let mut clocks = tickers::Tickers::new(&options, interval);
+    let shutdown = tickers::shutdown_signal();
+    tokio::pin!(shutdown);
+    let ended = loop {
+        tokio::select! {
+            event = events.recv() => if driver.on_event(event)? == Flow::End { break true },
+            tick = clocks.next() => driver.on_tick(tick)?,
+            Some(query) = tickers::next_query(&mut queries) => driver.answer(query),
+            _ = &mut shutdown => {
+                tracing::info!("stopping");
+                break false;
+            },
+        }
+    };
+    let summary = driver.finish(ended)?;
+    if let Some(thread) = thread {
+        tickers::join_source(thread, &mut events).await;
+    }
+    Ok(summary)
+}

@@ -1,0 +1,343 @@
+//! The driver's promises, without threads or ports: sinks, dead letters and acknowledgements are
+//! recorded in one journal, in the order they happen.
+
+use std::io;
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use iotstream_engine::{EventTime, EventTimeConfig, OperatorConfig, RejectReason, WindowResult, WindowSpec};
+
+use super::*;
+use crate::channel::{Control, MessageBatch, Positions, Revoke, SourceEvent};
+use crate::checkpoint::CheckpointStore;
+use crate::sinks::{RejectSink, ResultSink};
+
+const SECOND: i64 = 1_000_000;
+const BASE: i64 = 1_479_302_790 * SECOND; // 2016-11-16T13:26:30Z
+
+/// What the driver did, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Entry {
+    /// A result: messages, rejected, final, partitions.
+    Result {
+        messages: u64,
+        rejected: u64,
+        is_final: bool,
+        partitions: Option<Vec<i32>>,
+    },
+    Stats {
+        readings: u64,
+        consumer_lag: Option<u64>,
+    },
+    DeadLetter {
+        partition: i32,
+        offset: i64,
+        reason: RejectReason,
+    },
+    DeadLettersFlushed,
+    Commit(Positions),
+    Shutdown(Positions),
+}
+
+#[derive(Clone, Default)]
+struct Journal(Arc<Mutex<Vec<Entry>>>);
+
+impl Journal {
+    fn push(&self, entry: Entry) {
+        self.0.lock().unwrap().push(entry);
+    }
+
+    /// Everything recorded since the last call.
+    fn take(&self) -> Vec<Entry> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+struct MemorySink {
+    journal: Journal,
+    fail: bool,
+}
+
+impl ResultSink for MemorySink {
+    fn write_result(&mut self, result: &WindowResult) -> io::Result<()> {
+        if self.fail {
+            return Err(io::Error::other("disk full"));
+        }
+        self.journal.push(Entry::Result {
+            messages: result.messages,
+            rejected: result.rejected,
+            is_final: result.is_final,
+            partitions: result.partitions.clone(),
+        });
+        Ok(())
+    }
+
+    fn write_stats(&mut self, stats: &iotstream_engine::StatsRecord) -> io::Result<()> {
+        self.journal.push(Entry::Stats { readings: stats.readings, consumer_lag: stats.consumer_lag });
+        Ok(())
+    }
+}
+
+/// Dead letters: each queued one is journaled, and a flush that made queued ones durable.
+struct MemoryDeadLetters {
+    journal: Journal,
+    queued: usize,
+}
+
+impl RejectSink for MemoryDeadLetters {
+    fn reject(&mut self, _payload: &[u8], reason: RejectReason, partition: i32, offset: i64) {
+        self.journal.push(Entry::DeadLetter { partition, offset, reason });
+        self.queued += 1;
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if std::mem::take(&mut self.queued) > 0 {
+            self.journal.push(Entry::DeadLettersFlushed);
+        }
+        Ok(())
+    }
+}
+
+struct Recorder(Journal);
+
+impl Acknowledge for Recorder {
+    fn acknowledge(&mut self, control: Control) {
+        self.0.push(match control {
+            Control::Commit(positions) => Entry::Commit(positions),
+            Control::Shutdown(positions) => Entry::Shutdown(positions),
+        });
+    }
+}
+
+fn batches() -> PipelineOptions {
+    PipelineOptions {
+        operator: OperatorConfig::Batches { period: 3 * SECOND },
+        once: false,
+        max_line_bytes: 1024,
+        stats_every: None,
+        offline_after: Duration::from_secs(60),
+        status_every: None,
+    }
+}
+
+fn windows() -> PipelineOptions {
+    let config = EventTimeConfig {
+        window: WindowSpec::new(10 * SECOND, 10 * SECOND).unwrap(),
+        max_delay: SECOND,
+        allowed_lateness: 0,
+        max_skew: None,
+        idle_timeout: None,
+    };
+    PipelineOptions { operator: OperatorConfig::Windows { config, emit_every: None }, ..batches() }
+}
+
+/// A driver whose sink, dead letters and acknowledgements all go to one journal.
+fn new_driver(options: PipelineOptions, journal: &Journal, checkpointing: Option<Checkpointing>) -> Driver {
+    driver_with(options, journal, checkpointing, false)
+}
+
+fn driver_with(
+    options: PipelineOptions,
+    journal: &Journal,
+    checkpointing: Option<Checkpointing>,
+    failing_sink: bool,
+) -> Driver {
+    let outputs = Outputs {
+        sinks: vec![Box::new(MemorySink { journal: journal.clone(), fail: failing_sink })],
+        dead_letters: Some(Box::new(MemoryDeadLetters { journal: journal.clone(), queued: 0 })),
+        ..Outputs::default()
+    };
+    Driver::new(&options, outputs, Some(Box::new(Recorder(journal.clone()))), checkpointing).unwrap()
+}
+
+fn reading(t: i64) -> String {
+    format!(
+        r#"{{"guid":"g{t}","state":"TX","eventTime":"{}","payload":{{"data":{{"temperature":70.5}}}}}}"#,
+        EventTime(t)
+    )
+}
+
+/// Messages on `partition` from `first_offset` on.
+fn messages(partition: i32, first_offset: i64, payloads: &[String]) -> Option<SourceEvent> {
+    let mut batch = MessageBatch::default();
+    for (offset, payload) in (first_offset..).zip(payloads) {
+        batch.push(payload.as_bytes(), usize::MAX, partition, offset);
+    }
+    Some(SourceEvent::Messages(batch))
+}
+
+fn result(messages: u64, rejected: u64, is_final: bool, partitions: &[i32]) -> Entry {
+    Entry::Result { messages, rejected, is_final, partitions: Some(partitions.to_vec()) }
+}
+
+#[test]
+fn a_result_is_written_before_the_positions_it_covers_are_acknowledged() {
+    let journal = Journal::default();
+    let mut driver = new_driver(batches(), &journal, None);
+    let flow = driver.on_event(messages(0, 0, &[reading(BASE), reading(BASE), reading(BASE)])).unwrap();
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(journal.take(), vec![], "nothing is acknowledged before a result covers it");
+    driver.on_tick(Tick::Operator).unwrap();
+    assert_eq!(journal.take(), vec![result(3, 0, true, &[0]), Entry::Commit(vec![(0, 3)])]);
+}
+
+#[test]
+fn dead_letters_are_durable_before_the_result_that_counts_them() {
+    let journal = Journal::default();
+    let mut driver = new_driver(batches(), &journal, None);
+    driver.on_event(messages(1, 5, &["{nope".to_owned(), reading(BASE)])).unwrap();
+    driver.on_tick(Tick::Operator).unwrap();
+    let dead = Entry::DeadLetter { partition: 1, offset: 5, reason: RejectReason::MalformedJson };
+    let expected =
+        vec![dead, Entry::DeadLettersFlushed, result(1, 1, true, &[1]), Entry::Commit(vec![(1, 7)])];
+    assert_eq!(journal.take(), expected);
+}
+
+#[test]
+fn a_failing_sink_stops_acknowledgements() {
+    let journal = Journal::default();
+    let mut driver = driver_with(batches(), &journal, None, true);
+    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
+    let error = driver.on_tick(Tick::Operator).unwrap_err();
+    assert!(format!("{error:#}").contains("disk full"), "{error:#}");
+    assert!(!journal.take().iter().any(|e| matches!(e, Entry::Commit(_))), "nothing acknowledged");
+    assert!(driver.finish(true).is_err(), "the end cannot be written either");
+    assert!(!journal.take().iter().any(|e| matches!(e, Entry::Shutdown(_))), "no final positions");
+}
+
+#[test]
+fn a_revoke_emits_the_open_batch_and_releases_the_partitions() {
+    let journal = Journal::default();
+    let mut driver = new_driver(batches(), &journal, None);
+    driver.on_event(messages(0, 0, &[reading(BASE), reading(BASE)])).unwrap();
+    driver.on_event(messages(1, 0, &[reading(BASE)])).unwrap();
+    let (reply, released) = std_mpsc::sync_channel(1);
+    driver.on_event(Some(SourceEvent::Revoke(Revoke { partitions: vec![0], reply }))).unwrap();
+    assert_eq!(released.try_recv().unwrap(), vec![(0, 2)]);
+    assert_eq!(journal.take(), vec![result(3, 0, true, &[0, 1])]);
+    driver.on_event(messages(1, 1, &[reading(BASE)])).unwrap();
+    driver.on_tick(Tick::Operator).unwrap();
+    assert_eq!(journal.take(), vec![result(1, 0, true, &[1]), Entry::Commit(vec![(1, 2)])], "0 is gone");
+}
+
+#[test]
+fn event_time_acknowledges_only_input_in_emitted_windows() {
+    let journal = Journal::default();
+    let mut driver = new_driver(windows(), &journal, None);
+    // Two readings in [BASE, BASE+10s), then one at +12 s: the watermark (12 s - 1 s) closes it.
+    driver.on_event(messages(0, 0, &[reading(BASE + SECOND), reading(BASE + 2 * SECOND)])).unwrap();
+    driver.on_tick(Tick::Operator).unwrap();
+    assert_eq!(journal.take(), vec![Entry::Commit(vec![(0, 0)])], "the open window pins offset 0");
+    driver.on_event(messages(0, 2, &[reading(BASE + 12 * SECOND)])).unwrap();
+    assert_eq!(journal.take(), vec![result(2, 0, true, &[0])], "closed as soon as the input completes it");
+    driver.on_tick(Tick::Operator).unwrap();
+    assert_eq!(journal.take(), vec![Entry::Commit(vec![(0, 2)])], "offset 2 is in the next, open window");
+    assert_eq!(driver.finish(true).unwrap().results, 2);
+    assert_eq!(journal.take(), vec![result(1, 0, true, &[0]), Entry::Shutdown(vec![(0, 3)])]);
+}
+
+#[test]
+fn a_stop_without_a_state_directory_emits_what_is_open() {
+    let journal = Journal::default();
+    let mut driver = new_driver(batches(), &journal, None);
+    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
+    let summary = driver.finish(false).unwrap();
+    assert_eq!(summary, RunSummary { readings: 1, rejected: 0, results: 1 });
+    assert_eq!(journal.take(), vec![result(1, 0, true, &[0]), Entry::Shutdown(vec![(0, 1)])]);
+
+    let mut driver = new_driver(windows(), &journal, None);
+    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
+    driver.finish(false).unwrap();
+    let partial = result(1, 0, false, &[0]);
+    assert_eq!(
+        journal.take(),
+        vec![partial, Entry::Shutdown(vec![(0, 0)])],
+        "partial, and nothing committed"
+    );
+}
+
+fn checkpointing(dir: &std::path::Path) -> Checkpointing {
+    let store = CheckpointStore::open(dir).unwrap();
+    let resume = store.load().unwrap();
+    Checkpointing {
+        store,
+        interval: Duration::from_secs(5),
+        input: "kafka:t".into(),
+        resume,
+        unsafe_positions_only: false,
+    }
+}
+
+#[test]
+fn a_stop_with_a_state_directory_saves_what_is_open_and_the_restart_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::default();
+    let mut first = new_driver(batches(), &journal, Some(checkpointing(dir.path())));
+    first.on_event(messages(0, 0, &[reading(BASE), reading(BASE)])).unwrap();
+    first.finish(false).unwrap();
+    assert_eq!(journal.take(), vec![Entry::Shutdown(vec![(0, 2)])], "nothing emitted early");
+    let saved = CheckpointStore::open(dir.path()).unwrap().load().unwrap().unwrap();
+    assert_eq!((saved.readings, saved.positions.get(&0)), (2, Some(&2)));
+
+    let mut second = new_driver(batches(), &journal, Some(checkpointing(dir.path())));
+    second.on_event(messages(0, 2, &[reading(BASE)])).unwrap();
+    let summary = second.finish(true).unwrap();
+    assert_eq!(summary, RunSummary { readings: 3, rejected: 0, results: 1 });
+    assert_eq!(journal.take(), vec![result(3, 0, true, &[0]), Entry::Shutdown(vec![(0, 3)])]);
+}
+
+#[test]
+fn a_checkpoint_of_other_window_settings_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::default();
+    new_driver(batches(), &journal, Some(checkpointing(dir.path()))).finish(true).unwrap();
+    let outputs = Outputs::default();
+    let refused = Driver::new(&windows(), outputs, None, Some(checkpointing(dir.path())));
+    assert!(format!("{:#}", refused.err().unwrap()).contains("other window settings"));
+}
+
+#[test]
+fn the_end_of_input_and_a_failed_source_end_the_run() {
+    let journal = Journal::default();
+    let mut driver = new_driver(batches(), &journal, None);
+    assert_eq!(driver.on_event(Some(SourceEvent::End)).unwrap(), Flow::End);
+    assert_eq!(driver.on_event(None).unwrap(), Flow::End);
+    let failed = driver.on_event(Some(SourceEvent::Failed("broker gone".into())));
+    assert!(format!("{:#}", failed.unwrap_err()).contains("broker gone"));
+}
+
+#[test]
+fn stats_carry_the_consumer_lag_the_source_reported() {
+    let journal = Journal::default();
+    let mut driver = new_driver(
+        PipelineOptions { stats_every: Some(Duration::from_secs(1)), ..batches() },
+        &journal,
+        None,
+    );
+    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
+    driver.on_tick(Tick::Stats).unwrap();
+    driver.on_event(Some(SourceEvent::Lag(vec![(0, 5), (1, 7)]))).unwrap();
+    driver.on_event(Some(SourceEvent::Lag(vec![(1, 2)]))).unwrap();
+    driver.on_tick(Tick::Stats).unwrap();
+    let stats = journal.take();
+    let expected = vec![
+        Entry::Stats { readings: 1, consumer_lag: None },
+        Entry::Stats { readings: 1, consumer_lag: Some(7) },
+    ];
+    assert_eq!(stats, expected);
+}
+
+#[test]
+fn sensor_lookups_are_answered_from_the_last_readings() {
+    let journal = Journal::default();
+    let options = PipelineOptions { status_every: Some(Duration::from_secs(1)), ..batches() };
+    let mut driver = new_driver(options, &journal, None);
+    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    driver.answer(crate::channel::SensorQuery { guid: format!("g{BASE}"), reply });
+    let last = answer.blocking_recv().unwrap().expect("the sensor has reported");
+    assert_eq!((last.temperature, last.event_time), (70.5, EventTime(BASE)));
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    driver.answer(crate::channel::SensorQuery { guid: "nobody".into(), reply });
+    assert_eq!(answer.blocking_recv().unwrap(), None);
+}
