@@ -52,6 +52,7 @@ pub enum Command {
 
 /// Options of the simulated fleet, shared by `simulate` and `demo`.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Simulator")]
 pub struct FleetArgs {
     /// Seed for the random generator: the same seed gives the same readings (and, with --start,
     /// the same bytes).
@@ -75,6 +76,7 @@ pub struct SimulateArgs {
     /// Number of readings to generate.
     #[arg(default_value_t = 1)]
     pub count: u64,
+    /// The simulated fleet.
     #[command(flatten)]
     pub fleet: FleetArgs,
     /// Event time of the first reading (RFC 3339); readings then follow a simulated clock instead
@@ -91,6 +93,7 @@ pub struct SimulateArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short, conflicts_with = "brokers")]
     pub output: Option<PathBuf>,
+    /// Kafka connection and its settings.
     #[cfg(feature = "kafka")]
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -107,6 +110,7 @@ pub struct ProduceArgs {
     /// JSON lines to send: a file, or - for stdin.
     #[arg(long, short, default_value = "-")]
     pub input: PathBuf,
+    /// Kafka connection and its settings.
     #[command(flatten)]
     pub kafka: KafkaArgs,
     /// Partitions of the topic if it has to be created.
@@ -120,16 +124,22 @@ pub struct ProduceArgs {
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["input", "brokers"]))]
 pub struct AnalyzeArgs {
+    /// Where readings come from.
     #[command(flatten)]
     pub source: SourceArgs,
+    /// How results are cut.
     #[command(flatten)]
     pub windows: WindowArgs,
+    /// Where results go.
     #[command(flatten)]
     pub output: SinkArgs,
+    /// Stats records.
     #[command(flatten)]
     pub stats: StatsArgs,
+    /// Checkpoints.
     #[command(flatten)]
     pub checkpoints: CheckpointArgs,
+    /// The dashboard.
     #[command(flatten)]
     pub http: HttpArgs,
 }
@@ -214,14 +224,19 @@ pub struct DemoArgs {
     /// Readings per second from the built-in simulator.
     #[arg(long, default_value_t = 2000.0, value_parser = parse_rate)]
     pub rate: f64,
+    /// The simulated fleet.
     #[command(flatten)]
     pub fleet: FleetArgs,
+    /// How results are cut.
     #[command(flatten)]
     pub windows: WindowArgs,
+    /// Where results go.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Stats records.
     #[command(flatten)]
     pub stats: StatsArgs,
+    /// The dashboard.
     #[command(flatten)]
     pub http: HttpArgs,
 }

@@ -40,8 +40,10 @@ pub struct OutputArgs {
 /// Every sink's flags (`analyze`).
 #[derive(Debug, Args)]
 pub struct SinkArgs {
+    /// Results on stdout or in a file.
     #[command(flatten)]
     pub stream: OutputArgs,
+    /// Kafka connection and its settings.
     #[cfg(feature = "kafka")]
     #[command(flatten)]
     pub kafka: kafka::KafkaSinkArgs,

@@ -46,6 +46,7 @@ const REVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Kafka")]
 pub struct KafkaSourceArgs {
+    /// Brokers, topic and client settings.
     #[command(flatten)]
     pub connection: KafkaArgs,
     /// Consumer group: instances with the same group split the partitions, and offsets are

@@ -36,6 +36,7 @@ pub struct SourceArgs {
     /// partition and parses on one thread.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Kafka connection and its settings.
     #[cfg(feature = "kafka")]
     #[command(flatten)]
     pub kafka: kafka::KafkaSourceArgs,
