@@ -15,7 +15,6 @@ use crate::pipeline::{self, Checkpointing, Outputs, PipelineOptions, RunSummary}
 use crate::progress;
 use crate::simulator::{Clock, DisorderConfig, Simulator, SimulatorConfig};
 use crate::sinks::{self, SinkContext};
-use crate::sources::file::Input;
 use crate::sources::generator::{self, Pacer};
 use crate::sources::SourceOptions;
 
@@ -369,7 +368,8 @@ pub mod kafka {
     pub fn produce(args: &ProduceArgs) -> anyhow::Result<()> {
         let connection = args.kafka.connect()?;
         let topic = args.kafka.topic()?;
-        let mut reader = io::BufReader::with_capacity(1 << 20, Input::from_arg(&args.input).open()?);
+        let mut reader =
+            io::BufReader::with_capacity(1 << 20, crate::sources::file::Input::from_arg(&args.input).open()?);
         connection.ensure_topic(topic, args.partitions)?;
         let sender = Sender::new(&connection, topic, false)?;
         let parser = Parser::new(usize::MAX);

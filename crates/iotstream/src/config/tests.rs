@@ -71,6 +71,7 @@ fn no_subcommand_is_the_demo_with_its_dashboard() {
     assert!(invocation.embedded && matches!(invocation.cli.command, Some(Command::Demo(_))));
 }
 
+#[cfg(feature = "kafka")]
 #[test]
 fn lists_are_repeated_flags() {
     let file = "[analyze]\nkafka = \"127.0.0.1:9092\"\ntopic = \"t\"\nkafka-option = [\"a=1\", \"b=2\"]\n";
