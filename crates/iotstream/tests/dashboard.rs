@@ -91,9 +91,16 @@ fn listening_beyond_loopback_needs_a_token() {
 
 #[test]
 fn the_dashboard_shows_live_values_in_a_browser() {
-    if std::env::var_os("IOTSTREAM_SKIP_BROWSER").is_some() {
-        eprintln!("IOTSTREAM_SKIP_BROWSER is set: not testing in a browser");
-        return;
+    // Skipped only when asked for in so many words: a stray value must not silently pass.
+    match std::env::var("IOTSTREAM_SKIP_BROWSER").ok().as_deref() {
+        None => {}
+        Some("1") => {
+            eprintln!("SKIPPED: the dashboard in a browser (IOTSTREAM_SKIP_BROWSER=1)");
+            return;
+        }
+        Some(other) => {
+            panic!("IOTSTREAM_SKIP_BROWSER={other:?}: set it to 1 to skip the browser test, or unset it")
+        }
     }
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(

@@ -3,8 +3,10 @@
 
 mod common;
 
+use std::io::Write as _;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{bin, run};
 use iotstream_engine::{EventTime, StatsRecord, WindowResult};
@@ -138,30 +140,52 @@ fn processing_time_flags_are_checked_together() {
 }
 
 /// Live: partial results while windows are open, marked as such, and final ones once the input
-/// goes quiet (all partitions idle: the watermark follows the wall clock).
+/// goes quiet while it is still open (all partitions idle: the watermark follows the wall clock).
 #[test]
 fn live_event_time_emits_partials_and_closes_windows_when_input_goes_quiet() {
-    let mut producer = bin()
+    let producer = bin()
         .args(["simulate", "1500", "--rate", "1000", "--seed", "1"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
+        .stdout(Stdio::piped())
+        .output()
         .unwrap();
-    let child = bin()
+    assert!(producer.status.success());
+    let mut child = bin()
         .args(["analyze", "--input", "-", "--format", "jsonl", "--time", "event", "--window", "1s"])
         .args(["--max-delay", "0s", "--emit-every", "500ms", "--idle-timeout", "1s", "--stats-every", "1s"])
-        .stdin(producer.stdout.take().unwrap())
-        .stdout(std::process::Stdio::piped())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(producer.wait().unwrap().success());
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let (windows, stats) = records(&out.stdout);
+    // The readings go in, and the pipe stays open: only idleness can close the last windows.
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(&producer.stdout).unwrap();
+    input.flush().unwrap();
+    let lines = common::lines_of(child.stdout.take().unwrap());
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while final_messages(&out) < 1500 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).expect("all windows final while the input is still open");
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    assert!(child.try_wait().unwrap().is_none(), "still running: the input has not ended");
+    drop(input);
+    let status =
+        common::wait_timeout(&mut child, Duration::from_secs(30)).expect("exits at the end of input");
+    assert!(status.success());
+    out.extend(lines.iter().flat_map(|line| (line + "\n").into_bytes()));
+    let (windows, stats) = records(&out);
     assert!(windows.iter().any(|w| !w.is_final), "partial results");
     let finals: u64 = windows.iter().filter(|w| w.is_final).map(|w| w.messages).sum();
-    assert_eq!(finals, 1500);
+    assert_eq!(finals, 1500, "the end of input added nothing final");
     assert!(!stats.is_empty());
     let last = stats.last().unwrap();
     assert_eq!(last.readings, 1500);
     assert!(last.sensors > 0 && last.watermark.is_some());
+}
+
+/// Readings in final results among the JSON lines so far.
+fn final_messages(out: &[u8]) -> u64 {
+    records(out).0.iter().filter(|w| w.is_final).map(|w| w.messages).sum()
 }
