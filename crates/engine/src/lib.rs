@@ -12,6 +12,7 @@
 pub mod aggregate;
 pub mod lines;
 pub mod live;
+pub mod merge;
 pub mod operator;
 pub mod parse;
 pub mod reading;
@@ -24,7 +25,7 @@ pub mod window;
 pub use aggregate::Aggregate;
 pub use operator::{
     Admission, Coverage, EventTimeConfig, EventTimeWindows, Live, MicroBatches, Operator, OperatorConfig,
-    OperatorError,
+    OperatorError, WindowShare,
 };
 pub use parse::{Parser, RejectReason};
 pub use reading::{EventTime, Guid, Reading, SensorId, StateCode};

@@ -113,6 +113,16 @@ impl Watermarks {
         self.global
     }
 
+    /// Takes a partition's clock as its owner reported it (scale-out: a merger's view of
+    /// partitions owned elsewhere). Event time and activity only move forward: a report from an
+    /// owner replaying older input never takes them back.
+    pub fn report(&mut self, partition: u32, reported: PartitionClock) {
+        let clock = self.partitions.entry(partition).or_insert(reported);
+        clock.max_event_time = clock.max_event_time.max(reported.max_event_time);
+        clock.last_active = clock.last_active.max(reported.last_active);
+        clock.caught_up = reported.caught_up;
+    }
+
     /// Restores a saved state (checkpoints).
     pub fn restore(&mut self, partitions: BTreeMap<u32, PartitionClock>, global: i64) {
         self.partitions = partitions;

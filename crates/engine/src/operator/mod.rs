@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use batches::MicroBatches;
-pub use windows::{Admission, EventTimeConfig, EventTimeWindows};
+pub use windows::{Admission, EventTimeConfig, EventTimeWindows, WindowShare};
 
 use crate::aggregate::Aggregate;
 use crate::parse::RejectReason;

@@ -27,6 +27,21 @@ pub struct EventTimeConfig {
     pub idle_timeout: Option<i64>,
 }
 
+/// One window's exact contents from one operator (in scale-out, one input partition's): what a
+/// merger needs to compute the window over every partition, and the revision that orders shares
+/// of the same window from the same partition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowShare {
+    /// Window start (µs, inclusive).
+    pub start: i64,
+    /// Window end (µs, exclusive).
+    pub end: i64,
+    /// 0 for the window's first final share; each update by late readings adds one.
+    pub revision: u32,
+    /// Everything counted in the window.
+    pub aggregate: Aggregate,
+}
+
 /// What became of a reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
@@ -162,7 +177,40 @@ impl EventTimeWindows {
 
     fn emit_complete(&mut self, watermark: i64) -> Vec<WindowResult> {
         let spec = self.config.window;
-        let mut results = Vec::new();
+        self.complete(watermark, |start, revision, aggregate| {
+            let mut result = window_result(spec, start, aggregate);
+            result.revision = revision;
+            result
+        })
+    }
+
+    /// Like [`EventTimeWindows::on_advance`], but each completed window comes as its exact,
+    /// mergeable share (scale-out: owners of input partitions publish these, a merger sums them).
+    pub fn on_advance_shares(&mut self, now: EventTime) -> Vec<WindowShare> {
+        let watermark = self.watermarks.advance(now.as_micros());
+        self.shares(watermark)
+    }
+
+    /// End of input, as shares: every window is complete.
+    pub fn on_end_shares(&mut self) -> Vec<WindowShare> {
+        self.shares(i64::MAX)
+    }
+
+    fn shares(&mut self, watermark: i64) -> Vec<WindowShare> {
+        let spec = self.config.window;
+        self.complete(watermark, |start, revision, aggregate| WindowShare {
+            start,
+            end: spec.end(start),
+            revision,
+            aggregate: aggregate.clone(),
+        })
+    }
+
+    /// Emits every window the watermark completes that changed since its last emission (as
+    /// `emit` makes it, with its revision), then forgets windows past the allowed lateness.
+    fn complete<T>(&mut self, watermark: i64, mut emit: impl FnMut(i64, u32, &Aggregate) -> T) -> Vec<T> {
+        let spec = self.config.window;
+        let mut emitted = Vec::new();
         for (&start, window) in self.windows.iter_mut() {
             if spec.end(start) > watermark {
                 break;
@@ -171,16 +219,19 @@ impl EventTimeWindows {
                 continue;
             }
             let revision = window.emitted.map_or(0, |r| r + 1);
-            let mut result = window_result(spec, start, &window.aggregate);
-            result.revision = revision;
-            results.push(result);
+            emitted.push(emit(start, revision, &window.aggregate));
             window.emitted = Some(revision);
             window.changed = false;
             window.pending.clear();
         }
         let lateness = self.config.allowed_lateness;
         self.windows.retain(|&start, _| spec.end(start).saturating_add(lateness) > watermark);
-        results
+        emitted
+    }
+
+    /// The watermarks, per partition and overall.
+    pub fn watermarks(&self) -> &Watermarks {
+        &self.watermarks
     }
 
     /// How windows are cut.

@@ -1,0 +1,225 @@
+//! Scale-out: one exact answer from the shares of many owners.
+//!
+//! When several instances split a topic's partitions, each runs event-time windows over the
+//! partitions it owns, one operator per partition, and publishes each completed window as its
+//! exact, mergeable [`WindowShare`] (per partition, with a revision), plus the partition's clock
+//! (its latest event time, when it was last active, whether it is caught up) as
+//! [`PartitionProgress`]. Everything goes into one log in one order, and a [`Merger`] reading that
+//! log computes the global windows:
+//! - the global watermark is the minimum over **every** partition of the topic (each one holds it
+//!   until its owner has reported), with the idleness rules of [`crate::watermark`], judged on
+//!   the owners' reported times, never on the merger's own clock;
+//! - a window is emitted, final, once the global watermark passes its end: every partition has
+//!   then completed it, and its shares are in the log before the progress that says so;
+//! - a share of a window already emitted (late readings within the allowed lateness) re-emits it
+//!   with the next revision; a share no newer than the one held (an owner replaying input after a
+//!   handover) changes nothing.
+//!
+//! The merger is a function of the log alone: any instance that reads the same log from the
+//! start reaches the same state and emits the same results, which is how another instance takes
+//! over from a merger that died. Distinct sensors are exact whatever the topic's keying: shares
+//! carry their sensor maps, and merging unites them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::Aggregate;
+use crate::operator::{EventTimeConfig, WindowShare};
+use crate::reading::EventTime;
+use crate::result::WindowResult;
+use crate::watermark::{PartitionClock, Watermarks};
+
+/// An input partition's clock, as its owner reported it at `at` (the owner's wall clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionProgress {
+    /// The input partition.
+    pub partition: u32,
+    /// Its clock.
+    pub clock: PartitionClock,
+    /// When the owner reported it (µs since the epoch).
+    pub at: i64,
+}
+
+/// One entry of the merge log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MergeRecord {
+    /// A partition's share of a window.
+    Share {
+        /// The input partition.
+        partition: u32,
+        /// Its share.
+        share: WindowShare,
+    },
+    /// A partition's clock.
+    Progress(PartitionProgress),
+    /// The merging instance has written every result the log up to `through` (an offset)
+    /// produced: an instance taking over writes only what comes after.
+    Published {
+        /// The last log offset covered.
+        through: i64,
+    },
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct MergedWindow {
+    /// The latest share of each partition.
+    shares: BTreeMap<u32, WindowShare>,
+    /// Revision of the last emission, if any.
+    emitted: Option<u32>,
+    /// Changed since the last emission.
+    changed: bool,
+}
+
+/// The global windows over every partition's shares.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Merger {
+    config: EventTimeConfig,
+    partitions: u32,
+    windows: BTreeMap<i64, MergedWindow>,
+    watermarks: Watermarks,
+    /// The latest owner time reported: the merger's notion of "now" for idleness.
+    now: i64,
+    /// Shares ignored because they were no newer than the one held.
+    replayed: u64,
+    /// Shares of the same window, partition and revision with different contents (owners that
+    /// disagree: nondeterminism somewhere; the first one is kept).
+    conflicts: u64,
+    /// Shares of windows already past the allowed lateness globally (a partition that went idle,
+    /// then delivered old readings): counted, not merged.
+    late_shares: u64,
+}
+
+impl Merger {
+    /// A merger for windows cut by `config` over a topic of `partitions` partitions.
+    pub fn new(config: EventTimeConfig, partitions: u32) -> Merger {
+        let mut watermarks = Watermarks::new(config.max_delay, config.idle_timeout);
+        for partition in 0..partitions {
+            // Every partition holds the watermark until its owner reports.
+            watermarks.register(partition, i64::MIN);
+        }
+        Merger {
+            config,
+            partitions,
+            windows: BTreeMap::new(),
+            watermarks,
+            now: i64::MIN,
+            replayed: 0,
+            conflicts: 0,
+            late_shares: 0,
+        }
+    }
+
+    /// Takes one record of the log; returns the results it completes or revises, oldest first.
+    pub fn on_record(&mut self, record: &MergeRecord) -> Vec<WindowResult> {
+        match record {
+            MergeRecord::Share { partition, share } => self.on_share(*partition, share),
+            MergeRecord::Progress(progress) => self.on_progress(progress),
+            MergeRecord::Published { .. } => Vec::new(),
+        }
+    }
+
+    /// A partition's share of a window.
+    pub fn on_share(&mut self, partition: u32, share: &WindowShare) -> Vec<WindowResult> {
+        if partition >= self.partitions {
+            return Vec::new();
+        }
+        if self.forgotten(share.end) {
+            self.late_shares += 1;
+            return Vec::new();
+        }
+        let window = self.windows.entry(share.start).or_default();
+        match window.shares.get(&partition) {
+            Some(held) if held.revision > share.revision => self.replayed += 1,
+            Some(held) if held.revision == share.revision => {
+                self.replayed += 1;
+                if held.aggregate != share.aggregate {
+                    self.conflicts += 1;
+                }
+            }
+            _ => {
+                window.shares.insert(partition, share.clone());
+                window.changed = true;
+            }
+        }
+        self.emit()
+    }
+
+    /// A partition's clock moved on.
+    pub fn on_progress(&mut self, progress: &PartitionProgress) -> Vec<WindowResult> {
+        if progress.partition >= self.partitions {
+            return Vec::new();
+        }
+        self.now = self.now.max(progress.at);
+        self.watermarks.report(progress.partition, progress.clock);
+        self.emit()
+    }
+
+    /// True when a window ending at `end` is past the allowed lateness: nothing changes it now.
+    fn forgotten(&self, end: i64) -> bool {
+        end.saturating_add(self.config.allowed_lateness) <= self.watermarks.global()
+    }
+
+    fn emit(&mut self) -> Vec<WindowResult> {
+        let watermark = self.watermarks.advance(self.now);
+        let mut results = Vec::new();
+        for (&start, window) in self.windows.iter_mut() {
+            let Some(end) = window.shares.values().next().map(|s| s.end) else { continue };
+            if end > watermark {
+                break;
+            }
+            if !window.changed {
+                continue;
+            }
+            let mut total = Aggregate::default();
+            for share in window.shares.values() {
+                total.merge(&share.aggregate);
+            }
+            let revision = window.emitted.map_or(0, |r| r + 1);
+            let mut result = WindowResult::from_aggregate(EventTime(start), EventTime(end), &total);
+            result.revision = revision;
+            results.push(result);
+            window.emitted = Some(revision);
+            window.changed = false;
+        }
+        let lateness = self.config.allowed_lateness;
+        self.windows.retain(|_, w| {
+            w.shares.values().next().is_some_and(|s| s.end.saturating_add(lateness) > watermark)
+        });
+        results
+    }
+
+    /// The global watermark (`None` until every partition has reported, or gone idle).
+    pub fn watermark(&self) -> Option<EventTime> {
+        let w = self.watermarks.global();
+        (w != i64::MIN).then_some(EventTime(w))
+    }
+
+    /// Each partition's clock as last reported.
+    pub fn partitions(&self) -> &BTreeMap<u32, PartitionClock> {
+        self.watermarks.partitions()
+    }
+
+    /// Windows held (open, or still revisable).
+    pub fn open_windows(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Shares that changed nothing (replays after handovers, stale shares).
+    pub fn replayed(&self) -> u64 {
+        self.replayed
+    }
+
+    /// Shares that contradicted one already held (same window, partition and revision).
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts
+    }
+
+    /// Shares that came after their window was past the allowed lateness everywhere.
+    pub fn late_shares(&self) -> u64 {
+        self.late_shares
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+//! Scale-out, as a property: partitions owned by instances that die at random moments and are
+//! taken over from their last snapshot, their shares interleaved in any order into one log,
+//! give the same global windows as one owner per partition that never dies — and, without late
+//! readings, the windows a naive count over all readings gives.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use iotstream_engine::merge::{MergeRecord, Merger, PartitionProgress};
+use iotstream_engine::reading::STATE_CODES;
+use iotstream_engine::watermark::PartitionClock;
+use iotstream_engine::{EventTime, EventTimeConfig, EventTimeWindows, Parser, WindowResult, WindowSpec};
+use proptest::prelude::*;
+
+const SECOND: i64 = 1_000_000;
+const BASE: i64 = 1_479_302_790 * SECOND;
+const PARTITIONS: u32 = 3;
+
+#[derive(Clone, Debug)]
+struct Item {
+    sensor: u32,
+    state: usize,
+    t: i64,
+    temperature: i32,
+}
+
+impl Item {
+    /// Readings are keyed by sensor, as `simulate` keys them by guid.
+    fn partition(&self) -> u32 {
+        self.sensor % PARTITIONS
+    }
+
+    fn line(&self) -> String {
+        format!(
+            r#"{{"guid":"g{}","state":"{}","eventTime":"{}","payload":{{"data":{{"temperature":{}}}}}}}"#,
+            self.sensor,
+            STATE_CODES[self.state],
+            EventTime(self.t),
+            self.temperature
+        )
+    }
+}
+
+fn config(lateness: i64) -> EventTimeConfig {
+    EventTimeConfig {
+        window: WindowSpec::new(10 * SECOND, 5 * SECOND).unwrap(),
+        max_delay: 2 * SECOND,
+        allowed_lateness: lateness,
+        max_skew: None,
+        idle_timeout: None,
+    }
+}
+
+/// Readings over a minute, each partition's in time order but for a jitter below the delay bound,
+/// so none is late.
+fn items() -> impl Strategy<Value = Vec<Item>> {
+    prop::collection::vec((0u32..40, 0usize..51, 0i64..60_000, -200i32..1200, 0i64..1_500), 1..150).prop_map(
+        |raw| {
+            let mut items: Vec<(i64, Item)> = raw
+                .into_iter()
+                .map(|(sensor, state, ms, temperature, jitter)| {
+                    let t = BASE + ms * 1000;
+                    (t + jitter * 1000, Item { sensor, state, t, temperature })
+                })
+                .collect();
+            // Arrival order: event time plus a jitter of less than the 2 s delay bound.
+            items.sort_by_key(|(arrival, _)| *arrival);
+            items.into_iter().map(|(_, item)| item).collect()
+        },
+    )
+}
+
+/// One partition's log of records, as its owners publish it: shares as windows complete, then its
+/// clock; an owner dies after each step in `deaths`, and the next restarts from the last snapshot
+/// (taken every `every` readings) and replays from there.
+fn partition_log(
+    config: EventTimeConfig,
+    partition: u32,
+    items: &[&Item],
+    deaths: &BTreeSet<usize>,
+    every: usize,
+) -> Vec<MergeRecord> {
+    let parser = Parser::default();
+    let mut log = Vec::new();
+    let mut owner = EventTimeWindows::new(config);
+    let mut snapshot = (0, postcard::to_stdvec(&owner).unwrap());
+    let mut next = 0;
+    let mut died = BTreeSet::new();
+    while next < items.len() {
+        let text = items[next].line();
+        let reading = parser.parse(text.as_bytes()).unwrap();
+        let now = EventTime(BASE);
+        let _ = owner.on_reading(partition, next as i64, &reading, now);
+        for share in owner.on_advance_shares(now) {
+            log.push(MergeRecord::Share { partition, share });
+        }
+        log.push(progress(partition, owner.watermarks().partitions()[&partition], next as i64));
+        next += 1;
+        if next % every == 0 {
+            snapshot = (next, postcard::to_stdvec(&owner).unwrap());
+        }
+        if deaths.contains(&next) && died.insert(next) {
+            // The owner is gone; whoever takes the partition over restores the last snapshot.
+            owner = postcard::from_bytes(&snapshot.1).unwrap();
+            next = snapshot.0;
+        }
+    }
+    for share in owner.on_end_shares() {
+        log.push(MergeRecord::Share { partition, share });
+    }
+    let end = PartitionClock { max_event_time: i64::MAX, last_active: 0, caught_up: true };
+    log.push(progress(partition, end, i64::MAX));
+    log
+}
+
+fn progress(partition: u32, clock: PartitionClock, at: i64) -> MergeRecord {
+    MergeRecord::Progress(PartitionProgress { partition, clock, at })
+}
+
+/// Interleaves the partitions' logs, each in its own order, picking the next log by `choices`.
+fn interleave(mut logs: Vec<Vec<MergeRecord>>, choices: &[usize]) -> Vec<MergeRecord> {
+    logs.iter_mut().for_each(|log| log.reverse());
+    let mut merged = Vec::new();
+    let mut choice = choices.iter().cycle();
+    while logs.iter().any(|log| !log.is_empty()) {
+        let open: Vec<usize> = (0..logs.len()).filter(|&i| !logs[i].is_empty()).collect();
+        let pick = open[choice.next().copied().unwrap_or(0) % open.len()];
+        merged.extend(logs[pick].pop());
+    }
+    merged
+}
+
+/// Every result the merger emits over `log`.
+fn merge(config: EventTimeConfig, log: &[MergeRecord]) -> (Vec<WindowResult>, Merger) {
+    let mut merger = Merger::new(config, PARTITIONS);
+    let results = log.iter().flat_map(|record| merger.on_record(record)).collect();
+    (results, merger)
+}
+
+/// The latest revision of each window.
+fn latest(results: &[WindowResult]) -> BTreeMap<EventTime, WindowResult> {
+    let mut latest = BTreeMap::new();
+    for result in results {
+        latest.insert(result.window_start, result.clone());
+    }
+    latest
+}
+
+fn logs(
+    config: EventTimeConfig,
+    items: &[Item],
+    deaths: &BTreeSet<usize>,
+    every: usize,
+) -> Vec<Vec<MergeRecord>> {
+    (0..PARTITIONS)
+        .map(|p| {
+            let mine: Vec<&Item> = items.iter().filter(|i| i.partition() == p).collect();
+            partition_log(config, p, &mine, deaths, every)
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn handovers_and_interleavings_change_no_window(
+        items in items(),
+        deaths in prop::collection::btree_set(1usize..60, 0..6),
+        every in 1usize..12,
+        choices in prop::collection::vec(0usize..3, 1..40),
+        lateness in prop_oneof![Just(0), Just(3 * SECOND)],
+    ) {
+        let config = config(lateness);
+        let (reference, _) = merge(config, &interleave(logs(config, &items, &BTreeSet::new(), usize::MAX), &[0]));
+        let (results, merger) = merge(config, &interleave(logs(config, &items, &deaths, every), &choices));
+        prop_assert_eq!(merger.conflicts(), 0, "replays reproduce the same shares");
+        prop_assert_eq!(latest(&results), latest(&reference));
+        // No window twice with the same revision.
+        let keys: BTreeSet<(EventTime, u32)> = results.iter().map(|r| (r.window_start, r.revision)).collect();
+        prop_assert_eq!(keys.len(), results.len());
+        prop_assert!(results.iter().all(|r| r.is_final));
+    }
+
+    #[test]
+    fn merged_windows_count_every_reading(items in items()) {
+        let config = config(0);
+        let (results, _) = merge(config, &interleave(logs(config, &items, &BTreeSet::new(), usize::MAX), &[1, 2]));
+        let spec = config.window;
+        let mut naive: BTreeMap<i64, (u64, BTreeSet<u32>)> = BTreeMap::new();
+        for item in &items {
+            for start in spec.starts_of(item.t) {
+                let window = naive.entry(start).or_default();
+                window.0 += 1;
+                window.1.insert(item.sensor);
+            }
+        }
+        let merged: BTreeMap<i64, (u64, u64)> =
+            latest(&results).values().map(|r| (r.window_start.as_micros(), (r.messages, r.sensors))).collect();
+        let naive: BTreeMap<i64, (u64, u64)> =
+            naive.into_iter().map(|(start, (n, sensors))| (start, (n, sensors.len() as u64))).collect();
+        prop_assert_eq!(merged, naive);
+    }
+}
