@@ -25,7 +25,7 @@ pub mod window;
 pub use aggregate::Aggregate;
 pub use operator::{
     Admission, Coverage, EventTimeConfig, EventTimeWindows, Live, MicroBatches, Operator, OperatorConfig,
-    OperatorError, WindowShare,
+    OperatorError, PartitionWindows, WindowShare,
 };
 pub use parse::{Parser, RejectReason};
 pub use reading::{EventTime, Guid, Reading, SensorId, StateCode};

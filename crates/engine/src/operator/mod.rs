@@ -12,6 +12,7 @@
 //! emits) lives here, next to its tests.
 
 mod batches;
+mod partitions;
 mod windows;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use batches::MicroBatches;
+pub use partitions::PartitionWindows;
 pub use windows::{Admission, EventTimeConfig, EventTimeWindows, WindowShare};
 
 use crate::aggregate::Aggregate;
@@ -45,6 +47,12 @@ pub enum OperatorConfig {
         /// Also emit partial results of open windows this often (µs).
         emit_every: Option<i64>,
     },
+    /// Scale-out: event-time windows per owned partition, completed windows handed out as shares
+    /// for a merger (see [`crate::merge`]); no results of its own.
+    Shares {
+        /// Window shape and watermark rules.
+        config: EventTimeConfig,
+    },
 }
 
 impl OperatorConfig {
@@ -53,6 +61,7 @@ impl OperatorConfig {
         match self {
             OperatorConfig::Batches { .. } => Operator::Batches(MicroBatches::new(now)),
             OperatorConfig::Windows { config, .. } => Operator::Windows(EventTimeWindows::new(*config)),
+            OperatorConfig::Shares { config } => Operator::Shares(PartitionWindows::new(*config)),
         }
     }
 
@@ -61,14 +70,14 @@ impl OperatorConfig {
     pub fn tick_period(&self) -> i64 {
         match self {
             OperatorConfig::Batches { period } => *period,
-            OperatorConfig::Windows { .. } => ADVANCE_EVERY_MICROS,
+            OperatorConfig::Windows { .. } | OperatorConfig::Shares { .. } => ADVANCE_EVERY_MICROS,
         }
     }
 
     /// How often the caller should call [`Operator::on_early`] (µs), if ever.
     pub fn early_period(&self) -> Option<i64> {
         match self {
-            OperatorConfig::Batches { .. } => None,
+            OperatorConfig::Batches { .. } | OperatorConfig::Shares { .. } => None,
             OperatorConfig::Windows { emit_every, .. } => *emit_every,
         }
     }
@@ -84,13 +93,20 @@ impl OperatorConfig {
     pub fn describe(&self) -> (&'static str, i64, i64) {
         match self {
             OperatorConfig::Batches { period } => ("processing", *period, *period),
-            OperatorConfig::Windows { config, .. } => ("event", config.window.size(), config.window.slide()),
+            OperatorConfig::Windows { config, .. } | OperatorConfig::Shares { config } => {
+                ("event", config.window.size(), config.window.slide())
+            }
         }
     }
 
     /// True in event time (stats records are on by default there).
     pub fn is_event_time(&self) -> bool {
-        matches!(self, OperatorConfig::Windows { .. })
+        !matches!(self, OperatorConfig::Batches { .. })
+    }
+
+    /// True when the operator hands out shares for a merger instead of results (scale-out).
+    pub fn makes_shares(&self) -> bool {
+        matches!(self, OperatorConfig::Shares { .. })
     }
 }
 
@@ -103,6 +119,8 @@ pub enum Operator {
     Batches(MicroBatches),
     /// Event-time windows.
     Windows(EventTimeWindows),
+    /// Event-time windows per owned partition, completing into shares (scale-out).
+    Shares(PartitionWindows),
 }
 
 /// Why an operator cannot do what was asked.
@@ -143,6 +161,7 @@ impl Operator {
         match self {
             Operator::Batches(_) => Operator::Batches(MicroBatches::new(now)),
             Operator::Windows(w) => Operator::Windows(EventTimeWindows::new(*w.config())),
+            Operator::Shares(s) => Operator::Shares(PartitionWindows::new(*s.config())),
         }
     }
 
@@ -151,6 +170,7 @@ impl Operator {
         match (self, saved) {
             (Operator::Batches(_), Operator::Batches(_)) => Ok(()),
             (Operator::Windows(now), Operator::Windows(then)) if now.config() == then.config() => Ok(()),
+            (Operator::Shares(now), Operator::Shares(then)) if now.config() == then.config() => Ok(()),
             _ => Err(OperatorError::OtherSettings),
         }
     }
@@ -170,11 +190,8 @@ impl Operator {
                 batches.on_reading(reading);
                 Ok(())
             }
-            Operator::Windows(windows) => match windows.on_reading(partition, position, reading, now) {
-                Admission::Counted => Ok(()),
-                Admission::Late => Err(RejectReason::Late),
-                Admission::Future => Err(RejectReason::FutureTimestamp),
-            },
+            Operator::Windows(windows) => admitted(windows.on_reading(partition, position, reading, now)),
+            Operator::Shares(shares) => admitted(shares.on_reading(partition, position, reading, now)),
         }
     }
 
@@ -194,7 +211,7 @@ impl Operator {
                 batches.on_partial(partial);
                 Ok(())
             }
-            Operator::Windows(_) => Err(OperatorError::PartialInEventTime),
+            Operator::Windows(_) | Operator::Shares(_) => Err(OperatorError::PartialInEventTime),
         }
     }
 
@@ -204,6 +221,10 @@ impl Operator {
         match self {
             Operator::Batches(_) => Vec::new(),
             Operator::Windows(windows) => windows.on_advance(now),
+            Operator::Shares(shares) => {
+                shares.on_advance(now);
+                Vec::new()
+            }
         }
     }
 
@@ -213,13 +234,17 @@ impl Operator {
         match self {
             Operator::Batches(batches) => vec![batches.on_tick(now)],
             Operator::Windows(windows) => windows.on_advance(now),
+            Operator::Shares(shares) => {
+                shares.on_advance(now);
+                Vec::new()
+            }
         }
     }
 
     /// Partial results of open windows that changed since their last one (batches have none).
     pub fn on_early(&mut self) -> Vec<WindowResult> {
         match self {
-            Operator::Batches(_) => Vec::new(),
+            Operator::Batches(_) | Operator::Shares(_) => Vec::new(),
             Operator::Windows(windows) => windows.on_early(),
         }
     }
@@ -234,6 +259,12 @@ impl Operator {
                 results.extend(windows.on_end());
                 results
             }
+            // Input ends for this owner only: other owners' partitions may still be open, so
+            // windows stay with the saved state, as on a stop.
+            Operator::Shares(shares) => {
+                shares.on_advance(now);
+                Vec::new()
+            }
         }
     }
 
@@ -246,6 +277,10 @@ impl Operator {
                 let mut results = windows.on_advance(now);
                 results.extend(windows.on_early());
                 results
+            }
+            Operator::Shares(shares) => {
+                shares.on_advance(now);
+                Vec::new()
             }
         }
     }
@@ -271,15 +306,19 @@ impl Operator {
     /// Input partitions assigned at processing time `now`: in event time they hold the watermark
     /// back until they deliver (or go idle).
     pub fn on_partitions(&mut self, partitions: &[u32], now: EventTime) {
-        if let Operator::Windows(windows) = self {
-            windows.on_partitions(partitions, now);
+        match self {
+            Operator::Batches(_) => {}
+            Operator::Windows(windows) => windows.on_partitions(partitions, now),
+            Operator::Shares(shares) => shares.on_partitions(partitions, now),
         }
     }
 
     /// The source has delivered everything it has for `partition` for now: it may go idle.
     pub fn on_caught_up(&mut self, partition: u32) {
-        if let Operator::Windows(windows) = self {
-            windows.on_caught_up(partition);
+        match self {
+            Operator::Batches(_) => {}
+            Operator::Windows(windows) => windows.on_caught_up(partition),
+            Operator::Shares(shares) => shares.on_caught_up(partition),
         }
     }
 
@@ -289,6 +328,7 @@ impl Operator {
         match self {
             Operator::Batches(_) => BTreeMap::new(),
             Operator::Windows(windows) => windows.pinned_positions(),
+            Operator::Shares(shares) => shares.pinned_positions(),
         }
     }
 
@@ -296,7 +336,7 @@ impl Operator {
     pub fn coverage(&self) -> Coverage {
         match self {
             Operator::Batches(_) => Coverage::SinceLastResult,
-            Operator::Windows(_) => Coverage::SinceStart,
+            Operator::Windows(_) | Operator::Shares(_) => Coverage::SinceStart,
         }
     }
 
@@ -311,7 +351,28 @@ impl Operator {
                 open_windows: w.open_windows() as u64,
                 late_by_state: *w.late_by_state(),
             },
+            Operator::Shares(shares) => {
+                let (watermark, open_windows, late_by_state) = shares.live();
+                Live { watermark, open_windows, late_by_state }
+            }
         }
+    }
+
+    /// The scale-out owners, when this operator is one (shares, saved states, partition clocks).
+    pub fn shares(&mut self) -> Option<&mut PartitionWindows> {
+        match self {
+            Operator::Shares(shares) => Some(shares),
+            _ => None,
+        }
+    }
+}
+
+/// A window operator's admission as the reason a reading counts nowhere, if it does not.
+fn admitted(admission: Admission) -> Result<(), RejectReason> {
+    match admission {
+        Admission::Counted => Ok(()),
+        Admission::Late => Err(RejectReason::Late),
+        Admission::Future => Err(RejectReason::FutureTimestamp),
     }
 }
 

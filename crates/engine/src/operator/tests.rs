@@ -103,7 +103,7 @@ fn late_and_future_readings_are_rejected_with_their_reason() {
 fn windows_inner() -> EventTimeConfig {
     match windows_config() {
         OperatorConfig::Windows { config, .. } => config,
-        OperatorConfig::Batches { .. } => unreachable!(),
+        _ => unreachable!("built as windows"),
     }
 }
 
@@ -164,4 +164,41 @@ fn configs_describe_their_clocks() {
     assert_eq!(batches_config().describe(), ("processing", 3 * SECOND, 3 * SECOND));
     assert_eq!(windows_config().describe(), ("event", 10 * SECOND, 10 * SECOND));
     assert!(windows_config().is_event_time() && !batches_config().is_event_time());
+}
+
+#[test]
+fn shares_complete_per_partition_and_wait_to_be_taken() {
+    let inner = windows_inner();
+    let mut op = OperatorConfig::Shares { config: inner }.build(EventTime(BASE));
+    op.on_partitions(&[0, 1], EventTime(BASE));
+    feed(&mut op, BASE + SECOND, 0).unwrap();
+    // Partition 0 passes the first window's end; partition 1 has no readings: its watermark is
+    // its own business, and holds nothing back here.
+    feed(&mut op, BASE + 12 * SECOND, 1).unwrap();
+    assert!(op.on_input(EventTime(BASE)).is_empty(), "shares, not results");
+    let shares = op.shares().unwrap().take_shares();
+    assert_eq!(shares.len(), 1);
+    let (partition, share) = &shares[0];
+    assert_eq!((*partition, share.start, share.revision, share.aggregate.messages()), (0, BASE, 0, 1));
+    assert!(op.shares().unwrap().take_shares().is_empty(), "taken once");
+    assert_eq!(op.pinned_positions(), [(0, 0), (1, 0)].into(), "nothing saved: nothing acknowledged");
+    op.shares().unwrap().saved(0, 2);
+    assert_eq!(op.pinned_positions()[&0], 2);
+    assert!(batches_config().build(EventTime(BASE)).shares().is_none());
+}
+
+#[test]
+fn an_owner_restored_from_saved_state_goes_on_exactly() {
+    let inner = windows_inner();
+    let config = OperatorConfig::Shares { config: inner };
+    let mut first = config.build(EventTime(BASE));
+    feed(&mut first, BASE + SECOND, 0).unwrap();
+    let saved = postcard::to_stdvec(first.shares().unwrap().state(0).unwrap()).unwrap();
+    feed(&mut first, BASE + 12 * SECOND, 1).unwrap();
+    first.on_input(EventTime(BASE));
+    let mut second = config.build(EventTime(BASE));
+    second.shares().unwrap().restore(0, postcard::from_bytes(&saved).unwrap(), 1);
+    feed(&mut second, BASE + 12 * SECOND, 1).unwrap();
+    second.on_input(EventTime(BASE));
+    assert_eq!(second.shares().unwrap().take_shares(), first.shares().unwrap().take_shares());
 }

@@ -1,0 +1,130 @@
+//! Scale-out owners: event-time windows kept per input partition, each judged on its own
+//! partition's input alone, completed windows handed out as shares (see [`crate::merge`]).
+//!
+//! Every decision about partition p (its watermark, which readings are late, when its windows
+//! complete, the revision of each share) depends only on p's readings in p's order: whoever owns
+//! p, from a snapshot of its state or from the start, computes the same shares. Idleness is not
+//! judged here (it would depend on when an owner happens to run): owners report their
+//! partitions' clocks, and the merger judges idleness on the reported times.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::windows::{Admission, EventTimeConfig, EventTimeWindows, WindowShare};
+use crate::reading::{EventTime, Reading, STATE_COUNT};
+use crate::watermark::PartitionClock;
+
+/// One operator per owned partition, and the shares they completed, waiting to be published.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PartitionWindows {
+    config: EventTimeConfig,
+    partitions: BTreeMap<u32, EventTimeWindows>,
+    /// Shares completed and not yet taken for publishing.
+    #[serde(skip)]
+    shares: Vec<(u32, WindowShare)>,
+    /// Per partition, the position up to which its state is saved where a new owner finds it.
+    saved: BTreeMap<u32, i64>,
+}
+
+impl PartitionWindows {
+    /// Owners of no partition yet, cutting windows by `config` (whose idle timeout is ignored).
+    pub fn new(config: EventTimeConfig) -> PartitionWindows {
+        let config = EventTimeConfig { idle_timeout: None, ..config };
+        PartitionWindows { config, partitions: BTreeMap::new(), shares: Vec::new(), saved: BTreeMap::new() }
+    }
+
+    /// How windows are cut.
+    pub fn config(&self) -> &EventTimeConfig {
+        &self.config
+    }
+
+    /// Counts `reading` from `partition` at `position` into that partition's windows.
+    #[inline]
+    pub fn on_reading(&mut self, partition: u32, position: i64, reading: &Reading<'_>, now: EventTime) -> Admission {
+        let config = self.config;
+        let windows = self.partitions.entry(partition).or_insert_with(|| EventTimeWindows::new(config));
+        windows.on_reading(partition, position, reading, now)
+    }
+
+    /// Completes what each partition's own watermark has passed; the shares wait in
+    /// [`PartitionWindows::take_shares`].
+    pub fn on_advance(&mut self, now: EventTime) {
+        for (&partition, windows) in self.partitions.iter_mut() {
+            self.shares.extend(windows.on_advance_shares(now).into_iter().map(|share| (partition, share)));
+        }
+    }
+
+    /// The shares completed since the last call, per partition in completion order.
+    pub fn take_shares(&mut self) -> Vec<(u32, WindowShare)> {
+        std::mem::take(&mut self.shares)
+    }
+
+    /// Partitions assigned: each starts empty unless restored.
+    pub fn on_partitions(&mut self, partitions: &[u32], now: EventTime) {
+        let config = self.config;
+        for &partition in partitions {
+            let windows = self.partitions.entry(partition).or_insert_with(|| EventTimeWindows::new(config));
+            windows.on_partitions(&[partition], now);
+        }
+    }
+
+    /// The source has nothing more for `partition` for now.
+    pub fn on_caught_up(&mut self, partition: u32) {
+        if let Some(windows) = self.partitions.get_mut(&partition) {
+            windows.on_caught_up(partition);
+        }
+    }
+
+    /// Takes over `partition` from its saved state, which covers its input before `position`.
+    pub fn restore(&mut self, partition: u32, windows: EventTimeWindows, position: i64) {
+        self.partitions.insert(partition, windows);
+        self.saved.insert(partition, position);
+    }
+
+    /// The state of `partition`, to save for whoever owns it next.
+    pub fn state(&self, partition: u32) -> Option<&EventTimeWindows> {
+        self.partitions.get(&partition)
+    }
+
+    /// The state of `partition` is saved up to `position`: input before it may be acknowledged.
+    pub fn saved(&mut self, partition: u32, position: i64) {
+        self.saved.insert(partition, position);
+    }
+
+    /// Gives `partition` up (another owner takes it over from its saved state).
+    pub fn release(&mut self, partition: u32) {
+        self.partitions.remove(&partition);
+        self.saved.remove(&partition);
+    }
+
+    /// Owned partitions.
+    pub fn owned(&self) -> impl Iterator<Item = u32> + '_ {
+        self.partitions.keys().copied()
+    }
+
+    /// Each owned partition's clock, as owners report it to the merger.
+    pub fn clocks(&self) -> Vec<(u32, PartitionClock)> {
+        let clock = |(&p, w): (&u32, &EventTimeWindows)| w.watermarks().partitions().get(&p).map(|c| (p, *c));
+        self.partitions.iter().filter_map(clock).collect()
+    }
+
+    /// Input that may be acknowledged, per partition: what a saved state covers. A partition never
+    /// saved pins position 0: a new owner finding no saved state reads it from the start.
+    pub fn pinned_positions(&self) -> BTreeMap<u32, i64> {
+        self.partitions.keys().map(|&p| (p, self.saved.get(&p).copied().unwrap_or(0))).collect()
+    }
+
+    /// The lowest partition watermark, windows held and late readings over owned partitions.
+    pub fn live(&self) -> (Option<EventTime>, u64, [u64; STATE_COUNT]) {
+        let watermark = self.partitions.values().filter_map(|w| w.watermark()).min();
+        let open = self.partitions.values().map(|w| w.open_windows() as u64).sum();
+        let mut late = [0; STATE_COUNT];
+        for windows in self.partitions.values() {
+            for (total, n) in late.iter_mut().zip(windows.late_by_state()) {
+                *total += n;
+            }
+        }
+        (watermark, open, late)
+    }
+}
