@@ -29,5 +29,5 @@ pub use operator::{
 };
 pub use parse::{Parser, RejectReason};
 pub use reading::{EventTime, Guid, Reading, SensorId, StateCode};
-pub use result::{StateResult, StatsRecord, WindowResult};
+pub use result::{PartitionStatus, ScaleOutStatus, StateResult, StatsRecord, WindowResult};
 pub use window::WindowSpec;

@@ -182,6 +182,46 @@ pub struct StatsRecord {
     /// client has reported it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer_lag: Option<u64>,
+    /// Scale-out: the group's merge as this instance sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_out: Option<ScaleOutStatus>,
+}
+
+/// Scale-out: the group as one instance sees it in the merge log.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScaleOutStatus {
+    /// This instance's name.
+    pub instance: String,
+    /// True when this instance writes the global results (the merger).
+    pub merging: bool,
+    /// The global watermark: the minimum over every partition of the topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<EventTime>,
+    /// Global windows held (open, or still revisable).
+    pub open_windows: u64,
+    /// How far the merge log has been read (its next offset).
+    pub log_offset: i64,
+    /// Every partition of the input topic, as its owner last reported it.
+    pub partitions: Vec<PartitionStatus>,
+}
+
+/// One input partition in the merge log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartitionStatus {
+    /// The partition.
+    pub partition: u32,
+    /// The instance that last reported it.
+    pub owner: String,
+    /// Its watermark (latest event time minus the allowed delay), once it has readings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<EventTime>,
+    /// Its owner has read all it has.
+    pub caught_up: bool,
+    /// Messages behind its end, as its owner's consumer reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<i64>,
+    /// When its owner reported it.
+    pub reported_at: EventTime,
 }
 
 impl StatsRecord {

@@ -7,7 +7,7 @@
 //! pipeline and the sinks all depend on it and never on each other.
 
 use iotstream_engine::live::LastReading;
-use iotstream_engine::{Aggregate, Reading, RejectReason};
+use iotstream_engine::{Aggregate, EventTimeWindows, Reading, RejectReason, ScaleOutStatus, WindowResult};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -205,6 +205,18 @@ pub enum SourceEvent {
     CaughtUp(i32),
     /// Messages not yet read, per partition (Kafka's consumer lag, reported about once a second).
     Lag(Vec<(i32, i64)>),
+    /// Scale-out: a partition is taken over from its saved state, which covers its input before
+    /// `next` (sent before the partition is assigned).
+    Restored {
+        /// The input partition.
+        partition: i32,
+        /// Where reading goes on.
+        next: i64,
+        /// Its windows as saved.
+        windows: Box<EventTimeWindows>,
+    },
+    /// Scale-out: what the merge log produced (global results, the group's status).
+    Merged(Box<MergeUpdate>),
     /// The input ended (a file's end, a generator's count).
     End,
     /// Reading failed; the run stops with this error.
@@ -300,4 +312,17 @@ pub struct SensorQuery {
     pub guid: String,
     /// Where the answer goes.
     pub reply: tokio::sync::oneshot::Sender<Option<LastReading>>,
+}
+
+/// Scale-out: what the merge log produced since the last update.
+#[derive(Debug)]
+pub struct MergeUpdate {
+    /// Global results for this instance's live views (the dashboard) only.
+    pub live: Vec<WindowResult>,
+    /// Global results to write to every sink: this instance merges.
+    pub publish: Vec<WindowResult>,
+    /// With `publish`: the last log offset they cover, to mark as published once written.
+    pub through: Option<i64>,
+    /// The group as the log shows it.
+    pub status: ScaleOutStatus,
 }

@@ -134,6 +134,7 @@ pub fn pipeline_options(
         stats_every: stats.stats_every.or(default_stats),
         offline_after: stats.offline_after,
         status_every: None,
+        save_every: None,
     })
 }
 
@@ -146,12 +147,15 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
         options.as_ref().err(),
         check_http(&args.http).err().as_ref(),
         source.check().err().as_ref(),
+        check_scale_out(args).err().as_ref(),
     ])?;
     let mut options = options?;
     let checkpointing = checkpointing(args)?;
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
     let context = SinkContext { resume_len: resume.and_then(|r| r.output_len), kafka: kafka_input(source)? };
     let mut outputs = sinks::open(&args.output, &context)?;
+    #[cfg(feature = "kafka")]
+    let scale_out = scale_out(args, &mut options, context.kafka.as_ref(), &mut outputs)?;
     let dashboard_source = source.kafka_topic().map_or_else(|| "file".to_owned(), |t| format!("kafka:{t}"));
     serve_dashboard(&args.http, false, &dashboard_source, &mut options, &mut outputs)?;
     let source_options = SourceOptions {
@@ -162,10 +166,58 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
         // results are printed only at the end, or elsewhere, so the bar never interleaves with them.
         progress: source.once || args.output.stream.output.is_some(),
         keep_bytes: keep_bytes(args),
+        #[cfg(feature = "kafka")]
+        scale_out,
     };
     tracing::debug!(threads = source_options.threads, "parsing threads");
     let events = source.open(&source_options)?;
     block_on(pipeline::run(events, outputs, options, checkpointing))
+}
+
+/// `--scale-out`: the group's topics, windows kept per owned partition and completed into shares
+/// for the merge log, partition states saved every checkpoint interval.
+#[cfg(feature = "kafka")]
+fn scale_out(
+    args: &AnalyzeArgs,
+    options: &mut PipelineOptions,
+    kafka: Option<&sinks::KafkaInput>,
+    outputs: &mut sinks::Outputs,
+) -> anyhow::Result<Option<crate::scaleout::Plan>> {
+    let (Some((connection, topic)), true) = (kafka, args.source.kafka.scale_out) else { return Ok(None) };
+    let OperatorConfig::Windows { config, .. } = options.operator else {
+        anyhow::bail!("--scale-out needs --time event");
+    };
+    let plan = crate::scaleout::Plan::prepare(connection, topic, &args.source.kafka.group, config)?;
+    let log = crate::scaleout::log::ShareLog::new(
+        connection,
+        &plan.merge_topic,
+        &plan.state_topic,
+        &plan.instance,
+    )?;
+    outputs.shares = Some(Box::new(log));
+    options.operator = OperatorConfig::Shares { config };
+    options.save_every = Some(args.checkpoints.checkpoint_interval);
+    Ok(Some(plan))
+}
+
+/// `--scale-out` goes with event time, and without what it replaces or cannot do yet.
+fn check_scale_out(args: &AnalyzeArgs) -> anyhow::Result<()> {
+    #[cfg(feature = "kafka")]
+    if args.source.kafka.scale_out {
+        let conflicts = [
+            ("--time event", args.windows.time != TimeMode::Event),
+            ("no --emit-every", args.windows.emit_every.is_some()),
+            (
+                "no --state-dir (partition states live in the group's topics)",
+                args.checkpoints.state_dir.is_some(),
+            ),
+            ("no --once", args.source.once),
+        ];
+        let wrong: Vec<&str> = conflicts.iter().filter(|(_, bad)| *bad).map(|(what, _)| *what).collect();
+        anyhow::ensure!(wrong.is_empty(), "--scale-out needs {}", wrong.join(", "));
+    }
+    let _ = args;
+    Ok(())
 }
 
 /// How much of each message a source keeps: enough for the parser to see it is too large, and

@@ -240,6 +240,9 @@ impl ClientContext for LoggingContext {
     }
 }
 
+/// A consumer that only logs (readers that assign partitions themselves, never rebalance).
+impl rdkafka::consumer::ConsumerContext for LoggingContext {}
+
 /// Parses `host:port` lists early, to fail on typos before connecting.
 pub fn check_brokers(brokers: &str) -> anyhow::Result<()> {
     for broker in brokers.split(',') {

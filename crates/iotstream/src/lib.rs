@@ -20,6 +20,8 @@ pub mod kafka;
 pub mod parallel;
 pub mod pipeline;
 pub mod progress;
+#[cfg(feature = "kafka")]
+pub mod scaleout;
 pub mod simulator;
 pub mod sinks;
 pub mod sources;

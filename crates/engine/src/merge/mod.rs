@@ -54,6 +54,14 @@ pub enum MergeRecord {
     },
     /// A partition's clock.
     Progress(PartitionProgress),
+    /// What an idle partition's open window holds: the partition's contribution if idleness
+    /// closes the window before the partition's own share of it arrives.
+    Provisional {
+        /// The input partition.
+        partition: u32,
+        /// The window's contents so far (its revision is meaningless).
+        share: WindowShare,
+    },
     /// The merging instance has written every result the log up to `through` (an offset)
     /// produced: an instance taking over writes only what comes after.
     Published {
@@ -66,10 +74,26 @@ pub enum MergeRecord {
 struct MergedWindow {
     /// The latest share of each partition.
     shares: BTreeMap<u32, WindowShare>,
+    /// What idle partitions' open windows held, for partitions with no share yet.
+    provisional: BTreeMap<u32, WindowShare>,
     /// Revision of the last emission, if any.
     emitted: Option<u32>,
     /// Changed since the last emission.
     changed: bool,
+}
+
+impl MergedWindow {
+    /// The window's end (every share of it has the same).
+    fn end(&self) -> Option<i64> {
+        self.shares.values().chain(self.provisional.values()).next().map(|s| s.end)
+    }
+
+    /// Each partition's share, or what it provisionally holds.
+    fn contributions(&self) -> impl Iterator<Item = &WindowShare> {
+        let provisional =
+            self.provisional.iter().filter(|(p, _)| !self.shares.contains_key(p)).map(|(_, s)| s);
+        self.shares.values().chain(provisional)
+    }
 }
 
 /// The global windows over every partition's shares.
@@ -116,6 +140,7 @@ impl Merger {
         match record {
             MergeRecord::Share { partition, share } => self.on_share(*partition, share),
             MergeRecord::Progress(progress) => self.on_progress(progress),
+            MergeRecord::Provisional { partition, share } => self.on_provisional(*partition, share),
             MergeRecord::Published { .. } => Vec::new(),
         }
     }
@@ -139,9 +164,26 @@ impl Merger {
                 }
             }
             _ => {
+                let unchanged =
+                    window.provisional.remove(&partition).is_some_and(|p| p.aggregate == share.aggregate);
                 window.shares.insert(partition, share.clone());
-                window.changed = true;
+                // A share equal to what the partition provisionally held changes no result.
+                window.changed |= !unchanged || window.emitted.is_none();
             }
+        }
+        self.emit()
+    }
+
+    /// What an idle partition's open window holds, until the partition's own share replaces it.
+    pub fn on_provisional(&mut self, partition: u32, share: &WindowShare) -> Vec<WindowResult> {
+        if partition >= self.partitions || self.forgotten(share.end) {
+            return Vec::new();
+        }
+        let window = self.windows.entry(share.start).or_default();
+        let newer = window.provisional.get(&partition).is_none_or(|held| held.aggregate != share.aggregate);
+        if !window.shares.contains_key(&partition) && newer {
+            window.provisional.insert(partition, share.clone());
+            window.changed = true;
         }
         self.emit()
     }
@@ -165,7 +207,7 @@ impl Merger {
         let watermark = self.watermarks.advance(self.now);
         let mut results = Vec::new();
         for (&start, window) in self.windows.iter_mut() {
-            let Some(end) = window.shares.values().next().map(|s| s.end) else { continue };
+            let Some(end) = window.end() else { continue };
             if end > watermark {
                 break;
             }
@@ -173,7 +215,7 @@ impl Merger {
                 continue;
             }
             let mut total = Aggregate::default();
-            for share in window.shares.values() {
+            for share in window.contributions() {
                 total.merge(&share.aggregate);
             }
             let revision = window.emitted.map_or(0, |r| r + 1);
@@ -184,9 +226,7 @@ impl Merger {
             window.changed = false;
         }
         let lateness = self.config.allowed_lateness;
-        self.windows.retain(|_, w| {
-            w.shares.values().next().is_some_and(|s| s.end.saturating_add(lateness) > watermark)
-        });
+        self.windows.retain(|_, w| w.end().is_some_and(|end| end.saturating_add(lateness) > watermark));
         results
     }
 
@@ -194,6 +234,11 @@ impl Merger {
     pub fn watermark(&self) -> Option<EventTime> {
         let w = self.watermarks.global();
         (w != i64::MIN).then_some(EventTime(w))
+    }
+
+    /// The allowed delay behind each partition's latest event time.
+    pub fn max_delay(&self) -> i64 {
+        self.config.max_delay
     }
 
     /// Each partition's clock as last reported.

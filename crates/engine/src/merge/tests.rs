@@ -94,3 +94,20 @@ fn records_round_trip() {
     let bytes = postcard::to_stdvec(&record).unwrap();
     assert_eq!(postcard::from_bytes::<MergeRecord>(&bytes).unwrap(), record);
 }
+
+#[test]
+fn idleness_closes_a_window_with_what_idle_partitions_hold() {
+    let mut merger = Merger::new(config(5 * SECOND, Some(2 * SECOND)), 2);
+    merger.on_share(0, &share("a", 2, 0));
+    merger.on_progress(&progress(0, BASE + 11 * SECOND, 100 * SECOND, false));
+    // Partition 1's window is still open on its own clock; it went quiet holding one reading.
+    assert!(merger.on_provisional(1, &share("b", 1, 0)).is_empty());
+    let quiet =
+        PartitionClock { max_event_time: BASE + 3 * SECOND, last_active: 100 * SECOND, caught_up: true };
+    let closed = merger.on_progress(&PartitionProgress { partition: 1, clock: quiet, at: 102 * SECOND });
+    assert_eq!((closed.len(), closed[0].messages), (1, 3), "idle: its provisional contents count");
+    assert!(merger.on_share(1, &share("b", 1, 0)).is_empty(), "its own share, as held: nothing new");
+    let revised = merger.on_share(1, &share("b", 2, 1));
+    assert_eq!((revised[0].revision, revised[0].messages), (1, 4), "more readings came: a revision");
+    assert!(merger.on_provisional(1, &share("b", 9, 0)).is_empty(), "a share replaces provisional contents");
+}

@@ -161,7 +161,7 @@ impl Operator {
         match self {
             Operator::Batches(_) => Operator::Batches(MicroBatches::new(now)),
             Operator::Windows(w) => Operator::Windows(EventTimeWindows::new(*w.config())),
-            Operator::Shares(s) => Operator::Shares(PartitionWindows::new(*s.config())),
+            Operator::Shares(s) => Operator::Shares(PartitionWindows::new(s.config())),
         }
     }
 

@@ -19,6 +19,8 @@ use crate::watermark::PartitionClock;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PartitionWindows {
     config: EventTimeConfig,
+    /// When an owner may call a caught-up partition idle (its operator ignores idleness).
+    idle_timeout: Option<i64>,
     partitions: BTreeMap<u32, EventTimeWindows>,
     /// Shares completed and not yet taken for publishing.
     #[serde(skip)]
@@ -30,18 +32,31 @@ pub struct PartitionWindows {
 impl PartitionWindows {
     /// Owners of no partition yet, cutting windows by `config` (whose idle timeout is ignored).
     pub fn new(config: EventTimeConfig) -> PartitionWindows {
+        let idle_timeout = config.idle_timeout;
         let config = EventTimeConfig { idle_timeout: None, ..config };
-        PartitionWindows { config, partitions: BTreeMap::new(), shares: Vec::new(), saved: BTreeMap::new() }
+        PartitionWindows {
+            config,
+            idle_timeout,
+            partitions: BTreeMap::new(),
+            shares: Vec::new(),
+            saved: BTreeMap::new(),
+        }
     }
 
-    /// How windows are cut.
-    pub fn config(&self) -> &EventTimeConfig {
-        &self.config
+    /// How windows are cut (idle timeout and all, as given).
+    pub fn config(&self) -> EventTimeConfig {
+        EventTimeConfig { idle_timeout: self.idle_timeout, ..self.config }
     }
 
     /// Counts `reading` from `partition` at `position` into that partition's windows.
     #[inline]
-    pub fn on_reading(&mut self, partition: u32, position: i64, reading: &Reading<'_>, now: EventTime) -> Admission {
+    pub fn on_reading(
+        &mut self,
+        partition: u32,
+        position: i64,
+        reading: &Reading<'_>,
+        now: EventTime,
+    ) -> Admission {
         let config = self.config;
         let windows = self.partitions.entry(partition).or_insert_with(|| EventTimeWindows::new(config));
         windows.on_reading(partition, position, reading, now)
@@ -53,6 +68,24 @@ impl PartitionWindows {
         for (&partition, windows) in self.partitions.iter_mut() {
             self.shares.extend(windows.on_advance_shares(now).into_iter().map(|share| (partition, share)));
         }
+    }
+
+    /// For each partition that is caught up and has been silent for the idle timeout at `now`,
+    /// what its open windows hold (those changed since last asked): the merger counts them when
+    /// idleness, not the partition's own watermark, closes a window. They never change the
+    /// partition's own decisions, so a new owner still computes the same shares.
+    pub fn provisional(&mut self, now: EventTime) -> Vec<(u32, WindowShare)> {
+        let Some(timeout) = self.idle_timeout else { return Vec::new() };
+        let mut provisional = Vec::new();
+        for (&partition, windows) in self.partitions.iter_mut() {
+            let idle = windows.watermarks().partitions().get(&partition).is_some_and(|clock| {
+                clock.caught_up && now.as_micros().saturating_sub(clock.last_active) >= timeout
+            });
+            if idle {
+                provisional.extend(windows.on_early_shares().into_iter().map(|share| (partition, share)));
+            }
+        }
+        provisional
     }
 
     /// The shares completed since the last call, per partition in completion order.

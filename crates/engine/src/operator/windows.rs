@@ -162,17 +162,36 @@ impl EventTimeWindows {
     /// Early, partial results for open windows that changed since their last partial result.
     pub fn on_early(&mut self) -> Vec<WindowResult> {
         let spec = self.config.window;
+        self.open_changed(|start, aggregate| {
+            let mut result = window_result(spec, start, aggregate);
+            result.is_final = false;
+            result
+        })
+    }
+
+    /// Like [`EventTimeWindows::on_early`], as shares (revision 0): what the open windows hold now.
+    pub fn on_early_shares(&mut self) -> Vec<WindowShare> {
+        let spec = self.config.window;
+        self.open_changed(|start, aggregate| WindowShare {
+            start,
+            end: spec.end(start),
+            revision: 0,
+            aggregate: aggregate.clone(),
+        })
+    }
+
+    /// Each open window changed since it was last taken this way, as `take` makes it.
+    fn open_changed<T>(&mut self, mut take: impl FnMut(i64, &Aggregate) -> T) -> Vec<T> {
+        let spec = self.config.window;
         let watermark = self.watermarks.global();
-        let mut results = Vec::new();
+        let mut taken = Vec::new();
         for (&start, window) in self.windows.iter_mut() {
             if spec.end(start) > watermark && window.changed_since_partial {
                 window.changed_since_partial = false;
-                let mut result = window_result(spec, start, &window.aggregate);
-                result.is_final = false;
-                results.push(result);
+                taken.push(take(start, &window.aggregate));
             }
         }
-        results
+        taken
     }
 
     fn emit_complete(&mut self, watermark: i64) -> Vec<WindowResult> {

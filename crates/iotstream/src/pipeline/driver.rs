@@ -56,6 +56,8 @@ pub struct Driver {
     pub(super) last_checkpoint: Option<Instant>,
     /// The latest consumer lag per partition (Kafka).
     pub(super) lag: BTreeMap<i32, i64>,
+    /// Scale-out: the group as the merge log shows it.
+    pub(super) scale_out: Option<iotstream_engine::ScaleOutStatus>,
     pub(super) options: PipelineOptions,
 }
 
@@ -85,6 +87,7 @@ impl Driver {
             checkpointing,
             last_checkpoint: None,
             lag: BTreeMap::new(),
+            scale_out: None,
             options: *options,
         };
         if let Some(state) = resume {
@@ -111,6 +114,10 @@ impl Driver {
             }
             Some(SourceEvent::CaughtUp(partition)) => self.on_caught_up(partition),
             Some(SourceEvent::Lag(lag)) => self.on_lag(lag),
+            Some(SourceEvent::Restored { partition, next, windows }) => {
+                self.on_restored(partition, next, *windows)
+            }
+            Some(SourceEvent::Merged(update)) => self.on_merged(*update)?,
             Some(SourceEvent::End) | None => return Ok(Flow::End),
             Some(SourceEvent::Failed(error)) => bail!(error),
         }
@@ -121,8 +128,10 @@ impl Driver {
     pub fn on_tick(&mut self, tick: Tick) -> anyhow::Result<()> {
         match tick {
             Tick::Operator => {
-                let results = self.operator.on_tick(wall_clock_now());
+                let now = wall_clock_now();
+                let results = self.operator.on_tick(now);
                 self.emit(results)?;
+                self.report_clocks(now);
                 self.acknowledge();
             }
             Tick::Early => {
@@ -133,6 +142,7 @@ impl Driver {
             Tick::Status => self.write_status()?,
             Tick::Checkpoint => {
                 self.checkpoint()?;
+                self.save_partitions(None)?;
                 self.acknowledge();
             }
         }
@@ -162,6 +172,8 @@ impl Driver {
         if self.checkpointing.is_some() {
             self.checkpoint()?;
         }
+        // Scale-out: the partitions' states go where their next owners find them.
+        self.save_partitions(None)?;
         let positions = self.progress.safe(&self.operator.pinned_positions());
         if let Some(acks) = &mut self.acks {
             acks.acknowledge(Control::Shutdown(positions));
@@ -276,6 +288,7 @@ impl Driver {
     /// Emits `results`: dead letters first, then the results, so that the positions acknowledged
     /// afterwards are covered by durable output.
     pub(super) fn emit(&mut self, mut results: Vec<WindowResult>) -> anyhow::Result<()> {
+        self.publish_shares()?;
         if results.is_empty() {
             return Ok(());
         }
@@ -315,12 +328,16 @@ impl Driver {
         }
     }
 
-    /// A rebalance takes partitions away: emit what the operator holds for them, hand back their
-    /// positions, and forget them.
+    /// A rebalance takes partitions away: emit what the operator holds for them (scale-out: save
+    /// their states for the next owner), hand back their positions, and forget them.
     fn on_revoke(&mut self, revoke: Revoke) -> anyhow::Result<()> {
         let results = self.operator.on_revoke(wall_clock_now());
         self.emit(results)?;
+        self.save_partitions(Some(&revoke.partitions))?;
         let released = self.progress.release(&revoke.partitions, &self.operator.pinned_positions());
+        if let Some(shares) = self.operator.shares() {
+            revoke.partitions.iter().filter_map(|&p| u32::try_from(p).ok()).for_each(|p| shares.release(p));
+        }
         // The source may have given up waiting; the partitions are gone either way.
         let _ = revoke.reply.send(released);
         Ok(())

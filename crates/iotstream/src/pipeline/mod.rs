@@ -21,6 +21,7 @@
 mod checkpoints;
 mod driver;
 mod positions;
+mod scaleout;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -53,6 +54,8 @@ pub struct PipelineOptions {
     pub offline_after: Duration,
     /// Publish a status (a stats record for live views and metrics) to the sinks this often.
     pub status_every: Option<Duration>,
+    /// Scale-out: save the owned partitions' states this often (as checkpoints are saved).
+    pub save_every: Option<Duration>,
 }
 
 impl PipelineOptions {
@@ -83,7 +86,7 @@ pub async fn run(
     let Source { mut events, control, thread } = source;
     let mut queries = outputs.sensor_queries.take();
     let acks = control.map(|c| Box::new(c) as Box<dyn Acknowledge>);
-    let interval = checkpointing.as_ref().map(|c| c.interval);
+    let interval = checkpointing.as_ref().map(|c| c.interval).or(options.save_every);
     let mut driver = Driver::new(&options, outputs, acks, checkpointing)?;
     let mut clocks = tickers::Tickers::new(&options, interval);
     let shutdown = tickers::shutdown_signal();

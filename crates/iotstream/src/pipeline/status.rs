@@ -57,6 +57,7 @@ impl Driver {
             sensors: self.sensors.len() as u64,
             offline: offline.iter().sum(),
             offline_by_state: by_state(&offline),
+            scale_out: self.scale_out.clone(),
             consumer_lag: (!self.lag.is_empty())
                 .then(|| self.lag.values().map(|&lag| lag.max(0) as u64).sum()),
         }

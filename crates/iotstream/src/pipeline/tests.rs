@@ -117,6 +117,7 @@ fn batches() -> PipelineOptions {
         stats_every: None,
         offline_after: Duration::from_secs(60),
         status_every: None,
+        save_every: None,
     }
 }
 

@@ -33,6 +33,10 @@ impl ResultSink for HttpSink {
     fn write_status(&mut self, status: &StatsRecord) -> io::Result<()> {
         self.hub.publish_status(status).map_err(io::Error::other)
     }
+
+    fn is_live_view(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -120,9 +120,35 @@ impl Sender {
         Ok(Sender { producer, topic: topic.to_owned() })
     }
 
+    /// A patient producer that keeps the order of what it sends to a partition, retries
+    /// included (one request in flight): logs whose order is their meaning (scale-out).
+    pub fn ordered(connection: &Connection, topic: &str) -> anyhow::Result<Sender> {
+        let mut config = connection.config(&THROUGHPUT);
+        config.set("message.timeout.ms", "0").set("max.in.flight.requests.per.connection", "1");
+        let producer = config
+            .create_with_context(DeliveryContext::default())
+            .map_err(|e| connection.error("cannot create the Kafka producer", &e))?;
+        Ok(Sender { producer, topic: topic.to_owned() })
+    }
+
     /// Queues one message, waiting while the local queue is full.
     pub fn send(&self, key: Option<&[u8]>, payload: &[u8], headers: Option<OwnedHeaders>) {
+        self.send_to(None, key, payload, headers);
+    }
+
+    /// Queues one message for `partition` (or the partitioner's choice), waiting while the local
+    /// queue is full.
+    pub fn send_to(
+        &self,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+    ) {
         let mut record = BaseRecord::to(&self.topic).payload(payload);
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
         if let Some(key) = key {
             record = record.key(key);
         }

@@ -60,6 +60,8 @@ pub struct Outputs {
     pub written: Option<Arc<AtomicU64>>,
     /// Lookups of sensors' last readings, if something (the dashboard) asks.
     pub sensor_queries: Option<tokio::sync::mpsc::Receiver<SensorQuery>>,
+    /// Scale-out: the group's merge log, where this instance's shares go.
+    pub shares: Option<Box<dyn ShareSink>>,
 }
 
 /// The Kafka connection and the topic read, when the input is Kafka (Kafka sinks need both).
@@ -82,7 +84,7 @@ pub struct SinkContext {
 pub fn open_stream(args: &OutputArgs, resume_len: Option<u64>) -> anyhow::Result<Outputs> {
     let out = open_output(args.output.as_deref(), resume_len)?;
     let sinks = vec![stream_sink(args.format, out.writer)];
-    Ok(Outputs { sinks, dead_letters: None, written: out.written, sensor_queries: None })
+    Ok(Outputs { sinks, written: out.written, ..Outputs::default() })
 }
 
 /// Every sink `args` ask for.
@@ -109,6 +111,40 @@ pub trait ResultSink: Send {
     fn write_status(&mut self, _status: &StatsRecord) -> io::Result<()> {
         Ok(())
     }
+
+    /// True for views of what happens now (the dashboard), which show global results on every
+    /// instance of a scale-out group; false for outputs, which only the merging instance writes.
+    fn is_live_view(&self) -> bool {
+        false
+    }
+}
+
+/// Scale-out: where an owner's shares, partition clocks and saved partition states go (the
+/// group's merge log and state topic).
+pub trait ShareSink: Send {
+    /// Queues a partition's share of a completed window.
+    fn share(&mut self, partition: u32, share: &iotstream_engine::WindowShare);
+    /// Queues what an idle partition's open window holds.
+    fn provisional(&mut self, partition: u32, share: &iotstream_engine::WindowShare);
+    /// Queues the owned partitions' clocks (and their consumer lag) as of `at`.
+    fn progress(
+        &mut self,
+        clocks: &[(u32, iotstream_engine::watermark::PartitionClock)],
+        lag: &std::collections::BTreeMap<i32, i64>,
+        at: i64,
+    );
+    /// Queues the mark that the global results up to log offset `through` are written.
+    fn published(&mut self, through: i64);
+    /// Saves a partition's state, covering its input before `next`, once every share queued
+    /// before it is durable; returns once the state is.
+    fn save_state(
+        &mut self,
+        partition: u32,
+        next: i64,
+        windows: &iotstream_engine::EventTimeWindows,
+    ) -> anyhow::Result<()>;
+    /// Returns once everything queued is durable.
+    fn flush(&mut self) -> anyhow::Result<()>;
 }
 
 /// A destination for rejected messages (a dead-letter topic).

@@ -34,6 +34,9 @@ use iotstream_engine::Parser;
 use super::SourceOptions;
 use crate::kafka::{Connection, KafkaArgs, LoggingContext};
 use crate::parallel;
+use crate::scaleout;
+use crate::scaleout::follower::FollowerConfig;
+use crate::scaleout::state::StateReader;
 
 /// Messages per batch handed to the pipeline.
 const BATCH_MESSAGES: usize = 4096;
@@ -53,6 +56,11 @@ pub struct KafkaSourceArgs {
     /// committed under it.
     #[arg(long, default_value = "iotstream", requires = "brokers")]
     pub group: String,
+    /// Event time across instances: every instance of the group computes the windows of the
+    /// partitions it owns, and one of them merges them into exact global results (see the
+    /// README's "Scale-out"). Partition states live in the group's topics, not on local disk.
+    #[arg(long, requires = "brokers")]
+    pub scale_out: bool,
     /// Where to start reading a partition this process gets for the first time: the group's
     /// committed offset (falling back to earliest), the earliest message, or only new ones.
     #[arg(long, value_enum, default_value_t = StartFrom::Committed, requires = "brokers")]
@@ -79,7 +87,15 @@ pub fn open(
 ) -> anyhow::Result<Source> {
     let connection = args.connection.connect()?;
     let topic = args.connection.topic()?.to_owned();
+    let scale_out = match &options.scale_out {
+        Some(plan) => Some(ScaleOutSource {
+            states: Mutex::new(StateReader::new(&connection, &plan.state_topic)?),
+            follower: plan.follower(&connection),
+        }),
+        None => None,
+    };
     let mut source = spawn(KafkaSourceConfig {
+        scale_out,
         connection,
         topic,
         group: args.group.clone(),
@@ -107,7 +123,7 @@ pub enum StartFrom {
 }
 
 /// What to consume.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct KafkaSourceConfig {
     /// Brokers and client options.
     pub connection: Connection,
@@ -127,12 +143,31 @@ pub struct KafkaSourceConfig {
     /// Assign every partition to this process instead of joining the group (with checkpoints the
     /// process owns the topic's state, and a restart must not wait for a dead member to time out).
     pub own_all: bool,
+    /// Scale-out: where partition states are found, and the merge log to follow.
+    pub scale_out: Option<ScaleOutSource>,
+}
+
+/// The scale-out side of a consumer.
+#[derive(Debug)]
+pub struct ScaleOutSource {
+    /// Reads a partition's saved state when it is assigned.
+    pub states: Mutex<StateReader>,
+    /// The merge log reader, started with the consumer.
+    pub follower: FollowerConfig,
 }
 
 /// Connects and starts the consumer thread.
-pub fn spawn(config: KafkaSourceConfig) -> anyhow::Result<Source> {
+pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
     let (tx, events) = mpsc::channel(CHANNEL_DEPTH);
     let (control_tx, control) = std_mpsc::channel();
+    let (states, follower) = match config.scale_out.take() {
+        Some(ScaleOutSource { states, follower }) => (Some(states), Some(follower)),
+        None => (None, None),
+    };
+    if let Some(follower) = follower {
+        // It runs as long as the pipeline takes events: no handle to join.
+        drop(scaleout::follower::spawn(follower, tx.clone())?);
+    }
     let context = SourceContext {
         logging: LoggingContext::default(),
         events: tx,
@@ -144,6 +179,7 @@ pub fn spawn(config: KafkaSourceConfig) -> anyhow::Result<Source> {
         resume: config.resume.clone(),
         closing: AtomicBool::new(false),
         lag: Mutex::new(None),
+        states,
     };
     let consumer = create_consumer(&config, context)?;
     let expected = if config.once || config.own_all {
@@ -251,6 +287,8 @@ struct SourceContext {
     closing: AtomicBool,
     /// The latest consumer lag that found the channel full; handed over with the next batch.
     lag: Mutex<Option<Vec<(i32, i64)>>>,
+    /// Scale-out: where assigned partitions' saved states are found.
+    states: Option<Mutex<StateReader>>,
 }
 
 impl ClientContext for SourceContext {
@@ -314,6 +352,9 @@ impl ConsumerContext for SourceContext {
 impl SourceContext {
     /// Applies `--from` to partitions this process has never had.
     fn start_positions(&self, tpl: &mut TopicPartitionList) {
+        if let Some(states) = &self.states {
+            return self.take_over(tpl, states);
+        }
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let start = match self.from {
             StartFrom::Earliest => Offset::Beginning,
@@ -329,6 +370,29 @@ impl SourceContext {
             if !matches!(start, Offset::Stored) {
                 let _ = tpl.set_partition_offset(&self.topic, partition, start);
             }
+        }
+    }
+
+    /// Scale-out: each assigned partition goes on from its saved state, if it has one, else from
+    /// its start (its windows must be those of an owner that read it all). The pipeline gets the
+    /// state before the partition's first message.
+    fn take_over(&self, tpl: &mut TopicPartitionList, states: &Mutex<StateReader>) {
+        let states = states.lock().unwrap_or_else(|p| p.into_inner());
+        for partition in tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>() {
+            let saved = states.load(partition).unwrap_or_else(|error| {
+                // Reading it all again gives the same windows, only later.
+                tracing::warn!(partition, "no saved state ({error:#}); reading the partition from its start");
+                None
+            });
+            let start = match saved {
+                Some(saved) => {
+                    let (next, windows) = (saved.next, Box::new(saved.windows));
+                    let _ = self.events.blocking_send(SourceEvent::Restored { partition, next, windows });
+                    Offset::Offset(next)
+                }
+                None => Offset::Beginning,
+            };
+            let _ = tpl.set_partition_offset(&self.topic, partition, start);
         }
     }
 

@@ -55,6 +55,9 @@ pub struct SourceOptions {
     pub progress: bool,
     /// Rejected messages are kept up to this many bytes (for dead letters).
     pub keep_bytes: usize,
+    /// Scale-out: the group's topics and this instance's place in them.
+    #[cfg(feature = "kafka")]
+    pub scale_out: Option<crate::scaleout::Plan>,
 }
 
 impl SourceArgs {

@@ -1,0 +1,264 @@
+//! Reading the merge log: every instance follows it from the start and computes the same global
+//! windows; the one that owns the log's partition in the merger group writes them out.
+//!
+//! The merger is a function of the log, so followers and the merger agree on every result and
+//! revision. What the merger has written is marked in the log (`Published`): each follower keeps
+//! the results produced after the last mark, and an instance that becomes the merger reads the log
+//! to its end, then writes exactly those. A merger that dies between writing and marking has its
+//! last results written again, identical (at least once, keyed for compaction on the results
+//! topic).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use iotstream_engine::merge::{MergeRecord, Merger};
+use iotstream_engine::{EventTime, EventTimeConfig, PartitionStatus, ScaleOutStatus, WindowResult};
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message as _;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use super::log::{decode, Entry};
+use crate::channel::{MergeUpdate, SourceEvent};
+use crate::kafka::{Connection, LoggingContext};
+
+/// How long one poll of the log waits.
+const POLL: Duration = Duration::from_millis(100);
+/// How often the status goes to the pipeline when nothing else does.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// What the follower needs to know.
+#[derive(Debug)]
+pub struct FollowerConfig {
+    /// Brokers and client options.
+    pub connection: Connection,
+    /// The merge log.
+    pub topic: String,
+    /// The consumer group electing the merger.
+    pub merger_group: String,
+    /// Partitions of the input topic.
+    pub partitions: u32,
+    /// How windows are cut.
+    pub windows: EventTimeConfig,
+    /// This instance's name.
+    pub instance: String,
+}
+
+/// Starts following the log on a thread of its own, sending what it finds to `events`.
+pub fn spawn(config: FollowerConfig, events: mpsc::Sender<SourceEvent>) -> anyhow::Result<JoinHandle<()>> {
+    let data: BaseConsumer<LoggingContext> = config
+        .connection
+        // Assigned, never subscribed: this reader joins no group, whatever its id.
+        .config(&[
+            ("group.id", &format!("{}.reader", config.merger_group)),
+            ("enable.partition.eof", "true"),
+            ("enable.auto.commit", "false"),
+        ])
+        .create_with_context(LoggingContext::default())
+        .map_err(|e| config.connection.error("cannot create the merge log reader", &e))?;
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(&config.topic, 0, Offset::Beginning)?;
+    data.assign(&assignment).context("cannot read the merge log")?;
+    let leading = Arc::new(AtomicBool::new(false));
+    let elector: BaseConsumer<Elector> = config
+        .connection
+        .config(&[
+            ("group.id", &config.merger_group),
+            ("session.timeout.ms", "6000"),
+            ("enable.auto.commit", "false"),
+        ])
+        .create_with_context(Elector { leading: Arc::clone(&leading), logging: LoggingContext::default() })
+        .map_err(|e| config.connection.error("cannot join the merger group", &e))?;
+    elector.subscribe(&[&config.topic]).context("cannot join the merger group")?;
+    let follower = Follower {
+        merger: Merger::new(config.windows, config.partitions),
+        partitions: config.partitions,
+        instance: config.instance,
+        data,
+        elector,
+        leading,
+        events,
+        next_offset: 0,
+        caught_up: false,
+        pending: Vec::new(),
+        live: Vec::new(),
+        owners: BTreeMap::new(),
+        status_at: Instant::now(),
+    };
+    std::thread::Builder::new()
+        .name("merge-log".into())
+        .spawn(move || follower.run())
+        .context("cannot start the merge log reader")
+}
+
+/// Says whether this instance owns the merge log in the merger group: then it is the merger.
+struct Elector {
+    leading: Arc<AtomicBool>,
+    logging: LoggingContext,
+}
+
+impl ClientContext for Elector {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        self.logging.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.logging.report(&error, reason);
+    }
+}
+
+impl ConsumerContext for Elector {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) if partitions.count() > 0 => {
+                // The election needs the assignment, not the messages: the data reader has them.
+                if let Err(error) = consumer.pause(partitions) {
+                    self.logging.report(&error, "pause");
+                }
+                tracing::info!("this instance now merges the group's windows");
+                self.leading.store(true, Ordering::SeqCst);
+            }
+            Rebalance::Assign(_) => self.leading.store(false, Ordering::SeqCst),
+            Rebalance::Revoke(_) | Rebalance::Error(_) => {
+                if self.leading.swap(false, Ordering::SeqCst) {
+                    tracing::info!("this instance no longer merges the group's windows");
+                }
+            }
+        }
+    }
+}
+
+/// Who last reported a partition, and its lag.
+#[derive(Clone, Debug, Default)]
+struct Owner {
+    instance: String,
+    lag: Option<i64>,
+    reported_at: i64,
+}
+
+struct Follower {
+    merger: Merger,
+    partitions: u32,
+    instance: String,
+    data: BaseConsumer<LoggingContext>,
+    elector: BaseConsumer<Elector>,
+    leading: Arc<AtomicBool>,
+    events: mpsc::Sender<SourceEvent>,
+    /// The next log offset to read.
+    next_offset: i64,
+    /// Read to the log's end (as of the last end-of-partition event).
+    caught_up: bool,
+    /// Results produced after the last publication mark, with the offset that produced them.
+    pending: Vec<(i64, WindowResult)>,
+    /// Results not yet shown on this instance's live views.
+    live: Vec<WindowResult>,
+    owners: BTreeMap<u32, Owner>,
+    status_at: Instant,
+}
+
+impl Follower {
+    fn run(mut self) {
+        while !self.events.is_closed() {
+            // Serves the election's callbacks; its partition is paused, so no messages come.
+            let _ = self.elector.poll(Duration::ZERO);
+            match self.data.poll(POLL) {
+                Some(Ok(message)) => {
+                    let offset = message.offset();
+                    match message.payload().and_then(decode) {
+                        Some(entry) => self.on_entry(offset, entry),
+                        None => tracing::warn!(offset, "unreadable merge log entry skipped"),
+                    }
+                    self.next_offset = offset + 1;
+                    self.caught_up = false;
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => self.caught_up = true,
+                Some(Err(error)) => self.data.context().report(&error, "merge log"),
+                None => {}
+            }
+            if !self.hand_over() {
+                return;
+            }
+        }
+    }
+
+    fn on_entry(&mut self, offset: i64, entry: Entry) {
+        match &entry.record {
+            MergeRecord::Progress(progress) => {
+                let owner =
+                    Owner { instance: entry.instance.clone(), lag: entry.lag, reported_at: progress.at };
+                self.owners.insert(progress.partition, owner);
+            }
+            MergeRecord::Published { through } => {
+                self.pending.retain(|(produced_at, _)| produced_at > through);
+            }
+            MergeRecord::Share { .. } | MergeRecord::Provisional { .. } => {}
+        }
+        let all: Vec<i32> = (0..self.partitions).filter_map(|p| i32::try_from(p).ok()).collect();
+        for mut result in self.merger.on_record(&entry.record) {
+            result.partitions = Some(all.clone());
+            self.live.push(result.clone());
+            self.pending.push((offset, result));
+        }
+    }
+
+    /// Sends the pipeline what is new: results for the live views, and, when this instance
+    /// merges and has read the whole log, the results to write. False once the pipeline is gone.
+    fn hand_over(&mut self) -> bool {
+        let merging = self.leading.load(Ordering::SeqCst);
+        let publish = if merging && self.caught_up && !self.pending.is_empty() {
+            std::mem::take(&mut self.pending).into_iter().map(|(_, result)| result).collect()
+        } else {
+            Vec::new()
+        };
+        // The merger's own views see its results when they are written, not twice.
+        let live = if merging {
+            self.live.clear();
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.live)
+        };
+        if publish.is_empty() && live.is_empty() && self.status_at.elapsed() < STATUS_EVERY {
+            return true;
+        }
+        self.status_at = Instant::now();
+        let through = (!publish.is_empty()).then_some(self.next_offset - 1);
+        let update = MergeUpdate { live, publish, through, status: self.status(merging) };
+        self.events.blocking_send(SourceEvent::Merged(Box::new(update))).is_ok()
+    }
+
+    fn status(&self, merging: bool) -> ScaleOutStatus {
+        let clocks = self.merger.partitions();
+        let max_delay = self.merger.max_delay();
+        let partitions = (0..self.partitions)
+            .map(|partition| {
+                let owner = self.owners.get(&partition).cloned().unwrap_or_default();
+                let clock = clocks.get(&partition);
+                let watermark = clock
+                    .map(|c| c.max_event_time)
+                    .filter(|&t| t != i64::MIN)
+                    .map(|t| EventTime(t.saturating_sub(max_delay)));
+                PartitionStatus {
+                    partition,
+                    owner: owner.instance,
+                    watermark,
+                    caught_up: clock.is_some_and(|c| c.caught_up),
+                    lag: owner.lag,
+                    reported_at: EventTime(owner.reported_at),
+                }
+            })
+            .collect();
+        ScaleOutStatus {
+            instance: self.instance.clone(),
+            merging,
+            watermark: self.merger.watermark(),
+            open_windows: self.merger.open_windows() as u64,
+            log_offset: self.next_offset,
+            partitions,
+        }
+    }
+}

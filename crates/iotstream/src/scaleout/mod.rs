@@ -1,0 +1,122 @@
+//! Scale-out (`analyze --kafka … --time event --scale-out`): N instances in one consumer group,
+//! one exact answer.
+//!
+//! Kafka's consumer group splits the input partitions among the instances. Each instance keeps
+//! the windows of the partitions it owns (one operator per partition, see
+//! `iotstream_engine::operator::PartitionWindows`) and publishes, to the group's **merge log**
+//! (topic `GROUP.merge`, one partition), each completed window's exact share and each partition's
+//! clock. It saves each owned partition's state to the **state topic** (`GROUP.state`, one
+//! partition per input partition) every checkpoint interval and whenever it gives a partition up,
+//! so that whoever owns the partition next goes on from there, on whatever machine
+//! ([`state`]). Every instance reads the whole merge log and computes the same global windows
+//! from it ([`follower`], with `iotstream_engine::merge::Merger`); the instance that owns the merge
+//! log's partition in a second consumer group (`GROUP.merge`) writes them to its sinks and
+//! marks in the log how far it has written, so that another instance taking over writes exactly
+//! the rest ([`log`]).
+
+pub mod follower;
+pub mod log;
+pub mod state;
+
+/// The group's merge log: shares, partition clocks and publication marks, in one order.
+pub fn merge_topic(group: &str) -> String {
+    format!("{group}.merge")
+}
+
+/// Where owners save each partition's state, one partition per input partition.
+pub fn state_topic(group: &str) -> String {
+    format!("{group}.state")
+}
+
+/// The consumer group whose single member owning the merge log writes the global results.
+pub fn merger_group(group: &str) -> String {
+    format!("{group}.merge")
+}
+
+/// This instance's name in the merge log and on the dashboard: host and process id.
+pub fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use iotstream_engine::EventTimeConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+
+use crate::kafka::Connection;
+
+/// A scale-out run's topics and settings, found before anything starts.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Partitions of the input topic.
+    pub partitions: u32,
+    /// The merge log.
+    pub merge_topic: String,
+    /// The partition states.
+    pub state_topic: String,
+    /// The merger election's consumer group.
+    pub merger_group: String,
+    /// This instance's name.
+    pub instance: String,
+    /// How windows are cut.
+    pub windows: EventTimeConfig,
+}
+
+impl Plan {
+    /// Finds the input topic's partitions and creates the group's topics if they do not exist.
+    pub fn prepare(
+        connection: &Connection,
+        topic: &str,
+        group: &str,
+        windows: EventTimeConfig,
+    ) -> anyhow::Result<Plan> {
+        let partitions = partitions_of(connection, topic)?;
+        let plan = Plan {
+            partitions,
+            merge_topic: merge_topic(group),
+            state_topic: state_topic(group),
+            merger_group: merger_group(group),
+            instance: instance_name(),
+            windows,
+        };
+        connection.ensure_topic(&plan.merge_topic, 1)?;
+        connection.ensure_topic(&plan.state_topic, i32::try_from(partitions)?)?;
+        tracing::info!(partitions, merge_log = %plan.merge_topic, instance = %plan.instance, "scale-out");
+        Ok(plan)
+    }
+
+    /// The merge log reader's settings.
+    pub fn follower(&self, connection: &Connection) -> follower::FollowerConfig {
+        follower::FollowerConfig {
+            connection: connection.clone(),
+            topic: self.merge_topic.clone(),
+            merger_group: self.merger_group.clone(),
+            partitions: self.partitions,
+            windows: self.windows,
+            instance: self.instance.clone(),
+        }
+    }
+}
+
+/// How many partitions `topic` has.
+fn partitions_of(connection: &Connection, topic: &str) -> anyhow::Result<u32> {
+    let consumer: BaseConsumer =
+        connection.config(&[]).create().map_err(|e| connection.error("cannot create a Kafka client", &e))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
+        .map_err(|e| connection.error("cannot read topic metadata", &e))?;
+    let count = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len())
+        .filter(|&n| n > 0)
+        .with_context(|| format!("topic {topic} does not exist (or has no partitions)"))?;
+    Ok(u32::try_from(count)?)
+}
