@@ -168,6 +168,9 @@ pub enum Control {
     Commit(Positions),
     /// Commit these positions, close the connection (leaving the consumer group) and stop.
     Shutdown(Positions),
+    /// Leave the consumer group and join it again (scale-out: a partition has had no owner for
+    /// too long, a broker that did not reassign a dead member's partitions).
+    Rejoin,
 }
 
 /// The pipeline's side of a source: events in, and for sources that keep positions, a way to

@@ -75,13 +75,10 @@ impl PartitionWindows {
     /// idleness, not the partition's own watermark, closes a window. They never change the
     /// partition's own decisions, so a new owner still computes the same shares.
     pub fn provisional(&mut self, now: EventTime) -> Vec<(u32, WindowShare)> {
-        let Some(timeout) = self.idle_timeout else { return Vec::new() };
         let mut provisional = Vec::new();
+        let timeout = self.idle_timeout;
         for (&partition, windows) in self.partitions.iter_mut() {
-            let idle = windows.watermarks().partitions().get(&partition).is_some_and(|clock| {
-                clock.caught_up && now.as_micros().saturating_sub(clock.last_active) >= timeout
-            });
-            if idle {
+            if is_idle(windows, partition, timeout, now) {
                 provisional.extend(windows.on_early_shares().into_iter().map(|share| (partition, share)));
             }
         }
@@ -136,9 +133,16 @@ impl PartitionWindows {
         self.partitions.keys().copied()
     }
 
-    /// Each owned partition's clock, as owners report it to the merger.
-    pub fn clocks(&self) -> Vec<(u32, PartitionClock)> {
-        let clock = |(&p, w): (&u32, &EventTimeWindows)| w.watermarks().partitions().get(&p).map(|c| (p, *c));
+    /// Each owned partition's clock at `now`, as owners report it to the merger: `caught_up`
+    /// says the owner judged it idle (caught up and silent for the idle timeout), after
+    /// [`PartitionWindows::provisional`] gave out what it holds. The merger takes that judgement
+    /// as it is, so it never closes a window with a partition whose contents it has not seen.
+    pub fn clocks(&self, now: EventTime) -> Vec<(u32, PartitionClock)> {
+        let timeout = self.idle_timeout;
+        let clock = |(&p, w): (&u32, &EventTimeWindows)| {
+            let clock = w.watermarks().partitions().get(&p)?;
+            Some((p, PartitionClock { caught_up: is_idle(w, p, timeout, now), ..*clock }))
+        };
         self.partitions.iter().filter_map(clock).collect()
     }
 
@@ -160,4 +164,15 @@ impl PartitionWindows {
         }
         (watermark, open, late)
     }
+}
+
+/// True when the owner of `partition` may call it idle at `now`: caught up and silent for the idle
+/// timeout.
+fn is_idle(windows: &EventTimeWindows, partition: u32, timeout: Option<i64>, now: EventTime) -> bool {
+    let Some(timeout) = timeout else { return false };
+    windows
+        .watermarks()
+        .partitions()
+        .get(&partition)
+        .is_some_and(|clock| clock.caught_up && now.as_micros().saturating_sub(clock.last_active) >= timeout)
 }

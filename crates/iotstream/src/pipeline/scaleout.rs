@@ -31,7 +31,7 @@ impl Driver {
     pub(super) fn report_clocks(&mut self, now: EventTime) {
         let Some(owners) = self.operator.shares() else { return };
         let provisional = owners.provisional(now);
-        let clocks = owners.clocks();
+        let clocks = owners.clocks(now);
         if let Some(log) = &mut self.outputs.shares {
             for (partition, share) in &provisional {
                 log.provisional(*partition, share);

@@ -105,6 +105,7 @@ impl Acknowledge for Recorder {
         self.0.push(match control {
             Control::Commit(positions) => Entry::Commit(positions),
             Control::Shutdown(positions) => Entry::Shutdown(positions),
+            Control::Rejoin => panic!("the driver never asks to rejoin"),
         });
     }
 }

@@ -24,13 +24,15 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::log::{decode, Entry};
-use crate::channel::{MergeUpdate, SourceEvent};
+use crate::channel::{Control, MergeUpdate, SourceEvent};
 use crate::kafka::{Connection, LoggingContext};
 
 /// How long one poll of the log waits.
 const POLL: Duration = Duration::from_millis(100);
 /// How often the status goes to the pipeline when nothing else does.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// A partition not reported for this long (three session timeouts) has lost its owner.
+const ORPHANED: Duration = Duration::from_secs(18);
 
 /// What the follower needs to know.
 #[derive(Debug)]
@@ -50,7 +52,11 @@ pub struct FollowerConfig {
 }
 
 /// Starts following the log on a thread of its own, sending what it finds to `events`.
-pub fn spawn(config: FollowerConfig, events: mpsc::Sender<SourceEvent>) -> anyhow::Result<JoinHandle<()>> {
+pub fn spawn(
+    config: FollowerConfig,
+    events: mpsc::Sender<SourceEvent>,
+    control: std::sync::mpsc::Sender<Control>,
+) -> anyhow::Result<JoinHandle<()>> {
     let data: BaseConsumer<LoggingContext> = config
         .connection
         // Assigned, never subscribed: this reader joins no group, whatever its id.
@@ -89,6 +95,9 @@ pub fn spawn(config: FollowerConfig, events: mpsc::Sender<SourceEvent>) -> anyho
         live: Vec::new(),
         owners: BTreeMap::new(),
         status_at: Instant::now(),
+        control,
+        started: Instant::now(),
+        rejoined: None,
     };
     std::thread::Builder::new()
         .name("merge-log".into())
@@ -159,6 +168,11 @@ struct Follower {
     live: Vec<WindowResult>,
     owners: BTreeMap<u32, Owner>,
     status_at: Instant,
+    /// The consumer's controls, to have the group rebalance when a partition is orphaned.
+    control: std::sync::mpsc::Sender<Control>,
+    started: Instant,
+    /// When this instance last asked the group to rebalance.
+    rejoined: Option<Instant>,
 }
 
 impl Follower {
@@ -226,9 +240,36 @@ impl Follower {
             return true;
         }
         self.status_at = Instant::now();
+        self.watch_owners();
         let through = (!publish.is_empty()).then_some(self.next_offset - 1);
         let update = MergeUpdate { live, publish, through, status: self.status(merging) };
         self.events.blocking_send(SourceEvent::Merged(Box::new(update))).is_ok()
+    }
+
+    /// A partition whose owner has not reported for a while, when others have, has lost its
+    /// owner without the group noticing (a member killed, and a broker that evicts it without
+    /// telling the others to rebalance): rejoining the group makes it hand the partitions out
+    /// again. Judged on owners' reported times, once the log has been read to its end.
+    fn watch_owners(&mut self) {
+        let newest = self.owners.values().map(|o| o.reported_at).max().unwrap_or(i64::MIN);
+        let orphaned: Vec<u32> = (0..self.partitions)
+            .filter(|p| {
+                self.owners
+                    .get(p)
+                    .is_none_or(|o| newest.saturating_sub(o.reported_at) > ORPHANED.as_micros() as i64)
+            })
+            .collect();
+        let settled =
+            self.started.elapsed() > ORPHANED && self.rejoined.is_none_or(|at| at.elapsed() > ORPHANED);
+        if orphaned.is_empty() || !self.caught_up || !settled || newest == i64::MIN {
+            return;
+        }
+        tracing::warn!(
+            ?orphaned,
+            "partitions without an owner for {ORPHANED:?}; rejoining the group to have them reassigned"
+        );
+        self.rejoined = Some(Instant::now());
+        let _ = self.control.send(Control::Rejoin);
     }
 
     fn status(&self, merging: bool) -> ScaleOutStatus {

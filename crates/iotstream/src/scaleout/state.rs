@@ -5,6 +5,7 @@
 //! partition's input), so reading an older one than the newest costs replaying more input, never
 //! a wrong answer: the reader looks at the last message, and falls back to scanning the partition.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -16,7 +17,7 @@ use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use crate::kafka::Connection;
+use crate::kafka::{Connection, LoggingContext};
 
 /// How long to wait for the state topic to answer.
 const WAIT: Duration = Duration::from_secs(10);
@@ -34,68 +35,83 @@ pub struct SavedPartition {
 
 /// Reads saved states.
 pub struct StateReader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<LoggingContext>,
     topic: String,
 }
 
 impl StateReader {
     /// A reader of `topic`.
     pub fn new(connection: &Connection, topic: &str) -> anyhow::Result<StateReader> {
-        let consumer: BaseConsumer = connection
+        let consumer = connection
             .config(&[
-                ("enable.partition.eof", "true"),
+                // Assigned, never subscribed: it joins no group, whatever its id.
                 ("group.id", "iotstream-state-reader"),
+                ("enable.partition.eof", "true"),
                 ("enable.auto.commit", "false"),
+                // A handover waits for this read: answer as soon as there is anything.
+                ("fetch.wait.max.ms", "10"),
             ])
-            .create()
+            .create_with_context(LoggingContext::default())
             .map_err(|e| connection.error("cannot create the state reader", &e))?;
         Ok(StateReader { consumer, topic: topic.to_owned() })
     }
 
-    /// The newest saved state of `partition`, if there is one.
-    pub fn load(&self, partition: i32) -> anyhow::Result<Option<SavedPartition>> {
-        let (low, high) = self
-            .consumer
-            .fetch_watermarks(&self.topic, partition, WAIT)
-            .with_context(|| format!("cannot read the offsets of {} partition {partition}", self.topic))?;
-        if high <= low {
-            return Ok(None);
+    /// The newest saved state of each of `partitions` that has one.
+    pub fn load(&self, partitions: &[i32]) -> anyhow::Result<BTreeMap<i32, SavedPartition>> {
+        let mut starts = BTreeMap::new();
+        for &partition in partitions {
+            let (low, high) =
+                self.consumer.fetch_watermarks(&self.topic, partition, WAIT).with_context(|| {
+                    format!("cannot read the offsets of {} partition {partition}", self.topic)
+                })?;
+            if high > low {
+                starts.insert(partition, (low, high - 1));
+            }
         }
-        if let Some(saved) = self.read_from(partition, high - 1)? {
-            return Ok(Some(saved));
+        let mut saved = self.read(starts.iter().map(|(&p, &(_, last))| (p, last)))?;
+        // An offset that held no state (a broker's end offset can be off): scan those whole.
+        let missing: Vec<(i32, i64)> =
+            starts.iter().filter(|(p, _)| !saved.contains_key(p)).map(|(&p, &(low, _))| (p, low)).collect();
+        if !missing.is_empty() {
+            saved.extend(self.read(missing.into_iter())?);
         }
-        self.read_from(partition, low)
+        Ok(saved)
     }
 
-    /// The last decodable state from `offset` to the partition's end.
-    fn read_from(&self, partition: i32, offset: i64) -> anyhow::Result<Option<SavedPartition>> {
+    /// The last decodable state of each partition from its given offset to its end.
+    fn read(&self, from: impl Iterator<Item = (i32, i64)>) -> anyhow::Result<BTreeMap<i32, SavedPartition>> {
         let mut assignment = TopicPartitionList::new();
-        assignment.add_partition_offset(&self.topic, partition, Offset::Offset(offset))?;
+        for (partition, offset) in from {
+            assignment.add_partition_offset(&self.topic, partition, Offset::Offset(offset))?;
+        }
+        let mut open: BTreeSet<i32> = assignment.elements().iter().map(|e| e.partition()).collect();
+        let mut saved = BTreeMap::new();
+        if open.is_empty() {
+            return Ok(saved);
+        }
         self.consumer.assign(&assignment).context("cannot read the state topic")?;
         let deadline = Instant::now() + WAIT;
-        let mut last = None;
-        while Instant::now() < deadline {
-            match self.consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(message)) => {
-                    if let Some(saved) = message.payload().and_then(decode) {
-                        last = Some(saved);
-                    } else {
-                        tracing::warn!(
-                            partition,
-                            offset = message.offset(),
-                            "unreadable saved state skipped"
-                        );
+        while !open.is_empty() && Instant::now() < deadline {
+            match self.consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => match message.payload().and_then(decode) {
+                    Some(state) => {
+                        saved.insert(message.partition(), state);
                     }
+                    None => tracing::warn!(
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        "unreadable saved state skipped"
+                    ),
+                },
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    open.remove(&partition);
                 }
-                Some(Err(KafkaError::PartitionEOF(_))) => return Ok(last),
-                Some(Err(error)) => tracing::debug!(%error, "reading saved states"),
+                Some(Err(error)) => self.consumer.context().report(&error, "reading saved states"),
                 None => {}
             }
         }
-        anyhow::bail!(
-            "the state topic {} did not answer for partition {partition} within {WAIT:?}",
-            self.topic
-        )
+        anyhow::ensure!(open.is_empty(), "the state topic {} did not answer within {WAIT:?}", self.topic);
+        Ok(saved)
     }
 }
 

@@ -166,7 +166,7 @@ pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
     };
     if let Some(follower) = follower {
         // It runs as long as the pipeline takes events: no handle to join.
-        drop(scaleout::follower::spawn(follower, tx.clone())?);
+        drop(scaleout::follower::spawn(follower, tx.clone(), control_tx.clone())?);
     }
     let context = SourceContext {
         logging: LoggingContext::default(),
@@ -377,16 +377,20 @@ impl SourceContext {
     /// its start (its windows must be those of an owner that read it all). The pipeline gets the
     /// state before the partition's first message.
     fn take_over(&self, tpl: &mut TopicPartitionList, states: &Mutex<StateReader>) {
-        let states = states.lock().unwrap_or_else(|p| p.into_inner());
-        for partition in tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>() {
-            let saved = states.load(partition).unwrap_or_else(|error| {
-                // Reading it all again gives the same windows, only later.
-                tracing::warn!(partition, "no saved state ({error:#}); reading the partition from its start");
-                None
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        let mut saved =
+            states.lock().unwrap_or_else(|p| p.into_inner()).load(&partitions).unwrap_or_else(|error| {
+                // Reading them all again gives the same windows, only later.
+                tracing::warn!(
+                    ?partitions,
+                    "no saved states ({error:#}); reading the partitions from their start"
+                );
+                BTreeMap::new()
             });
-            let start = match saved {
-                Some(saved) => {
-                    let (next, windows) = (saved.next, Box::new(saved.windows));
+        for partition in partitions {
+            let start = match saved.remove(&partition) {
+                Some(state) => {
+                    let (next, windows) = (state.next, Box::new(state.windows));
                     let _ = self.events.blocking_send(SourceEvent::Restored { partition, next, windows });
                     Offset::Offset(next)
                 }
@@ -474,6 +478,7 @@ impl Poller {
         loop {
             match self.next_control() {
                 Some(Control::Commit(positions)) => self.commit(&positions, CommitMode::Async),
+                Some(Control::Rejoin) => self.rejoin(),
                 Some(Control::Shutdown(positions)) => {
                     self.commit(&positions, CommitMode::Sync);
                     self.consumer.context().closing.store(true, Ordering::SeqCst);
@@ -504,6 +509,15 @@ impl Poller {
             Ok(c) => Some(c),
             Err(std_mpsc::TryRecvError::Empty) => None,
             Err(std_mpsc::TryRecvError::Disconnected) => Some(Control::Shutdown(Vec::new())),
+        }
+    }
+
+    /// Leaves the group and joins again: a rebalance that hands out every partition anew.
+    fn rejoin(&self) {
+        let topic = self.consumer.context().topic.clone();
+        self.consumer.unsubscribe();
+        if let Err(error) = self.consumer.subscribe(&[&topic]) {
+            self.consumer.context().logging.report(&error, "rejoin");
         }
     }
 

@@ -1,0 +1,283 @@
+//! Scale-out on a real broker (Tansu, sqlite storage): a 6-partition topic read by a group of
+//! instances with `--scale-out` while a paced producer writes it, and the group's membership
+//! changing under it: three instances, one `kill -9`ed, one added, one stopped with SIGTERM, then
+//! the merging instance `kill -9`ed. The global results every instance wrote, and the results
+//! topic, must hold each window once per revision (never two different contents for one
+//! revision), and their latest revisions must equal the independent Python oracle's windows over
+//! the same readings, and a single process's run.
+//!
+//! `SCALE_SEED=N` replays a schedule; every failure prints the seed and the schedule.
+
+#![cfg(feature = "kafka")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{bin, run, serial, Broker};
+use iotstream_engine::WindowResult;
+use serde_json::Value;
+
+const READINGS: u64 = 40_000;
+const RATE: &str = "4000";
+const WINDOW_FLAGS: [&str; 8] =
+    ["--time", "event", "--window", "10s", "--max-delay", "1s", "--idle-timeout", "3s"];
+
+fn seed() -> u64 {
+    std::env::var("SCALE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs())
+    })
+}
+
+fn simulate_args(extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["simulate", &READINGS.to_string(), "--seed", "4242", "--start", "2016-11-16T13:00:00Z"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    args.extend(["--interval", "1ms"].map(String::from));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// One instance of the group, its results and log in `dir/NAME.*`.
+struct Instance {
+    name: String,
+    child: Child,
+    log: PathBuf,
+    output: PathBuf,
+}
+
+impl Instance {
+    fn start(broker: &Broker, dir: &Path, name: &str) -> Instance {
+        let (log, output) = (dir.join(format!("{name}.log")), dir.join(format!("{name}.jsonl")));
+        let child = bin()
+            .args([
+                "analyze",
+                "--kafka",
+                &broker.address,
+                "--topic",
+                "readings",
+                "--group",
+                "fleet",
+                "--scale-out",
+            ])
+            .args(WINDOW_FLAGS)
+            .args(["--checkpoint-interval", "1s", "--results-topic", "global", "--format", "jsonl"])
+            .args(["--output", output.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("instance");
+        Instance { name: name.to_owned(), child, log, output }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// True while this instance writes the global results.
+    fn merging(&self) -> bool {
+        let log = self.log();
+        log.rfind("now merges").is_some_and(|at| log.rfind("no longer merges").is_none_or(|no| no < at))
+    }
+
+    fn signal(&self, name: &str) {
+        let _ = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();
+    }
+}
+
+/// Every window record in `text` (JSON lines), as (raw JSON without `partitions`, parsed).
+fn windows_in(text: &str) -> Vec<(String, WindowResult)> {
+    text.lines()
+        .filter(|l| l.contains(r#""type":"window""#))
+        .map(|l| {
+            let mut value: Value = serde_json::from_str(l).expect("json");
+            value.as_object_mut().unwrap().remove("partitions");
+            (value.to_string(), serde_json::from_value(value).expect("window"))
+        })
+        .collect()
+}
+
+/// The latest revision of each window, by start.
+fn latest(windows: &[(String, WindowResult)]) -> BTreeMap<i64, WindowResult> {
+    let mut latest: BTreeMap<i64, WindowResult> = BTreeMap::new();
+    for (_, w) in windows {
+        let start = w.window_start.as_micros();
+        if latest.get(&start).is_none_or(|held| held.revision <= w.revision) {
+            latest.insert(start, w.clone());
+        }
+    }
+    latest
+}
+
+/// Two records of one window and revision with different contents, if any.
+fn contradiction(windows: &[(String, WindowResult)]) -> Option<String> {
+    let mut seen: BTreeMap<(i64, u32), &str> = BTreeMap::new();
+    for (raw, w) in windows {
+        match seen.insert((w.window_start.as_micros(), w.revision), raw) {
+            Some(earlier) if earlier != raw => return Some(format!("{earlier}\n  vs\n{raw}")),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The oracle: Python over the same readings, sorted, in 10 s windows: (start µs → messages,
+/// sensors).
+fn oracle(dir: &Path) -> BTreeMap<i64, (u64, u64)> {
+    let input = dir.join("readings.jsonl");
+    let mut args = simulate_args(&[]);
+    args.extend(["--output".into(), input.to_str().unwrap().into()]);
+    run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/windows.py");
+    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(interpreter).arg(script).arg(&input).arg("10").output().expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["window_start"].as_i64().unwrap(),
+                (v["messages"].as_u64().unwrap(), v["sensors"].as_u64().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// A single process over the same topic, without scale-out: the final windows it computes.
+fn single_process(broker: &Broker, dir: &Path) -> BTreeMap<i64, WindowResult> {
+    let output = dir.join("single.jsonl");
+    let mut args = vec!["analyze", "--kafka", &broker.address, "--topic", "readings", "--group", "single"];
+    args.extend(WINDOW_FLAGS);
+    args.extend(["--once", "--format", "jsonl", "--output", output.to_str().unwrap()]);
+    run(&args);
+    latest(&windows_in(&std::fs::read_to_string(output).unwrap()))
+}
+
+fn counts(windows: &BTreeMap<i64, WindowResult>) -> BTreeMap<i64, (u64, u64)> {
+    windows.iter().map(|(&start, w)| (start, (w.messages, w.sensors))).collect()
+}
+
+/// Waits until the instances' files hold every reading in their latest windows, or `limit`.
+fn wait_complete(instances: &[Instance], limit: Duration) -> Vec<(String, WindowResult)> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let all: Vec<(String, WindowResult)> = instances
+            .iter()
+            .flat_map(|i| windows_in(&std::fs::read_to_string(&i.output).unwrap_or_default()))
+            .collect();
+        let total: u64 = latest(&all).values().map(|w| w.messages).sum();
+        if total >= READINGS || Instant::now() >= deadline {
+            return all;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_changing_group_gives_exactly_one_answer() {
+    let _serial = serial();
+    let seed = seed();
+    let mut pause = {
+        let mut state = seed;
+        move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            Duration::from_millis(1500 + (state >> 33) % 2000)
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::sqlite();
+    // The topic first (no readings): instances look up its partitions when they start.
+    run(&["simulate", "0", "--kafka", &broker.address, "--topic", "readings", "--partitions", "6"]);
+    let mut schedule = vec![format!("seed {seed}")];
+    let mut instances = vec![
+        Instance::start(&broker, dir.path(), "a"),
+        Instance::start(&broker, dir.path(), "b"),
+        Instance::start(&broker, dir.path(), "c"),
+    ];
+    let producer_args = simulate_args(&["--kafka", &broker.address, "--topic", "readings", "--rate", RATE]);
+    let mut producer = bin().args(&producer_args).stderr(Stdio::null()).spawn().expect("producer");
+    let started = Instant::now();
+    let step = |schedule: &mut Vec<String>, what: String| {
+        schedule.push(format!("{:5.1}s {what}", started.elapsed().as_secs_f64()))
+    };
+
+    std::thread::sleep(pause());
+    instances[1].signal("KILL");
+    step(&mut schedule, "kill -9 b".into());
+    std::thread::sleep(pause());
+    instances.push(Instance::start(&broker, dir.path(), "d"));
+    step(&mut schedule, "start d".into());
+    std::thread::sleep(pause());
+    instances[2].signal("TERM");
+    step(&mut schedule, "SIGTERM c".into());
+    std::thread::sleep(pause());
+    // The merger among the live instances (after a kill, the election waits for the session
+    // timeout).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let merger = loop {
+        let found = instances.iter().position(|i| i.merging() && i.name != "b" && i.name != "c");
+        if found.is_some() || Instant::now() >= deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    match merger {
+        Some(m) => {
+            instances[m].signal("KILL");
+            step(&mut schedule, format!("kill -9 the merger, {}", instances[m].name));
+            instances.push(Instance::start(&broker, dir.path(), "e"));
+            step(&mut schedule, "start e".into());
+        }
+        None => step(&mut schedule, "no merger found to kill".into()),
+    }
+    assert!(producer.wait().expect("producer").success());
+    step(&mut schedule, "producer done".into());
+
+    let results = wait_complete(&instances, Duration::from_secs(120));
+    step(&mut schedule, "results complete (or timed out)".into());
+    for instance in instances.iter_mut() {
+        if instance.child.try_wait().unwrap().is_none() {
+            instance.signal("TERM");
+        }
+    }
+    let statuses: Vec<String> = instances
+        .iter_mut()
+        .map(|i| format!("{}: {:?}", i.name, common::wait_timeout(&mut i.child, Duration::from_secs(30))))
+        .collect();
+    let context = format!(
+        "schedule:\n  {}\nexits: {statuses:?}\nlogs in {}",
+        schedule.join("\n  "),
+        dir.path().display()
+    );
+    let dir = dir.keep();
+
+    assert!(merger.is_some(), "no instance became the merger\n{context}");
+    if let Some(different) = contradiction(&results) {
+        panic!("a window twice with different contents:\n{different}\n{context}");
+    }
+    let global = latest(&results);
+    assert_eq!(counts(&global), oracle(&dir), "the group's windows differ from the oracle's\n{context}");
+    assert_eq!(
+        global,
+        single_process(&broker, &dir),
+        "the group's windows differ from one process's\n{context}"
+    );
+    let topic = windows_in(
+        &String::from_utf8(common::python("consume.py", &[&broker.address, "global"]).stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok()?["value"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    assert!(contradiction(&topic).is_none(), "the results topic contradicts itself\n{context}");
+    assert_eq!(latest(&topic), global, "the results topic's latest windows differ\n{context}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
