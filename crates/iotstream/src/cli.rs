@@ -46,6 +46,10 @@ pub enum Command {
     /// Send JSON lines to a Kafka topic, one message per line (like kafka-console-producer).
     #[cfg(feature = "kafka")]
     Produce(ProduceArgs),
+    /// Show a scale-out group as its merge log tells it: partitions, owners, lag, watermarks,
+    /// and which instance merges.
+    #[cfg(feature = "kafka")]
+    Group(GroupArgs),
     /// Print a commented config file with every setting at its default (for --config).
     GenerateConfig,
 }
@@ -116,6 +120,34 @@ pub struct ProduceArgs {
     /// Partitions of the topic if it has to be created.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: i32,
+}
+
+/// `iotstream group`.
+#[cfg(feature = "kafka")]
+#[derive(Debug, Args)]
+pub struct GroupArgs {
+    /// Brokers, topic and client settings.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// The consumer group the instances run in.
+    #[arg(long, default_value = "iotstream")]
+    pub group: String,
+    /// The instances' window settings (watermarks and idleness depend on them).
+    #[command(flatten)]
+    pub windows: WindowArgs,
+    /// Text for people, or one JSON object (the `scale_out` status of stats records).
+    #[arg(long, value_enum, default_value_t = GroupFormat::Text)]
+    pub format: GroupFormat,
+}
+
+/// How `iotstream group` prints.
+#[cfg(feature = "kafka")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupFormat {
+    /// A table.
+    Text,
+    /// JSON.
+    Json,
 }
 
 /// `iotstream analyze`: a source, the windows, the outputs, checkpoints and the dashboard, each

@@ -234,8 +234,16 @@ fn keep_bytes(args: &AnalyzeArgs) -> usize {
 fn kafka_input(source: &crate::sources::SourceArgs) -> anyhow::Result<Option<sinks::KafkaInput>> {
     #[cfg(feature = "kafka")]
     if source.input.is_none() {
-        let connection = &source.kafka.connection;
-        return Ok(Some((connection.connect()?, connection.topic()?.to_owned())));
+        let args = &source.kafka.connection;
+        let connection = args.connect()?;
+        match connection.probe() {
+            Ok(()) => {}
+            // A run that reads what the topic holds now cannot do without the broker.
+            Err(error) if source.once => return Err(error),
+            // A live run waits for the broker to come (back), and says so.
+            Err(error) => tracing::warn!("{error:#}; retrying until it answers"),
+        }
+        return Ok(Some((connection, args.topic()?.to_owned())));
     }
     let _ = source;
     Ok(None)
@@ -394,6 +402,7 @@ pub mod kafka {
         simulator: &mut Simulator,
     ) -> anyhow::Result<()> {
         check_brokers(&connection.brokers)?;
+        connection.probe()?;
         let topic = args.kafka.topic()?;
         connection.ensure_topic(topic, args.partitions)?;
         let sender = Sender::new(connection, topic, false)?;
@@ -419,6 +428,7 @@ pub mod kafka {
     /// `iotstream produce`: one message per input line, keyed by guid where the line has one.
     pub fn produce(args: &ProduceArgs) -> anyhow::Result<()> {
         let connection = args.kafka.connect()?;
+        connection.probe()?;
         let topic = args.kafka.topic()?;
         let mut reader =
             io::BufReader::with_capacity(1 << 20, crate::sources::file::Input::from_arg(&args.input).open()?);
@@ -435,6 +445,28 @@ pub mod kafka {
         }
         sender.flush()?;
         report_rate("produced", sender.delivered(), started);
+        Ok(())
+    }
+
+    /// `iotstream group`: reads the group's merge log to its end and prints what it says.
+    pub fn group(args: &crate::cli::GroupArgs) -> anyhow::Result<()> {
+        let connection = args.kafka.connect()?;
+        connection.probe()?;
+        let topic = args.kafka.topic()?;
+        let stats = crate::cli::StatsArgs { offline_after: Duration::from_secs(60), stats_every: None };
+        let options = pipeline_options(&args.windows, &stats, false, usize::MAX)?;
+        let iotstream_engine::OperatorConfig::Windows { config, .. } = options.operator else {
+            anyhow::bail!(
+                "a scale-out group runs in event time: give --time event and the instances' window flags"
+            );
+        };
+        let plan = crate::scaleout::Plan::describe(&connection, topic, &args.group, config)?;
+        let view = crate::scaleout::follower::read_to_end(plan.follower(&connection))?;
+        let text = match args.format {
+            crate::cli::GroupFormat::Json => serde_json::to_string_pretty(&view)? + "\n",
+            crate::cli::GroupFormat::Text => view.to_text(&args.group, topic),
+        };
+        io::stdout().write_all(text.as_bytes())?;
         Ok(())
     }
 

@@ -44,6 +44,14 @@ pub const CHECKPOINT_AGE: &str = "iotstream_checkpoint_age_seconds";
 pub const CHECKPOINTS: &str = "iotstream_checkpoints_total";
 /// HTTP requests served, by `route` and `status`.
 pub const HTTP_REQUESTS: &str = "iotstream_http_requests_total";
+/// Scale-out: 1 while this instance writes the group's global results, else 0.
+pub const MERGING: &str = "iotstream_merging";
+/// Scale-out: each input partition's watermark in the merge log, as Unix seconds, by `partition`.
+pub const PARTITION_WATERMARK: &str = "iotstream_partition_watermark_seconds";
+/// Scale-out: messages behind each partition's end as its owner reported, by `partition`.
+pub const PARTITION_LAG: &str = "iotstream_partition_lag_messages";
+/// Scale-out: how far this instance has read the group's merge log.
+pub const MERGE_LOG_OFFSET: &str = "iotstream_merge_log_offset";
 /// Constant 1, labelled with the version.
 pub const BUILD_INFO: &str = "iotstream_build_info";
 
@@ -69,6 +77,14 @@ pub fn describe() {
     describe_gauge!(CHECKPOINT_AGE, Unit::Seconds, "Seconds since the last checkpoint.");
     describe_counter!(CHECKPOINTS, "Checkpoints saved.");
     describe_counter!(HTTP_REQUESTS, "Dashboard and API requests, by route and status.");
+    describe_gauge!(MERGING, "Scale-out: 1 while this instance writes the group's global results.");
+    describe_gauge!(
+        PARTITION_WATERMARK,
+        Unit::Seconds,
+        "Scale-out: each input partition's watermark, Unix seconds."
+    );
+    describe_gauge!(PARTITION_LAG, "Scale-out: messages behind each partition's end, as its owner reported.");
+    describe_gauge!(MERGE_LOG_OFFSET, "Scale-out: how far this instance has read the group's merge log.");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
@@ -103,6 +119,21 @@ pub fn record_result(result: &WindowResult, now: EventTime) {
     }
     for state in &result.states {
         gauge!(STATE_TEMPERATURE, "state" => state.state.clone()).set(state.avg_temperature);
+    }
+}
+
+/// The group as the merge log shows it (scale-out).
+pub fn record_scale_out(status: &iotstream_engine::ScaleOutStatus) {
+    gauge!(MERGING).set(if status.merging { 1.0 } else { 0.0 });
+    gauge!(MERGE_LOG_OFFSET).set(status.log_offset as f64);
+    for partition in &status.partitions {
+        let label = partition.partition.to_string();
+        if let Some(watermark) = partition.watermark {
+            gauge!(PARTITION_WATERMARK, "partition" => label.clone()).set(seconds(watermark));
+        }
+        if let Some(lag) = partition.lag {
+            gauge!(PARTITION_LAG, "partition" => label).set(lag as f64);
+        }
     }
 }
 

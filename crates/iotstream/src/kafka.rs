@@ -87,6 +87,9 @@ pub fn is_secret(key: &str) -> bool {
         .any(|word| key.contains(word))
 }
 
+/// How long a command waits for the brokers to answer before it says it cannot reach them.
+pub const REACH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Connection settings: brokers, user options, and the logging context.
 #[derive(Clone, Debug)]
 pub struct Connection {
@@ -115,6 +118,25 @@ impl Connection {
         }
         config.set_log_level(RDKafkaLogLevel::Warning);
         config
+    }
+
+    /// Asks the brokers for their metadata: an error naming them when none answers within
+    /// [`REACH_TIMEOUT`], so that a wrong address or a broker that is down is said at once,
+    /// not after a long client timeout.
+    pub fn probe(&self) -> anyhow::Result<()> {
+        let client: rdkafka::consumer::BaseConsumer<LoggingContext> = self
+            .config(&[("group.id", "iotstream-probe")])
+            .create_with_context(LoggingContext::quiet())
+            .map_err(|e| self.error("cannot create a Kafka client", &e))?;
+        match rdkafka::consumer::Consumer::fetch_metadata(&client, None, REACH_TIMEOUT) {
+            Ok(_) => Ok(()),
+            Err(error) => Err(anyhow!(
+                "cannot reach Kafka at {} within {} s ({}): check --kafka, and that the broker is running",
+                self.brokers,
+                REACH_TIMEOUT.as_secs(),
+                self.redact(&error.to_string())
+            )),
+        }
     }
 
     /// Removes every secret value from `text` (an error message that may quote configuration).
@@ -192,11 +214,21 @@ pub fn is_transient(error: &KafkaError) -> bool {
 #[derive(Default)]
 pub struct LoggingContext {
     last_warning: Mutex<Option<Instant>>,
+    /// Say nothing: the caller reports the outcome itself (a reachability probe).
+    quiet: bool,
 }
 
 impl LoggingContext {
+    /// A context that logs nothing.
+    pub fn quiet() -> LoggingContext {
+        LoggingContext { quiet: true, ..LoggingContext::default() }
+    }
+
     /// Logs a client error, rate-limiting the transient ones to one line per 5 seconds.
     pub fn report(&self, error: &KafkaError, reason: &str) {
+        if self.quiet {
+            return;
+        }
         if let KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) = error {
             tracing::debug!(reason, "end of partition");
             return;
@@ -219,6 +251,7 @@ impl LoggingContext {
     pub fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         use RDKafkaLogLevel as L;
         match level {
+            _ if self.quiet => {}
             _ if facility == "FAIL" => tracing::debug!(facility, "librdkafka: {message}"),
             L::Emerg | L::Alert | L::Critical | L::Error => {
                 tracing::error!(facility, "librdkafka: {message}")

@@ -23,6 +23,8 @@ fn main() -> ExitCode {
         Some(Command::Demo(args)) => commands::demo(args, embedded).map(drop),
         #[cfg(feature = "kafka")]
         Some(Command::Produce(args)) => commands::kafka::produce(args),
+        #[cfg(feature = "kafka")]
+        Some(Command::Group(args)) => commands::kafka::group(args),
         Some(Command::GenerateConfig) => {
             print!("{}", config::generate());
             Ok(())

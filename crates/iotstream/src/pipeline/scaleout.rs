@@ -71,6 +71,7 @@ impl Driver {
     /// Global results from the merge log: written everywhere when this instance merges (then
     /// marked as written in the log), else shown on the live views only.
     pub(super) fn on_merged(&mut self, update: MergeUpdate) -> anyhow::Result<()> {
+        instruments::record_scale_out(&update.status);
         self.scale_out = Some(update.status);
         self.write_global(&update.live, true)?;
         self.write_global(&update.publish, false)?;

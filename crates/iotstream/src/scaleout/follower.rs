@@ -273,33 +273,158 @@ impl Follower {
     }
 
     fn status(&self, merging: bool) -> ScaleOutStatus {
-        let clocks = self.merger.partitions();
-        let max_delay = self.merger.max_delay();
-        let partitions = (0..self.partitions)
-            .map(|partition| {
-                let owner = self.owners.get(&partition).cloned().unwrap_or_default();
-                let clock = clocks.get(&partition);
-                let watermark = clock
-                    .map(|c| c.max_event_time)
-                    .filter(|&t| t != i64::MIN)
-                    .map(|t| EventTime(t.saturating_sub(max_delay)));
-                PartitionStatus {
-                    partition,
-                    owner: owner.instance,
-                    watermark,
-                    caught_up: clock.is_some_and(|c| c.caught_up),
-                    lag: owner.lag,
-                    reported_at: EventTime(owner.reported_at),
-                }
-            })
-            .collect();
-        ScaleOutStatus {
-            instance: self.instance.clone(),
+        status_of(
+            &self.merger,
+            &self.owners,
+            self.partitions,
+            self.instance.clone(),
             merging,
-            watermark: self.merger.watermark(),
-            open_windows: self.merger.open_windows() as u64,
-            log_offset: self.next_offset,
-            partitions,
+            self.next_offset,
+        )
+    }
+}
+
+/// A group as its merge log tells it (`iotstream group`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GroupView {
+    /// Partitions, owners, watermarks; `instance` and `merging` are meaningless here.
+    #[serde(flatten)]
+    pub status: ScaleOutStatus,
+    /// The instance that last marked results as written, and up to which log offset.
+    pub merger: Option<(String, i64)>,
+    /// Results the log has produced past that mark (written by the next merger).
+    pub unpublished: usize,
+}
+
+impl GroupView {
+    /// A table for people.
+    pub fn to_text(&self, group: &str, topic: &str) -> String {
+        let s = &self.status;
+        let time = |t: Option<EventTime>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
+        let mut text = format!(
+            "group {group}: topic {topic}, {} partitions; merge log read to offset {}\n",
+            s.partitions.len(),
+            s.log_offset
+        );
+        match &self.merger {
+            Some((who, through)) => {
+                text += &format!("merger: {who} (results written through offset {through})\n")
+            }
+            None => text += "merger: none has written results yet\n",
         }
+        text += &format!(
+            "global watermark: {}, {} windows held, {} results not yet written\n",
+            time(s.watermark),
+            s.open_windows,
+            self.unpublished
+        );
+        text += &format!(
+            "{:<9} {:<24} {:<28} {:>8} {:<5} {}\n",
+            "partition", "owner", "watermark", "lag", "idle", "reported"
+        );
+        for p in &s.partitions {
+            let lag = p.lag.map_or_else(|| "-".to_owned(), |l| l.to_string());
+            let idle = if p.caught_up { "yes" } else { "no" };
+            text += &format!(
+                "{:<9} {:<24} {:<28} {:>8} {:<5} {}\n",
+                p.partition,
+                if p.owner.is_empty() { "-" } else { &p.owner },
+                time(p.watermark),
+                lag,
+                idle,
+                time((p.reported_at.as_micros() != 0).then_some(p.reported_at))
+            );
+        }
+        text
+    }
+}
+
+/// Reads the merge log once, to its end, as a follower would (no election, nothing sent).
+pub fn read_to_end(config: FollowerConfig) -> anyhow::Result<GroupView> {
+    let data: BaseConsumer<LoggingContext> = config
+        .connection
+        .config(&[
+            ("group.id", &format!("{}.reader", config.merger_group)),
+            ("enable.partition.eof", "true"),
+            ("enable.auto.commit", "false"),
+        ])
+        .create_with_context(LoggingContext::default())
+        .map_err(|e| config.connection.error("cannot create the merge log reader", &e))?;
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(&config.topic, 0, Offset::Beginning)?;
+    data.assign(&assignment).context("cannot read the merge log")?;
+    let mut merger = Merger::new(config.windows, config.partitions);
+    let mut owners = BTreeMap::new();
+    let mut merger_mark = None;
+    let mut unpublished = 0usize;
+    let mut next_offset = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        anyhow::ensure!(Instant::now() < deadline, "the merge log {} did not end within 60 s", config.topic);
+        match data.poll(POLL) {
+            Some(Ok(message)) => {
+                next_offset = message.offset() + 1;
+                let Some(entry) = message.payload().and_then(decode) else { continue };
+                match &entry.record {
+                    MergeRecord::Progress(progress) => {
+                        let owner = Owner {
+                            instance: entry.instance.clone(),
+                            lag: entry.lag,
+                            reported_at: progress.at,
+                        };
+                        owners.insert(progress.partition, owner);
+                    }
+                    MergeRecord::Published { through } => {
+                        merger_mark = Some((entry.instance.clone(), *through));
+                        unpublished = 0;
+                    }
+                    MergeRecord::Share { .. } | MergeRecord::Provisional { .. } => {}
+                }
+                unpublished += merger.on_record(&entry.record).len();
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(error)) => data.context().report(&error, "merge log"),
+            None => {}
+        }
+    }
+    let status = status_of(&merger, &owners, config.partitions, String::new(), false, next_offset);
+    Ok(GroupView { status, merger: merger_mark, unpublished })
+}
+
+/// The group as `merger` and the owners' reports show it.
+fn status_of(
+    merger: &Merger,
+    owners: &BTreeMap<u32, Owner>,
+    partitions: u32,
+    instance: String,
+    merging: bool,
+    log_offset: i64,
+) -> ScaleOutStatus {
+    let clocks = merger.partitions();
+    let partitions = (0..partitions)
+        .map(|partition| {
+            let owner = owners.get(&partition).cloned().unwrap_or_default();
+            let clock = clocks.get(&partition);
+            let watermark = clock
+                .map(|c| c.max_event_time)
+                .filter(|&t| t != i64::MIN)
+                .map(|t| EventTime(t.saturating_sub(merger.max_delay())));
+            PartitionStatus {
+                partition,
+                owner: owner.instance,
+                watermark,
+                caught_up: clock.is_some_and(|c| c.caught_up),
+                lag: owner.lag,
+                reported_at: EventTime(owner.reported_at.max(0)),
+            }
+        })
+        .collect();
+    ScaleOutStatus {
+        instance,
+        merging,
+        watermark: merger.watermark(),
+        open_windows: merger.open_windows() as u64,
+        log_offset,
+        partitions,
     }
 }

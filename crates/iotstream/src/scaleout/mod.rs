@@ -91,6 +91,23 @@ impl Plan {
         Ok(plan)
     }
 
+    /// The topics of an existing group, creating nothing (`iotstream group`).
+    pub fn describe(
+        connection: &Connection,
+        topic: &str,
+        group: &str,
+        windows: EventTimeConfig,
+    ) -> anyhow::Result<Plan> {
+        Ok(Plan {
+            partitions: partitions_of(connection, topic)?,
+            merge_topic: merge_topic(group),
+            state_topic: state_topic(group),
+            merger_group: merger_group(group),
+            instance: instance_name(),
+            windows,
+        })
+    }
+
     /// The merge log reader's settings.
     pub fn follower(&self, connection: &Connection) -> follower::FollowerConfig {
         follower::FollowerConfig {
