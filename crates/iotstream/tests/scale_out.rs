@@ -67,6 +67,7 @@ impl Instance {
             ])
             .args(WINDOW_FLAGS)
             .args(["--checkpoint-interval", "1s", "--results-topic", "global", "--format", "jsonl"])
+            .args(["--http", "127.0.0.1:0"])
             .args(["--output", output.to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
@@ -77,6 +78,13 @@ impl Instance {
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Where its dashboard listens, once it has said so.
+    fn dashboard(&self) -> Option<String> {
+        let log = self.log();
+        let rest = log.split("dashboard on http://").nth(1)?;
+        Some(rest.split('/').next()?.to_owned())
     }
 
     /// True while this instance writes the global results.
@@ -242,6 +250,29 @@ fn a_changing_group_gives_exactly_one_answer() {
 
     let results = wait_complete(&instances, Duration::from_secs(120));
     step(&mut schedule, "results complete (or timed out)".into());
+    // Every live instance's dashboard shows the global windows and the group's partitions.
+    let mut dashboards = Vec::new();
+    for instance in instances.iter_mut() {
+        if !matches!(instance.child.try_wait(), Ok(None)) {
+            continue;
+        }
+        let Some(addr) = instance.dashboard() else { continue };
+        // Each instance follows the merge log at its own pace: give it a moment to catch up.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let shown = loop {
+            let body = common::get(&addr, "/api/windows?limit=500", &[]).1;
+            let values: Vec<Value> = serde_json::from_str(&body).unwrap_or_default();
+            let shown =
+                latest(&windows_in(&values.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")));
+            if shown.values().map(|w| w.messages).sum::<u64>() >= READINGS || Instant::now() >= deadline {
+                break shown;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        let status: Value =
+            serde_json::from_str(&common::get(&addr, "/api/status", &[]).1).unwrap_or_default();
+        dashboards.push((instance.name.clone(), shown, status));
+    }
     for instance in instances.iter_mut() {
         if instance.child.try_wait().unwrap().is_none() {
             instance.signal("TERM");
@@ -264,11 +295,17 @@ fn a_changing_group_gives_exactly_one_answer() {
     }
     let global = latest(&results);
     assert_eq!(counts(&global), oracle(&dir), "the group's windows differ from the oracle's\n{context}");
-    assert_eq!(
-        global,
-        single_process(&broker, &dir),
-        "the group's windows differ from one process's\n{context}"
-    );
+    assert!(!dashboards.is_empty(), "no live dashboard\n{context}");
+    for (name, shown, status) in &dashboards {
+        assert_eq!(counts(shown), counts(&global), "{name}'s dashboard shows other windows\n{context}");
+        assert!(shown == &global, "{name}'s dashboard shows other contents\n{context}");
+        let partitions = status["scale_out"]["partitions"].as_array().cloned().unwrap_or_default();
+        assert_eq!(partitions.len(), 6, "{name}'s status: {status}\n{context}");
+        assert!(partitions.iter().all(|p| p["owner"].as_str().is_some_and(|o| !o.is_empty())), "{status}");
+    }
+    let single = single_process(&broker, &dir);
+    assert_eq!(counts(&global), counts(&single), "the group's windows differ from one process's\n{context}");
+    assert!(global == single, "the group's windows differ from one process's in their contents\n{context}");
     let topic = windows_in(
         &String::from_utf8(common::python("consume.py", &[&broker.address, "global"]).stdout)
             .unwrap()
@@ -278,6 +315,11 @@ fn a_changing_group_gives_exactly_one_answer() {
             .join("\n"),
     );
     assert!(contradiction(&topic).is_none(), "the results topic contradicts itself\n{context}");
-    assert_eq!(latest(&topic), global, "the results topic's latest windows differ\n{context}");
+    assert_eq!(
+        counts(&latest(&topic)),
+        counts(&global),
+        "the results topic's latest windows differ\n{context}"
+    );
+    assert!(latest(&topic) == global, "the results topic's latest contents differ\n{context}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -356,6 +356,7 @@ function showStats() {
     $("consumer-lag-tile").hidden = false;
     $("t-consumer-lag").textContent = fmt.format(stats.consumer_lag) + " msgs";
   }
+  if (stats.scale_out) showGroup(stats.scale_out);
   const reasons = Object.entries(stats.rejected_by_reason || {}).filter(([, n]) => n > 0);
   const list = $("reasons");
   list.innerHTML = "";
@@ -363,6 +364,24 @@ function showStats() {
     const li = document.createElement("li");
     li.textContent = n === null ? reason : `${reason}: ${fmt.format(n)}`;
     list.appendChild(li);
+  }
+}
+
+// Scale-out: which instance owns which partition, with its watermark and lag, and who merges.
+function showGroup(group) {
+  $("group-panel").hidden = false;
+  const role = group.merging ? "this instance merges the group's results" : "another instance merges the group's results";
+  const watermark = group.watermark ? group.watermark.replace("T", " ") : "–";
+  $("group-line").textContent = `${group.instance}: ${role}; global watermark ${watermark}; ` +
+    `${fmt.format(group.open_windows)} windows held; merge log read to ${fmt.format(group.log_offset)}`;
+  const body = $("group-table").tBodies[0];
+  body.innerHTML = "";
+  for (const p of group.partitions) {
+    const row = body.insertRow();
+    const mine = p.owner === group.instance ? " (this instance)" : "";
+    const cells = [p.partition, (p.owner || "–") + mine, p.watermark ? p.watermark.replace("T", " ") : "–",
+      p.lag === undefined ? "–" : fmt.format(p.lag), p.caught_up ? "yes" : "no"];
+    for (const value of cells) row.insertCell().textContent = String(value);
   }
 }
 
