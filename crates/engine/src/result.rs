@@ -182,6 +182,14 @@ pub struct StatsRecord {
     /// client has reported it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer_lag: Option<u64>,
+    /// Messages deleted from Kafka partitions (retention) before this process read them: they are
+    /// in no result. Present only when there were any.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub data_lost: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl StatsRecord {

@@ -205,6 +205,9 @@ pub enum SourceEvent {
     CaughtUp(i32),
     /// Messages not yet read, per partition (Kafka's consumer lag, reported about once a second).
     Lag(Vec<(i32, i64)>),
+    /// Messages deleted (retention) before they were read, per partition: the position to resume
+    /// from was below the partition's first offset.
+    DataLoss(Vec<(i32, u64)>),
     /// The input ended (a file's end, a generator's count).
     End,
     /// Reading failed; the run stops with this error.

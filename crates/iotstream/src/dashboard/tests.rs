@@ -43,6 +43,7 @@ fn stats(readings: u64) -> StatsRecord {
         offline: 0,
         offline_by_state: Default::default(),
         consumer_lag: None,
+        data_lost: 0,
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Driver {
     pub(super) last_checkpoint: Option<Instant>,
     /// The latest consumer lag per partition (Kafka).
     pub(super) lag: BTreeMap<i32, i64>,
+    /// Messages deleted before they were read, since start (Kafka retention).
+    pub(super) data_lost: u64,
     pub(super) options: PipelineOptions,
 }
 
@@ -85,6 +87,7 @@ impl Driver {
             checkpointing,
             last_checkpoint: None,
             lag: BTreeMap::new(),
+            data_lost: 0,
             options: *options,
         };
         if let Some(state) = resume {
@@ -111,6 +114,7 @@ impl Driver {
             }
             Some(SourceEvent::CaughtUp(partition)) => self.on_caught_up(partition),
             Some(SourceEvent::Lag(lag)) => self.on_lag(lag),
+            Some(SourceEvent::DataLoss(lost)) => self.on_data_loss(lost),
             Some(SourceEvent::End) | None => return Ok(Flow::End),
             Some(SourceEvent::Failed(error)) => bail!(error),
         }
