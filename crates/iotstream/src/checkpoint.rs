@@ -37,8 +37,6 @@ const KEY: &str = "checkpoint";
 /// are empty, and removed by the next save.
 const LEGACY: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
 const LEGACY_KEY: &str = "latest";
-/// A record: the checksum (XXH3 of the rest), the generation, then the snapshot.
-const HEADER: usize = 16;
 
 /// Everything a run needs to resume.
 #[derive(Debug, Serialize, Deserialize)]
@@ -201,14 +199,14 @@ impl CheckpointStore {
     }
 }
 
-/// A record for `state`: checksum, generation, snapshot.
+/// A record for `state`: its checksum (XXH3 of the rest, 8 bytes), its generation (8 bytes, little
+/// endian like the checksum), then the snapshot.
 fn encode(generation: u64, state: &EngineState) -> anyhow::Result<Vec<u8>> {
-    let mut record = vec![0; HEADER];
-    record[8..HEADER].copy_from_slice(&generation.to_le_bytes());
-    let record = postcard::to_extend(&Snapshot { version: SNAPSHOT_VERSION, state }, record)
+    // The checksum's place, zero for now, then the generation: the snapshot goes after them.
+    let header = [[0; 8], generation.to_le_bytes()].concat();
+    let mut record = postcard::to_extend(&Snapshot { version: SNAPSHOT_VERSION, state }, header)
         .context("encoding the checkpoint")?;
     let checksum = xxh3_64(&record[8..]);
-    let mut record = record;
     record[..8].copy_from_slice(&checksum.to_le_bytes());
     Ok(record)
 }
@@ -216,12 +214,13 @@ fn encode(generation: u64, state: &EngineState) -> anyhow::Result<Vec<u8>> {
 /// Checks and decodes a record; an error only for a snapshot of a newer format (which must be
 /// refused, not skipped).
 fn decode(record: &[u8]) -> anyhow::Result<Record> {
-    let Some((header, snapshot)) = record.split_first_chunk::<HEADER>() else {
+    let Some((checksum, checked)) = record.split_first_chunk::<8>() else {
         return Ok(Record::Damaged(format!("{} bytes, too short", record.len())));
     };
-    let (checksum, generation) = header.split_at(8);
-    let word = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().unwrap_or_default());
-    if xxh3_64(&record[8..]) != word(checksum) {
+    let Some((generation, snapshot)) = checked.split_first_chunk::<8>() else {
+        return Ok(Record::Damaged(format!("{} bytes, too short", record.len())));
+    };
+    if xxh3_64(checked) != u64::from_le_bytes(*checksum) {
         return Ok(Record::Damaged("checksum mismatch".into()));
     }
     let snapshot: Snapshot<EngineState> = match postcard::from_bytes(snapshot) {
@@ -229,7 +228,7 @@ fn decode(record: &[u8]) -> anyhow::Result<Record> {
         Err(e) => return Ok(Record::Damaged(format!("cannot decode: {e}"))),
     };
     check_version(snapshot.version)?;
-    Ok(Record::Good { generation: word(generation), state: Box::new(snapshot.state) })
+    Ok(Record::Good { generation: u64::from_le_bytes(*generation), state: Box::new(snapshot.state) })
 }
 
 /// The error for a store that cannot be used, with what to do about it.

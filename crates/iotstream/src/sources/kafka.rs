@@ -603,4 +603,47 @@ mod tests {
         let got: Vec<(&[u8], i32, i64)> = batch.iter().map(|(p, m)| (p, m.partition, m.offset)).collect();
         assert_eq!(got, [(&b"one"[..], 0, 5), (b"", 1, 7), (b"a lo", 2, 9)]);
     }
+
+    /// Tansu (the test broker) cannot delete records (DeleteRecords fails), so the detection is
+    /// tested here, on the watermark values the broker would report.
+    #[test]
+    fn a_start_below_the_partitions_first_offset_is_data_loss() {
+        assert_eq!(lost_before(10, 50), Some(40), "offsets 10 to 49 were deleted unread");
+        assert_eq!(lost_before(50, 50), None);
+        assert_eq!(lost_before(70, 50), None);
+        assert_eq!(lost_before(0, 0), None);
+    }
+
+    #[test]
+    fn waiting_for_the_broker_ends_at_a_stop_an_answer_or_a_lasting_error() {
+        use rdkafka::types::RDKafkaErrorCode;
+        let timeout = || Err::<u8, _>(KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut));
+        let (trigger, stop) = Stop::manual();
+        let mut calls = 0;
+        let outcome = within(&stop, BROKER_TIMEOUT, |_| {
+            calls += 1;
+            if calls == 2 {
+                trigger.send_replace(true);
+            }
+            timeout()
+        });
+        assert_eq!((outcome.err(), calls), (Some(Stopped), 2), "transient errors are retried until the stop");
+
+        let stop = Stop::default();
+        let mut calls = 0;
+        let answer = within(&stop, BROKER_TIMEOUT, |_| {
+            calls += 1;
+            if calls < 3 {
+                timeout()
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!(answer.unwrap().unwrap(), 7);
+        let bad = within(&stop, BROKER_TIMEOUT, |_| Err::<u8, _>(KafkaError::Subscription("no".into())));
+        assert!(bad.unwrap().is_err(), "other errors come back at once");
+        let started = Instant::now();
+        assert!(within(&stop, Duration::from_millis(600), |_| timeout()).unwrap().is_err());
+        assert!(started.elapsed() < Duration::from_secs(2), "and transient ones after the timeout");
+    }
 }
