@@ -182,6 +182,10 @@ pub struct StatsRecord {
     /// client has reported it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer_lag: Option<u64>,
+    /// Messages deleted from Kafka partitions (retention) before this process read them: they are
+    /// in no result. Present only when there were any.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub data_lost: u64,
     /// Scale-out: the group's merge as this instance sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_out: Option<ScaleOutStatus>,
@@ -222,6 +226,10 @@ pub struct PartitionStatus {
     pub lag: Option<i64>,
     /// When its owner reported it.
     pub reported_at: EventTime,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl StatsRecord {

@@ -220,6 +220,9 @@ pub enum SourceEvent {
     },
     /// Scale-out: what the merge log produced (global results, the group's status).
     Merged(Box<MergeUpdate>),
+    /// Messages deleted (retention) before they were read, per partition: the position to resume
+    /// from was below the partition's first offset.
+    DataLoss(Vec<(i32, u64)>),
     /// The input ended (a file's end, a generator's count).
     End,
     /// Reading failed; the run stops with this error.

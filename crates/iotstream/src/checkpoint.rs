@@ -6,19 +6,37 @@
 //! only between events, after everything emitted before it is durable, so restoring it and
 //! replaying the input from its positions reproduces the same results: the result file is cut
 //! back to its checkpointed length and the replay writes the same lines again.
+//!
+//! Damage is survived where it can be: the store keeps two checkpoints, in two tables written in
+//! turn, so that saving one never touches the other. Each record carries a generation (which of
+//! the two is newer) and a checksum over it all; a record that fails its checksum is never used,
+//! and the other one is, with a warning. A store that cannot be read at all is reported with
+//! what to do about it. The directory is locked for the life of the process, so a second process
+//! on the same state directory is refused instead of corrupting the first one's state.
 
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use anyhow::{bail, Context as _};
 use iotstream_engine::aggregate::RejectCounts;
 use iotstream_engine::live::SensorTable;
 use iotstream_engine::state::{check_version, Snapshot, SNAPSHOT_VERSION};
 use iotstream_engine::{EventTime, Operator};
-use redb::{Database, ReadableDatabase as _, TableDefinition};
+use redb::{Database, ReadableDatabase as _, TableDefinition, TableHandle as _};
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
 
-const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
-const LATEST: &str = "latest";
+/// The two slots, one table each: a damaged page of one leaves the other readable.
+const SLOTS: [TableDefinition<&str, &[u8]>; 2] =
+    [TableDefinition::new("checkpoint-a"), TableDefinition::new("checkpoint-b")];
+/// The key of the record in each slot.
+const KEY: &str = "checkpoint";
+/// Where builds before the slots kept their one checkpoint, without checksum: read if the slots
+/// are empty, and removed by the next save.
+const LEGACY: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
+const LEGACY_KEY: &str = "latest";
 
 /// Everything a run needs to resume.
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,46 +67,209 @@ pub struct EngineState {
 pub struct CheckpointStore {
     db: Database,
     path: PathBuf,
+    /// The state directory's lock, held as long as the store is open.
+    _lock: File,
+    /// Which slot holds the newest good checkpoint, once the slots have been read.
+    newest: Mutex<Option<Newest>>,
+}
+
+/// The newest good checkpoint: in which slot, and its generation (`None`: there is none).
+type Newest = Option<(usize, u64)>;
+
+/// What one slot holds.
+enum Record {
+    Empty,
+    Good {
+        generation: u64,
+        state: Box<EngineState>,
+    },
+    /// Present, but unreadable or failing its checksum: why.
+    Damaged(String),
 }
 
 impl CheckpointStore {
-    /// Opens (creating if needed) the store in `dir`.
+    /// Opens (creating if needed) the store in `dir`, after locking the directory.
     pub fn open(dir: &Path) -> anyhow::Result<CheckpointStore> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create state directory {}", dir.display()))?;
+        let lock = lock(dir)?;
         let path = dir.join("state.redb");
-        let db = Database::create(&path)
-            .with_context(|| format!("cannot open checkpoint store {}", path.display()))?;
-        Ok(CheckpointStore { db, path })
+        let db = Database::create(&path).map_err(|e| damaged(&path, &e))?;
+        Ok(CheckpointStore { db, path, _lock: lock, newest: Mutex::new(None) })
     }
 
-    /// The latest checkpoint, if any.
+    /// The newest good checkpoint, if any. If one of the two is damaged, the other is used, with
+    /// a warning; if the store itself is unreadable, or every checkpoint in it damaged, the error
+    /// says what to do.
     pub fn load(&self) -> anyhow::Result<Option<EngineState>> {
-        let read = self.db.begin_read().context("reading checkpoints")?;
-        let table = match read.open_table(TABLE) {
+        let mut good = None;
+        let mut problems = Vec::new();
+        for (slot, table) in SLOTS.iter().enumerate() {
+            match self.read_slot(*table)? {
+                Record::Empty => {}
+                Record::Damaged(why) => problems.push(format!("{}: {why}", table.name())),
+                Record::Good { generation, state } => {
+                    if good.as_ref().is_none_or(|(_, newest, _)| generation > *newest) {
+                        good = Some((slot, generation, state));
+                    }
+                }
+            }
+        }
+        let Some((slot, generation, state)) = good else {
+            if !problems.is_empty() {
+                return Err(damaged(&self.path, &problems.join("; ")));
+            }
+            *self.known() = Some(None);
+            return self.read_legacy();
+        };
+        if !problems.is_empty() {
+            tracing::warn!(
+                file = %self.path.display(), problem = %problems.join("; "), saved_at = %state.saved_at,
+                "one of the two checkpoints is damaged; resuming from the other one"
+            );
+        }
+        *self.known() = Some(Some((slot, generation)));
+        Ok(Some(*state))
+    }
+
+    /// Saves `state` atomically and durably (redb syncs on commit) into the slot that does not
+    /// hold the newest good checkpoint, which therefore survives whatever happens to this save.
+    pub fn save(&self, state: &EngineState) -> anyhow::Result<()> {
+        let known = *self.known();
+        let newest = match known {
+            Some(newest) => newest,
+            None => self.find_newest()?,
+        };
+        let (slot, generation) = match newest {
+            Some((slot, generation)) => (1 - slot, generation + 1),
+            None => (0, 1),
+        };
+        let record = encode(generation, state)?;
+        let write = self.db.begin_write().context("writing a checkpoint")?;
+        {
+            let mut table = write.open_table(SLOTS[slot]).context("writing a checkpoint")?;
+            table.insert(KEY, record.as_slice()).context("writing a checkpoint")?;
+        }
+        write.delete_table(LEGACY).context("writing a checkpoint")?;
+        write.commit().context("committing a checkpoint")?;
+        *self.known() = Some(Some((slot, generation)));
+        Ok(())
+    }
+
+    fn known(&self) -> MutexGuard<'_, Option<Newest>> {
+        self.newest.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the slots for their generations (a save before any load).
+    fn find_newest(&self) -> anyhow::Result<Newest> {
+        let _ = self.load()?;
+        Ok(self.known().unwrap_or(None))
+    }
+
+    /// One slot's record, checked.
+    fn read_slot(&self, table: TableDefinition<&str, &[u8]>) -> anyhow::Result<Record> {
+        let read = self.db.begin_read().map_err(|e| damaged(&self.path, &e))?;
+        let table = match read.open_table(table) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Record::Empty),
+            Err(e) => return Ok(Record::Damaged(e.to_string())),
+        };
+        match table.get(KEY) {
+            Ok(Some(bytes)) => decode(bytes.value()),
+            Ok(None) => Ok(Record::Empty),
+            Err(e) => Ok(Record::Damaged(e.to_string())),
+        }
+    }
+
+    /// The one checkpoint of a store written before the slots, if there is one.
+    fn read_legacy(&self) -> anyhow::Result<Option<EngineState>> {
+        let read = self.db.begin_read().map_err(|e| damaged(&self.path, &e))?;
+        let table = match read.open_table(LEGACY) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(e).context("reading checkpoints"),
+            Err(e) => return Err(damaged(&self.path, &e)),
         };
-        let Some(bytes) = table.get(LATEST).context("reading checkpoints")? else { return Ok(None) };
-        let snapshot: Snapshot<EngineState> = postcard::from_bytes(bytes.value())
-            .with_context(|| format!("checkpoint in {} is unreadable", self.path.display()))?;
+        let Some(bytes) = table.get(LEGACY_KEY).map_err(|e| damaged(&self.path, &e))? else {
+            return Ok(None);
+        };
+        let snapshot: Snapshot<EngineState> =
+            postcard::from_bytes(bytes.value()).map_err(|e| damaged(&self.path, &e))?;
         check_version(snapshot.version)?;
         Ok(Some(snapshot.state))
     }
+}
 
-    /// Replaces the latest checkpoint atomically (and durably: redb syncs on commit).
-    pub fn save(&self, state: &EngineState) -> anyhow::Result<()> {
-        let bytes = postcard::to_stdvec(&Snapshot { version: SNAPSHOT_VERSION, state })
-            .context("encoding the checkpoint")?;
-        let write = self.db.begin_write().context("writing a checkpoint")?;
-        {
-            let mut table = write.open_table(TABLE).context("writing a checkpoint")?;
-            table.insert(LATEST, bytes.as_slice()).context("writing a checkpoint")?;
-        }
-        write.commit().context("committing a checkpoint")?;
-        Ok(())
+/// A record for `state`: its checksum (XXH3 of the rest, 8 bytes), its generation (8 bytes, little
+/// endian like the checksum), then the snapshot.
+fn encode(generation: u64, state: &EngineState) -> anyhow::Result<Vec<u8>> {
+    // The checksum's place, zero for now, then the generation: the snapshot goes after them.
+    let header = [[0; 8], generation.to_le_bytes()].concat();
+    let mut record = postcard::to_extend(&Snapshot { version: SNAPSHOT_VERSION, state }, header)
+        .context("encoding the checkpoint")?;
+    let checksum = xxh3_64(&record[8..]);
+    record[..8].copy_from_slice(&checksum.to_le_bytes());
+    Ok(record)
+}
+
+/// Checks and decodes a record; an error only for a snapshot of a newer format (which must be
+/// refused, not skipped).
+fn decode(record: &[u8]) -> anyhow::Result<Record> {
+    let Some((checksum, checked)) = record.split_first_chunk::<8>() else {
+        return Ok(Record::Damaged(format!("{} bytes, too short", record.len())));
+    };
+    let Some((generation, snapshot)) = checked.split_first_chunk::<8>() else {
+        return Ok(Record::Damaged(format!("{} bytes, too short", record.len())));
+    };
+    if xxh3_64(checked) != u64::from_le_bytes(*checksum) {
+        return Ok(Record::Damaged("checksum mismatch".into()));
     }
+    let snapshot: Snapshot<EngineState> = match postcard::from_bytes(snapshot) {
+        Ok(snapshot) => snapshot,
+        Err(e) => return Ok(Record::Damaged(format!("cannot decode: {e}"))),
+    };
+    check_version(snapshot.version)?;
+    Ok(Record::Good { generation: u64::from_le_bytes(*generation), state: Box::new(snapshot.state) })
+}
+
+/// The error for a store that cannot be used, with what to do about it.
+fn damaged(path: &Path, error: &dyn std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the checkpoint store {} is damaged or unreadable ({error}). Remove it to start afresh \
+         without a checkpoint (the result file is then written anew, and the input read from its \
+         start, or for Kafka from the group's committed offsets), or use another --state-dir",
+        path.display()
+    )
+}
+
+/// Locks `dir` for this process (until it ends), writing the process id into the lock file so
+/// that a second process can say who holds it.
+fn lock(dir: &Path) -> anyhow::Result<File> {
+    let path = dir.join("lock");
+    let cannot = || format!("cannot lock the state directory {}", dir.display());
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(cannot)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let holder = if holder.is_empty() { String::new() } else { format!(" (process {holder})") };
+            bail!(
+                "the state directory {} is in use by another iotstream process{holder}; stop it, or use another --state-dir",
+                dir.display()
+            );
+        }
+        Err(TryLockError::Error(e)) => return Err(e).with_context(cannot),
+    }
+    file.set_len(0).with_context(cannot)?;
+    write!(file, "{}", std::process::id()).with_context(cannot)?;
+    Ok(file)
 }
 
 /// Refuses to resume a checkpoint taken on another input.
@@ -107,30 +288,133 @@ pub fn check_input(state: &EngineState, input: &str) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    fn state(readings: u64, input: &str) -> EngineState {
+        EngineState {
+            input: input.into(),
+            positions: [(0, 42)].into(),
+            operator: Operator::Batches(iotstream_engine::MicroBatches::new(EventTime(5))),
+            sensors: SensorTable::default(),
+            rejected: RejectCounts::default(),
+            readings,
+            rejected_count: 0,
+            results: 1,
+            output_len: Some(100),
+            saved_at: EventTime(9),
+        }
+    }
+
+    /// A store in `dir` holding two checkpoints: 1 reading, then 2 (the newest).
+    fn two_checkpoints(dir: &Path) {
+        let store = CheckpointStore::open(dir).unwrap();
+        store.save(&state(1, "file:older-checkpoint")).unwrap();
+        store.save(&state(2, "file:newest-checkpoint")).unwrap();
+    }
+
+    /// Damages every copy of `marker` in the store's file; how many there were.
+    fn corrupt(dir: &Path, marker: &[u8]) -> usize {
+        let path = dir.join("state.redb");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let starts: Vec<usize> =
+            bytes.windows(marker.len()).enumerate().filter(|(_, w)| *w == marker).map(|(i, _)| i).collect();
+        for &i in &starts {
+            bytes[i] ^= 0x20;
+        }
+        std::fs::write(&path, bytes).unwrap();
+        starts.len()
+    }
+
+    fn load(dir: &Path) -> anyhow::Result<Option<EngineState>> {
+        CheckpointStore::open(dir)?.load()
+    }
+
+    fn says_what_to_do(error: &anyhow::Error, dir: &Path) {
+        let message = format!("{error:#}");
+        let file = dir.join("state.redb").display().to_string();
+        for words in [file.as_str(), "damaged", "Remove it", "another --state-dir"] {
+            assert!(message.contains(words), "{words:?} missing from: {message}");
+        }
+    }
+
     #[test]
     fn saves_and_loads_the_latest() {
         let dir = tempfile::tempdir().unwrap();
         let store = CheckpointStore::open(dir.path()).unwrap();
         assert!(store.load().unwrap().is_none());
-        let mut state = EngineState {
-            input: "file:x".into(),
-            positions: [(0, 42)].into(),
-            operator: Operator::Batches(iotstream_engine::MicroBatches::new(EventTime(5))),
-            sensors: SensorTable::default(),
-            rejected: RejectCounts::default(),
-            readings: 7,
-            rejected_count: 0,
-            results: 1,
-            output_len: Some(100),
-            saved_at: EventTime(9),
-        };
-        store.save(&state).unwrap();
-        state.readings = 8;
-        store.save(&state).unwrap();
+        for readings in 1..=5 {
+            store.save(&state(readings, "file:x")).unwrap();
+        }
         drop(store);
-        let loaded = CheckpointStore::open(dir.path()).unwrap().load().unwrap().unwrap();
-        assert_eq!((loaded.readings, loaded.positions[&0], loaded.output_len), (8, 42, Some(100)));
+        let loaded = load(dir.path()).unwrap().unwrap();
+        assert_eq!((loaded.readings, loaded.positions[&0], loaded.output_len), (5, 42, Some(100)));
         assert!(check_input(&loaded, "file:x").is_ok());
         assert!(check_input(&loaded, "file:y").is_err());
+    }
+
+    #[test]
+    fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        two_checkpoints(dir.path());
+        assert_eq!(corrupt(dir.path(), b"newest-checkpoint"), 1);
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        let loaded = store.load().unwrap().unwrap();
+        assert_eq!((loaded.readings, loaded.input.as_str()), (1, "file:older-checkpoint"));
+        // The next save replaces the damaged one and keeps the good one.
+        store.save(&state(3, "file:x")).unwrap();
+        drop(store);
+        assert_eq!(load(dir.path()).unwrap().unwrap().readings, 3);
+        assert_eq!(corrupt(dir.path(), b"older-checkpoint"), 1, "the previous checkpoint is still there");
+    }
+
+    #[test]
+    fn every_checkpoint_damaged_is_an_error_that_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        two_checkpoints(dir.path());
+        corrupt(dir.path(), b"newest-checkpoint");
+        corrupt(dir.path(), b"older-checkpoint");
+        let error = load(dir.path()).unwrap_err();
+        says_what_to_do(&error, dir.path());
+        assert!(format!("{error:#}").contains("checksum mismatch"), "{error:#}");
+    }
+
+    #[test]
+    fn a_truncated_store_is_an_error_that_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        two_checkpoints(dir.path());
+        let file = File::options().write(true).open(dir.path().join("state.redb")).unwrap();
+        for len in [4096, 100] {
+            file.set_len(len).unwrap();
+            says_what_to_do(&load(dir.path()).unwrap_err(), dir.path());
+        }
+    }
+
+    #[test]
+    fn a_second_process_on_the_same_state_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = CheckpointStore::open(dir.path()).unwrap();
+        let error = format!("{:#}", CheckpointStore::open(dir.path()).err().unwrap());
+        assert!(error.contains(&dir.path().display().to_string()), "{error}");
+        assert!(
+            error.contains(&format!("in use by another iotstream process (process {})", std::process::id()))
+        );
+        drop(first);
+        assert!(CheckpointStore::open(dir.path()).is_ok(), "free again once the first has gone");
+    }
+
+    #[test]
+    fn a_store_of_an_earlier_build_is_read_then_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join("state.redb")).unwrap();
+            let bytes = postcard::to_stdvec(&Snapshot { version: 1, state: &state(7, "file:x") }).unwrap();
+            let write = db.begin_write().unwrap();
+            write.open_table(LEGACY).unwrap().insert(LEGACY_KEY, bytes.as_slice()).unwrap();
+            write.commit().unwrap();
+        }
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        assert_eq!(store.load().unwrap().unwrap().readings, 7);
+        store.save(&state(8, "file:x")).unwrap();
+        assert_eq!(store.load().unwrap().unwrap().readings, 8);
+        let read = store.db.begin_read().unwrap();
+        assert!(read.open_table(LEGACY).is_err(), "the old table is gone");
     }
 }

@@ -13,6 +13,7 @@ use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, HttpArgs, SimulateArgs, Stats
 use crate::clock::wall_clock_now;
 use crate::pipeline::{self, Checkpointing, Outputs, PipelineOptions, RunSummary};
 use crate::progress;
+use crate::signals::{self, Stop, Stopped};
 use crate::simulator::{Clock, DisorderConfig, Simulator, SimulatorConfig};
 use crate::sinks::{self, SinkContext};
 use crate::sources::generator::{self, Pacer};
@@ -138,9 +139,24 @@ pub fn pipeline_options(
     })
 }
 
-/// `iotstream analyze`: checks every flag, then opens the checkpoint store, the sinks, the
-/// dashboard and the source, in that order, and runs the pipeline.
+/// `iotstream analyze`: installs the signal handlers, checks every flag, then opens the checkpoint
+/// store, the sinks, the dashboard and the source, in that order, and runs the pipeline. A stop
+/// during start-up ends the run there, successfully.
 pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
+    // First of all, before any file, broker or checkpoint is touched: from here on Ctrl-C and
+    // SIGTERM stop the run cleanly instead of killing it.
+    let stop = signals::install()?;
+    match start_and_run(args, stop) {
+        Err(error) if error.downcast_ref::<Stopped>().is_some() => {
+            tracing::info!("stopped during start-up; nothing was read");
+            Ok(RunSummary::default())
+        }
+        outcome => outcome,
+    }
+}
+
+/// `analyze` once its signal handlers are in place; [`Stopped`] if a stop came during start-up.
+fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
     let source = &args.source;
     let options = pipeline_options(&args.windows, &args.stats, source.once, source.max_line_bytes);
     check_all([
@@ -151,13 +167,16 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
     ])?;
     let mut options = options?;
     let checkpointing = checkpointing(args)?;
+    stop.check()?;
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
     let context = SinkContext { resume_len: resume.and_then(|r| r.output_len), kafka: kafka_input(source)? };
     let mut outputs = sinks::open(&args.output, &context)?;
     #[cfg(feature = "kafka")]
     let scale_out = scale_out(args, &mut options, context.kafka.as_ref(), &mut outputs)?;
+    stop.check()?;
     let dashboard_source = source.kafka_topic().map_or_else(|| "file".to_owned(), |t| format!("kafka:{t}"));
     serve_dashboard(&args.http, false, &dashboard_source, &mut options, &mut outputs)?;
+    stop.check()?;
     let source_options = SourceOptions {
         threads: parser_threads(source.threads, &options),
         resume: resume.map(|r| r.positions.clone()).unwrap_or_default(),
@@ -168,10 +187,11 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
         keep_bytes: keep_bytes(args),
         #[cfg(feature = "kafka")]
         scale_out,
+        stop: stop.clone(),
     };
     tracing::debug!(threads = source_options.threads, "parsing threads");
     let events = source.open(&source_options)?;
-    block_on(pipeline::run(events, outputs, options, checkpointing))
+    block_on(pipeline::run(events, outputs, options, checkpointing, stop))
 }
 
 /// `--scale-out`: the group's topics, windows kept per owned partition and completed into shares
@@ -305,6 +325,7 @@ fn parser_threads(requested: usize, options: &PipelineOptions) -> usize {
 /// `iotstream demo`; `embedded` for `iotstream` alone, whose default dashboard is skipped (with a
 /// warning) rather than fatal when its port is taken.
 pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
+    let stop = signals::install()?;
     let options = pipeline_options(&args.windows, &args.stats, false, DEFAULT_MAX_LINE_BYTES);
     check_all([options.as_ref().err(), check_http(&args.http).err().as_ref()])?;
     let mut options = options?;
@@ -312,7 +333,7 @@ pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
     serve_dashboard(&args.http, embedded, "simulator", &mut options, &mut outputs)?;
     tracing::info!(rate = args.rate, "demo: built-in simulator → engine → console; Ctrl-C stops");
     let source = generator::spawn(simulator_config(&args.fleet, Clock::Wall, None), args.rate, None);
-    block_on(pipeline::run(Source::plain(source), outputs, options, None))
+    block_on(pipeline::run(Source::plain(source), outputs, options, None, stop))
 }
 
 /// `--http`: starts the dashboard server and adds its sink, status ticks and sensor lookups to the

@@ -42,6 +42,10 @@ pub const CONSUMER_LAG: &str = "iotstream_consumer_lag_messages";
 pub const CHECKPOINT_AGE: &str = "iotstream_checkpoint_age_seconds";
 /// Checkpoints saved.
 pub const CHECKPOINTS: &str = "iotstream_checkpoints_total";
+/// Failed attempts at committing offsets to the consumer group (Kafka).
+pub const COMMIT_FAILURES: &str = "iotstream_commit_failures_total";
+/// Messages deleted from a partition (retention) before they were read, by `partition`.
+pub const DATA_LOSS: &str = "iotstream_data_loss_messages_total";
 /// HTTP requests served, by `route` and `status`.
 pub const HTTP_REQUESTS: &str = "iotstream_http_requests_total";
 /// Scale-out: 1 while this instance writes the group's global results, else 0.
@@ -76,6 +80,8 @@ pub fn describe() {
     describe_gauge!(CONSUMER_LAG, "Messages between the consumer's position and the partition's end.");
     describe_gauge!(CHECKPOINT_AGE, Unit::Seconds, "Seconds since the last checkpoint.");
     describe_counter!(CHECKPOINTS, "Checkpoints saved.");
+    describe_counter!(COMMIT_FAILURES, "Failed attempts at committing consumer offsets (each is retried).");
+    describe_counter!(DATA_LOSS, "Messages deleted from a partition (retention) before they were read.");
     describe_counter!(HTTP_REQUESTS, "Dashboard and API requests, by route and status.");
     describe_gauge!(MERGING, "Scale-out: 1 while this instance writes the group's global results.");
     describe_gauge!(
@@ -146,6 +152,16 @@ pub fn record_checkpoint() {
 /// Time since the last checkpoint.
 pub fn record_checkpoint_age(age: Duration) {
     gauge!(CHECKPOINT_AGE).set(age.as_secs_f64());
+}
+
+/// An attempt at committing offsets failed.
+pub fn record_commit_failure() {
+    counter!(COMMIT_FAILURES).increment(1);
+}
+
+/// `messages` of `partition` were deleted before they were read.
+pub fn record_data_loss(partition: i32, messages: u64) {
+    counter!(DATA_LOSS, "partition" => partition.to_string()).increment(messages);
 }
 
 /// A partition's consumer lag, from the Kafka client's statistics.

@@ -4,7 +4,8 @@
 //! [`pipeline`] (parse with the engine, cut batches on the clock) → [`sinks`] (console, JSON lines,
 //! Kafka, and the [`dashboard`]'s HTTP sink).
 //! [`cli`] declares the commands and [`commands`] wires them up; [`telemetry`] owns logging and
-//! [`instruments`] the Prometheus metrics.
+//! [`instruments`] the Prometheus metrics;
+//! [`signals`] turns Ctrl-C and SIGTERM into a clean stop from the first moment of a run.
 
 pub mod channel;
 pub mod checkpoint;
@@ -22,6 +23,7 @@ pub mod pipeline;
 pub mod progress;
 #[cfg(feature = "kafka")]
 pub mod scaleout;
+pub mod signals;
 pub mod simulator;
 pub mod sinks;
 pub mod sources;

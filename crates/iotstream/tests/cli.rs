@@ -319,3 +319,124 @@ fn every_problem_with_the_flags_is_reported_before_anything_starts() {
     assert!(stderr.contains("--http-token"), "{stderr}");
     assert!(!output.exists(), "nothing was opened");
 }
+
+/// Waits until `done`, for at most `timeout`.
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The child's stderr, line by line as it comes, and everything so far.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use std::io::BufRead as _;
+    let stderr = child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let logged = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut log = logged.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    log
+}
+
+/// SIGTERM while start-up waits for a broker that does not answer (metadata: up to 30 s) stops
+/// the run at once and cleanly: exit 0, not death by the signal, and no checkpoint written.
+#[cfg(feature = "kafka")]
+#[test]
+fn a_stop_during_start_up_is_prompt_and_clean() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let broker = format!("127.0.0.1:{port}"); // nobody listens there once the listener is dropped
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let state_flags = ["--state-dir", state.to_str().unwrap()];
+    for extra in [&["--once"][..], &state_flags[..]] {
+        let mut child = bin()
+            .args(["analyze", "--kafka", &broker, "--topic", "t", "--format", "jsonl"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = stderr_lines(&mut child);
+        wait_until("start-up asks the broker", Duration::from_secs(20), || {
+            log.lock().unwrap().contains("reading the topic's partitions")
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let stopped = Instant::now();
+        wait_until("the run has stopped", Duration::from_secs(10), || child.try_wait().unwrap().is_some());
+        let status = child.wait().unwrap();
+        let log = log.lock().unwrap().clone();
+        assert!(
+            stopped.elapsed() < Duration::from_secs(3),
+            "{extra:?}: {:?} to stop\n{log}",
+            stopped.elapsed()
+        );
+        assert_eq!(status.code(), Some(0), "{extra:?}: {status}\n{log}");
+        assert!(log.contains("stopped during start-up"), "{log}");
+    }
+    let store = iotstream::checkpoint::CheckpointStore::open(&state).unwrap();
+    assert!(store.load().unwrap().is_none(), "nothing was saved");
+}
+
+/// One process per state directory: a second one fails at once, naming the directory.
+#[test]
+fn a_second_run_on_the_same_state_directory_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let analyze = |output: &str| {
+        let mut cmd = bin();
+        cmd.args(["analyze", "--input", "-", "--format", "jsonl", "--state-dir", state.to_str().unwrap()])
+            .args(["--output", dir.path().join(output).to_str().unwrap()]);
+        cmd
+    };
+    let mut first = analyze("first.jsonl").stdin(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let pid = first.id().to_string();
+    wait_until("the first run holds the directory", Duration::from_secs(20), || {
+        std::fs::read_to_string(state.join("lock")).is_ok_and(|holder| holder == pid)
+    });
+    let started = Instant::now();
+    let second = analyze("second.jsonl").stdin(Stdio::null()).output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(second.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    let expected = format!("{} is in use by another iotstream process (process {pid})", state.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    drop(first.stdin.take());
+    assert!(first.wait().unwrap().success(), "the first run goes on undisturbed");
+}
+
+/// A checkpoint store that cannot be read is reported with the file and what to do about it.
+#[test]
+fn a_damaged_checkpoint_store_is_reported_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let input = golden("input.jsonl");
+    let output = dir.path().join("results.jsonl");
+    let args = [
+        "analyze",
+        "--input",
+        input.to_str().unwrap(),
+        "--format",
+        "jsonl",
+        "--output",
+        output.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    run(&args);
+    let file = state.join("state.redb");
+    std::fs::File::options().write(true).open(&file).unwrap().set_len(100).unwrap();
+    let out = bin().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for words in [file.display().to_string().as_str(), "damaged", "Remove it", "another --state-dir"] {
+        assert!(stderr.contains(words), "{words:?} missing: {stderr}");
+    }
+}

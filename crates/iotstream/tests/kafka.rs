@@ -442,3 +442,37 @@ fn metrics_report_consumer_lag_per_partition() {
     let status = common::wait_for(&served.addr, "/api/status", |s| s.contains("\"consumer_lag\":0"));
     assert!(status.contains("\"readings\":20000"), "{status}");
 }
+
+/// Commits that fail while the broker is down are counted, retried, and superseded by later ones
+/// once it is back: the run rides the outage out, and the group's offsets reach the end.
+#[cfg(feature = "http")]
+#[test]
+fn failed_commits_are_counted_and_the_run_rides_them_out() {
+    let _serial = serial();
+    let mut broker = Broker::sqlite();
+    let mut args = simulate_args("5000", "6");
+    args.extend(["--kafka", &broker.address, "--topic", "commits", "--partitions", "2"]);
+    run(&args);
+    let mut served = common::serve(
+        &["analyze", "--kafka", &broker.address, "--topic", "commits", "--group", "retry"]
+            .into_iter()
+            .chain(["--window", "1s", "--http", "127.0.0.1:0"])
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    common::wait_for(&served.addr, "/metrics", |m| common::counter(m, "iotstream_readings_total") == 5000.0);
+    broker.kill();
+    let metrics = common::wait_for(&served.addr, "/metrics", |m| {
+        common::counter(m, "iotstream_commit_failures_total") >= 1.0
+    });
+    assert!(metrics.contains("# HELP iotstream_commit_failures_total"), "{metrics}");
+    broker.start();
+    let mut args = simulate_args("1000", "7");
+    args.extend(["--kafka", &broker.address, "--topic", "commits"]);
+    run(&args);
+    common::wait_for(&served.addr, "/metrics", |m| common::counter(m, "iotstream_readings_total") == 6000.0);
+    let _ = Command::new("kill").args(["-TERM", &served.child.id().to_string()]).status();
+    assert!(served.child.wait().unwrap().success(), "{}", served.log.lock().unwrap());
+    let after = once_over_topic(&broker, "commits", &["--group", "retry"]);
+    assert_eq!(after.messages, 0, "every message committed");
+}

@@ -44,6 +44,7 @@ fn stats(readings: u64) -> StatsRecord {
         offline_by_state: Default::default(),
         consumer_lag: None,
         scale_out: None,
+        data_lost: 0,
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use iotstream_engine::{MicroBatches, Operator};
 use tokio::time::Instant;
 
@@ -42,12 +43,16 @@ impl Driver {
     }
 
     /// Saves a checkpoint. Everything emitted so far is already written (sinks flush each result);
-    /// dead letters are flushed first.
+    /// dead letters are flushed first, and the result file is synced: the checkpoint records its
+    /// length, and after an OS crash the file must not be shorter than that.
     pub(super) fn checkpoint(&mut self) -> anyhow::Result<()> {
         if self.checkpointing.is_none() {
             return Ok(());
         }
         self.flush_dead_letters()?;
+        if let Some(durable) = &mut self.outputs.durable {
+            durable.sync().context("cannot sync the result file before a checkpoint")?;
+        }
         let Some(checkpointing) = &self.checkpointing else { return Ok(()) };
         let now = wall_clock_now();
         // Moved out and back rather than cloned: the state can be large (a million sensors).

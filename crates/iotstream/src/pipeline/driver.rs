@@ -58,6 +58,8 @@ pub struct Driver {
     pub(super) lag: BTreeMap<i32, i64>,
     /// Scale-out: the group as the merge log shows it.
     pub(super) scale_out: Option<iotstream_engine::ScaleOutStatus>,
+    /// Messages deleted before they were read, since start (Kafka retention).
+    pub(super) data_lost: u64,
     pub(super) options: PipelineOptions,
 }
 
@@ -88,6 +90,7 @@ impl Driver {
             last_checkpoint: None,
             lag: BTreeMap::new(),
             scale_out: None,
+            data_lost: 0,
             options: *options,
         };
         if let Some(state) = resume {
@@ -118,6 +121,7 @@ impl Driver {
                 self.on_restored(partition, next, *windows)
             }
             Some(SourceEvent::Merged(update)) => self.on_merged(*update)?,
+            Some(SourceEvent::DataLoss(lost)) => self.on_data_loss(lost),
             Some(SourceEvent::End) | None => return Ok(Flow::End),
             Some(SourceEvent::Failed(error)) => bail!(error),
         }

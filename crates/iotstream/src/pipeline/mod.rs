@@ -9,7 +9,7 @@
 //!   acknowledgements themselves;
 //! - `checkpoints`: saving and restoring the whole state (`--state-dir`);
 //! - `status`: stats records, the live status, sensor lookups;
-//! - `tickers`: the clocks and the shutdown signal.
+//! - `tickers`: the clocks, and the source's last moments.
 //!
 //! Emitting is always the same three steps, in this order, so that a crash at any point loses
 //! nothing: dead letters are flushed, results are written to every sink, and only then are the
@@ -37,6 +37,7 @@ pub use positions::Acknowledge;
 pub use tickers::Tick;
 
 use crate::channel::Source;
+use crate::signals::Stop;
 pub use crate::sinks::Outputs;
 
 /// Everything about a run that is not a source or a sink.
@@ -76,12 +77,13 @@ pub struct RunSummary {
     pub results: u64,
 }
 
-/// Runs until the source ends or a shutdown signal arrives.
+/// Runs until the source ends or `stop` is asked for (Ctrl-C, SIGTERM: see [`crate::signals`]).
 pub async fn run(
     source: Source,
     mut outputs: Outputs,
     options: PipelineOptions,
     checkpointing: Option<Checkpointing>,
+    stop: Stop,
 ) -> anyhow::Result<RunSummary> {
     let Source { mut events, control, thread } = source;
     let mut queries = outputs.sensor_queries.take();
@@ -89,7 +91,7 @@ pub async fn run(
     let interval = checkpointing.as_ref().map(|c| c.interval).or(options.save_every);
     let mut driver = Driver::new(&options, outputs, acks, checkpointing)?;
     let mut clocks = tickers::Tickers::new(&options, interval);
-    let shutdown = tickers::shutdown_signal();
+    let shutdown = stop.requested();
     tokio::pin!(shutdown);
     let ended = loop {
         tokio::select! {

@@ -34,6 +34,15 @@ impl Driver {
         Ok(())
     }
 
+    /// Messages deleted before they were read (the source logged them): counted for the metrics
+    /// and the stats records.
+    pub(super) fn on_data_loss(&mut self, lost: Vec<(i32, u64)>) {
+        for (partition, messages) in lost {
+            instruments::record_data_loss(partition, messages);
+            self.data_lost += messages;
+        }
+    }
+
     /// Answers a dashboard's question about one sensor.
     pub fn answer(&self, query: SensorQuery) {
         // The asker may have given up (a closed browser tab); nothing to do then.
@@ -60,6 +69,7 @@ impl Driver {
             scale_out: self.scale_out.clone(),
             consumer_lag: (!self.lag.is_empty())
                 .then(|| self.lag.values().map(|&lag| lag.max(0) as u64).sum()),
+            data_lost: self.data_lost,
         }
     }
 }

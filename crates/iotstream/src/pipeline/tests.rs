@@ -35,6 +35,8 @@ enum Entry {
         reason: RejectReason,
     },
     DeadLettersFlushed,
+    /// The result file was synced.
+    Synced,
     Commit(Positions),
     Shutdown(Positions),
 }
@@ -342,4 +344,90 @@ fn sensor_lookups_are_answered_from_the_last_readings() {
     let (reply, answer) = tokio::sync::oneshot::channel();
     driver.answer(crate::channel::SensorQuery { guid: "nobody".into(), reply });
     assert_eq!(answer.blocking_recv().unwrap(), None);
+}
+
+/// The result file's sync, journaled (or failing, like a disk that has gone).
+struct MemoryDurable {
+    journal: Journal,
+    fail: bool,
+}
+
+impl crate::sinks::Durable for MemoryDurable {
+    fn sync(&mut self) -> io::Result<()> {
+        if self.fail {
+            return Err(io::Error::other("I/O error"));
+        }
+        self.journal.push(Entry::Synced);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_result_file_is_synced_before_a_checkpoint_records_its_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::default();
+    let mut driver = new_driver(batches(), &journal, Some(checkpointing(dir.path())));
+    driver.outputs.durable = Some(Box::new(MemoryDurable { journal: journal.clone(), fail: false }));
+    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
+    driver.on_tick(Tick::Operator).unwrap();
+    journal.take();
+    driver.on_tick(Tick::Checkpoint).unwrap();
+    assert_eq!(journal.take(), vec![Entry::Synced, Entry::Commit(vec![(0, 1)])]);
+
+    // A sync that fails stops the checkpoint: had it been saved first, it would be there now.
+    let dir = tempfile::tempdir().unwrap();
+    let mut driver = new_driver(batches(), &journal, Some(checkpointing(dir.path())));
+    driver.outputs.durable = Some(Box::new(MemoryDurable { journal: journal.clone(), fail: true }));
+    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
+    driver.on_tick(Tick::Operator).unwrap();
+    let error = driver.on_tick(Tick::Checkpoint).unwrap_err();
+    assert!(format!("{error:#}").contains("cannot sync the result file"), "{error:#}");
+    drop(driver);
+    assert!(CheckpointStore::open(dir.path()).unwrap().load().unwrap().is_none(), "no checkpoint saved");
+}
+
+#[test]
+fn a_torn_last_line_is_cut_back_and_the_replay_writes_it_whole() {
+    use crate::sinks::{open_stream, Format, OutputArgs};
+    let dir = tempfile::tempdir().unwrap();
+    let (path, state) = (dir.path().join("results.jsonl"), dir.path().join("state"));
+    let args = OutputArgs { format: Format::Jsonl, output: Some(path.clone()) };
+    let driver = |resume_len: Option<u64>| {
+        let outputs = open_stream(&args, resume_len).unwrap();
+        let acks = Some(Box::new(Recorder(Journal::default())) as Box<dyn Acknowledge>);
+        Driver::new(&windows(), outputs, acks, Some(checkpointing(&state))).unwrap()
+    };
+    // The window [0 s, 10 s) closes and is checkpointed; then [10 s, 20 s) is written, and the
+    // process dies: the file is longer than the checkpoint says, and its last line is torn.
+    let mut first = driver(None);
+    first.on_event(messages(0, 0, &[reading(BASE + SECOND), reading(BASE + 2 * SECOND)])).unwrap();
+    first.on_event(messages(0, 2, &[reading(BASE + 12 * SECOND)])).unwrap();
+    first.on_tick(Tick::Checkpoint).unwrap();
+    let replayed = [reading(BASE + 13 * SECOND), reading(BASE + 25 * SECOND)];
+    first.on_event(messages(0, 3, &replayed)).unwrap();
+    drop(first);
+    let whole = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = whole.lines().collect();
+    assert_eq!(lines.len(), 2, "{whole}");
+    let checkpointed = lines[0].len() + 1;
+    let torn = checkpointed + lines[1].len() / 2;
+    std::fs::File::options().write(true).open(&path).unwrap().set_len(torn as u64).unwrap();
+
+    let resume_len = CheckpointStore::open(&state).unwrap().load().unwrap().unwrap().output_len;
+    assert_eq!(resume_len, Some(checkpointed as u64));
+    let mut second = driver(resume_len);
+    second.on_event(messages(0, 3, &replayed)).unwrap();
+    drop(second);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), whole, "cut back, and the torn line rewritten whole");
+}
+
+#[test]
+fn data_lost_to_retention_is_carried_in_stats_records() {
+    let journal = Journal::default();
+    let mut driver = new_driver(batches(), &journal, None);
+    let json = |driver: &Driver| serde_json::to_value(driver.stats()).unwrap();
+    assert!(json(&driver).get("data_lost").is_none(), "absent while nothing is lost");
+    driver.on_event(Some(SourceEvent::DataLoss(vec![(1, 40), (3, 2)]))).unwrap();
+    assert_eq!(driver.stats().data_lost, 42);
+    assert_eq!(json(&driver)["data_lost"], 42);
 }

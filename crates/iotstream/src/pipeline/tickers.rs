@@ -1,5 +1,5 @@
 //! The clocks of a run (batch ends or watermark checks, early results, stats records, the live
-//! status, checkpoints), the shutdown signal, and the source's last moments.
+//! status, checkpoints), and the source's last moments.
 
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -90,29 +90,6 @@ pub async fn next_query(
     match queries {
         Some(queries) => queries.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -58,6 +58,9 @@ pub struct Outputs {
     pub dead_letters: Option<Box<dyn RejectSink>>,
     /// Bytes written to the result file, when results go to a file (checkpoints record it).
     pub written: Option<Arc<AtomicU64>>,
+    /// Makes the result file durable, when results go to a file (before a checkpoint records its
+    /// length).
+    pub durable: Option<Box<dyn Durable>>,
     /// Lookups of sensors' last readings, if something (the dashboard) asks.
     pub sensor_queries: Option<tokio::sync::mpsc::Receiver<SensorQuery>>,
     /// Scale-out: the group's merge log, where this instance's shares go.
@@ -84,7 +87,7 @@ pub struct SinkContext {
 pub fn open_stream(args: &OutputArgs, resume_len: Option<u64>) -> anyhow::Result<Outputs> {
     let out = open_output(args.output.as_deref(), resume_len)?;
     let sinks = vec![stream_sink(args.format, out.writer)];
-    Ok(Outputs { sinks, written: out.written, ..Outputs::default() })
+    Ok(Outputs { sinks, written: out.written, durable: out.durable, ..Outputs::default() })
 }
 
 /// Every sink `args` ask for.
@@ -155,6 +158,40 @@ pub trait RejectSink: Send {
     fn flush(&mut self) -> anyhow::Result<()>;
 }
 
+/// What makes written results durable: the result file's `fsync`.
+pub trait Durable: Send {
+    /// Returns once everything written so far survives an OS crash or a power cut.
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+/// The result file, synced through a handle of its own (the writer's buffer is flushed after every
+/// result, so everything written is in the file already).
+struct FileSync {
+    file: File,
+    /// The file's folder, synced once, so that a new file's name survives too.
+    folder: Option<PathBuf>,
+}
+
+impl FileSync {
+    fn new(file: &File, path: &Path) -> io::Result<FileSync> {
+        let folder = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
+        Ok(FileSync { file: file.try_clone()?, folder: folder.map(Path::to_path_buf) })
+    }
+}
+
+impl Durable for FileSync {
+    fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()?;
+        // Directories can be opened and synced like this on Unix only.
+        #[cfg(unix)]
+        if let Some(folder) = &self.folder {
+            File::open(folder)?.sync_all()?;
+        }
+        self.folder = None;
+        Ok(())
+    }
+}
+
 /// Output formats for results on a byte stream (stdout or a file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -171,13 +208,15 @@ pub struct Output {
     pub writer: Box<dyn Write + Send>,
     /// Bytes handed to the OS, for files (checkpoints record it); `None` for stdout.
     pub written: Option<Arc<AtomicU64>>,
+    /// Makes the file durable; `None` for stdout.
+    pub durable: Option<Box<dyn Durable>>,
 }
 
 /// Opens `path` for writing, or stdout when `None`. A new run truncates the file; a run resuming
 /// from a checkpoint cuts it back to `resume_len`, the length the checkpoint recorded, and appends.
 pub fn open_output(path: Option<&Path>, resume_len: Option<u64>) -> anyhow::Result<Output> {
     let Some(path) = path else {
-        return Ok(Output { writer: Box::new(BufWriter::new(io::stdout())), written: None });
+        return Ok(Output { writer: Box::new(BufWriter::new(io::stdout())), written: None, durable: None });
     };
     let cannot = || format!("cannot open output file {}", path.display());
     let file = match resume_len {
@@ -200,9 +239,10 @@ pub fn open_output(path: Option<&Path>, resume_len: Option<u64>) -> anyhow::Resu
             file
         }
     };
+    let durable: Box<dyn Durable> = Box::new(FileSync::new(&file, path).with_context(cannot)?);
     let written = Arc::new(AtomicU64::new(resume_len.unwrap_or(0)));
     let counting = Counting { inner: file, written: Arc::clone(&written) };
-    Ok(Output { writer: Box::new(BufWriter::new(counting)), written: Some(written) })
+    Ok(Output { writer: Box::new(BufWriter::new(counting)), written: Some(written), durable: Some(durable) })
 }
 
 /// Counts the bytes that reach the file.

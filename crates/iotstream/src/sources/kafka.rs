@@ -11,18 +11,23 @@
 //!   answers offset queries wrongly; EOF is right on every engine), then stop.
 //!
 //! Broker outages (broker down, transport failures) are logged, rate-limited, and ridden out:
-//! librdkafka reconnects by itself and the thread keeps polling.
+//! librdkafka reconnects by itself and the thread keeps polling. Commits run on a thread of their
+//! own and are retried (see `commits`). Start-up waits for the broker in short slices, so that a
+//! stop (Ctrl-C, SIGTERM) ends it within a fraction of a second. A partition resumed from a
+//! position that the broker has since deleted (retention) is reported as data loss.
+
+mod commits;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
@@ -32,11 +37,14 @@ use crate::channel::{Control, MessageBatch, Positions, Revoke, Source, SourceEve
 use iotstream_engine::Parser;
 
 use super::SourceOptions;
-use crate::kafka::{Connection, KafkaArgs, LoggingContext};
+use crate::instruments;
+use crate::kafka::{is_transient, Connection, KafkaArgs, LoggingContext};
 use crate::parallel;
 use crate::scaleout;
 use crate::scaleout::follower::FollowerConfig;
 use crate::scaleout::state::StateReader;
+use crate::signals::{Stop, Stopped};
+use commits::{Committer, RetryPolicy};
 
 /// Messages per batch handed to the pipeline.
 const BATCH_MESSAGES: usize = 4096;
@@ -44,6 +52,12 @@ const BATCH_MESSAGES: usize = 4096;
 const POLL: Duration = Duration::from_millis(100);
 /// How long a rebalance waits for the pipeline to release partitions.
 const REVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long start-up waits for each answer from the broker (metadata, offsets, watermarks).
+const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Start-up waits for the broker in slices this long, checking for a stop in between.
+const WAIT_SLICE: Duration = Duration::from_millis(250);
+/// How long the end of a run waits for its final offset commit.
+const FINAL_COMMIT_GRACE: Duration = Duration::from_secs(10);
 
 /// `analyze --kafka`: what to read and as which consumer group.
 #[derive(Debug, clap::Args)]
@@ -104,6 +118,7 @@ pub fn open(
         own_all: options.own_all,
         resume: options.resume.clone(),
         keep_bytes: options.keep_bytes,
+        stop: options.stop.clone(),
     })?;
     if options.threads > 1 {
         source.events = parallel::spawn(source.events, options.threads, Parser::new(max_line_bytes));
@@ -143,6 +158,8 @@ pub struct KafkaSourceConfig {
     /// Assign every partition to this process instead of joining the group (with checkpoints the
     /// process owns the topic's state, and a restart must not wait for a dead member to time out).
     pub own_all: bool,
+    /// Asked for by Ctrl-C or SIGTERM: start-up stops waiting for the broker.
+    pub stop: Stop,
     /// Scale-out: where partition states are found, and the merge log to follow.
     pub scale_out: Option<ScaleOutSource>,
 }
@@ -181,7 +198,7 @@ pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
         lag: Mutex::new(None),
         states,
     };
-    let consumer = create_consumer(&config, context)?;
+    let consumer = Arc::new(create_consumer(&config, context)?);
     let expected = if config.once || config.own_all {
         let partitions = assign_all(&consumer, &config)?;
         let assigned = SourceEvent::Assigned(partitions.iter().copied().collect());
@@ -195,9 +212,15 @@ pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
         consumer.subscribe(&[&config.topic]).map_err(|e| config.connection.error("cannot subscribe", &e))?;
         tracing::info!(topic = %config.topic, group = %config.group, "joining consumer group");
     }
+    let committer = Committer::spawn(RetryPolicy::DEFAULT, {
+        let consumer = Arc::clone(&consumer);
+        move |positions| commit(&consumer, positions)
+    })
+    .context("cannot start the Kafka commit thread")?;
+    let poller = Poller { consumer, committer, control, expected, eof: BTreeSet::new(), ended: false };
     let thread = std::thread::Builder::new()
         .name("kafka-source".into())
-        .spawn(move || Poller { consumer, control, expected, eof: BTreeSet::new(), ended: false }.run())
+        .spawn(move || poller.run())
         .context("cannot start the Kafka consumer thread")?;
     Ok(Source { events, control: Some(control_tx), thread: Some(thread) })
 }
@@ -227,13 +250,14 @@ fn create_consumer(
         .map_err(|e| config.connection.error("cannot create the Kafka consumer", &e))
 }
 
-/// `--once`: assigns every partition of the topic at its start position; returns them.
+/// `--once` and checkpoints: assigns every partition of the topic at its start position, after
+/// checking that no start position has been deleted by the broker; returns the partitions.
 fn assign_all(
     consumer: &BaseConsumer<SourceContext>,
     config: &KafkaSourceConfig,
 ) -> anyhow::Result<BTreeSet<i32>> {
-    let metadata = consumer
-        .fetch_metadata(Some(&config.topic), Duration::from_secs(30))
+    tracing::info!(topic = %config.topic, "reading the topic's partitions");
+    let metadata = within(&config.stop, BROKER_TIMEOUT, |t| consumer.fetch_metadata(Some(&config.topic), t))?
         .map_err(|e| config.connection.error("cannot read topic metadata", &e))?;
     let partitions: BTreeSet<i32> = metadata
         .topics()
@@ -247,9 +271,10 @@ fn assign_all(
         tpl.add_partition(&config.topic, p);
     }
     let committed = match config.from {
-        StartFrom::Committed => consumer
-            .committed_offsets(tpl.clone(), Duration::from_secs(30))
-            .map_err(|e| config.connection.error("cannot read committed offsets", &e))?,
+        StartFrom::Committed => {
+            within(&config.stop, BROKER_TIMEOUT, |t| consumer.committed_offsets(tpl.clone(), t))?
+                .map_err(|e| config.connection.error("cannot read committed offsets", &e))?
+        }
         _ => tpl.clone(),
     };
     for element in committed.elements() {
@@ -264,9 +289,74 @@ fn assign_all(
         tpl.set_partition_offset(&config.topic, element.partition(), start)
             .map_err(|e| config.connection.error("bad start offset", &e))?;
     }
+    check_retention(consumer, config, &tpl)?;
     consumer.assign(&tpl).map_err(|e| config.connection.error("cannot assign partitions", &e))?;
     tracing::info!(topic = %config.topic, partitions = partitions.len(), from = ?config.from, "assigned every partition");
     Ok(partitions)
+}
+
+/// Reports as data loss every partition whose start position (a checkpoint's, or the group's
+/// committed offset) is below the partition's first offset: retention or a deletion removed those
+/// messages before they were read, and the consumer would otherwise skip them without a word. The
+/// pipeline counts them in the metrics and stats records.
+fn check_retention(
+    consumer: &BaseConsumer<SourceContext>,
+    config: &KafkaSourceConfig,
+    tpl: &TopicPartitionList,
+) -> Result<(), Stopped> {
+    let mut lost = Vec::new();
+    for element in tpl.elements() {
+        let (partition, Offset::Offset(start)) = (element.partition(), element.offset()) else { continue };
+        let watermarks =
+            within(&config.stop, BROKER_TIMEOUT, |t| consumer.fetch_watermarks(&config.topic, partition, t))?;
+        match watermarks {
+            Ok((log_start, _)) => {
+                if let Some(messages) = lost_before(start, log_start) {
+                    tracing::error!(
+                        partition, resume_from = start, log_start, lost = messages,
+                        "data loss: messages were deleted from the partition (retention) before they were read"
+                    );
+                    lost.push((partition, messages));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(partition, %error, "cannot check the partition for deleted messages")
+            }
+        }
+    }
+    if !lost.is_empty() {
+        // The channel is new and holds one event at most: this cannot block or fail for space.
+        let _ = consumer.context().events.try_send(SourceEvent::DataLoss(lost));
+    }
+    Ok(())
+}
+
+/// Messages lost when a partition is to be read from `start` but its log now begins at
+/// `log_start` (its low watermark); `None` when nothing is missing.
+pub fn lost_before(start: i64, log_start: i64) -> Option<u64> {
+    (start >= 0 && start < log_start).then(|| log_start.abs_diff(start))
+}
+
+/// Calls the broker with `call(timeout)` in short slices until it answers, `total` has passed, or
+/// a stop is asked for: a start-up against an unreachable broker can be stopped at once.
+fn within<T>(
+    stop: &Stop,
+    total: Duration,
+    mut call: impl FnMut(Duration) -> KafkaResult<T>,
+) -> Result<KafkaResult<T>, Stopped> {
+    let deadline = Instant::now() + total;
+    loop {
+        stop.check()?;
+        let started = Instant::now();
+        let slice = WAIT_SLICE.min(deadline.saturating_duration_since(started));
+        match call(slice) {
+            Err(error) if is_transient(&error) && Instant::now() < deadline => {
+                // Some failures come at once (no broker to ask): wait out the slice all the same.
+                std::thread::sleep(slice.saturating_sub(started.elapsed()));
+            }
+            outcome => return Ok(outcome),
+        }
+    }
 }
 
 /// The callbacks librdkafka makes from inside `poll`, on the consumer thread.
@@ -411,7 +501,12 @@ impl SourceContext {
             return;
         }
         match answer.recv_timeout(REVOKE_TIMEOUT) {
-            Ok(positions) => commit(consumer, &self.topic, &positions, CommitMode::Sync, &self.logging),
+            Ok(positions) => {
+                // Here and now, before the partitions move: the commit thread's retries would be late.
+                if !commit(consumer, &positions) {
+                    instruments::record_commit_failure();
+                }
+            }
             Err(_) => tracing::warn!("the pipeline did not release partitions in time; not committing them"),
         }
     }
@@ -439,32 +534,41 @@ impl SourceContext {
     }
 }
 
-/// Commits `positions` for `topic`; failures are logged (the next commit covers them).
-fn commit(
-    consumer: &BaseConsumer<SourceContext>,
-    topic: &str,
-    positions: &Positions,
-    mode: CommitMode,
-    log: &LoggingContext,
-) {
-    if positions.is_empty() {
-        return;
-    }
+/// Commits `positions` synchronously, for the partitions still assigned (a rebalance may have
+/// taken some since, and committed them itself); false if the commit failed (it is logged).
+fn commit(consumer: &BaseConsumer<SourceContext>, positions: &Positions) -> bool {
+    let context = consumer.context();
+    let assigned: BTreeSet<i32> = match consumer.assignment() {
+        Ok(tpl) => tpl.elements().iter().map(|e| e.partition()).collect(),
+        Err(error) => {
+            context.logging.report(&error, "commit");
+            return false;
+        }
+    };
     let mut tpl = TopicPartitionList::new();
-    for &(partition, next) in positions {
-        if tpl.add_partition_offset(topic, partition, Offset::Offset(next)).is_err() {
-            return;
+    for &(partition, next) in positions.iter().filter(|(p, _)| assigned.contains(p)) {
+        if let Err(error) = tpl.add_partition_offset(&context.topic, partition, Offset::Offset(next)) {
+            context.logging.report(&error, "commit");
+            return false;
         }
     }
-    match consumer.commit(&tpl, mode) {
-        Ok(()) => tracing::debug!(?positions, "committed"),
-        Err(error) => log.report(&error, "commit"),
+    if tpl.count() == 0 {
+        return true;
+    }
+    match consumer.commit(&tpl, CommitMode::Sync) {
+        Ok(()) => true,
+        Err(error) => {
+            context.logging.report(&error, "commit");
+            false
+        }
     }
 }
 
 /// The consumer thread's loop.
 struct Poller {
-    consumer: BaseConsumer<SourceContext>,
+    /// Shared with the commit thread.
+    consumer: Arc<BaseConsumer<SourceContext>>,
+    committer: Committer,
     control: std_mpsc::Receiver<Control>,
     /// `--once`: the partitions that must reach their end.
     expected: Option<BTreeSet<i32>>,
@@ -477,10 +581,10 @@ impl Poller {
     fn run(mut self) {
         loop {
             match self.next_control() {
-                Some(Control::Commit(positions)) => self.commit(&positions, CommitMode::Async),
+                Some(Control::Commit(positions)) => self.committer.commit(positions),
                 Some(Control::Rejoin) => self.rejoin(),
                 Some(Control::Shutdown(positions)) => {
-                    self.commit(&positions, CommitMode::Sync);
+                    self.committer.finish(positions, FINAL_COMMIT_GRACE);
                     self.consumer.context().closing.store(true, Ordering::SeqCst);
                     // Dropping the consumer closes it: it leaves the group so others take over now.
                     tracing::debug!("Kafka consumer closing");
@@ -519,11 +623,6 @@ impl Poller {
         if let Err(error) = self.consumer.subscribe(&[&topic]) {
             self.consumer.context().logging.report(&error, "rejoin");
         }
-    }
-
-    fn commit(&self, positions: &Positions, mode: CommitMode) {
-        let context = self.consumer.context();
-        commit(&self.consumer, &context.topic, positions, mode, &context.logging);
     }
 
     /// Polls one message (or event). False when the pipeline has gone away.
@@ -581,5 +680,48 @@ mod tests {
         batch.push(b"a long payload", 4, 2, 9);
         let got: Vec<(&[u8], i32, i64)> = batch.iter().map(|(p, m)| (p, m.partition, m.offset)).collect();
         assert_eq!(got, [(&b"one"[..], 0, 5), (b"", 1, 7), (b"a lo", 2, 9)]);
+    }
+
+    /// Tansu (the test broker) cannot delete records (DeleteRecords fails), so the detection is
+    /// tested here, on the watermark values the broker would report.
+    #[test]
+    fn a_start_below_the_partitions_first_offset_is_data_loss() {
+        assert_eq!(lost_before(10, 50), Some(40), "offsets 10 to 49 were deleted unread");
+        assert_eq!(lost_before(50, 50), None);
+        assert_eq!(lost_before(70, 50), None);
+        assert_eq!(lost_before(0, 0), None);
+    }
+
+    #[test]
+    fn waiting_for_the_broker_ends_at_a_stop_an_answer_or_a_lasting_error() {
+        use rdkafka::types::RDKafkaErrorCode;
+        let timeout = || Err::<u8, _>(KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut));
+        let (trigger, stop) = Stop::manual();
+        let mut calls = 0;
+        let outcome = within(&stop, BROKER_TIMEOUT, |_| {
+            calls += 1;
+            if calls == 2 {
+                trigger.send_replace(true);
+            }
+            timeout()
+        });
+        assert_eq!((outcome.err(), calls), (Some(Stopped), 2), "transient errors are retried until the stop");
+
+        let stop = Stop::default();
+        let mut calls = 0;
+        let answer = within(&stop, BROKER_TIMEOUT, |_| {
+            calls += 1;
+            if calls < 3 {
+                timeout()
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!(answer.unwrap().unwrap(), 7);
+        let bad = within(&stop, BROKER_TIMEOUT, |_| Err::<u8, _>(KafkaError::Subscription("no".into())));
+        assert!(bad.unwrap().is_err(), "other errors come back at once");
+        let started = Instant::now();
+        assert!(within(&stop, Duration::from_millis(600), |_| timeout()).unwrap().is_err());
+        assert!(started.elapsed() < Duration::from_secs(2), "and transient ones after the timeout");
     }
 }

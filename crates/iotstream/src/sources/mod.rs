@@ -15,6 +15,7 @@ use clap::Args;
 use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
 
 use crate::channel::Source;
+use crate::signals::Stop;
 
 /// Every source's flags: those of reading in general under "Input", each protocol's under its
 /// own heading. Adding a source is a file here, its flags as one more field, and one arm in
@@ -58,6 +59,8 @@ pub struct SourceOptions {
     /// Scale-out: the group's topics and this instance's place in them.
     #[cfg(feature = "kafka")]
     pub scale_out: Option<crate::scaleout::Plan>,
+    /// Asked for by Ctrl-C or SIGTERM: a source that waits while it opens (for a broker) gives up.
+    pub stop: Stop,
 }
 
 impl SourceArgs {

@@ -1,0 +1,156 @@
+//! Ctrl-C and SIGTERM, caught from the first moment of a run, so that a stop asked for at any time
+//! is a clean stop.
+//!
+//! Start-up can block for a long time (the broker's metadata and committed offsets, up to 30 s
+//! each) before the run loop exists. Were the handlers installed by the loop, SIGTERM in that time
+//! would kill the process with its default action. So [`install`] puts them on a thread of their
+//! own, before anything else happens, and they set a [`Stop`] that start-up checks between its
+//! steps (and while it waits for the broker) and the run loop waits on.
+
+use std::sync::mpsc as std_mpsc;
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+
+/// Whether a stop has been asked for; clones share it.
+#[derive(Clone, Debug)]
+pub struct Stop(watch::Receiver<bool>);
+
+/// A stop came before the run started; nothing was left half done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("stopped during start-up")]
+pub struct Stopped;
+
+impl Stop {
+    /// A stop asked for by hand (tests, and runs that need no signals), with its trigger.
+    pub fn manual() -> (watch::Sender<bool>, Stop) {
+        let (trigger, stop) = watch::channel(false);
+        (trigger, Stop(stop))
+    }
+
+    /// True once a stop has been asked for.
+    pub fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// [`Stopped`] if a stop has been asked for: start-up calls this between its steps.
+    pub fn check(&self) -> Result<(), Stopped> {
+        match self.is_requested() {
+            true => Err(Stopped),
+            false => Ok(()),
+        }
+    }
+
+    /// Resolves once a stop is asked for; never, if nothing can ask any more.
+    pub async fn requested(&self) {
+        let mut stop = self.0.clone();
+        if stop.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Default for Stop {
+    /// A stop that is never asked for.
+    fn default() -> Stop {
+        let (_, stop) = watch::channel(false);
+        Stop(stop)
+    }
+}
+
+/// Installs the handlers for Ctrl-C and SIGTERM, from which on neither kills the process: they ask
+/// for a stop instead. Returns once the handlers are in place.
+pub fn install() -> anyhow::Result<Stop> {
+    let (trigger, stop) = Stop::manual();
+    let (installed, ready) = std_mpsc::channel();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || listen(trigger, installed))
+        .context("cannot start the signal thread")?;
+    ready
+        .recv()
+        .context("the signal thread ended")?
+        .context("cannot install handlers for Ctrl-C and SIGTERM")?;
+    Ok(stop)
+}
+
+/// The signal thread: a small runtime of its own, so that signals are seen while the main thread
+/// is blocked. It stays for the life of the process, and so do the handlers: a second signal
+/// while the run is finishing is ignored, not fatal.
+fn listen(trigger: watch::Sender<bool>, installed: std_mpsc::Sender<std::io::Result<()>>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = installed.send(Err(error));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let signals = match Signals::register() {
+            Ok(signals) => signals,
+            Err(error) => {
+                let _ = installed.send(Err(error));
+                return;
+            }
+        };
+        let _ = installed.send(Ok(()));
+        signals.next().await;
+        tracing::info!("stop requested");
+        trigger.send_replace(true);
+        std::future::pending::<()>().await;
+    });
+}
+
+/// The registered handlers.
+struct Signals {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Registers the handlers now (tokio's `ctrl_c` would register only when first polled).
+    fn register() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// The next signal.
+    async fn next(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.terminate.recv() => {},
+            _ = self.interrupt.recv() => {},
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_is_seen_by_every_clone_at_once_and_later() {
+        let (trigger, stop) = Stop::manual();
+        let clone = stop.clone();
+        assert_eq!(stop.check(), Ok(()));
+        trigger.send_replace(true);
+        assert_eq!(clone.check(), Err(Stopped));
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(stop.requested());
+        assert!(!Stop::default().is_requested());
+    }
+}
