@@ -169,7 +169,8 @@ fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
     let checkpointing = checkpointing(args)?;
     stop.check()?;
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
-    let context = SinkContext { resume_len: resume.and_then(|r| r.output_len), kafka: kafka_input(source)? };
+    let context =
+        SinkContext { resume_len: resume.and_then(|r| r.output_len), kafka: kafka_input(source, &stop)? };
     let mut outputs = sinks::open(&args.output, &context)?;
     #[cfg(feature = "kafka")]
     let scale_out = scale_out(args, &mut options, context.kafka.as_ref(), &mut outputs)?;
@@ -251,21 +252,25 @@ fn keep_bytes(args: &AnalyzeArgs) -> usize {
 }
 
 /// The Kafka connection and topic, when the input is Kafka (the Kafka sinks use them too).
-fn kafka_input(source: &crate::sources::SourceArgs) -> anyhow::Result<Option<sinks::KafkaInput>> {
+fn kafka_input(
+    source: &crate::sources::SourceArgs,
+    stop: &Stop,
+) -> anyhow::Result<Option<sinks::KafkaInput>> {
     #[cfg(feature = "kafka")]
     if source.input.is_none() {
         let args = &source.kafka.connection;
         let connection = args.connect()?;
-        match connection.probe() {
+        match connection.probe(stop) {
             Ok(()) => {}
-            // A run that reads what the topic holds now cannot do without the broker.
-            Err(error) if source.once => return Err(error),
+            // A run that reads what the topic holds now cannot do without the broker; a stop is a
+            // stop.
+            Err(error) if source.once || error.is::<crate::signals::Stopped>() => return Err(error),
             // A live run waits for the broker to come (back), and says so.
             Err(error) => tracing::warn!("{error:#}; retrying until it answers"),
         }
         return Ok(Some((connection, args.topic()?.to_owned())));
     }
-    let _ = source;
+    let _ = (source, stop);
     Ok(None)
 }
 
@@ -423,7 +428,7 @@ pub mod kafka {
         simulator: &mut Simulator,
     ) -> anyhow::Result<()> {
         check_brokers(&connection.brokers)?;
-        connection.probe()?;
+        connection.probe(&crate::signals::Stop::default())?;
         let topic = args.kafka.topic()?;
         connection.ensure_topic(topic, args.partitions)?;
         let sender = Sender::new(connection, topic, false)?;
@@ -449,7 +454,7 @@ pub mod kafka {
     /// `iotstream produce`: one message per input line, keyed by guid where the line has one.
     pub fn produce(args: &ProduceArgs) -> anyhow::Result<()> {
         let connection = args.kafka.connect()?;
-        connection.probe()?;
+        connection.probe(&crate::signals::Stop::default())?;
         let topic = args.kafka.topic()?;
         let mut reader =
             io::BufReader::with_capacity(1 << 20, crate::sources::file::Input::from_arg(&args.input).open()?);
@@ -472,7 +477,7 @@ pub mod kafka {
     /// `iotstream group`: reads the group's merge log to its end and prints what it says.
     pub fn group(args: &crate::cli::GroupArgs) -> anyhow::Result<()> {
         let connection = args.kafka.connect()?;
-        connection.probe()?;
+        connection.probe(&crate::signals::Stop::default())?;
         let topic = args.kafka.topic()?;
         let stats = crate::cli::StatsArgs { offline_after: Duration::from_secs(60), stats_every: None };
         let options = pipeline_options(&args.windows, &stats, false, usize::MAX)?;

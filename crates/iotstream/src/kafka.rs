@@ -14,7 +14,9 @@ use anyhow::{anyhow, Context as _};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+
+use crate::signals::{Stop, Stopped};
 
 /// Connection options shared by every command that talks to Kafka.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -87,6 +89,9 @@ pub fn is_secret(key: &str) -> bool {
         .any(|word| key.contains(word))
 }
 
+/// Waiting for the broker goes in slices this long, checking for a stop in between.
+const WAIT_SLICE: Duration = Duration::from_millis(250);
+
 /// How long a command waits for the brokers to answer before it says it cannot reach them.
 pub const REACH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -123,12 +128,15 @@ impl Connection {
     /// Asks the brokers for their metadata: an error naming them when none answers within
     /// [`REACH_TIMEOUT`], so that a wrong address or a broker that is down is said at once,
     /// not after a long client timeout.
-    pub fn probe(&self) -> anyhow::Result<()> {
+    pub fn probe(&self, stop: &Stop) -> anyhow::Result<()> {
+        tracing::debug!(options = ?self.options, "Kafka client settings");
+        tracing::info!(brokers = %self.brokers, "asking Kafka for its metadata");
         let client: rdkafka::consumer::BaseConsumer<LoggingContext> = self
             .config(&[("group.id", "iotstream-probe")])
             .create_with_context(LoggingContext::quiet())
             .map_err(|e| self.error("cannot create a Kafka client", &e))?;
-        match rdkafka::consumer::Consumer::fetch_metadata(&client, None, REACH_TIMEOUT) {
+        match within(stop, REACH_TIMEOUT, |t| rdkafka::consumer::Consumer::fetch_metadata(&client, None, t))?
+        {
             Ok(_) => Ok(()),
             Err(error) => Err(anyhow!(
                 "cannot reach Kafka at {} within {} s ({}): check --kafka, and that the broker is running",
@@ -173,6 +181,28 @@ impl Connection {
             }
         }
         Ok(())
+    }
+}
+
+/// Calls the broker with `call(timeout)` in short slices until it answers, `total` has passed, or
+/// a stop is asked for: a start-up against an unreachable broker can be stopped at once.
+pub fn within<T>(
+    stop: &Stop,
+    total: Duration,
+    mut call: impl FnMut(Duration) -> KafkaResult<T>,
+) -> Result<KafkaResult<T>, Stopped> {
+    let deadline = Instant::now() + total;
+    loop {
+        stop.check()?;
+        let started = Instant::now();
+        let slice = WAIT_SLICE.min(deadline.saturating_duration_since(started));
+        match call(slice) {
+            Err(error) if is_transient(&error) && Instant::now() < deadline => {
+                // Some failures come at once (no broker to ask): wait out the slice all the same.
+                std::thread::sleep(slice.saturating_sub(started.elapsed()));
+            }
+            outcome => return Ok(outcome),
+        }
     }
 }
 

@@ -365,7 +365,8 @@ fn a_stop_during_start_up_is_prompt_and_clean() {
             .unwrap();
         let log = stderr_lines(&mut child);
         wait_until("start-up asks the broker", Duration::from_secs(20), || {
-            log.lock().unwrap().contains("reading the topic's partitions")
+            let log = log.lock().unwrap();
+            log.contains("asking Kafka for its metadata") || log.contains("reading the topic's partitions")
         });
         std::thread::sleep(Duration::from_millis(500));
         Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();

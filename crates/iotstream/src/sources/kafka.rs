@@ -22,12 +22,12 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
@@ -38,7 +38,7 @@ use iotstream_engine::Parser;
 
 use super::SourceOptions;
 use crate::instruments;
-use crate::kafka::{is_transient, Connection, KafkaArgs, LoggingContext};
+use crate::kafka::{within, Connection, KafkaArgs, LoggingContext};
 use crate::parallel;
 use crate::scaleout;
 use crate::scaleout::follower::FollowerConfig;
@@ -54,8 +54,6 @@ const POLL: Duration = Duration::from_millis(100);
 const REVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long start-up waits for each answer from the broker (metadata, offsets, watermarks).
 const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Start-up waits for the broker in slices this long, checking for a stop in between.
-const WAIT_SLICE: Duration = Duration::from_millis(250);
 /// How long the end of a run waits for its final offset commit.
 const FINAL_COMMIT_GRACE: Duration = Duration::from_secs(10);
 
@@ -335,28 +333,6 @@ fn check_retention(
 /// `log_start` (its low watermark); `None` when nothing is missing.
 pub fn lost_before(start: i64, log_start: i64) -> Option<u64> {
     (start >= 0 && start < log_start).then(|| log_start.abs_diff(start))
-}
-
-/// Calls the broker with `call(timeout)` in short slices until it answers, `total` has passed, or
-/// a stop is asked for: a start-up against an unreachable broker can be stopped at once.
-fn within<T>(
-    stop: &Stop,
-    total: Duration,
-    mut call: impl FnMut(Duration) -> KafkaResult<T>,
-) -> Result<KafkaResult<T>, Stopped> {
-    let deadline = Instant::now() + total;
-    loop {
-        stop.check()?;
-        let started = Instant::now();
-        let slice = WAIT_SLICE.min(deadline.saturating_duration_since(started));
-        match call(slice) {
-            Err(error) if is_transient(&error) && Instant::now() < deadline => {
-                // Some failures come at once (no broker to ask): wait out the slice all the same.
-                std::thread::sleep(slice.saturating_sub(started.elapsed()));
-            }
-            outcome => return Ok(outcome),
-        }
-    }
 }
 
 /// The callbacks librdkafka makes from inside `poll`, on the consumer thread.
@@ -695,6 +671,7 @@ mod tests {
     #[test]
     fn waiting_for_the_broker_ends_at_a_stop_an_answer_or_a_lasting_error() {
         use rdkafka::types::RDKafkaErrorCode;
+        use std::time::Instant;
         let timeout = || Err::<u8, _>(KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut));
         let (trigger, stop) = Stop::manual();
         let mut calls = 0;
