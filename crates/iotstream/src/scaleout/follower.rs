@@ -31,6 +31,8 @@ use crate::kafka::{Connection, LoggingContext};
 const POLL: Duration = Duration::from_millis(100);
 /// How often the status goes to the pipeline when nothing else does.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How long a newly elected merger waits to read the log to its end before writing anyway.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
 /// A partition not reported for this long (three session timeouts) has lost its owner.
 const ORPHANED: Duration = Duration::from_secs(18);
 
@@ -98,6 +100,7 @@ pub fn spawn(
         control,
         started: Instant::now(),
         rejoined: None,
+        elected: None,
     };
     std::thread::Builder::new()
         .name("merge-log".into())
@@ -173,6 +176,8 @@ struct Follower {
     started: Instant,
     /// When this instance last asked the group to rebalance.
     rejoined: Option<Instant>,
+    /// While this instance is the merger: since when, and whether it may write yet.
+    elected: Option<(Instant, bool)>,
 }
 
 impl Follower {
@@ -220,11 +225,27 @@ impl Follower {
         }
     }
 
+    /// True when this instance merges and may write: once it has read the log to its end after
+    /// being elected (the marks of what its predecessor wrote are in by then), or waited
+    /// [`TAKEOVER_WAIT`] for that end, which a busy log never shows (every fetch brings a record);
+    /// writing before the last mark is read repeats results, identical, never loses one.
+    fn may_write(&mut self) -> bool {
+        if !self.leading.load(Ordering::SeqCst) {
+            self.elected = None;
+            return false;
+        }
+        let elected = *self.elected.get_or_insert_with(|| (Instant::now(), false));
+        let ready = elected.1 || self.caught_up || elected.0.elapsed() >= TAKEOVER_WAIT;
+        self.elected = Some((elected.0, ready));
+        ready
+    }
+
     /// Sends the pipeline what is new: results for the live views, and, when this instance
-    /// merges and has read the whole log, the results to write. False once the pipeline is gone.
+    /// merges (see [`Follower::may_write`]), the results to write. False once the pipeline is gone.
     fn hand_over(&mut self) -> bool {
         let merging = self.leading.load(Ordering::SeqCst);
-        let publish = if merging && self.caught_up && !self.pending.is_empty() {
+        let writing = self.may_write();
+        let publish = if writing && !self.pending.is_empty() {
             std::mem::take(&mut self.pending).into_iter().map(|(_, result)| result).collect()
         } else {
             Vec::new()
@@ -249,7 +270,7 @@ impl Follower {
     /// A partition whose owner has not reported for a while, when others have, has lost its
     /// owner without the group noticing (a member killed, and a broker that evicts it without
     /// telling the others to rebalance): rejoining the group makes it hand the partitions out
-    /// again. Judged on owners' reported times, once the log has been read to its end.
+    /// again. Judged on the owners' reported times, relative to the newest.
     fn watch_owners(&mut self) {
         let newest = self.owners.values().map(|o| o.reported_at).max().unwrap_or(i64::MIN);
         let orphaned: Vec<u32> = (0..self.partitions)
@@ -261,7 +282,7 @@ impl Follower {
             .collect();
         let settled =
             self.started.elapsed() > ORPHANED && self.rejoined.is_none_or(|at| at.elapsed() > ORPHANED);
-        if orphaned.is_empty() || !self.caught_up || !settled || newest == i64::MIN {
+        if orphaned.is_empty() || !settled || newest == i64::MIN {
             return;
         }
         tracing::warn!(
