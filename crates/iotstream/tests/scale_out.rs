@@ -289,6 +289,10 @@ fn a_changing_group_gives_exactly_one_answer() {
             instance.signal("TERM");
         }
     }
+    // What `iotstream group` says of it, read from the merge log.
+    let mut group_args = vec!["group", "--kafka", &broker.address, "--topic", "readings", "--group", "fleet"];
+    group_args.extend(WINDOW_FLAGS);
+    let described = String::from_utf8(run(&group_args).stdout).unwrap();
     let statuses: Vec<String> = instances
         .iter_mut()
         .map(|i| format!("{}: {:?}", i.name, common::wait_timeout(&mut i.child, Duration::from_secs(30))))
@@ -301,6 +305,9 @@ fn a_changing_group_gives_exactly_one_answer() {
     let dir = dir.keep();
 
     assert!(merger.is_some(), "no instance became the merger\n{context}");
+    assert!(described.contains("group fleet: topic readings, 6 partitions"), "{described}");
+    assert!(!described.contains("merger: none"), "a merger has written results: {described}");
+    assert_eq!(described.lines().filter(|l| l.starts_with(char::is_numeric)).count(), 6, "{described}");
     if let Some(different) = contradiction(&results) {
         panic!("a window twice with different contents:\n{different}\n{context}");
     }
