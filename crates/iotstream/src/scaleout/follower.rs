@@ -167,8 +167,8 @@ struct Follower {
     caught_up: bool,
     /// Results produced after the last publication mark, with the offset that produced them.
     pending: Vec<(i64, WindowResult)>,
-    /// Results not yet shown on this instance's live views.
-    live: Vec<WindowResult>,
+    /// Results not yet shown on this instance's live views, with the offset that produced them.
+    live: Vec<(i64, WindowResult)>,
     owners: BTreeMap<u32, Owner>,
     status_at: Instant,
     /// The consumer's controls, to have the group rebalance when a partition is orphaned.
@@ -220,7 +220,7 @@ impl Follower {
         let all: Vec<i32> = (0..self.partitions).filter_map(|p| i32::try_from(p).ok()).collect();
         for mut result in self.merger.on_record(&entry.record) {
             result.partitions = Some(all.clone());
-            self.live.push(result.clone());
+            self.live.push((offset, result.clone()));
             self.pending.push((offset, result));
         }
     }
@@ -245,17 +245,19 @@ impl Follower {
     fn hand_over(&mut self) -> bool {
         let merging = self.leading.load(Ordering::SeqCst);
         let writing = self.may_write();
+        // The merger's own views see the results it writes when they are written, not twice; the
+        // ones its predecessors wrote (no longer pending) they see now.
+        let mut live = std::mem::take(&mut self.live);
+        if merging {
+            live.retain(|(offset, result)| {
+                !self.pending.iter().any(|(o, r)| o == offset && same_window(r, result))
+            });
+        }
+        let live: Vec<WindowResult> = live.into_iter().map(|(_, result)| result).collect();
         let publish = if writing && !self.pending.is_empty() {
             std::mem::take(&mut self.pending).into_iter().map(|(_, result)| result).collect()
         } else {
             Vec::new()
-        };
-        // The merger's own views see its results when they are written, not twice.
-        let live = if merging {
-            self.live.clear();
-            Vec::new()
-        } else {
-            std::mem::take(&mut self.live)
         };
         if publish.is_empty() && live.is_empty() && self.status_at.elapsed() < STATUS_EVERY {
             return true;
@@ -303,6 +305,11 @@ impl Follower {
             self.next_offset,
         )
     }
+}
+
+/// The same window and revision.
+fn same_window(a: &WindowResult, b: &WindowResult) -> bool {
+    (a.window_start, a.revision) == (b.window_start, b.revision)
 }
 
 /// A group as its merge log tells it (`iotstream group`).
