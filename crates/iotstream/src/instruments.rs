@@ -42,6 +42,10 @@ pub const CONSUMER_LAG: &str = "iotstream_consumer_lag_messages";
 pub const CHECKPOINT_AGE: &str = "iotstream_checkpoint_age_seconds";
 /// Checkpoints saved.
 pub const CHECKPOINTS: &str = "iotstream_checkpoints_total";
+/// Failed attempts to write to (or prune) the results store.
+pub const STORE_ERRORS: &str = "iotstream_store_errors_total";
+/// Time to commit one emission's results to the store.
+pub const STORE_WRITE: &str = "iotstream_store_write_seconds";
 /// HTTP requests served, by `route` and `status`.
 pub const HTTP_REQUESTS: &str = "iotstream_http_requests_total";
 /// Constant 1, labelled with the version.
@@ -51,6 +55,10 @@ pub const BUILD_INFO: &str = "iotstream_build_info";
 /// long delays and allowed lateness).
 pub const EMIT_LATENCY_BUCKETS: &[f64] =
     &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// Buckets of the store-write histogram: a local SQLite commit to a slow remote database.
+pub const STORE_WRITE_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 /// Registers descriptions (the `# HELP` lines) and the build-info gauge.
 pub fn describe() {
@@ -68,6 +76,8 @@ pub fn describe() {
     describe_gauge!(CONSUMER_LAG, "Messages between the consumer's position and the partition's end.");
     describe_gauge!(CHECKPOINT_AGE, Unit::Seconds, "Seconds since the last checkpoint.");
     describe_counter!(CHECKPOINTS, "Checkpoints saved.");
+    describe_counter!(STORE_ERRORS, "Failed attempts to write to the results store (each is retried).");
+    describe_histogram!(STORE_WRITE, Unit::Seconds, "Time to commit one emission's results to the store.");
     describe_counter!(HTTP_REQUESTS, "Dashboard and API requests, by route and status.");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
@@ -115,6 +125,16 @@ pub fn record_checkpoint() {
 /// Time since the last checkpoint.
 pub fn record_checkpoint_age(age: Duration) {
     gauge!(CHECKPOINT_AGE).set(age.as_secs_f64());
+}
+
+/// One emission committed to the store in `took`.
+pub fn record_store_write(took: Duration) {
+    histogram!(STORE_WRITE).record(took.as_secs_f64());
+}
+
+/// A failed attempt to write to the store.
+pub fn record_store_error() {
+    counter!(STORE_ERRORS).increment(1);
 }
 
 /// A partition's consumer lag, from the Kafka client's statistics.

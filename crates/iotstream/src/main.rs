@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Some(Command::Demo(args)) => commands::demo(args, embedded).map(drop),
         #[cfg(feature = "kafka")]
         Some(Command::Produce(args)) => commands::kafka::produce(args),
+        Some(Command::History(args)) => iotstream::history::history(args),
         Some(Command::GenerateConfig) => {
             print!("{}", config::generate());
             Ok(())
