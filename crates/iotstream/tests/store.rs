@@ -2,6 +2,8 @@
 //! starts for itself (Debian's binaries; see `common::postgres`). Every check compares what the
 //! store holds with what an uninterrupted `analyze --once --format jsonl` run prints.
 
+#![cfg(all(feature = "store-sqlite", feature = "store-postgres"))]
+
 mod common;
 
 use std::io::Write as _;
@@ -436,6 +438,7 @@ fn copy_private(from: &Path, to: &Path) {
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
+#[cfg(feature = "http")]
 #[test]
 fn the_demo_keeps_its_history_in_the_data_directory_and_serves_it() {
     let dir = tempfile::tempdir().unwrap();

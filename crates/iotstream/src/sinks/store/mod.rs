@@ -18,9 +18,16 @@
 //! the database is unreachable, the sink retries with backoff and does not return: nothing is
 //! acknowledged, the source's bounded channel fills, and the source waits.
 
+// A build without a database keeps the store's flags (which then say so) but has no reader to
+// serve, and a build with one database never reads the other's SQL.
+#[cfg_attr(
+    not(any(feature = "store-sqlite", feature = "store-postgres")),
+    allow(unused_variables, dead_code)
+)]
 pub mod history;
 #[cfg(feature = "store-postgres")]
 mod postgres;
+#[cfg_attr(not(all(feature = "store-sqlite", feature = "store-postgres")), allow(dead_code))]
 mod schema;
 #[cfg(feature = "store-sqlite")]
 mod sqlite;

@@ -546,8 +546,7 @@ pub struct PostgresReader {
 impl PostgresReader {
     /// A pool for `url` (no connection yet).
     pub fn new(url: &Url) -> Result<PostgresReader, StoreError> {
-        let mut config = ManagerConfig::default();
-        config.recycling_method = RecyclingMethod::Fast;
+        let config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
         let manager = Manager::from_config(url.config.clone(), url.tls()?, config);
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)

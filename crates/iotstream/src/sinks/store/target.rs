@@ -55,9 +55,9 @@ pub enum Target {
     /// An SQLite file.
     #[cfg(feature = "store-sqlite")]
     Sqlite(PathBuf),
-    /// A PostgreSQL database.
+    /// A PostgreSQL database (boxed: its parsed settings are large, and targets are moved around).
     #[cfg(feature = "store-postgres")]
-    Postgres(super::postgres::Url),
+    Postgres(Box<super::postgres::Url>),
 }
 
 impl Target {
@@ -106,7 +106,7 @@ fn sqlite_target(_: &Path) -> Result<Target, StoreError> {
 
 #[cfg(feature = "store-postgres")]
 fn postgres_target(text: &str) -> Result<Target, StoreError> {
-    super::postgres::Url::parse(text).map(Target::Postgres)
+    super::postgres::Url::parse(text).map(|url| Target::Postgres(Box::new(url)))
 }
 
 #[cfg(not(feature = "store-postgres"))]

@@ -38,11 +38,14 @@ fn result(start: i64, is_final: bool, revision: u32, states: &[(&str, u64, f64)]
     result
 }
 
+/// A written result: its window start, final, revision.
+type Written = (i64, bool, u32);
+
 /// A database that fails as told, then records what it is given.
 #[derive(Clone, Default)]
 struct Flaky {
     failures: Arc<Mutex<Vec<StoreError>>>,
-    written: Arc<Mutex<Vec<Vec<(i64, bool, u32)>>>>,
+    written: Arc<Mutex<Vec<Vec<Written>>>>,
     attempts: Arc<Mutex<u32>>,
 }
 
