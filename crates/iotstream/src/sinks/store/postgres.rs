@@ -184,17 +184,16 @@ fn shown(config: &Config) -> String {
 /// True if `error` may pass: the connection, the server restarting, resources, conflicts.
 fn is_transient(error: &tokio_postgres::Error) -> bool {
     let Some(code) = error.code() else { return true }; // I/O, a closed connection, a timeout
-    let code = code.code();
-    ["08", "40", "53", "57", "58"].iter().any(|class| code.starts_with(class))
-        || *code == *SqlState::READ_ONLY_SQL_TRANSACTION.code()
-        || *code == *SqlState::LOCK_NOT_AVAILABLE.code()
+    ["08", "40", "53", "57", "58"].iter().any(|class| code.code().starts_with(class))
+        || [SqlState::READ_ONLY_SQL_TRANSACTION, SqlState::LOCK_NOT_AVAILABLE].contains(code)
 }
 
 fn classify(error: &tokio_postgres::Error, doing: &str) -> StoreError {
     let message = format!("{doing}: {error}");
-    match is_transient(error) {
-        true => StoreError::Unavailable(message),
-        false => StoreError::Failed(message),
+    if is_transient(error) {
+        StoreError::Unavailable(message)
+    } else {
+        StoreError::Failed(message)
     }
 }
 
@@ -481,11 +480,10 @@ async fn serve(
 /// Runs one request on the session (made again first if the last one failed); any failure drops
 /// the session, so the next attempt starts on a fresh connection.
 async fn answer(url: &Url, session: &mut Option<Session>, request: &Request) -> Result<u64, StoreError> {
-    let current = match session.take() {
+    let mut current = match session.take() {
         Some(current) => current,
         None => Session::open(url).await?,
     };
-    let mut current = current;
     let work = async {
         match request {
             Request::Write(columns) => current.write(columns).await,

@@ -158,22 +158,23 @@ fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
 }
 
 fn opening(path: &Path, error: &rusqlite::Error) -> StoreError {
-    let message = format!("cannot open the store {}: {error}", path.display());
-    match classify_error(error) {
-        true => StoreError::Unavailable(message),
-        false => StoreError::Failed(message),
-    }
+    store_error(error, format!("cannot open the store {}: {error}", path.display()))
 }
 
 fn classify(error: rusqlite::Error) -> StoreError {
-    match classify_error(&error) {
-        true => StoreError::Unavailable(error.to_string()),
-        false => StoreError::Failed(error.to_string()),
+    store_error(&error, error.to_string())
+}
+
+fn store_error(error: &rusqlite::Error, message: String) -> StoreError {
+    if is_transient(error) {
+        StoreError::Unavailable(message)
+    } else {
+        StoreError::Failed(message)
     }
 }
 
 /// True for what passes: another process holding the lock, a full disk, a failing read or write.
-fn classify_error(error: &rusqlite::Error) -> bool {
+fn is_transient(error: &rusqlite::Error) -> bool {
     matches!(
         error.sqlite_error_code(),
         Some(
