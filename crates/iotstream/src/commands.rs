@@ -258,9 +258,18 @@ pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
     let store = args.store.target(store::default_target()).map_err(anyhow::Error::from);
     check_all([options.as_ref().err(), check_http(&args.http).err().as_ref(), store.as_ref().err()])?;
     let mut options = options?;
-    let store = store?;
+    let mut store = store?;
     let mut outputs = sinks::open_stream(&args.output, None)?;
-    store::open(store.as_ref(), args.store.store_retention, &mut outputs)?;
+    match store::open(store.as_ref(), args.store.store_retention, &mut outputs) {
+        Ok(()) => {}
+        // The default store is a convenience: a data directory that cannot take it costs the
+        // history, not the demo. A store asked for with --store must open.
+        Err(error) if args.store.store.is_none() => {
+            tracing::warn!("no history: {error:#} (--store none silences this)");
+            store = None;
+        }
+        Err(error) => return Err(error),
+    }
     let dashboard = Dashboard { source: "simulator", optional: embedded, store: store.as_ref() };
     serve_dashboard(&args.http, &dashboard, &mut options, &mut outputs)?;
     tracing::info!(rate = args.rate, "demo: built-in simulator → engine → console; Ctrl-C stops");

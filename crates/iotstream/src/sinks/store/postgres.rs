@@ -519,7 +519,8 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
         .query_one("SELECT coalesce(max(version), 0) FROM iotstream_schema", &[])
         .await
         .map_err(fail)?
-        .get(0);
+        .try_get(0)
+        .map_err(fail)?;
     for migration in schema::pending(version).map_err(StoreError::Failed)? {
         tx.batch_execute(migration.postgres).await.map_err(fail)?;
         tx.execute(
@@ -652,7 +653,7 @@ async fn check_version(client: &Client) -> Result<(), StoreError> {
             _ => classify(&e, "reading the store failed"),
         },
     )?;
-    schema::check_readable(row.get(0))
+    schema::check_readable(row.try_get(0).map_err(|e| classify(&e, "reading the store failed"))?)
 }
 
 fn window(row: &Row) -> Result<WindowResult, StoreError> {
