@@ -260,9 +260,9 @@ fn kill_9_mid_run_then_replays_leave_one_row_per_window_and_state() {
         .spawn()
         .unwrap();
     let feeder =
-        feed(engine.stdin.take().unwrap(), lines_with_newlines(&input), 100, Duration::from_millis(60));
+        feed(engine.stdin.take().unwrap(), lines_with_newlines(&input), 100, Duration::from_millis(100));
     let stored = || server.windows("killed");
-    wait_until("windows stored", 8, stored);
+    wait_until("windows stored", 5, stored);
     kill_9(&mut engine);
     feeder.join().unwrap();
     // What the killed run stored is exactly what the reference says for those windows.
