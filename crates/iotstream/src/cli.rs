@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use iotstream_engine::EventTime;
+use iotstream_engine::{EventTime, StateCode};
 
 #[cfg(feature = "kafka")]
 use crate::kafka::KafkaArgs;
 use crate::simulator::SEED_FLEET_SIZE;
+pub use crate::sinks::store::{StoreArgs, StoreUrl};
 pub use crate::sinks::{OutputArgs, SinkArgs};
 pub use crate::sources::SourceArgs;
 
@@ -50,6 +51,8 @@ pub enum Command {
     /// and which instance merges.
     #[cfg(feature = "kafka")]
     Group(GroupArgs),
+    /// Print stored results (see --store): a time range, one state, as jsonl, console or csv.
+    History(HistoryArgs),
     /// Print a commented config file with every setting at its default (for --config).
     GenerateConfig,
 }
@@ -271,6 +274,45 @@ pub struct DemoArgs {
     /// The dashboard.
     #[command(flatten)]
     pub http: HttpArgs,
+    /// The results store (default: an SQLite file in the user's data directory).
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `iotstream history`: stored results read back.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The store to read: sqlite:PATH or postgres://USER@HOST:PORT/DB (default: the demo's SQLite
+    /// file in the user's data directory).
+    #[arg(long, value_name = "URL", value_parser = StoreUrl::from_arg)]
+    pub store: Option<StoreUrl>,
+    /// Windows ending at or after this time: RFC 3339, or a duration meaning that long ago (1h).
+    #[arg(long, value_name = "TIME", value_parser = parse_time_or_ago)]
+    pub from: Option<EventTime>,
+    /// Windows ending at or before this time: RFC 3339, or a duration meaning that long ago.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_or_ago)]
+    pub to: Option<EventTime>,
+    /// Only this state's rows (e.g. CA); windows without readings from it are left out.
+    #[arg(long, value_parser = parse_state)]
+    pub state: Option<StateCode>,
+    /// Output format: jsonl (the schema `analyze --format jsonl` writes), console (the seed's
+    /// blocks) or csv (one line per window and state).
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Jsonl)]
+    pub format: HistoryFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// How `iotstream history` prints results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryFormat {
+    /// One JSON object per window, as `analyze --format jsonl` writes it.
+    Jsonl,
+    /// The seed's Spark `pprint` blocks.
+    Console,
+    /// A header, then one line per window and state.
+    Csv,
 }
 
 /// Where `iotstream` alone serves its dashboard.
@@ -326,6 +368,23 @@ pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
 fn parse_time(text: &str) -> Result<EventTime, String> {
     EventTime::parse_rfc3339(text.as_bytes())
         .ok_or_else(|| "not an RFC 3339 timestamp like 2016-11-16T13:26:39Z".to_string())
+}
+
+/// An RFC 3339 time, or a duration meaning that long before now (`1h` = an hour ago).
+pub fn parse_time_or_ago(text: &str) -> Result<EventTime, String> {
+    if let Some(time) = EventTime::parse_rfc3339(text.as_bytes()) {
+        return Ok(time);
+    }
+    let ago = parse_duration(text).map_err(|_| {
+        "not an RFC 3339 time like 2016-11-16T13:26:39Z, nor a duration like 1h (that long ago)".to_string()
+    })?;
+    let micros = i64::try_from(ago.as_micros()).unwrap_or(i64::MAX);
+    Ok(EventTime(crate::clock::wall_clock_now().as_micros().saturating_sub(micros)))
+}
+
+fn parse_state(text: &str) -> Result<StateCode, String> {
+    StateCode::from_bytes(text.trim().to_ascii_uppercase().as_bytes())
+        .ok_or_else(|| "not one of the 51 state codes (e.g. CA, TX, DC)".to_string())
 }
 
 fn parse_ratio(text: &str) -> Result<f64, String> {

@@ -15,6 +15,7 @@ use crate::pipeline::{self, Checkpointing, Outputs, PipelineOptions, RunSummary}
 use crate::progress;
 use crate::signals::{self, Stop, Stopped};
 use crate::simulator::{Clock, DisorderConfig, Simulator, SimulatorConfig};
+use crate::sinks::store;
 use crate::sinks::{self, SinkContext};
 use crate::sources::generator::{self, Pacer};
 use crate::sources::SourceOptions;
@@ -159,24 +160,31 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
 fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
     let source = &args.source;
     let options = pipeline_options(&args.windows, &args.stats, source.once, source.max_line_bytes);
+    let store = args.output.store.target(None).map_err(anyhow::Error::from);
     check_all([
         options.as_ref().err(),
         check_http(&args.http).err().as_ref(),
         source.check().err().as_ref(),
         check_scale_out(args).err().as_ref(),
+        store.as_ref().err(),
     ])?;
     let mut options = options?;
+    let store = store?;
     let checkpointing = checkpointing(args)?;
     stop.check()?;
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
-    let context =
-        SinkContext { resume_len: resume.and_then(|r| r.output_len), kafka: kafka_input(source, &stop)? };
+    let context = SinkContext {
+        resume_len: resume.and_then(|r| r.output_len),
+        kafka: kafka_input(source, &stop)?,
+        store: store.clone(),
+    };
     let mut outputs = sinks::open(&args.output, &context)?;
     #[cfg(feature = "kafka")]
     let scale_out = scale_out(args, &mut options, context.kafka.as_ref(), &mut outputs)?;
     stop.check()?;
     let dashboard_source = source.kafka_topic().map_or_else(|| "file".to_owned(), |t| format!("kafka:{t}"));
-    serve_dashboard(&args.http, false, &dashboard_source, &mut options, &mut outputs)?;
+    let dashboard = Dashboard { source: &dashboard_source, optional: false, store: store.as_ref() };
+    serve_dashboard(&args.http, &dashboard, &mut options, &mut outputs)?;
     stop.check()?;
     let source_options = SourceOptions {
         threads: parser_threads(source.threads, &options),
@@ -332,22 +340,45 @@ fn parser_threads(requested: usize, options: &PipelineOptions) -> usize {
 pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
     let stop = signals::install()?;
     let options = pipeline_options(&args.windows, &args.stats, false, DEFAULT_MAX_LINE_BYTES);
-    check_all([options.as_ref().err(), check_http(&args.http).err().as_ref()])?;
+    let store = args.store.target(store::default_target()).map_err(anyhow::Error::from);
+    check_all([options.as_ref().err(), check_http(&args.http).err().as_ref(), store.as_ref().err()])?;
     let mut options = options?;
+    let mut store = store?;
     let mut outputs = sinks::open_stream(&args.output, None)?;
-    serve_dashboard(&args.http, embedded, "simulator", &mut options, &mut outputs)?;
+    match store::open(store.as_ref(), args.store.store_retention, &mut outputs) {
+        Ok(()) => {}
+        // The default store is a convenience: a data directory that cannot take it costs the
+        // history, not the demo. A store asked for with --store must open.
+        Err(error) if args.store.store.is_none() => {
+            tracing::warn!("no history: {error:#} (--store none silences this)");
+            store = None;
+        }
+        Err(error) => return Err(error),
+    }
+    let dashboard = Dashboard { source: "simulator", optional: embedded, store: store.as_ref() };
+    serve_dashboard(&args.http, &dashboard, &mut options, &mut outputs)?;
     tracing::info!(rate = args.rate, "demo: built-in simulator → engine → console; Ctrl-C stops");
     let source = generator::spawn(simulator_config(&args.fleet, Clock::Wall, None), args.rate, None);
     block_on(pipeline::run(Source::plain(source), outputs, options, None, stop))
 }
 
+/// What the dashboard is told about a run.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+struct Dashboard<'a> {
+    /// Where readings come from, for the page's header.
+    source: &'a str,
+    /// A failure to listen is a warning, not an error (`iotstream` alone).
+    optional: bool,
+    /// The store the history charts read.
+    store: Option<&'a store::Target>,
+}
+
 /// `--http`: starts the dashboard server and adds its sink, status ticks and sensor lookups to the
-/// run. With `optional`, a failure to listen is a warning, not an error.
+/// run.
 #[cfg(feature = "http")]
 fn serve_dashboard(
     http: &HttpArgs,
-    optional: bool,
-    source: &str,
+    dashboard: &Dashboard<'_>,
     options: &mut PipelineOptions,
     outputs: &mut Outputs,
 ) -> anyhow::Result<()> {
@@ -355,18 +386,20 @@ fn serve_dashboard(
     let Some(addr) = http.http else { return Ok(()) };
     let (time, size, slide) = options.operator.describe();
     let seconds = |micros: i64| micros as f64 / 1e6;
+    let history = dashboard.store.map(store::Reader::open).transpose()?;
     let info = RunInfo {
         version: env!("CARGO_PKG_VERSION"),
-        source: source.to_owned(),
+        source: dashboard.source.to_owned(),
         time,
         window_seconds: seconds(size),
         slide_seconds: seconds(slide),
+        history: history.is_some(),
     };
-    let (hub, queries) = Hub::new(&info);
+    let (hub, queries) = Hub::with_history(&info, history);
     let config = ServerConfig { addr, token: http.http_token.clone(), rate_limit: http.http_rate_limit };
     match dashboard::start(&config, std::sync::Arc::clone(&hub)) {
         Ok(_) => {}
-        Err(error) if optional => {
+        Err(error) if dashboard.optional => {
             tracing::warn!("no dashboard: {error:#}");
             return Ok(());
         }
@@ -382,8 +415,7 @@ fn serve_dashboard(
 #[cfg(not(feature = "http"))]
 fn serve_dashboard(
     http: &HttpArgs,
-    _optional: bool,
-    _source: &str,
+    _dashboard: &Dashboard<'_>,
     _options: &mut PipelineOptions,
     _outputs: &mut Outputs,
 ) -> anyhow::Result<()> {

@@ -46,6 +46,10 @@ pub const CHECKPOINTS: &str = "iotstream_checkpoints_total";
 pub const COMMIT_FAILURES: &str = "iotstream_commit_failures_total";
 /// Messages deleted from a partition (retention) before they were read, by `partition`.
 pub const DATA_LOSS: &str = "iotstream_data_loss_messages_total";
+/// Failed attempts to write to (or prune) the results store.
+pub const STORE_ERRORS: &str = "iotstream_store_errors_total";
+/// Time to commit one emission's results to the store.
+pub const STORE_WRITE: &str = "iotstream_store_write_seconds";
 /// HTTP requests served, by `route` and `status`.
 pub const HTTP_REQUESTS: &str = "iotstream_http_requests_total";
 /// Scale-out: 1 while this instance writes the group's global results, else 0.
@@ -63,6 +67,10 @@ pub const BUILD_INFO: &str = "iotstream_build_info";
 /// long delays and allowed lateness).
 pub const EMIT_LATENCY_BUCKETS: &[f64] =
     &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// Buckets of the store-write histogram: a local SQLite commit to a slow remote database.
+pub const STORE_WRITE_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 /// Registers descriptions (the `# HELP` lines) and the build-info gauge.
 pub fn describe() {
@@ -82,6 +90,8 @@ pub fn describe() {
     describe_counter!(CHECKPOINTS, "Checkpoints saved.");
     describe_counter!(COMMIT_FAILURES, "Failed attempts at committing consumer offsets (each is retried).");
     describe_counter!(DATA_LOSS, "Messages deleted from a partition (retention) before they were read.");
+    describe_counter!(STORE_ERRORS, "Failed attempts to write to the results store (each is retried).");
+    describe_histogram!(STORE_WRITE, Unit::Seconds, "Time to commit one emission's results to the store.");
     describe_counter!(HTTP_REQUESTS, "Dashboard and API requests, by route and status.");
     describe_gauge!(MERGING, "Scale-out: 1 while this instance writes the group's global results.");
     describe_gauge!(
@@ -162,6 +172,16 @@ pub fn record_commit_failure() {
 /// `messages` of `partition` were deleted before they were read.
 pub fn record_data_loss(partition: i32, messages: u64) {
     counter!(DATA_LOSS, "partition" => partition.to_string()).increment(messages);
+}
+
+/// One emission committed to the store in `took`.
+pub fn record_store_write(took: Duration) {
+    histogram!(STORE_WRITE).record(took.as_secs_f64());
+}
+
+/// A failed attempt to write to the store.
+pub fn record_store_error() {
+    counter!(STORE_ERRORS).increment(1);
 }
 
 /// A partition's consumer lag, from the Kafka client's statistics.

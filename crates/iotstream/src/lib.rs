@@ -2,7 +2,7 @@
 //!
 //! The tree is the data flow: [`sources`] (files, stdin, Kafka, the built-in [`simulator`]) →
 //! [`pipeline`] (parse with the engine, cut batches on the clock) → [`sinks`] (console, JSON lines,
-//! Kafka, and the [`dashboard`]'s HTTP sink).
+//! Kafka, the results store, and the [`dashboard`]'s HTTP sink); [`history`] reads the store back.
 //! [`cli`] declares the commands and [`commands`] wires them up; [`telemetry`] owns logging and
 //! [`instruments`] the Prometheus metrics;
 //! [`signals`] turns Ctrl-C and SIGTERM into a clean stop from the first moment of a run.
@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 #[cfg(feature = "http")]
 pub mod dashboard;
+pub mod history;
 pub mod instruments;
 #[cfg(feature = "kafka")]
 pub mod kafka;

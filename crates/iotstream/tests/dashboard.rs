@@ -89,14 +89,15 @@ fn listening_beyond_loopback_needs_a_token() {
     assert!(!log.contains(token), "the token reached the logs: {log}");
 }
 
-#[test]
-fn the_dashboard_shows_live_values_in_a_browser() {
+/// False (after saying so) when the browser tests are to be skipped; panics when Chromium is
+/// missing and skipping was not asked for.
+fn browser(test: &str) -> bool {
     // Skipped only when asked for in so many words: a stray value must not silently pass.
     match std::env::var("IOTSTREAM_SKIP_BROWSER").ok().as_deref() {
         None => {}
         Some("1") => {
-            eprintln!("SKIPPED: the dashboard in a browser (IOTSTREAM_SKIP_BROWSER=1)");
-            return;
+            eprintln!("SKIPPED: {test} (IOTSTREAM_SKIP_BROWSER=1)");
+            return false;
         }
         Some(other) => {
             panic!("IOTSTREAM_SKIP_BROWSER={other:?}: set it to 1 to skip the browser test, or unset it")
@@ -107,22 +108,31 @@ fn the_dashboard_shows_live_values_in_a_browser() {
         Path::new(&chromium).exists(),
         "Chromium is not installed: scripts/test installs it (or set IOTSTREAM_SKIP_BROWSER=1)"
     );
-    let served = serve(&["demo", "--http", "127.0.0.1:0", "--rate", "3000", "--window", "1s"], &[]);
-    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.py");
+    true
+}
+
+/// Runs `tests/browser/SCRIPT ARGS` with the tests' Python; what it printed, as JSON.
+fn browser_script(script: &str, args: &[&str]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(script);
     let python = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(python)
-        .arg(script)
-        .arg(format!("http://{}/", served.addr))
-        .arg(&screenshot)
-        .output()
-        .expect("run the browser script");
+    let out = Command::new(python).arg(script).args(args).output().expect("run the browser script");
     assert!(
         out.status.success(),
         "browser script failed (is selenium installed? scripts/test installs it): {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_dashboard_shows_live_values_in_a_browser() {
+    if !browser("the dashboard in a browser") {
+        return;
+    }
+    let served = serve(&["demo", "--http", "127.0.0.1:0", "--rate", "3000", "--window", "1s"], &[]);
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    let seen =
+        browser_script("dashboard.py", &[&format!("http://{}/", served.addr), screenshot.to_str().unwrap()]);
     let (first, later) = (&seen["first"], &seen["later"]);
     // The map: every state drawn and coloured, from live results.
     assert_eq!(first["paths"], 51);
@@ -145,5 +155,33 @@ fn the_dashboard_shows_live_values_in_a_browser() {
     assert!(messages.windows(2).all(|w| w[0] >= w[1]), "{messages:?}");
     assert_eq!(seen["errors"], serde_json::json!([]), "the page logged errors");
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
+    eprintln!("screenshot: {}", screenshot.display());
+}
+
+#[cfg(feature = "store-sqlite")]
+#[test]
+fn the_history_survives_a_restart_of_the_demo_in_a_browser() {
+    if !browser("the dashboard's history in a browser") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("history.sqlite").display());
+    let args = ["demo", "--http", "127.0.0.1:0", "--rate", "2000", "--window", "1s", "--store", &store];
+    let first = serve(&args, &[]);
+    wait_for(&first.addr, "/api/windows?limit=5", |b| b.matches("\"type\":\"window\"").count() >= 5);
+    drop(first);
+    let restarted = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let second = serve(&args, &[]);
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-history.png");
+    let seen = browser_script(
+        "history.py",
+        &[&format!("http://{}/", second.addr), &restarted.to_string(), screenshot.to_str().unwrap()],
+    );
+    // Windows from before the restart, in the range chart and in California's own.
+    assert!(seen["stored"]["earliest"].as_f64().unwrap() < restarted, "{seen}");
+    assert!(seen["state"]["earliest"].as_f64().unwrap() < restarted, "{seen}");
+    assert!(seen["custom"]["points"].as_u64().unwrap() >= 3, "{seen}");
+    assert_eq!(seen["live"], "live");
+    assert_eq!(seen["errors"], serde_json::json!([]), "the page logged errors");
     eprintln!("screenshot: {}", screenshot.display());
 }

@@ -1,6 +1,7 @@
 // iotstream dashboard: draws the latest result on a map and a table, totals and charts from the
-// status stream, all fed by server-sent events from /api/events. No framework, no network access
-// beyond this server.
+// status stream, all fed by server-sent events from /api/events; with a results store, the results
+// chart also shows a chosen time range from /api/history, and a clicked state gets a chart of its
+// own. No framework, no network access beyond this server.
 "use strict";
 
 const CODES = {
@@ -82,6 +83,10 @@ async function drawMap() {
       showTooltip(code, box.left + box.width / 2, box.top + box.height / 2);
     });
     path.addEventListener("blur", hideTooltip);
+    path.addEventListener("click", () => selectState(code));
+    path.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") selectState(code);
+    });
     svg.appendChild(path);
   }
   paintMap();
@@ -173,6 +178,7 @@ function renderTable() {
     tr.title = NAMES[s.state] || s.state;
     tr.addEventListener("mouseenter", () => highlight(s.state, true));
     tr.addEventListener("mouseleave", () => highlight(s.state, false));
+    tr.addEventListener("click", () => selectState(s.state));
     body.appendChild(tr);
   }
   $("states").replaceChild(body, $("states").tBodies[0]);
@@ -251,9 +257,11 @@ function makeCharts() {
 
 // Final results, one point per window at its end; a window's newest revision replaces the earlier.
 function drawResults() {
+  if (past.range) return; // the chart shows a range from the store
   const finals = [...view.windows.values()].filter((w) => w.final).sort((a, b) => a.end - b.end);
   view.charts.results.setData([finals.map((w) => w.end), finals.map((w) => w.messages), finals.map((w) => w.mean)]);
   $("results-chart").dataset.windows = finals.length;
+  $("results-chart").dataset.source = "live";
 }
 
 // Readings per second between consecutive stats records.
@@ -298,6 +306,8 @@ function onWindow(result, redraw = true) {
     end: seconds(result.window_end),
     messages: result.messages,
     mean: result.messages ? total / result.messages : null,
+    // Each state's average, minimum and maximum, for a clicked state's chart without a store.
+    states: Object.fromEntries(result.states.map((s) => [s.state, [s.avg_temperature, s.min_temperature, s.max_temperature]])),
   });
   trim(view.windows, HISTORY, (w) => w.end);
   view.dirty.add("results");
@@ -328,7 +338,10 @@ function render() {
   view.dirty = new Set();
   if (dirty.has("latest")) showLatest();
   if (dirty.has("current")) showStats();
-  if (dirty.has("results")) drawResults();
+  if (dirty.has("results")) {
+    drawResults();
+    if (past.state && !past.range) refreshStateSoon();
+  }
   if (dirty.has("rate")) drawRate();
 }
 
@@ -455,6 +468,193 @@ function connect() {
   source.addEventListener("stats", (e) => deliver("stats", e.data));
 }
 
+// ---- history: time ranges from the store, a state's own chart ----------------------------------
+
+const LIVE_STATE_SPAN = 15 * 60; // seconds of store history a clicked state shows in live mode
+const past = {
+  available: false, // the run keeps results in a store (/api/info says)
+  range: null, // null: live; { span } seconds up to now; { from, to } Dates (custom)
+  timer: null, // refreshes a range that ends now
+  state: null, // the clicked state
+  asked: 0, // only the latest answer of each chart is drawn
+  askedState: 0,
+  stateDue: 0, // when the state's chart may be refreshed again in live mode
+};
+
+function bounds(range) {
+  if (range && range.from) return { from: range.from, to: range.to };
+  const to = new Date();
+  return { from: new Date(to - 1000 * (range ? range.span : LIVE_STATE_SPAN)), to };
+}
+
+function historyURL(range, state) {
+  const { from, to } = bounds(range);
+  const query = new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
+  if (state) query.set("state", state);
+  return "/api/history?" + query;
+}
+
+const spanText = (seconds) => seconds < 60 ? `${seconds} s` : seconds < 3600 ? `${Math.round(seconds / 60)} min`
+  : seconds < 86400 ? `${Math.round(seconds / 3600)} h` : `${Math.round(seconds / 86400)} d`;
+
+function setupRange() {
+  for (const button of $("range").querySelectorAll("button")) {
+    button.addEventListener("click", () => {
+      const which = button.dataset.range;
+      if (which === "custom") return showCustom();
+      $("custom-range").hidden = true;
+      setRange(which === "live" ? null : { span: Number(which) }, which);
+    });
+  }
+  $("custom-range").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const from = new Date($("range-from").value), to = new Date($("range-to").value);
+    if (!(from < to)) return note("range-note", "The start of a custom range must come before its end.");
+    setRange({ from, to }, "custom");
+  });
+  $("state-close").addEventListener("click", closeState);
+}
+
+// Local time as a datetime-local input shows it.
+const localInput = (date) => new Date(date - date.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+
+function showCustom() {
+  const { from, to } = bounds(past.range || { span: 3600 });
+  $("range-from").value = localInput(from);
+  $("range-to").value = localInput(to);
+  $("custom-range").hidden = false;
+  $("range-from").focus();
+}
+
+function setRange(range, which) {
+  past.range = range;
+  for (const button of $("range").querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.range === which));
+  }
+  clearInterval(past.timer);
+  if (range && range.span) past.timer = setInterval(refreshHistory, 10000); // it ends now: keep up
+  refreshHistory();
+}
+
+async function refreshHistory() {
+  if (past.state) loadStateChart();
+  if (!past.range) {
+    note("range-note", "");
+    view.dirty.add("results");
+    return render();
+  }
+  const mine = ++past.asked;
+  try {
+    const series = await getJSON(historyURL(past.range));
+    if (mine === past.asked && past.range) drawHistory(series);
+  } catch (error) {
+    if (mine === past.asked) note("range-note", `The stored results could not be loaded (${error.message}).`);
+  }
+}
+
+// The columns of `series` (time first), with a null wherever no window ended for longer than two
+// windows or buckets, so that a stretch without results (the engine was stopped) shows as a gap
+// instead of a line across it.
+function withGaps(series, columns) {
+  const apart = 2 * Math.max(series.step, view.windowSeconds || 0);
+  const out = [[], ...columns.map(() => [])];
+  series.time.forEach((t, i) => {
+    if (i > 0 && t - series.time[i - 1] > apart) {
+      out[0].push(series.time[i - 1] + apart / 2);
+      columns.forEach((_, c) => out[c + 1].push(null));
+    }
+    out[0].push(t);
+    columns.forEach((column, c) => out[c + 1].push(column[i]));
+  });
+  return out;
+}
+
+// The store's buckets: mean messages per window and the mean temperature of each.
+function drawHistory(series) {
+  const perWindow = series.messages.map((m, i) => (series.windows[i] ? m / series.windows[i] : null));
+  view.charts.results.setData(withGaps(series, [perWindow, series.avg_temperature]));
+  const chart = $("results-chart");
+  chart.dataset.source = "history";
+  chart.dataset.points = series.time.length;
+  const windows = series.windows.reduce((a, b) => a + b, 0);
+  note("range-note", series.time.length
+    ? `${fmt.format(windows)} stored windows, one point per ${spanText(series.step)}`
+    : "No stored results in this range.");
+}
+
+function makeStateChart() {
+  const width = () => Math.max(300, $("state-chart").clientWidth - 10);
+  view.charts.state = new uPlot({
+    width: width(), height: 220,
+    series: [{}, { label: "avg °", stroke: "#c2410c", width: 1.5 },
+      { label: "min °", stroke: "#2b6cb0", width: 1, dash: [4, 3] },
+      { label: "max °", stroke: "#b42318", width: 1, dash: [4, 3] }],
+    axes: [timeAxis(), { size: 60 }],
+  }, [[], [], [], []], $("state-chart"));
+  window.addEventListener("resize", () => view.charts.state.setSize({ width: width(), height: 220 }));
+}
+
+function selectState(code) {
+  past.state = code;
+  for (const path of $("map").querySelectorAll("path.state")) path.classList.toggle("selected", path.dataset.state === code);
+  $("state-panel").hidden = false;
+  $("state-title").textContent = `${NAMES[code] || code} (${code}) over time`;
+  if (!view.charts.state) makeStateChart();
+  loadStateChart();
+}
+
+function closeState() {
+  past.state = null;
+  $("state-panel").hidden = true;
+  for (const path of $("map").querySelectorAll("path.state.selected")) path.classList.remove("selected");
+}
+
+// Live mode refreshes a clicked state's chart as results come, at most every few seconds.
+function refreshStateSoon() {
+  const now = Date.now();
+  if (now < past.stateDue) return;
+  past.stateDue = now + (past.available ? 3000 : 0);
+  loadStateChart();
+}
+
+async function loadStateChart() {
+  const code = past.state;
+  const mine = ++past.askedState;
+  let series;
+  if (past.available) {
+    try {
+      series = await getJSON(historyURL(past.range, code));
+    } catch (error) {
+      if (mine === past.askedState) note("state-note", `${code}'s stored results could not be loaded (${error.message}).`);
+      return;
+    }
+  } else {
+    series = liveSeries(code);
+  }
+  if (mine !== past.askedState || code !== past.state) return;
+  view.charts.state.setData(withGaps(series, [series.avg_temperature, series.min_temperature, series.max_temperature]));
+  const chart = $("state-chart");
+  chart.dataset.state = code;
+  chart.dataset.points = series.time.length; // the gap markers are not points
+  const where = past.available ? (past.range ? "stored results in the chosen range" : `stored results of the last ${spanText(LIVE_STATE_SPAN)}`)
+    : "the results of this session (no store)";
+  note("state-note", series.time.length ? `${series.time.length} points from ${where}` : `No readings from ${code} in ${where}.`);
+}
+
+// Without a store: the final windows this page has seen.
+function liveSeries(code) {
+  const series = { step: 0, time: [], avg_temperature: [], min_temperature: [], max_temperature: [] };
+  const finals = [...view.windows.values()].filter((w) => w.final && w.states[code]).sort((a, b) => a.end - b.end);
+  for (const w of finals) {
+    const [avg, min, max] = w.states[code];
+    series.time.push(w.end);
+    series.avg_temperature.push(avg);
+    series.min_temperature.push(min);
+    series.max_temperature.push(max);
+  }
+  return series;
+}
+
 // ---- sensor lookup ---------------------------------------------------------------------------
 
 function setupLookup() {
@@ -490,7 +690,11 @@ async function loadInfo() {
   try {
     const info = await getJSON("/api/info");
     const slide = info.slide_seconds !== info.window_seconds ? `, sliding every ${info.slide_seconds}s` : "";
-    $("run-info").textContent = `v${info.version} · ${info.source} · ${info.time} time, ${info.window_seconds}s windows${slide}`;
+    const stored = info.history ? " · results stored" : "";
+    $("run-info").textContent = `v${info.version} · ${info.source} · ${info.time} time, ${info.window_seconds}s windows${slide}${stored}`;
+    past.available = Boolean(info.history);
+    view.windowSeconds = info.slide_seconds;
+    $("range").hidden = !past.available;
   } catch (error) {
     $("run-info").textContent = "run details unavailable";
   }
@@ -509,6 +713,7 @@ async function loadMap() {
 function main() {
   setupSorting();
   setupLookup();
+  setupRange();
   makeCharts();
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") hideTooltip(); });
   // Each part loads on its own: one failing leaves the others working.
@@ -521,6 +726,7 @@ function main() {
 window.dashboard = {
   view,
   receive: deliver, // as if the stream had sent it: (kind, JSON text)
+  past, // the chosen range and state
   windows: () => [...view.windows.entries()].map(([key, w]) => ({ key, end: w.end, final: w.final, rank: rank(w.result) }))
     .sort((a, b) => a.end - b.end),
 };

@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::channel::SensorQuery;
+use crate::sinks::store::Reader;
 
 /// Results kept for `/api/windows` and for a page that has just opened.
 pub const RECENT_RESULTS: usize = 500;
@@ -52,6 +53,8 @@ pub struct RunInfo {
     pub window_seconds: f64,
     /// Slide in seconds (event time; equal to the window for tumbling windows).
     pub slide_seconds: f64,
+    /// True when results are stored and `/api/history` serves them.
+    pub history: bool,
 }
 
 /// Why a sensor lookup got no answer.
@@ -70,12 +73,18 @@ pub struct Hub {
     queries: mpsc::Sender<SensorQuery>,
     info: Arc<str>,
     subscribers: AtomicUsize,
+    history: Option<Reader>,
 }
 
 impl Hub {
     /// A hub for a run described by `info`, and the receiving end of sensor lookups, which the
     /// pipeline answers.
     pub fn new(info: &RunInfo) -> (Arc<Hub>, mpsc::Receiver<SensorQuery>) {
+        Hub::with_history(info, None)
+    }
+
+    /// A hub whose history charts read `history` (the run's store).
+    pub fn with_history(info: &RunInfo, history: Option<Reader>) -> (Arc<Hub>, mpsc::Receiver<SensorQuery>) {
         let (queries, receiver) = mpsc::channel(QUERY_DEPTH);
         let info = serde_json::to_string(info).unwrap_or_else(|_| "{}".into());
         let hub = Hub {
@@ -85,6 +94,7 @@ impl Hub {
             queries,
             info: info.into(),
             subscribers: AtomicUsize::new(0),
+            history,
         };
         (Arc::new(hub), receiver)
     }
@@ -119,6 +129,11 @@ impl Hub {
     /// The latest status, if one was published.
     pub fn status(&self) -> Option<Arc<str>> {
         self.status.lock().unwrap_or_else(PoisonError::into_inner).back().cloned()
+    }
+
+    /// The store, when results are kept in one.
+    pub fn history(&self) -> Option<&Reader> {
+        self.history.as_ref()
     }
 
     /// The run's description, as JSON.

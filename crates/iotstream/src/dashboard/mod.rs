@@ -11,6 +11,7 @@
 //! | `/api/stats?limit=N` | the latest N stats records, one a second, oldest first (at most 300) |
 //! | `/api/info` | what this run reads and how it cuts windows |
 //! | `/api/sensors/{guid}` | a sensor's last reading |
+//! | `/api/history?from=&to=&state=` | stored results over a time range, downsampled (with `--store`) |
 //! | `/metrics` | Prometheus text |
 //! | `/healthz` | liveness, never behind the token |
 //!
@@ -19,6 +20,7 @@
 
 mod assets;
 mod guard;
+mod history;
 pub mod hub;
 #[cfg(test)]
 mod tests;
@@ -100,6 +102,11 @@ pub fn metrics() -> anyhow::Result<PrometheusHandle> {
             instruments::EMIT_LATENCY_BUCKETS,
         )
         .context("histogram buckets")?
+        .set_buckets_for_metric(
+            Matcher::Full(instruments::STORE_WRITE.into()),
+            instruments::STORE_WRITE_BUCKETS,
+        )
+        .context("histogram buckets")?
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     instruments::describe();
@@ -153,6 +160,7 @@ pub fn router(hub: Arc<Hub>, metrics: PrometheusHandle, guard: Guard) -> Router 
         .route("/api/stats", get(stats_history))
         .route("/api/info", get(info))
         .route("/api/sensors/{guid}", get(sensor))
+        .route("/api/history", get(history::history))
         .route("/metrics", get(prometheus))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(AppState { hub, metrics })

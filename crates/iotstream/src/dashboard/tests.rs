@@ -20,6 +20,7 @@ fn info() -> RunInfo {
         time: "processing",
         window_seconds: 3.0,
         slide_seconds: 3.0,
+        history: false,
     }
 }
 

@@ -301,9 +301,11 @@ impl Driver {
         let now = wall_clock_now();
         for result in &mut results {
             result.partitions.clone_from(&partitions);
-            for sink in self.outputs.sinks.iter_mut() {
-                sink.write_result(result)?;
-            }
+        }
+        for sink in self.outputs.sinks.iter_mut() {
+            sink.write_results(&results)?;
+        }
+        for result in &results {
             instruments::record_result(result, now);
             self.summary.results += 1;
         }

@@ -81,16 +81,20 @@ impl Driver {
         Ok(())
     }
 
+    /// Writes global results, each emission as one batch (a store commits it in one transaction).
     fn write_global(&mut self, results: &[WindowResult], live_only: bool) -> anyhow::Result<()> {
-        let now = wall_clock_now();
-        for result in results {
-            for sink in self.outputs.sinks.iter_mut().filter(|s| !live_only || s.is_live_view()) {
-                sink.write_result(result)?;
-            }
-            if !live_only {
+        if results.is_empty() {
+            return Ok(());
+        }
+        for sink in self.outputs.sinks.iter_mut().filter(|s| !live_only || s.is_live_view()) {
+            sink.write_results(results)?;
+        }
+        if !live_only {
+            let now = wall_clock_now();
+            for result in results {
                 instruments::record_result(result, now);
-                self.summary.results += 1;
             }
+            self.summary.results += results.len() as u64;
         }
         Ok(())
     }

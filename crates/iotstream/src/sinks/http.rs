@@ -52,6 +52,7 @@ mod tests {
             time: "event",
             window_seconds: 1.0,
             slide_seconds: 1.0,
+            history: false,
         };
         let (hub, _queries) = Hub::new(&info);
         let mut sink = HttpSink::new(Arc::clone(&hub));

@@ -12,6 +12,7 @@ pub mod http;
 pub mod jsonl;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod store;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek as _, Write};
@@ -47,6 +48,9 @@ pub struct SinkArgs {
     #[cfg(feature = "kafka")]
     #[command(flatten)]
     pub kafka: kafka::KafkaSinkArgs,
+    /// The results store.
+    #[command(flatten)]
+    pub store: store::StoreArgs,
 }
 
 /// Where results and rejected messages go.
@@ -81,6 +85,8 @@ pub struct SinkContext {
     pub resume_len: Option<u64>,
     /// The input, when it is Kafka.
     pub kafka: Option<KafkaInput>,
+    /// Where `--store` keeps results (checked with the other flags).
+    pub store: Option<store::Target>,
 }
 
 /// The stream sink for `--format`/`--output`.
@@ -96,6 +102,7 @@ pub fn open(args: &SinkArgs, context: &SinkContext) -> anyhow::Result<Outputs> {
     let mut outputs = open_stream(&args.stream, context.resume_len)?;
     #[cfg(feature = "kafka")]
     kafka::open(&args.kafka, context.kafka.as_ref(), &mut outputs)?;
+    store::open(context.store.as_ref(), args.store.store_retention, &mut outputs)?;
     Ok(outputs)
 }
 
@@ -103,6 +110,13 @@ pub fn open(args: &SinkArgs, context: &SinkContext) -> anyhow::Result<Outputs> {
 pub trait ResultSink: Send {
     /// Writes one result and flushes it.
     fn write_result(&mut self, result: &WindowResult) -> io::Result<()>;
+
+    /// Writes the results of one emission (several when input completes several windows at once),
+    /// in order, returning once all are written; sinks that can write them together (a database
+    /// transaction) do.
+    fn write_results(&mut self, results: &[WindowResult]) -> io::Result<()> {
+        results.iter().try_for_each(|result| self.write_result(result))
+    }
 
     /// Writes a stats record (totals and live views); sinks without a place for them skip it.
     fn write_stats(&mut self, _stats: &StatsRecord) -> io::Result<()> {

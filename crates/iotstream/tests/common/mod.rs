@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests that need a broker: a Tansu broker per test, the
-//! binary, and the independent Python client.
+//! binary, and the independent Python client; `postgres`: a PostgreSQL server per test.
 #![allow(dead_code)]
+
+pub mod postgres;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -74,7 +76,9 @@ impl Drop for Broker {
 
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_iotstream"));
-    cmd.env_remove("RUST_LOG").env("TZ", "UTC");
+    // The demo keeps its history in the user's data directory: never the real one in a test.
+    let data_home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("xdg-data");
+    cmd.env_remove("RUST_LOG").env_remove("PGPASSWORD").env("TZ", "UTC").env("XDG_DATA_HOME", data_home);
     cmd
 }
 
