@@ -245,20 +245,19 @@ impl Follower {
     fn hand_over(&mut self) -> bool {
         let merging = self.leading.load(Ordering::SeqCst);
         let writing = self.may_write();
-        // The merger's own views see the results it writes when they are written, not twice; the
-        // ones its predecessors wrote (no longer pending) they see now.
+        let publish = if writing { std::mem::take(&mut self.pending) } else { Vec::new() };
         let mut live = std::mem::take(&mut self.live);
         if merging {
-            live.retain(|(offset, result)| {
-                !self.pending.iter().any(|(o, r)| o == offset && same_window(r, result))
-            });
+            // The merger's views see the results it writes when they are written, not twice: those
+            // still pending wait for that, in `live`; the ones a predecessor wrote (marked in the
+            // log, no longer pending) are shown now.
+            let (held, shown): (Vec<_>, Vec<_>) =
+                live.into_iter().partition(|item| contains(&self.pending, item));
+            self.live = held;
+            live = shown.into_iter().filter(|item| !contains(&publish, item)).collect();
         }
         let live: Vec<WindowResult> = live.into_iter().map(|(_, result)| result).collect();
-        let publish = if writing && !self.pending.is_empty() {
-            std::mem::take(&mut self.pending).into_iter().map(|(_, result)| result).collect()
-        } else {
-            Vec::new()
-        };
+        let publish: Vec<WindowResult> = publish.into_iter().map(|(_, result)| result).collect();
         if publish.is_empty() && live.is_empty() && self.status_at.elapsed() < STATUS_EVERY {
             return true;
         }
@@ -307,9 +306,10 @@ impl Follower {
     }
 }
 
-/// The same window and revision.
-fn same_window(a: &WindowResult, b: &WindowResult) -> bool {
-    (a.window_start, a.revision) == (b.window_start, b.revision)
+/// True when `items` holds `item`: the same log offset, window and revision.
+fn contains(items: &[(i64, WindowResult)], item: &(i64, WindowResult)) -> bool {
+    let key = |(offset, r): &(i64, WindowResult)| (*offset, r.window_start, r.revision);
+    items.iter().any(|other| key(other) == key(item))
 }
 
 /// A group as its merge log tells it (`iotstream group`).
