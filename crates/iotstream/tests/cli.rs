@@ -330,6 +330,7 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 }
 
 /// The child's stderr, line by line as it comes, and everything so far.
+#[cfg(feature = "kafka")]
 fn stderr_lines(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {
     use std::io::BufRead as _;
     let stderr = child.stderr.take().unwrap();
