@@ -11,6 +11,7 @@ use crate::channel::Source;
 use crate::checkpoint::{self, CheckpointStore};
 use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, HttpArgs, SimulateArgs, StatsArgs, TimeMode, WindowArgs};
 use crate::clock::wall_clock_now;
+use crate::mutants::Mutant;
 use crate::pipeline::{self, Checkpointing, Outputs, PipelineOptions, RunSummary};
 use crate::progress;
 use crate::simulator::{Clock, DisorderConfig, Simulator, SimulatorConfig};
@@ -135,6 +136,7 @@ pub fn pipeline_options(
         stats_every: stats.stats_every.or(default_stats),
         offline_after: stats.offline_after,
         status_every: None,
+        mutant: None,
     })
 }
 
@@ -149,9 +151,12 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
         source.check().err().as_ref(),
     ])?;
     let mut options = options?;
+    options.mutant = args.fault_mutant;
     let checkpointing = checkpointing(args)?;
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
-    let context = SinkContext { resume_len: resume.and_then(|r| r.output_len), kafka: kafka_input(source)? };
+    let output = args.output.stream.output.as_deref();
+    let resume_len = Mutant::resume_len(args.fault_mutant, output, resume.and_then(|r| r.output_len));
+    let context = SinkContext { resume_len, kafka: kafka_input(source)? };
     let mut outputs = sinks::open(&args.output, &context)?;
     let dashboard_source = source.kafka_topic().map_or_else(|| "file".to_owned(), |t| format!("kafka:{t}"));
     serve_dashboard(&args.http, false, &dashboard_source, &mut options, &mut outputs)?;
@@ -227,7 +232,7 @@ fn checkpointing(args: &AnalyzeArgs) -> anyhow::Result<Option<Checkpointing>> {
         interval: args.checkpoints.checkpoint_interval,
         input,
         resume,
-        unsafe_positions_only: args.checkpoints.fault_unsafe_checkpoints,
+        unsafe_positions_only: args.fault_mutant == Some(Mutant::PositionsWithoutState),
     }))
 }
 

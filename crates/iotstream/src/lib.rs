@@ -4,7 +4,8 @@
 //! [`pipeline`] (parse with the engine, cut batches on the clock) → [`sinks`] (console, JSON lines,
 //! Kafka, and the [`dashboard`]'s HTTP sink).
 //! [`cli`] declares the commands and [`commands`] wires them up; [`telemetry`] owns logging and
-//! [`instruments`] the Prometheus metrics.
+//! [`instruments`] the Prometheus metrics. [`mutants`] are deliberately broken engines for the
+//! fault suite.
 
 pub mod channel;
 pub mod checkpoint;
@@ -17,6 +18,7 @@ pub mod dashboard;
 pub mod instruments;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod mutants;
 pub mod parallel;
 pub mod pipeline;
 pub mod progress;

@@ -36,6 +36,7 @@ pub use positions::Acknowledge;
 pub use tickers::Tick;
 
 use crate::channel::Source;
+use crate::mutants::Mutant;
 pub use crate::sinks::Outputs;
 
 /// Everything about a run that is not a source or a sink.
@@ -53,6 +54,8 @@ pub struct PipelineOptions {
     pub offline_after: Duration,
     /// Publish a status (a stats record for live views and metrics) to the sinks this often.
     pub status_every: Option<Duration>,
+    /// A deliberately broken engine, for the fault suite only (`None`: the real one).
+    pub mutant: Option<Mutant>,
 }
 
 impl PipelineOptions {
