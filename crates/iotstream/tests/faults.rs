@@ -60,15 +60,28 @@ fn scenario(name: &str, fault: Fault) -> Scenario {
         _ => (1.2, 2.4),
     };
     let name = name.to_owned();
-    Scenario { name, fault, faults, must_count, pause, rate: RATE, state: true, poison: false, mutant: None }
+    let (rate, rejoin) = (RATE, 0.0);
+    Scenario {
+        name,
+        fault,
+        faults,
+        must_count,
+        pause,
+        rejoin,
+        rate,
+        state: true,
+        poison: false,
+        mutant: None,
+    }
 }
 
 /// `kill -9` without a state directory: at least once, from the group's committed offsets.
 fn at_least_once() -> Scenario {
     // A run started after a kill gets its partitions only once the killed member's session has
-    // expired (6 s): kills 8–10 s apart land while the new run is at work.
+    // expired (6 s or more): each pause starts when the new run has written, so that the next
+    // kill lands while it is at work, with progress committed (every second).
     let kill = scenario("kill -9 without --state-dir", Fault::KillEngine);
-    Scenario { pause: (8.0, 10.0), rate: 4_000, state: false, ..kill }
+    Scenario { pause: (2.0, 4.0), rejoin: 10.0, rate: 4_000, state: false, ..kill }
 }
 
 fn poison() -> Scenario {
@@ -237,7 +250,8 @@ fn mutant_positions_without_state_is_caught_by_the_kills() {
     }
     let mutant = "positions-without-state";
     let kill = short(scenario("kill -9", Fault::KillEngine));
-    let calm = Scenario { name: format!("no faults ({mutant})"), faults: 0, must_count: 0, ..kill.clone() };
+    let name = format!("the same without kills ({mutant})");
+    let calm = Scenario { name, fault: Fault::Calm, must_count: 0, ..kill.clone() };
     let outcome = {
         let _serial = common::serial();
         verify(&Scenario { mutant: Some(mutant.to_owned()), ..calm })

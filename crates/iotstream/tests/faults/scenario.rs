@@ -7,6 +7,8 @@ use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -68,6 +70,9 @@ pub enum Fault {
     /// `kill -9` the broker for a second, then restart it; the input is produced in parts, one
     /// after each outage, so that each part proves the engine went on after it.
     KillBroker,
+    /// Nothing: the schedule of engine faults runs, with one run of the engine throughout (to
+    /// show that a mutant fails because of the faults).
+    Calm,
 }
 
 /// One scenario of the suite.
@@ -82,6 +87,10 @@ pub struct Scenario {
     pub must_count: usize,
     /// Seconds between faults, drawn uniformly from this range.
     pub pause: (f64, f64),
+    /// Seconds a restarted run may take to get to work (without a state directory it rejoins the
+    /// consumer group, which waits for the killed member's session to expire); if not zero, each
+    /// pause starts only once the restarted run has written a window.
+    pub rejoin: f64,
     /// Readings produced per second while faults happen.
     pub rate: u64,
     /// With `--state-dir` (exact results) or without (at least once, from committed offsets).
@@ -94,13 +103,15 @@ pub struct Scenario {
 
 impl Scenario {
     /// Enough readings that the input is still being produced at the last engine fault (the
-    /// pauses add up to less than the production time); for broker outages, a part per outage
-    /// and one before.
+    /// pauses and rejoins add up to less than the production time; what is left after the last
+    /// fault is then produced at once); for broker outages, a part per outage and one before.
     pub fn readings(&self) -> u64 {
         let runs = self.faults as u64 + 1;
         match self.fault {
             Fault::KillBroker => runs * BROKER_PART,
-            Fault::KillEngine | Fault::StopEngine => (self.rate as f64 * self.pause.1) as u64 * runs,
+            Fault::KillEngine | Fault::StopEngine | Fault::Calm => {
+                (self.rate as f64 * (self.pause.1 + self.rejoin)) as u64 * runs
+            }
         }
     }
 }
@@ -167,7 +178,7 @@ impl<'a> Lab<'a> {
     /// Runs the scenario's faults over `input` (`lines` lines, produced as they happen).
     pub fn run(&mut self, input: &Path, lines: u64, seed: u64) -> Result<Evidence, String> {
         let known = match self.scenario.fault {
-            Fault::KillEngine | Fault::StopEngine => self.engine_faults(input, seed),
+            Fault::KillEngine | Fault::StopEngine | Fault::Calm => self.engine_faults(input, seed),
             Fault::KillBroker => self.broker_faults(input, lines, seed),
         };
         match known {
@@ -246,16 +257,24 @@ impl<'a> Lab<'a> {
                     self.note("kill -9 engine");
                     self.kill(&mut engine)?;
                 }
-                _ => {
+                Fault::StopEngine => {
                     self.note("SIGTERM engine");
                     self.stop(&mut engine)?;
+                }
+                Fault::KillBroker | Fault::Calm => {
+                    self.note("no fault");
+                    continue;
                 }
             }
             if !scenario.state {
                 committed.push(Some(self.committed()));
             }
             engine = self.engine(false);
+            if scenario.rejoin > 0.0 {
+                self.await_first_window(&mut engine)?;
+            }
         }
+        self.note("the faults are over: the rest of the input at once");
         producer.finish();
         self.note("input written; SIGTERM engine");
         self.stop(&mut engine)?;
@@ -306,6 +325,27 @@ impl<'a> Lab<'a> {
         while len() == before && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// Waits until a restarted run, with a result file of its own, has written a window to it
+    /// (stats records come without input).
+    fn await_first_window(&mut self, engine: &mut Engine) -> Result<(), String> {
+        let deadline = Instant::now() + PATIENCE;
+        let output = self.outputs.last().cloned().unwrap_or_default();
+        while check::windows(&output).is_empty() {
+            if let Ok(Some(status)) = engine.0.try_wait() {
+                return Err(format!("a restarted run died: {status}\n{}", self.tail(self.runs)));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "a restarted run wrote nothing within {PATIENCE:?}\n{}",
+                    self.tail(self.runs)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.note("the restarted run is at work");
+        Ok(())
     }
 
     /// Waits until the result file holds a final window starting at or after `mark` (µs), while
@@ -373,7 +413,7 @@ impl<'a> Lab<'a> {
     /// Where each run after a fault started: the checkpoint it logged it resumed from (with a
     /// state directory), else `known` (committed offsets, or the parts after broker outages).
     fn resumed_positions(&self, known: Vec<Option<u64>>) -> Vec<Option<u64>> {
-        if !self.scenario.state || self.scenario.fault == Fault::KillBroker {
+        if !self.scenario.state || matches!(self.scenario.fault, Fault::KillBroker | Fault::Calm) {
             return known;
         }
         // Run 1 is the first; run N + 1 is the one after fault N.
@@ -437,6 +477,8 @@ fn split(input: &Path, lines: u64, count: usize, dir: &Path) -> Vec<Part> {
 struct Producer {
     child: Child,
     feeder: Option<JoinHandle<()>>,
+    /// Set once the faults are over: the rest of the input is written at once.
+    hurry: Arc<AtomicBool>,
 }
 
 impl Producer {
@@ -450,8 +492,10 @@ impl Producer {
         let mut child = cmd.stdin(Stdio::piped()).stderr(Stdio::null()).spawn().expect("producer");
         let stdin = child.stdin.take().expect("stdin");
         let data = std::fs::read(input).expect("input");
-        let feeder = std::thread::spawn(move || feed(stdin, &data, rate));
-        Producer { child, feeder: Some(feeder) }
+        let hurry = Arc::new(AtomicBool::new(false));
+        let hurried = Arc::clone(&hurry);
+        let feeder = std::thread::spawn(move || feed(stdin, &data, rate, &hurried));
+        Producer { child, feeder: Some(feeder), hurry }
     }
 
     /// Produces all of `input` and returns once the broker has it.
@@ -460,8 +504,9 @@ impl Producer {
         run(&["produce", "--kafka", &broker.address, "--topic", TOPIC, "--input", path]);
     }
 
-    /// Waits until everything is written and acknowledged.
+    /// Writes the rest of the input at once, and waits until the broker has all of it.
     fn finish(mut self) {
+        self.hurry.store(true, Ordering::Relaxed);
         if let Some(feeder) = self.feeder.take() {
             feeder.join().expect("feeder");
         }
@@ -477,13 +522,17 @@ impl Drop for Producer {
     }
 }
 
-/// Writes the lines of `data` to `stdin`, `rate` a second, then closes it (the end of input).
-fn feed(mut stdin: ChildStdin, data: &[u8], rate: u64) {
+/// Writes the lines of `data` to `stdin`, `rate` a second (all that is left once `hurry` is
+/// set), then closes it (the end of input).
+fn feed(mut stdin: ChildStdin, data: &[u8], rate: u64, hurry: &AtomicBool) {
     let started = Instant::now();
     let mut lines = data.split_inclusive(|&b| b == b'\n');
     let mut sent = 0u64;
     loop {
-        let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+        let due = match hurry.load(Ordering::Relaxed) {
+            true => u64::MAX,
+            false => (started.elapsed().as_secs_f64() * rate as f64) as u64,
+        };
         while sent < due {
             let Some(line) = lines.next() else { return };
             if stdin.write_all(line).is_err() {
