@@ -60,28 +60,15 @@ fn scenario(name: &str, fault: Fault) -> Scenario {
         _ => (1.2, 2.4),
     };
     let name = name.to_owned();
-    let (rate, rejoin) = (RATE, 0.0);
-    Scenario {
-        name,
-        fault,
-        faults,
-        must_count,
-        pause,
-        rejoin,
-        rate,
-        state: true,
-        poison: false,
-        mutant: None,
-    }
+    Scenario { name, fault, faults, must_count, pause, rate: RATE, state: true, poison: false, mutant: None }
 }
 
 /// `kill -9` without a state directory: at least once, from the group's committed offsets.
 fn at_least_once() -> Scenario {
-    // A run started after a kill gets its partitions only once the killed member's session has
-    // expired (6 s or more): each pause starts when the new run has written, so that the next
-    // kill lands while it is at work, with progress committed (every second).
+    // Each pause starts when the run after a kill has written a window, so that the next kill
+    // lands while it is at work, with progress committed (every second).
     let kill = scenario("kill -9 without --state-dir", Fault::KillEngine);
-    Scenario { pause: (2.0, 4.0), rejoin: 10.0, rate: 4_000, state: false, ..kill }
+    Scenario { pause: (2.0, 4.0), rate: 4_000, state: false, ..kill }
 }
 
 fn poison() -> Scenario {

@@ -31,6 +31,11 @@ const BIG_MESSAGES: &str = "message.max.bytes=10000000";
 const BROKER_PART: u64 = 20_000;
 /// How long a clean stop, the final run and progress after an outage may take.
 const PATIENCE: Duration = Duration::from_secs(180);
+/// Without a state directory, the run after a kill starts this long after it: once the killed
+/// member's session (6 s) has expired. Tansu gives a member that joins while a killed one's
+/// session is live an empty assignment, sometimes, and then never rebalances when that session
+/// expires; the run would wait for partitions for ever.
+const SESSION_EXPIRY: Duration = Duration::from_secs(8);
 
 /// How much of everything: quick by default (`cargo test`), `FAULTS_MEDIUM=1` (CI, release mode),
 /// `FAULTS_LONG=1` (`scripts/faults`).
@@ -85,12 +90,9 @@ pub struct Scenario {
     /// How many of them must provably interrupt work (the resumed position strictly inside the
     /// input and beyond the previous one; every broker outage followed by progress).
     pub must_count: usize,
-    /// Seconds between faults, drawn uniformly from this range.
+    /// Seconds between faults, drawn uniformly from this range (without a state directory,
+    /// counted from when the restarted run has written a window).
     pub pause: (f64, f64),
-    /// Seconds a restarted run may take to get to work (without a state directory it rejoins the
-    /// consumer group, which waits for the killed member's session to expire); if not zero, each
-    /// pause starts only once the restarted run has written a window.
-    pub rejoin: f64,
     /// Readings produced per second while faults happen.
     pub rate: u64,
     /// With `--state-dir` (exact results) or without (at least once, from committed offsets).
@@ -103,14 +105,15 @@ pub struct Scenario {
 
 impl Scenario {
     /// Enough readings that the input is still being produced at the last engine fault (the
-    /// pauses and rejoins add up to less than the production time; what is left after the last
+    /// pauses and restarts add up to less than the production time; what is left after the last
     /// fault is then produced at once); for broker outages, a part per outage and one before.
     pub fn readings(&self) -> u64 {
         let runs = self.faults as u64 + 1;
         match self.fault {
             Fault::KillBroker => runs * BROKER_PART,
             Fault::KillEngine | Fault::StopEngine | Fault::Calm => {
-                (self.rate as f64 * (self.pause.1 + self.rejoin)) as u64 * runs
+                let restart = if self.state { 0.0 } else { SESSION_EXPIRY.as_secs_f64() + 2.0 };
+                (self.rate as f64 * (self.pause.1 + restart)) as u64 * runs
             }
         }
     }
@@ -242,7 +245,8 @@ impl<'a> Lab<'a> {
 
     /// kill -9 (or SIGTERM) the engine after each pause, just after it wrote a result, and start
     /// it again; then a clean stop once all input is written, and the final run. Without a state
-    /// directory, the group's committed offsets after each fault are where the next run starts.
+    /// directory, the group's committed offsets after each fault are where the next run starts,
+    /// and each pause begins once that run is at work.
     fn engine_faults(&mut self, input: &Path, seed: u64) -> Result<Vec<Option<u64>>, String> {
         let scenario = self.scenario;
         let producer = Producer::paced(&self.broker, input, scenario.rate, scenario.poison);
@@ -268,9 +272,10 @@ impl<'a> Lab<'a> {
             }
             if !scenario.state {
                 committed.push(Some(self.committed()));
+                std::thread::sleep(SESSION_EXPIRY);
             }
             engine = self.engine(false);
-            if scenario.rejoin > 0.0 {
+            if !scenario.state {
                 self.await_first_window(&mut engine)?;
             }
         }
@@ -300,6 +305,7 @@ impl<'a> Lab<'a> {
             self.broker.kill();
             std::thread::sleep(Duration::from_secs(1));
             self.broker.start();
+            self.note("broker back");
             if let Ok(Some(status)) = engine.0.try_wait() {
                 return Err(format!("the engine died in broker outage {outage}: {status}\n{}", self.tail(1)));
             }
