@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::check;
 use crate::common::{python_oracle, run};
-use crate::scenario::WINDOW_SECONDS;
+use crate::scenario::{WINDOW_FLAGS, WINDOW_SECONDS};
 
 /// The readings a scenario produces, poison mixed in if asked.
 pub struct Input {
@@ -119,7 +119,7 @@ impl Expected {
         let output = dir.join("oracle.jsonl");
         let produced = input.produced.to_str().expect("a UTF-8 path");
         let mut args = vec!["analyze", "--input", produced, "--once", "--format", "jsonl"];
-        args.extend(["--time", "event", "--window", "10s", "--max-delay", "1s"]);
+        args.extend(WINDOW_FLAGS);
         args.extend(["--output", output.to_str().expect("a UTF-8 path")]);
         run(&args);
         let binary =

@@ -24,7 +24,8 @@ pub const DEAD_LETTERS: &str = "faults-dlq";
 const GROUP: &str = "iotstream";
 /// Window length, seconds.
 pub const WINDOW_SECONDS: u64 = 10;
-const WINDOW_FLAGS: [&str; 6] = ["--time", "event", "--window", "10s", "--max-delay", "1s"];
+/// How the engine cuts windows, in every run and in the oracle run.
+pub const WINDOW_FLAGS: [&str; 6] = ["--time", "event", "--window", "10s", "--max-delay", "1s"];
 /// Lets `produce` send the multi-megabyte poison message.
 const BIG_MESSAGES: &str = "message.max.bytes=10000000";
 /// Readings produced per part between broker outages: 200 s of event time, 20 windows.
@@ -158,8 +159,8 @@ impl Drop for Engine {
 
 /// Everything a scenario runs on.
 pub struct Lab<'a> {
-    pub scenario: &'a Scenario,
-    pub dir: &'a Path,
+    scenario: &'a Scenario,
+    dir: &'a Path,
     pub broker: Broker,
     runs: usize,
     started: Instant,
