@@ -9,6 +9,7 @@ use iotstream_engine::{EventTime, StateCode};
 
 #[cfg(feature = "kafka")]
 use crate::kafka::KafkaArgs;
+use crate::mutants::Mutant;
 use crate::simulator::SEED_FLEET_SIZE;
 pub use crate::sinks::store::{StoreArgs, StoreUrl};
 pub use crate::sinks::{OutputArgs, SinkArgs};
@@ -177,6 +178,9 @@ pub struct AnalyzeArgs {
     /// The dashboard.
     #[command(flatten)]
     pub http: HttpArgs,
+    /// Fault-suite self-test only: run a deliberately broken engine (see `mutants`).
+    #[arg(long, hide = true, value_enum, value_name = "NAME")]
+    pub fault_mutant: Option<Mutant>,
 }
 
 /// `--state-dir` and its settings.
@@ -187,10 +191,6 @@ pub struct CheckpointArgs {
     /// from the last checkpoint with the same results as an uninterrupted run.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
-    /// Fault-suite self-test only: checkpoint positions without the state that goes with them
-    /// (as if offsets were committed before processing), which loses readings on a crash.
-    #[arg(long, hide = true, requires = "state_dir")]
-    pub fault_unsafe_checkpoints: bool,
     /// How often to checkpoint (also at the end and on a clean stop).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub checkpoint_interval: Duration,

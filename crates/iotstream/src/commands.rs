@@ -11,6 +11,7 @@ use crate::channel::Source;
 use crate::checkpoint::{self, CheckpointStore};
 use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, HttpArgs, SimulateArgs, StatsArgs, TimeMode, WindowArgs};
 use crate::clock::wall_clock_now;
+use crate::mutants::Mutant;
 use crate::pipeline::{self, Checkpointing, Outputs, PipelineOptions, RunSummary};
 use crate::progress;
 use crate::signals::{self, Stop, Stopped};
@@ -137,6 +138,7 @@ pub fn pipeline_options(
         offline_after: stats.offline_after,
         status_every: None,
         save_every: None,
+        mutant: None,
     })
 }
 
@@ -170,14 +172,13 @@ fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
     ])?;
     let mut options = options?;
     let store = store?;
+    options.mutant = args.fault_mutant;
     let checkpointing = checkpointing(args)?;
     stop.check()?;
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
-    let context = SinkContext {
-        resume_len: resume.and_then(|r| r.output_len),
-        kafka: kafka_input(source, &stop)?,
-        store: store.clone(),
-    };
+    let output = args.output.stream.output.as_deref();
+    let resume_len = Mutant::resume_len(args.fault_mutant, output, resume.and_then(|r| r.output_len));
+    let context = SinkContext { resume_len, kafka: kafka_input(source, &stop)?, store: store.clone() };
     let mut outputs = sinks::open(&args.output, &context)?;
     #[cfg(feature = "kafka")]
     let scale_out = scale_out(args, &mut options, context.kafka.as_ref(), &mut outputs)?;
@@ -319,7 +320,7 @@ fn checkpointing(args: &AnalyzeArgs) -> anyhow::Result<Option<Checkpointing>> {
         interval: args.checkpoints.checkpoint_interval,
         input,
         resume,
-        unsafe_positions_only: args.checkpoints.fault_unsafe_checkpoints,
+        unsafe_positions_only: args.fault_mutant == Some(Mutant::PositionsWithoutState),
     }))
 }
 

@@ -6,6 +6,7 @@
 //! [`cli`] declares the commands and [`commands`] wires them up; [`telemetry`] owns logging and
 //! [`instruments`] the Prometheus metrics;
 //! [`signals`] turns Ctrl-C and SIGTERM into a clean stop from the first moment of a run.
+//! [`mutants`] are deliberately broken engines for the fault suite.
 
 pub mod channel;
 pub mod checkpoint;
@@ -19,6 +20,7 @@ pub mod history;
 pub mod instruments;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod mutants;
 pub mod parallel;
 pub mod pipeline;
 pub mod progress;

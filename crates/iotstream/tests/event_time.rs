@@ -5,11 +5,11 @@ mod common;
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{bin, run};
-use iotstream_engine::{EventTime, StatsRecord, WindowResult};
+use iotstream_engine::{StatsRecord, WindowResult};
 use serde_json::Value;
 
 /// Splits JSON lines into window results and stats records.
@@ -67,33 +67,10 @@ fn an_hour_with_disorder_equals_the_oracle_over_the_sorted_file() {
     assert_eq!(last.readings, 360_000);
     assert_eq!(last.rejected, 0, "nothing late within the delay");
 
-    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/windows.py");
-    let oracle = Command::new(interpreter).arg(script).arg(&sorted).arg("60").output().expect("python3");
-    assert!(oracle.status.success(), "{}", String::from_utf8_lossy(&oracle.stderr));
-    let expected: Vec<Value> =
-        String::from_utf8(oracle.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let expected = common::python_oracle(&sorted, 60);
     assert_eq!(expected.len(), windows.len());
     for (ours, theirs) in windows.iter().zip(&expected) {
-        assert_eq!(ours.window_start, EventTime(theirs["window_start"].as_i64().unwrap()));
-        assert_eq!(ours.window_end, EventTime(theirs["window_end"].as_i64().unwrap()));
-        assert_eq!(ours.messages, theirs["messages"].as_u64().unwrap());
-        assert_eq!(ours.sensors, theirs["sensors"].as_u64().unwrap());
-        assert_eq!(ours.states.len(), theirs["states"].as_object().unwrap().len());
-        for s in &ours.states {
-            let t = &theirs["states"][&s.state];
-            assert_eq!(s.messages, t["messages"].as_u64().unwrap());
-            assert_eq!(s.sensors, t["sensors"].as_u64().unwrap());
-            assert_eq!(s.min_temperature, t["min"].as_f64().unwrap());
-            assert_eq!(s.max_temperature, t["max"].as_f64().unwrap());
-            let mean = t["sum"].as_f64().unwrap() / s.messages as f64;
-            assert!(
-                (s.avg_temperature - mean).abs() <= 1e-9 * mean.abs(),
-                "{}: {} vs {mean}",
-                s.state,
-                s.avg_temperature
-            );
-        }
+        common::agrees_with_python(ours, theirs).unwrap();
     }
 }
 

@@ -91,7 +91,7 @@ fn every_problem_is_reported_at_once() {
         once = "yes"
         max-line-bytes = [1, 2]
         threds = 2
-        fault-unsafe-checkpoints = true
+        fault-mutant = "no-cut-back"
         [simulate]
         sensors = 0
         [nonsense]
@@ -105,7 +105,7 @@ fn every_problem_is_reported_at_once() {
         "[analyze] once: expected true or false, found string",
         "[analyze] max-line-bytes: takes one value, not a list",
         "[analyze] threds: unknown setting (did you mean `threads`?)",
-        "[analyze] fault-unsafe-checkpoints: unknown setting",
+        "[analyze] fault-mutant: unknown setting",
         "[simulate] sensors = 0: 0 is not in 1..",
         "unknown section [nonsense]",
     ];
@@ -140,7 +140,7 @@ fn the_generated_file_is_valid_and_its_defaults_are_the_flags_defaults() {
         assert!(text.contains(section), "{section}");
     }
     assert!(text.contains("# max-delay = \"5s\""), "{text}");
-    assert!(!text.contains("fault-unsafe"), "hidden switches stay hidden");
+    assert!(!text.contains("fault-"), "hidden switches stay hidden");
     // Uncomment every setting that has a default: still valid, and the same as no file.
     let uncommented: String = text
         .lines()

@@ -24,7 +24,8 @@ pub struct Checkpointing {
     pub input: String,
     /// The checkpoint to resume from, if there was one.
     pub resume: Option<EngineState>,
-    /// Deliberately wrong (fault-suite self-test): save positions but not the state with them.
+    /// Deliberately wrong (the fault suite's `positions-without-state` mutant): periodic
+    /// checkpoints save the positions but not the state that goes with them.
     pub unsafe_positions_only: bool,
 }
 

@@ -20,6 +20,7 @@ use super::{Outputs, PipelineOptions, RunSummary};
 use crate::channel::{Chunk, Control, Covers, MessageBatch, Partial, Revoke, SourceEvent};
 use crate::clock::wall_clock_now;
 use crate::instruments;
+use crate::mutants::Mutation;
 use crate::telemetry::RejectLog;
 
 /// Whether the run goes on after an event.
@@ -61,6 +62,8 @@ pub struct Driver {
     /// Messages deleted before they were read, since start (Kafka retention).
     pub(super) data_lost: u64,
     pub(super) options: PipelineOptions,
+    /// The fault suite's deliberate bug, if one was asked for.
+    pub(super) mutation: Mutation,
 }
 
 impl Driver {
@@ -92,9 +95,11 @@ impl Driver {
             scale_out: None,
             data_lost: 0,
             options: *options,
+            mutation: Mutation::new(options.mutant),
         };
         if let Some(state) = resume {
             driver.restore(state)?;
+            driver.mutation.restored();
         }
         Ok(driver)
     }
@@ -173,7 +178,10 @@ impl Driver {
         if self.options.status_every.is_some() {
             self.write_status()?;
         }
-        if self.checkpointing.is_some() {
+        if let Some(checkpointing) = &mut self.checkpointing {
+            // Even the positions-without-state mutant saves everything on a clean stop: only a
+            // crash may expose it, so the fault suite shows that its kills are what catch it.
+            checkpointing.unsafe_positions_only = false;
             self.checkpoint()?;
         }
         // Scale-out: the partitions' states go where their next owners find them.
@@ -195,7 +203,11 @@ impl Driver {
     /// Hands the positions that written results cover to the source, to commit.
     fn acknowledge(&mut self) {
         if let Some(acks) = &mut self.acks {
-            acks.acknowledge(Control::Commit(self.progress.safe(&self.operator.pinned_positions())));
+            let pinned = match self.mutation.ack_unwritten() {
+                true => BTreeMap::new(),
+                false => self.operator.pinned_positions(),
+            };
+            acks.acknowledge(Control::Commit(self.progress.safe(&pinned)));
         }
     }
 
@@ -221,6 +233,13 @@ impl Driver {
 
     fn on_messages(&mut self, batch: &MessageBatch) {
         self.now = wall_clock_now();
+        self.count_messages(batch);
+        if self.mutation.count_twice() {
+            self.count_messages(batch);
+        }
+    }
+
+    fn count_messages(&mut self, batch: &MessageBatch) {
         for (payload, meta) in batch.iter() {
             let partition = u32::try_from(meta.partition).unwrap_or(0);
             if let Err(reason) = self.count(payload, partition, meta.offset) {
@@ -260,7 +279,9 @@ impl Driver {
     fn reject_message(&mut self, payload: &[u8], reason: RejectReason, partition: i32, offset: i64) {
         self.rejects.record(reason, &format_args!("partition {partition} offset {offset}"), payload);
         if let Some(dead_letters) = &mut self.outputs.dead_letters {
-            dead_letters.reject(payload, reason, partition, offset);
+            if !self.mutation.drop_dead_letter() {
+                dead_letters.reject(payload, reason, partition, offset);
+            }
         }
     }
 

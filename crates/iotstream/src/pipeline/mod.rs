@@ -37,6 +37,7 @@ pub use positions::Acknowledge;
 pub use tickers::Tick;
 
 use crate::channel::Source;
+use crate::mutants::Mutant;
 use crate::signals::Stop;
 pub use crate::sinks::Outputs;
 
@@ -57,6 +58,8 @@ pub struct PipelineOptions {
     pub status_every: Option<Duration>,
     /// Scale-out: save the owned partitions' states this often (as checkpoints are saved).
     pub save_every: Option<Duration>,
+    /// A deliberately broken engine, for the fault suite only (`None`: the real one).
+    pub mutant: Option<Mutant>,
 }
 
 impl PipelineOptions {

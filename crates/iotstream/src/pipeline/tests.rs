@@ -10,6 +10,7 @@ use iotstream_engine::{EventTime, EventTimeConfig, OperatorConfig, RejectReason,
 use super::*;
 use crate::channel::{Control, MessageBatch, Positions, Revoke, SourceEvent};
 use crate::checkpoint::CheckpointStore;
+use crate::mutants::Mutant;
 use crate::sinks::{RejectSink, ResultSink};
 
 const SECOND: i64 = 1_000_000;
@@ -121,6 +122,7 @@ fn batches() -> PipelineOptions {
         offline_after: Duration::from_secs(60),
         status_every: None,
         save_every: None,
+        mutant: None,
     }
 }
 
@@ -430,4 +432,56 @@ fn data_lost_to_retention_is_carried_in_stats_records() {
     driver.on_event(Some(SourceEvent::DataLoss(vec![(1, 40), (3, 2)]))).unwrap();
     assert_eq!(driver.stats().data_lost, 42);
     assert_eq!(json(&driver)["data_lost"], 42);
+}
+
+/// Event-time windows run by one of the fault suite's mutants (`crate::mutants`), which break,
+/// each in one place, promises the tests above check.
+fn mutant(mutant: Mutant) -> PipelineOptions {
+    PipelineOptions { mutant: Some(mutant), ..windows() }
+}
+
+#[test]
+fn mutants_acknowledge_unwritten_input_and_drop_dead_letters() {
+    let journal = Journal::default();
+    let mut driver = new_driver(mutant(Mutant::AckBeforeWrite), &journal, None);
+    driver.on_event(messages(0, 0, &[reading(BASE + SECOND), reading(BASE + 2 * SECOND)])).unwrap();
+    driver.on_tick(Tick::Operator).unwrap();
+    assert_eq!(journal.take(), vec![Entry::Commit(vec![(0, 2)])], "the open window pins nothing");
+
+    let mut driver = new_driver(mutant(Mutant::DropDeadLetter), &journal, None);
+    driver.on_event(messages(0, 0, &vec!["{nope".to_owned(); 14])).unwrap();
+    let letters = journal.take().into_iter().filter(|e| matches!(e, Entry::DeadLetter { .. })).count();
+    assert_eq!(letters, 12, "every 7th is dropped");
+}
+
+#[test]
+fn positions_without_state_are_saved_until_a_clean_stop_saves_everything() {
+    let journal = Journal::default();
+    let dir = tempfile::tempdir().unwrap();
+    let unsafe_checkpoints = || Checkpointing { unsafe_positions_only: true, ..checkpointing(dir.path()) };
+    let load = || CheckpointStore::open(dir.path()).unwrap().load().unwrap().unwrap();
+    let mut crashed = new_driver(windows(), &journal, Some(unsafe_checkpoints()));
+    crashed.on_event(messages(0, 0, &[reading(BASE + SECOND)])).unwrap();
+    crashed.on_tick(Tick::Checkpoint).unwrap();
+    drop(crashed);
+    let saved = load();
+    assert_eq!((saved.positions[&0], saved.operator.pinned_positions().len()), (1, 0), "a blank operator");
+
+    let mut stopped = new_driver(windows(), &journal, Some(unsafe_checkpoints()));
+    stopped.on_event(messages(0, 1, &[reading(BASE + 2 * SECOND)])).unwrap();
+    stopped.finish(false).unwrap();
+    assert_eq!(load().operator.pinned_positions(), [(0, 1)].into(), "the open window, saved");
+}
+
+#[test]
+fn double_count_replay_counts_the_first_batch_after_a_restore_twice() {
+    let journal = Journal::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = new_driver(mutant(Mutant::DoubleCountReplay), &journal, Some(checkpointing(dir.path())));
+    first.on_event(messages(0, 0, &[reading(BASE + SECOND)])).unwrap();
+    assert_eq!(first.finish(false).unwrap().readings, 1, "nothing restored, nothing twice");
+    let mut second = new_driver(mutant(Mutant::DoubleCountReplay), &journal, Some(checkpointing(dir.path())));
+    second.on_event(messages(0, 1, &[reading(BASE + 2 * SECOND)])).unwrap();
+    second.on_event(messages(0, 2, &[reading(BASE + 3 * SECOND)])).unwrap();
+    assert_eq!(second.finish(true).unwrap().readings, 1 + 2 + 1);
 }

@@ -11,6 +11,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use iotstream_engine::WindowResult;
+use serde_json::Value;
+
 pub static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -98,6 +101,55 @@ pub fn python(script: &str, args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// The independent oracle, `tests/oracle/windows.py`: tumbling windows of `seconds` over the
+/// readings in `path` (all valid), one JSON object per window, in window order.
+pub fn python_oracle(path: &Path, seconds: u64) -> Vec<Value> {
+    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/windows.py");
+    let out =
+        Command::new(interpreter).arg(script).arg(path).arg(seconds.to_string()).output().expect("python3");
+    assert!(out.status.success(), "the oracle failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Whether `ours` is the Python oracle's window `theirs`: the same bounds, counts and per-state
+/// statistics; means agree to 1e-9 (the oracle sums floats in input order, the engine exactly).
+pub fn agrees_with_python(ours: &WindowResult, theirs: &Value) -> Result<(), String> {
+    let int = |v: &Value| v.as_i64().unwrap_or(i64::MIN);
+    let count = |v: &Value| v.as_u64().unwrap_or(u64::MAX);
+    let at = ours.window_start;
+    let differ = |what: &str, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
+        Err(format!("window {at}: {what} {a:?}, the Python oracle has {b:?}"))
+    };
+    let bounds = (ours.window_start.as_micros(), ours.window_end.as_micros());
+    let expected = (int(&theirs["window_start"]), int(&theirs["window_end"]));
+    if bounds != expected {
+        return differ("bounds", &bounds, &expected);
+    }
+    let totals = (ours.messages, ours.sensors);
+    let expected = (count(&theirs["messages"]), count(&theirs["sensors"]));
+    if totals != expected {
+        return differ("messages and sensors", &totals, &expected);
+    }
+    let states = theirs["states"].as_object().map_or(0, |s| s.len());
+    if ours.states.len() != states {
+        return differ("states", &ours.states.len(), &states);
+    }
+    for s in &ours.states {
+        let t = &theirs["states"][&s.state];
+        let stats = (s.messages, s.sensors, s.min_temperature, s.max_temperature);
+        let expected = (count(&t["messages"]), count(&t["sensors"]), t["min"].as_f64(), t["max"].as_f64());
+        if (stats.0, stats.1, Some(stats.2), Some(stats.3)) != expected {
+            return differ(&format!("{}: messages, sensors, min, max", s.state), &stats, &expected);
+        }
+        let mean = t["sum"].as_f64().unwrap_or(f64::NAN) / s.messages as f64;
+        if (s.avg_temperature - mean).abs() > 1e-9 * mean.abs() {
+            return differ(&format!("{}: mean", s.state), &s.avg_temperature, &mean);
+        }
+    }
+    Ok(())
 }
 
 /// A running `iotstream` with its dashboard; killed on drop.

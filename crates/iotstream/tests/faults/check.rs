@@ -1,0 +1,199 @@
+//! The checker: what the engine wrote against both oracles, the dead letters against the poison's
+//! positions in the topic, and the positions runs resumed from against the input. Each check
+//! returns what is wrong, if anything.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use iotstream_engine::WindowResult;
+use serde_json::Value;
+
+use crate::common::{agrees_with_python, python, Broker};
+use crate::input::{Expected, Input};
+use crate::scenario::{DEAD_LETTERS, TOPIC};
+
+/// A window record of a result file.
+pub struct Window {
+    /// Its JSON without `partitions` (which a Kafka run has and a file run has not).
+    pub raw: String,
+    pub result: WindowResult,
+}
+
+impl Window {
+    fn start(&self) -> i64 {
+        self.result.window_start.as_micros()
+    }
+}
+
+/// Every window record (final or not) of a JSON-lines result file, in file order.
+pub fn windows(path: &Path) -> Vec<Window> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(r#""type":"window""#))
+        .map(|l| {
+            let mut value: Value = serde_json::from_str(l).expect("a JSON line");
+            value.as_object_mut().expect("an object").remove("partitions");
+            Window { raw: value.to_string(), result: serde_json::from_value(value).expect("a window") }
+        })
+        .collect()
+}
+
+/// The result files' windows against the oracles: with a state directory, exactly once;
+/// without, at least once (a crash repeats windows, but never changes one).
+pub fn results(outputs: &[PathBuf], state: bool, expected: &Expected) -> Result<(), String> {
+    let files: Vec<(&PathBuf, Vec<Window>)> = outputs.iter().map(|p| (p, windows(p))).collect();
+    for (path, windows) in &files {
+        no_window_twice(path, windows)?;
+    }
+    let finals: Vec<&Window> = files.iter().flat_map(|(_, ws)| ws).filter(|w| w.result.is_final).collect();
+    for window in &finals {
+        equals_oracles(window, expected)?;
+    }
+    let seen: BTreeSet<i64> = finals.iter().map(|w| w.start()).collect();
+    if let Some(missing) = expected.binary.keys().find(|start| !seen.contains(start)) {
+        return Err(format!(
+            "window {missing} was never emitted final ({} of {})",
+            seen.len(),
+            expected.binary.len()
+        ));
+    }
+    if state && finals.len() != seen.len() {
+        return Err(format!("{} final windows for {} windows", finals.len(), seen.len()));
+    }
+    if expected.python.len() != expected.binary.len() {
+        return Err(format!(
+            "the oracles disagree: {} windows and {}",
+            expected.binary.len(),
+            expected.python.len()
+        ));
+    }
+    Ok(())
+}
+
+/// No window appears twice in one file, whether the copies are identical or not: a resumed run
+/// cuts the file back to its checkpoint, and a run without one starts its file afresh.
+fn no_window_twice(path: &Path, windows: &[Window]) -> Result<(), String> {
+    let mut seen = BTreeSet::new();
+    match windows.iter().find(|w| !seen.insert(w.start())) {
+        Some(twice) => {
+            Err(format!("window {} appears twice in {}", twice.result.window_start, path.display()))
+        }
+        None => Ok(()),
+    }
+}
+
+/// A final window is the uninterrupted run's, byte for byte, and the Python oracle's.
+fn equals_oracles(window: &Window, expected: &Expected) -> Result<(), String> {
+    let at = window.result.window_start;
+    let Some(raw) = expected.binary.get(&window.start()) else {
+        return Err(format!("window {at} is not in the oracle"));
+    };
+    if raw != &window.raw {
+        let messages = |raw: &str| serde_json::from_str::<Value>(raw).map(|v| v["messages"].clone()).ok();
+        return Err(format!(
+            "window {at} differs from the uninterrupted run's: {:?} readings, the oracle has {:?}",
+            messages(&window.raw),
+            messages(raw)
+        ));
+    }
+    match expected.python.get(&window.start()) {
+        Some(python) => agrees_with_python(&window.result, python),
+        None => Err(format!("window {at} is not in the Python oracle")),
+    }
+}
+
+/// A dead letter, or the message it is about: where it was read, and why it was rejected.
+type Origin = (i32, i64, String);
+
+/// The dead-letter topic holds a letter for every poison message in the topic read, by
+/// partition and offset, with its reason and its bytes (repeats allowed after a crash: at least
+/// once), and nothing else.
+pub fn dead_letters(broker: &Broker, input: &Input) -> Result<(), String> {
+    let reasons: HashMap<String, &str> = input
+        .poison
+        .iter()
+        .map(|(bytes, reason)| (String::from_utf8_lossy(bytes).into_owned(), *reason))
+        .collect();
+    let mut expected: BTreeMap<Origin, String> = BTreeMap::new();
+    for message in consume(broker, TOPIC) {
+        let value = text(&message["value"]);
+        if let Some(reason) = reasons.get(&value) {
+            expected.insert(
+                (int(&message["partition"]), int(&message["offset"]), reason.to_string()),
+                prefix(&value),
+            );
+        }
+    }
+    assert_eq!(expected.len(), input.injected, "the topic holds each poison message once");
+    let mut got: BTreeSet<Origin> = BTreeSet::new();
+    let mut letters = 0;
+    for letter in consume(broker, DEAD_LETTERS) {
+        let header = |name: &str| text(&letter["headers"][name]);
+        let origin = (
+            header("iotstream.source.partition").parse().unwrap_or(-1),
+            header("iotstream.source.offset").parse().unwrap_or(-1),
+            header("iotstream.reason"),
+        );
+        if expected.get(&origin).is_some_and(|bytes| *bytes != prefix(&text(&letter["value"]))) {
+            return Err(format!("the dead letter of {origin:?} does not carry the message's bytes"));
+        }
+        got.insert(origin);
+        letters += 1;
+    }
+    let missing: Vec<&Origin> = expected.keys().filter(|o| !got.contains(o)).collect();
+    let unexpected: Vec<&Origin> = got.iter().filter(|o| !expected.contains_key(o)).collect();
+    if missing.is_empty() && unexpected.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{letters} dead letters for {} poison messages; missing (partition, offset, reason) {missing:?}, \
+         unexpected {unexpected:?}",
+        expected.len()
+    ))
+}
+
+/// Every message of `topic`, read by the independent Python client.
+fn consume(broker: &Broker, topic: &str) -> Vec<Value> {
+    let out = python("consume.py", &[&broker.address, topic]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("consume.py output"))
+        .collect()
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+fn int<T: TryFrom<i64> + Default>(value: &Value) -> T {
+    value.as_i64().and_then(|v| T::try_from(v).ok()).unwrap_or_default()
+}
+
+/// The first 64 characters (dead letters are cut to a cap).
+fn prefix(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// The input position (messages, all partitions) a run logged it resumed from: the sum of its
+/// `positions={P: OFFSET, ...}`.
+pub fn resumed_from(log: &str) -> Option<u64> {
+    let line = log.lines().find(|l| l.contains("resumed from checkpoint"))?;
+    let positions = line.split("positions={").nth(1)?.split('}').next()?;
+    Some(positions.split(", ").filter_map(|p| p.split(": ").nth(1)?.parse::<u64>().ok()).sum())
+}
+
+/// The faults that provably interrupted work: the next run started strictly inside the input
+/// (some, not all, of it processed) and beyond where the previous run started (the run that
+/// was interrupted had got on with it).
+pub fn interrupted_work(resumed: &[Option<u64>], lines: u64) -> usize {
+    let mut previous = 0;
+    let mut counted = 0;
+    for position in resumed.iter().flatten().copied() {
+        if previous < position && position < lines {
+            counted += 1;
+        }
+        previous = previous.max(position);
+    }
+    counted
+}
