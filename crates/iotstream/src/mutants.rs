@@ -81,7 +81,7 @@ impl Mutation {
             return false;
         }
         self.dead_letters += 1;
-        self.dead_letters % DROP_EVERY == 0
+        self.dead_letters.is_multiple_of(DROP_EVERY)
     }
 
     /// Whether to acknowledge everything read, results written or not ([`Mutant::AckBeforeWrite`]).
