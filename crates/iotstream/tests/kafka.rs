@@ -470,7 +470,8 @@ fn failed_commits_are_counted_and_the_run_rides_them_out() {
     let mut args = simulate_args("1000", "7");
     args.extend(["--kafka", &broker.address, "--topic", "commits"]);
     run(&args);
-    common::wait_for(&served.addr, "/metrics", |m| common::counter(m, "iotstream_readings_total") == 6000.0);
+    // At least once: messages whose commit the outage swallowed may be read again, never lost.
+    common::wait_for(&served.addr, "/metrics", |m| common::counter(m, "iotstream_readings_total") >= 6000.0);
     let _ = Command::new("kill").args(["-TERM", &served.child.id().to_string()]).status();
     assert!(served.child.wait().unwrap().success(), "{}", served.log.lock().unwrap());
     let after = once_over_topic(&broker, "commits", &["--group", "retry"]);
