@@ -59,19 +59,7 @@ pub fn spawn(
     events: mpsc::Sender<SourceEvent>,
     control: std::sync::mpsc::Sender<Control>,
 ) -> anyhow::Result<JoinHandle<()>> {
-    let data: BaseConsumer<LoggingContext> = config
-        .connection
-        // Assigned, never subscribed: this reader joins no group, whatever its id.
-        .config(&[
-            ("group.id", &format!("{}.reader", config.merger_group)),
-            ("enable.partition.eof", "true"),
-            ("enable.auto.commit", "false"),
-        ])
-        .create_with_context(LoggingContext::default())
-        .map_err(|e| config.connection.error("cannot create the merge log reader", &e))?;
-    let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(&config.topic, 0, Offset::Beginning)?;
-    data.assign(&assignment).context("cannot read the merge log")?;
+    let data = open_reader(&config)?;
     let leading = Arc::new(AtomicBool::new(false));
     let elector: BaseConsumer<Elector> = config
         .connection
@@ -106,6 +94,24 @@ pub fn spawn(
         .name("merge-log".into())
         .spawn(move || follower.run())
         .context("cannot start the merge log reader")
+}
+
+/// A reader of the merge log from its start.
+fn open_reader(config: &FollowerConfig) -> anyhow::Result<BaseConsumer<LoggingContext>> {
+    let data: BaseConsumer<LoggingContext> = config
+        .connection
+        // Assigned, never subscribed: this reader joins no group, whatever its id.
+        .config(&[
+            ("group.id", &format!("{}.reader", config.merger_group)),
+            ("enable.partition.eof", "true"),
+            ("enable.auto.commit", "false"),
+        ])
+        .create_with_context(LoggingContext::default())
+        .map_err(|e| config.connection.error("cannot create the merge log reader", &e))?;
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(&config.topic, 0, Offset::Beginning)?;
+    data.assign(&assignment).context("cannot read the merge log")?;
+    Ok(data)
 }
 
 /// Says whether this instance owns the merge log in the merger group: then it is the merger.
@@ -369,18 +375,7 @@ impl GroupView {
 
 /// Reads the merge log once, to its end, as a follower would (no election, nothing sent).
 pub fn read_to_end(config: FollowerConfig) -> anyhow::Result<GroupView> {
-    let data: BaseConsumer<LoggingContext> = config
-        .connection
-        .config(&[
-            ("group.id", &format!("{}.reader", config.merger_group)),
-            ("enable.partition.eof", "true"),
-            ("enable.auto.commit", "false"),
-        ])
-        .create_with_context(LoggingContext::default())
-        .map_err(|e| config.connection.error("cannot create the merge log reader", &e))?;
-    let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(&config.topic, 0, Offset::Beginning)?;
-    data.assign(&assignment).context("cannot read the merge log")?;
+    let data = open_reader(&config)?;
     let mut merger = Merger::new(config.windows, config.partitions);
     let mut owners = BTreeMap::new();
     let mut merger_mark = None;
