@@ -2,12 +2,15 @@
 //! engine), faults on a seeded schedule, and every promise checked that can be:
 //! - the final windows equal both an uninterrupted `--once` run of the binary over the same input
 //!   and the independent Python oracle (`tests/oracle/windows.py`);
-//! - no window appears twice in a result file, identical or not; with `--state-dir` each appears
-//!   exactly once, and without it a crash may repeat a window but never change it;
+//! - a result file is whole JSON lines, and no window appears twice in one, identical or not; with
+//!   `--state-dir` each appears exactly once, and without it a crash may repeat a window (in the
+//!   next run's file) but never change it;
 //! - the engine was running whenever it was killed, exits 0 on every SIGTERM and at the end, and
 //!   survives every broker outage, processing input written after it;
-//! - the faults interrupted real work: each run after a fault resumed strictly inside the input
-//!   and beyond the previous run (logged, with a minimum count per form);
+//! - the faults interrupted real work: each lands just after the engine wrote a result, and the
+//!   run after it resumes strictly inside the input, beyond where the previous run did (from the
+//!   checkpoint it logs, or the committed offsets); the suite prints how many faults did, and
+//!   requires most of them to;
 //! - poison: the dead-letter topic holds a letter for exactly the poison's partitions and offsets,
 //!   with its reason and bytes (repeats after a crash allowed: at least once).
 //!

@@ -122,8 +122,11 @@ impl Expected {
         args.extend(WINDOW_FLAGS);
         args.extend(["--output", output.to_str().expect("a UTF-8 path")]);
         run(&args);
-        let binary =
-            check::windows(&output).into_iter().map(|w| (w.result.window_start.as_micros(), w.raw)).collect();
+        let binary = check::windows(&output, false)
+            .expect("the oracle's output")
+            .into_iter()
+            .map(|w| (w.result.window_start.as_micros(), w.raw))
+            .collect();
         let python = python_oracle(&input.readings, WINDOW_SECONDS)
             .into_iter()
             .map(|w| (w["window_start"].as_i64().expect("window_start"), w))

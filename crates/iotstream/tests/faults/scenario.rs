@@ -339,7 +339,7 @@ impl<'a> Lab<'a> {
     fn await_first_window(&mut self, engine: &mut Engine) -> Result<(), String> {
         let deadline = Instant::now() + PATIENCE;
         let output = self.outputs.last().cloned().unwrap_or_default();
-        while check::windows(&output).is_empty() {
+        while check::windows(&output, true).unwrap_or_default().is_empty() {
             if let Ok(Some(status)) = engine.0.try_wait() {
                 return Err(format!("a restarted run died: {status}\n{}", self.tail(self.runs)));
             }
@@ -361,7 +361,8 @@ impl<'a> Lab<'a> {
         let deadline = Instant::now() + PATIENCE;
         let output = &self.outputs[0];
         loop {
-            let windows = check::windows(output);
+            // Whole lines only: the engine may be writing the next one.
+            let windows = check::windows(output, true).unwrap_or_default();
             if windows.iter().any(|w| w.result.is_final && w.result.window_start.as_micros() >= mark) {
                 return Ok(());
             }
