@@ -166,6 +166,9 @@ pub struct Revoke {
 pub enum Control {
     /// Everything before these positions is in results that have been written: commit them.
     Commit(Positions),
+    /// A checkpoint holding everything before these positions has been saved: a source whose
+    /// messages cannot be read again once acknowledged (MQTT) acknowledges them now.
+    Checkpointed(Positions),
     /// Commit these positions, close the connection (leaving the consumer group) and stop.
     Shutdown(Positions),
     /// Leave the consumer group and join it again (scale-out: a partition has had no owner for
@@ -223,6 +226,9 @@ pub enum SourceEvent {
     /// Messages deleted (retention) before they were read, per partition: the position to resume
     /// from was below the partition's first offset.
     DataLoss(Vec<(i32, u64)>),
+    /// Many messages wait for a checkpoint before they can be acknowledged (MQTT with a state
+    /// directory, whose broker stops sending at 65,535 unacknowledged): save one soon.
+    CheckpointWanted,
     /// The input ended (a file's end, a generator's count).
     End,
     /// Reading failed; the run stops with this error.

@@ -38,6 +38,8 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of the largest command's flags costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Generate sensor readings in the seed's JSON format.
     Simulate(SimulateArgs),
@@ -52,6 +54,10 @@ pub enum Command {
     /// and which instance merges.
     #[cfg(feature = "kafka")]
     Group(GroupArgs),
+    /// Forward an MQTT subscription to a Kafka topic, keyed by guid, acknowledging MQTT only once
+    /// Kafka has the messages: a fleet on MQTT can then use everything iotstream does on Kafka.
+    #[cfg(all(feature = "kafka", feature = "mqtt"))]
+    Bridge(BridgeArgs),
     /// Print stored results (see --store): a time range, one state, as jsonl, console or csv.
     History(HistoryArgs),
     /// Print a commented config file with every setting at its default (for --config).
@@ -101,6 +107,10 @@ pub struct SimulateArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short, conflicts_with = "brokers")]
     pub output: Option<PathBuf>,
+    /// MQTT broker to publish to, and how.
+    #[cfg(feature = "mqtt")]
+    #[command(flatten)]
+    pub mqtt: crate::mqtt::MqttPublishArgs,
     /// Kafka connection and its settings.
     #[cfg(feature = "kafka")]
     #[command(flatten)]
@@ -122,6 +132,21 @@ pub struct ProduceArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
     /// Partitions of the topic if it has to be created.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
+}
+
+/// `iotstream bridge`.
+#[cfg(all(feature = "kafka", feature = "mqtt"))]
+#[derive(Debug, Args)]
+pub struct BridgeArgs {
+    /// The MQTT side: broker, client id, topics, topic fields.
+    #[command(flatten)]
+    pub mqtt: crate::sources::mqtt::MqttSourceArgs,
+    /// The Kafka side: brokers and the topic to write.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Partitions of the Kafka topic if it has to be created.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: i32,
 }
@@ -158,7 +183,8 @@ pub enum GroupFormat {
 /// under its own heading in `--help`. Sources and sinks bring their own flags (see
 /// [`SourceArgs`] and [`SinkArgs`]).
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["input", "brokers"]))]
+#[cfg_attr(feature = "mqtt", command(group = clap::ArgGroup::new("source").required(true).args(["input", "brokers", "mqtt"])))]
+#[cfg_attr(not(feature = "mqtt"), command(group = clap::ArgGroup::new("source").required(true).args(["input", "brokers"])))]
 pub struct AnalyzeArgs {
     /// Where readings come from.
     #[command(flatten)]

@@ -33,10 +33,16 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     let config = simulator_config(&args.fleet, simulated_clock(args), Some(args.count));
     let mut simulator = Simulator::new(&config);
     tracing::debug!(seed = simulator.seed(), "simulating");
+    #[cfg(feature = "mqtt")]
+    if let Some(broker) = args.mqtt.connection.broker()? {
+        return mqtt::simulate(args, &broker, &mut simulator);
+    }
     #[cfg(feature = "kafka")]
     if let Some(connection) = crate::kafka::Connection::from_args(&args.kafka) {
         return kafka::simulate(args, &connection, &mut simulator);
     }
+    #[cfg(feature = "kafka")]
+    anyhow::ensure!(args.kafka.topic.is_none(), "--topic needs --kafka BROKERS or --mqtt URL");
     let mut out = sinks::open_output(args.output.as_deref(), None)?.writer;
     let mut buffer = Vec::with_capacity(SIMULATE_BATCH as usize * 200);
     let pacer = args.rate.map(Pacer::new);
@@ -183,7 +189,11 @@ fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
     #[cfg(feature = "kafka")]
     let scale_out = scale_out(args, &mut options, context.kafka.as_ref(), &mut outputs)?;
     stop.check()?;
-    let dashboard_source = source.kafka_topic().map_or_else(|| "file".to_owned(), |t| format!("kafka:{t}"));
+    let dashboard_source = match (source.kafka_topic(), source.mqtt_name()) {
+        (Some(topic), _) => format!("kafka:{topic}"),
+        (None, Some(mqtt)) => mqtt,
+        (None, None) => "file".to_owned(),
+    };
     let dashboard = Dashboard { source: &dashboard_source, optional: false, store: store.as_ref() };
     serve_dashboard(&args.http, &dashboard, &mut options, &mut outputs)?;
     stop.check()?;
@@ -195,6 +205,7 @@ fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
         // results are printed only at the end, or elsewhere, so the bar never interleaves with them.
         progress: source.once || args.output.stream.output.is_some(),
         keep_bytes: keep_bytes(args),
+        state_dir: args.checkpoints.state_dir.clone(),
         #[cfg(feature = "kafka")]
         scale_out,
         stop: stop.clone(),
@@ -266,7 +277,7 @@ fn kafka_input(
     stop: &Stop,
 ) -> anyhow::Result<Option<sinks::KafkaInput>> {
     #[cfg(feature = "kafka")]
-    if source.input.is_none() {
+    if source.input.is_none() && source.kafka.connection.brokers.is_some() {
         let args = &source.kafka.connection;
         let connection = args.connect()?;
         match connection.probe(stop) {
@@ -533,5 +544,88 @@ pub mod kafka {
         let seconds = started.elapsed().as_secs_f64();
         let rate = messages as f64 / seconds.max(1e-9);
         tracing::info!(messages, seconds = format!("{seconds:.2}"), rate = format!("{rate:.0}/s"), "{what}");
+    }
+}
+
+/// `simulate --mqtt`.
+#[cfg(feature = "mqtt")]
+pub mod mqtt {
+    use std::time::Instant;
+
+    use anyhow::Context as _;
+    use iotstream_engine::Parser;
+
+    use super::*;
+    use crate::mqtt::{Broker, Publisher};
+
+    /// How long the end of `simulate --mqtt` waits for the broker to acknowledge everything.
+    const PATIENCE: Duration = Duration::from_secs(60);
+
+    /// `simulate --mqtt`: each reading a message, whole (the seed's JSON) on one topic, or small
+    /// on its sensor's topic when the topic has {state} or {guid} in it.
+    pub fn simulate(args: &SimulateArgs, broker: &Broker, simulator: &mut Simulator) -> anyhow::Result<()> {
+        let topic = topic(args)?;
+        let client_id = match &args.mqtt.connection.client_id {
+            Some(id) => id.clone(),
+            None => format!("iotstream-simulate-{}", std::process::id()),
+        };
+        let publisher = Publisher::connect(broker, &client_id)?;
+        let per_sensor = topic.contains("{state}") || topic.contains("{guid}");
+        let parser = Parser::new(usize::MAX);
+        let pacer = args.rate.map(Pacer::new);
+        let started = Instant::now();
+        let bar = progress::readings(args.count);
+        let mut line = Vec::with_capacity(256);
+        while simulator.produced() < args.count {
+            let n = next_batch(pacer.as_ref(), simulator.produced(), args.count);
+            for _ in 0..n {
+                line.clear();
+                simulator.next_line(&mut line);
+                let whole = line.strip_suffix(b"\n").unwrap_or(&line);
+                let (to, payload) = match per_sensor {
+                    false => (topic.clone(), whole.to_vec()),
+                    true => small(&parser, &topic, whole)?,
+                };
+                publisher.publish(&to, args.mqtt.qos, payload).context("the MQTT connection closed")?;
+            }
+            bar.inc(n);
+        }
+        bar.finish_and_clear();
+        let expected = if args.mqtt.qos == 0 { 0 } else { args.count };
+        let complete = publisher.finish(expected, PATIENCE);
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            messages = args.count,
+            seconds = format!("{seconds:.2}"),
+            rate = format!("{:.0}/s", args.count as f64 / seconds.max(1e-9)),
+            "published"
+        );
+        anyhow::ensure!(complete, "the MQTT broker did not acknowledge every message within {PATIENCE:?}");
+        Ok(())
+    }
+
+    /// The topic: `--mqtt-topic`, or `--topic`.
+    fn topic(args: &SimulateArgs) -> anyhow::Result<String> {
+        #[cfg(feature = "kafka")]
+        let kafka_topic = args.kafka.topic.clone();
+        #[cfg(not(feature = "kafka"))]
+        let kafka_topic = None;
+        args.mqtt
+            .topic
+            .clone()
+            .or(kafka_topic)
+            .context("simulate --mqtt needs --mqtt-topic TOPIC (or --topic)")
+    }
+
+    /// A reading as a device on a structured topic sends it: its sensor's topic, and a small
+    /// payload with the temperature and event time.
+    fn small(parser: &Parser, pattern: &str, whole: &[u8]) -> anyhow::Result<(String, Vec<u8>)> {
+        let reading =
+            parser.parse(whole).map_err(|reason| anyhow::anyhow!("simulated reading rejected: {reason}"))?;
+        let topic =
+            pattern.replace("{state}", reading.state.as_str()).replace("{guid}", &reading.guid.as_str());
+        let payload =
+            format!(r#"{{"temperature":{},"eventTime":"{}"}}"#, reading.temperature, reading.event_time);
+        Ok((topic, payload.into_bytes()))
     }
 }

@@ -24,7 +24,7 @@ use crate::cli::{Cli, DEFAULT_HTTP};
 pub const CONFIG_ENV: &str = "IOTSTREAM_CONFIG";
 
 /// Subcommands whose settings a config file may hold.
-const SECTIONS: &[&str] = &["simulate", "analyze", "demo", "produce", "group", "history"];
+const SECTIONS: &[&str] = &["simulate", "analyze", "demo", "produce", "group", "bridge", "history"];
 
 /// What the command line (and config file) asked for.
 #[derive(Debug)]

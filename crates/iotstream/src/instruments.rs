@@ -46,6 +46,11 @@ pub const CHECKPOINTS: &str = "iotstream_checkpoints_total";
 pub const COMMIT_FAILURES: &str = "iotstream_commit_failures_total";
 /// Messages deleted from a partition (retention) before they were read, by `partition`.
 pub const DATA_LOSS: &str = "iotstream_data_loss_messages_total";
+/// MQTT messages the broker sent again (after a reconnection or restart), by `counted`: "yes" if
+/// the pipeline already had it (dropped), "no" if not (counted now).
+pub const MQTT_REDELIVERIES: &str = "iotstream_mqtt_redeliveries_total";
+/// Times the MQTT broker had lost this client's session (and the messages it held).
+pub const MQTT_SESSIONS_LOST: &str = "iotstream_mqtt_sessions_lost_total";
 /// Failed attempts to write to (or prune) the results store.
 pub const STORE_ERRORS: &str = "iotstream_store_errors_total";
 /// Time to commit one emission's results to the store.
@@ -88,6 +93,14 @@ pub fn describe() {
     describe_gauge!(CONSUMER_LAG, "Messages between the consumer's position and the partition's end.");
     describe_gauge!(CHECKPOINT_AGE, Unit::Seconds, "Seconds since the last checkpoint.");
     describe_counter!(CHECKPOINTS, "Checkpoints saved.");
+    describe_counter!(
+        MQTT_REDELIVERIES,
+        "MQTT messages the broker sent again, by whether they were already counted (then dropped)."
+    );
+    describe_counter!(
+        MQTT_SESSIONS_LOST,
+        "Reconnections to an MQTT broker that had lost this client's session and its messages."
+    );
     describe_counter!(COMMIT_FAILURES, "Failed attempts at committing consumer offsets (each is retried).");
     describe_counter!(DATA_LOSS, "Messages deleted from a partition (retention) before they were read.");
     describe_counter!(STORE_ERRORS, "Failed attempts to write to the results store (each is retried).");
@@ -162,6 +175,16 @@ pub fn record_checkpoint() {
 /// Time since the last checkpoint.
 pub fn record_checkpoint_age(age: Duration) {
     gauge!(CHECKPOINT_AGE).set(age.as_secs_f64());
+}
+
+/// The MQTT broker sent a message again; `counted`: the pipeline already had it.
+pub fn record_mqtt_redelivery(counted: bool) {
+    counter!(MQTT_REDELIVERIES, "counted" => if counted { "yes" } else { "no" }).increment(1);
+}
+
+/// The MQTT broker had lost this client's session.
+pub fn record_mqtt_session_lost() {
+    counter!(MQTT_SESSIONS_LOST).increment(1);
 }
 
 /// An attempt at committing offsets failed.

@@ -25,8 +25,8 @@ pub struct KafkaArgs {
     /// Kafka bootstrap servers (host:port[,host:port…]).
     #[arg(long = "kafka", value_name = "BROKERS")]
     pub brokers: Option<String>,
-    /// The topic to read or write.
-    #[arg(long, requires = "brokers")]
+    /// The topic to read or write (Kafka; `simulate --mqtt` publishes to it too).
+    #[arg(long)]
     pub topic: Option<String>,
     /// A librdkafka setting (repeatable), e.g. security.protocol=SASL_SSL. Secret values are never
     /// logged.

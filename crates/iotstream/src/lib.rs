@@ -8,6 +8,8 @@
 //! [`signals`] turns Ctrl-C and SIGTERM into a clean stop from the first moment of a run.
 //! [`mutants`] are deliberately broken engines for the fault suite.
 
+#[cfg(all(feature = "kafka", feature = "mqtt"))]
+pub mod bridge;
 pub mod channel;
 pub mod checkpoint;
 pub mod cli;
@@ -20,6 +22,8 @@ pub mod history;
 pub mod instruments;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 pub mod mutants;
 pub mod parallel;
 pub mod pipeline;

@@ -25,6 +25,8 @@ fn main() -> ExitCode {
         Some(Command::Produce(args)) => commands::kafka::produce(args),
         #[cfg(feature = "kafka")]
         Some(Command::Group(args)) => commands::kafka::group(args),
+        #[cfg(all(feature = "kafka", feature = "mqtt"))]
+        Some(Command::Bridge(args)) => iotstream::bridge::bridge(args),
         Some(Command::History(args)) => iotstream::history::history(args),
         Some(Command::GenerateConfig) => {
             print!("{}", config::generate());

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::driver::Driver;
 use super::positions::Progress;
 use super::RunSummary;
+use crate::channel::Control;
 use crate::checkpoint::{CheckpointStore, EngineState};
 use crate::clock::wall_clock_now;
 use crate::instruments;
@@ -63,9 +64,10 @@ impl Driver {
             true => (operator.blank_like(now), Some(operator)),
             false => (operator, None),
         };
+        let positions = self.progress.positions().clone();
         let state = EngineState {
             input: checkpointing.input.clone(),
-            positions: self.progress.positions().clone(),
+            positions: positions.clone(),
             operator: saved_operator,
             sensors: std::mem::take(&mut self.sensors),
             rejected: self.rejected,
@@ -81,6 +83,10 @@ impl Driver {
         if saved.is_ok() {
             self.last_checkpoint = Some(Instant::now());
             instruments::record_checkpoint();
+            // Everything counted is in the checkpoint, open windows included.
+            if let Some(acks) = &mut self.acks {
+                acks.acknowledge(Control::Checkpointed(positions.into_iter().collect()));
+            }
         }
         saved
     }

@@ -127,6 +127,7 @@ impl Driver {
             }
             Some(SourceEvent::Merged(update)) => self.on_merged(*update)?,
             Some(SourceEvent::DataLoss(lost)) => self.on_data_loss(lost),
+            Some(SourceEvent::CheckpointWanted) => self.on_tick(Tick::Checkpoint)?,
             Some(SourceEvent::End) | None => return Ok(Flow::End),
             Some(SourceEvent::Failed(error)) => bail!(error),
         }

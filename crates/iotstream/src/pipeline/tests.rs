@@ -39,6 +39,8 @@ enum Entry {
     /// The result file was synced.
     Synced,
     Commit(Positions),
+    /// A checkpoint holding everything before these positions was saved.
+    Checkpointed(Positions),
     Shutdown(Positions),
 }
 
@@ -108,6 +110,7 @@ impl Acknowledge for Recorder {
         self.0.push(match control {
             Control::Commit(positions) => Entry::Commit(positions),
             Control::Shutdown(positions) => Entry::Shutdown(positions),
+            Control::Checkpointed(positions) => Entry::Checkpointed(positions),
             Control::Rejoin => panic!("the driver never asks to rejoin"),
         });
     }
@@ -281,7 +284,8 @@ fn a_stop_with_a_state_directory_saves_what_is_open_and_the_restart_completes_it
     let mut first = new_driver(batches(), &journal, Some(checkpointing(dir.path())));
     first.on_event(messages(0, 0, &[reading(BASE), reading(BASE)])).unwrap();
     first.finish(false).unwrap();
-    assert_eq!(journal.take(), vec![Entry::Shutdown(vec![(0, 2)])], "nothing emitted early");
+    // Nothing emitted early: the open batch is in the checkpoint, which the source is told.
+    assert_eq!(journal.take(), vec![Entry::Checkpointed(vec![(0, 2)]), Entry::Shutdown(vec![(0, 2)])]);
     let saved = CheckpointStore::open(dir.path()).unwrap().load().unwrap().unwrap();
     assert_eq!((saved.readings, saved.positions.get(&0)), (2, Some(&2)));
 
@@ -289,7 +293,24 @@ fn a_stop_with_a_state_directory_saves_what_is_open_and_the_restart_completes_it
     second.on_event(messages(0, 2, &[reading(BASE)])).unwrap();
     let summary = second.finish(true).unwrap();
     assert_eq!(summary, RunSummary { readings: 3, rejected: 0, results: 1 });
-    assert_eq!(journal.take(), vec![result(3, 0, true, &[0]), Entry::Shutdown(vec![(0, 3)])]);
+    let expected =
+        vec![result(3, 0, true, &[0]), Entry::Checkpointed(vec![(0, 3)]), Entry::Shutdown(vec![(0, 3)])];
+    assert_eq!(journal.take(), expected);
+}
+
+/// A source whose messages cannot be read again once acknowledged (MQTT) asks for a checkpoint
+/// when many wait: it is saved at once, open batch included, and the source is told.
+#[test]
+fn a_checkpoint_asked_for_is_saved_at_once_and_the_source_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::default();
+    let mut driver = new_driver(batches(), &journal, Some(checkpointing(dir.path())));
+    driver.on_event(messages(0, 0, &[reading(BASE), reading(BASE)])).unwrap();
+    driver.on_event(Some(SourceEvent::CheckpointWanted)).unwrap();
+    assert_eq!(journal.take(), vec![Entry::Checkpointed(vec![(0, 2)]), Entry::Commit(vec![(0, 2)])]);
+    drop(driver);
+    let saved = CheckpointStore::open(dir.path()).unwrap().load().unwrap().unwrap();
+    assert_eq!(saved.positions.get(&0), Some(&2));
 }
 
 #[test]
@@ -374,7 +395,10 @@ fn the_result_file_is_synced_before_a_checkpoint_records_its_length() {
     driver.on_tick(Tick::Operator).unwrap();
     journal.take();
     driver.on_tick(Tick::Checkpoint).unwrap();
-    assert_eq!(journal.take(), vec![Entry::Synced, Entry::Commit(vec![(0, 1)])]);
+    assert_eq!(
+        journal.take(),
+        vec![Entry::Synced, Entry::Checkpointed(vec![(0, 1)]), Entry::Commit(vec![(0, 1)])]
+    );
 
     // A sync that fails stops the checkpoint: had it been saved first, it would be there now.
     let dir = tempfile::tempdir().unwrap();

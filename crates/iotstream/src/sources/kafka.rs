@@ -84,6 +84,10 @@ impl KafkaSourceArgs {
     pub fn check(&self) -> anyhow::Result<()> {
         let KafkaArgs { brokers, topic, .. } = &self.connection;
         anyhow::ensure!(brokers.is_none() || topic.is_some(), "--topic is required with --kafka");
+        anyhow::ensure!(
+            brokers.is_some() || topic.is_none(),
+            "--topic names a Kafka topic and needs --kafka (MQTT topics: --mqtt-topic)"
+        );
         Ok(())
     }
 }
@@ -559,6 +563,8 @@ impl Poller {
             match self.next_control() {
                 Some(Control::Commit(positions)) => self.committer.commit(positions),
                 Some(Control::Rejoin) => self.rejoin(),
+                // Kafka resumes from a checkpoint's own positions: commits follow results.
+                Some(Control::Checkpointed(_)) => {}
                 Some(Control::Shutdown(positions)) => {
                     self.committer.finish(positions, FINAL_COMMIT_GRACE);
                     self.consumer.context().closing.store(true, Ordering::SeqCst);

@@ -7,6 +7,8 @@ pub mod file;
 pub mod generator;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,15 +34,19 @@ pub struct SourceArgs {
     /// Messages longer than this many bytes are rejected unread (reason too_large).
     #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
-    /// Threads parsing input in parallel, file lines or Kafka messages of all partitions (0: one
-    /// per core). Processing time only; event time keeps the order of readings within each
-    /// partition and parses on one thread.
+    /// Threads parsing input in parallel, file lines or Kafka and MQTT messages (0: one per
+    /// core). Processing time only; event time keeps the order of readings within each partition
+    /// and parses on one thread.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Kafka connection and its settings.
     #[cfg(feature = "kafka")]
     #[command(flatten)]
     pub kafka: kafka::KafkaSourceArgs,
+    /// MQTT connection, topics and how to read them.
+    #[cfg(feature = "mqtt")]
+    #[command(flatten)]
+    pub mqtt: mqtt::MqttSourceArgs,
 }
 
 /// What a run needs of its source beyond the source's own flags.
@@ -52,6 +58,8 @@ pub struct SourceOptions {
     pub resume: BTreeMap<i32, i64>,
     /// A checkpoint holds the state of every partition: the process must own them all.
     pub own_all: bool,
+    /// The state directory (`--state-dir`), for sources that keep state of their own there.
+    pub state_dir: Option<PathBuf>,
     /// Show a progress bar (on a terminal) while reading a file.
     pub progress: bool,
     /// Rejected messages are kept up to this many bytes (for dead letters).
@@ -66,29 +74,54 @@ pub struct SourceOptions {
 impl SourceArgs {
     /// What is read, as checkpoints record it: a checkpoint resumes only the same input.
     pub fn name(&self) -> String {
-        match (&self.input, self.kafka_topic()) {
-            (Some(path), _) => format!("file:{}", path.display()),
-            (None, Some(topic)) => format!("kafka:{topic}"),
-            (None, None) => "none".to_owned(),
+        match (&self.input, self.kafka_topic(), self.mqtt_name()) {
+            (Some(path), _, _) => format!("file:{}", path.display()),
+            (None, Some(topic), _) => format!("kafka:{topic}"),
+            (None, None, Some(mqtt)) => mqtt,
+            (None, None, None) => "none".to_owned(),
         }
+    }
+
+    /// The MQTT broker and client id read, if the input is MQTT.
+    pub fn mqtt_name(&self) -> Option<String> {
+        #[cfg(feature = "mqtt")]
+        return self.mqtt.name();
+        #[cfg(not(feature = "mqtt"))]
+        None
     }
 
     /// Every problem with the source flags (reported with all others before anything opens).
     pub fn check(&self) -> anyhow::Result<()> {
         #[cfg(feature = "kafka")]
         self.kafka.check()?;
+        #[cfg(feature = "mqtt")]
+        self.mqtt.check()?;
+        #[cfg(feature = "mqtt")]
+        anyhow::ensure!(
+            !(self.once && self.mqtt.connection.url.is_some()),
+            "--once does not apply to --mqtt: a subscription has no end"
+        );
+        let inputs = [self.input.is_some(), self.kafka_topic().is_some(), self.mqtt_name().is_some()];
+        anyhow::ensure!(
+            inputs.iter().filter(|given| **given).count() <= 1,
+            "give one input: --input, --kafka or --mqtt"
+        );
         Ok(())
     }
 
     /// Opens the input and starts reading it on a thread of its own.
     pub fn open(&self, options: &SourceOptions) -> anyhow::Result<Source> {
-        match &self.input {
-            Some(path) => file::open(path, self.max_line_bytes, options),
-            #[cfg(feature = "kafka")]
-            None => kafka::open(&self.kafka, self.once, self.max_line_bytes, options),
-            #[cfg(not(feature = "kafka"))]
-            None => anyhow::bail!("this build has no Kafka support; use --input"),
+        if let Some(path) = &self.input {
+            return file::open(path, self.max_line_bytes, options);
         }
+        #[cfg(feature = "mqtt")]
+        if self.mqtt.connection.url.is_some() {
+            return mqtt::open(&self.mqtt, self.max_line_bytes, options);
+        }
+        #[cfg(feature = "kafka")]
+        return kafka::open(&self.kafka, self.once, self.max_line_bytes, options);
+        #[cfg(not(feature = "kafka"))]
+        anyhow::bail!("this build has no Kafka support; use --input")
     }
 
     /// The Kafka topic read, if the input is Kafka.

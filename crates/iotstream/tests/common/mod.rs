@@ -2,6 +2,7 @@
 //! binary, and the independent Python client; `postgres`: a PostgreSQL server per test.
 #![allow(dead_code)]
 
+pub mod mosquitto;
 pub mod postgres;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};

@@ -1,0 +1,632 @@
+//! What every MQTT client of iotstream shares: the broker URL and its credentials, TLS, the
+//! protocol version, and one [`Session`] over rumqttc's two clients (MQTT 3.1.1 and 5), so that
+//! the source, `simulate --mqtt` and the bridge are written once.
+//!
+//! A password comes from the URL (`mqtt://user:password@host`) or from `IOTSTREAM_MQTT_PASSWORD`;
+//! it never reaches a log line or an error message (the URL is always shown without it).
+//!
+//! Sessions are persistent (MQTT 3.1.1 `clean session` off, MQTT 5 `clean start` off with a
+//! session that never expires) under a client id the user chooses: a random id would start a new,
+//! empty session at every restart and the broker would keep nothing while iotstream is away.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rumqttc::{TlsConfiguration, Transport};
+
+/// Environment variable with the broker password (when the URL has none).
+pub const PASSWORD_ENV: &str = "IOTSTREAM_MQTT_PASSWORD";
+
+/// The largest packet accepted: MQTT's own limit (256 MB). The parser rejects long payloads as
+/// too large; refusing them at the connection instead would drop it, and the broker would deliver
+/// the same message again and again.
+const MAX_PACKET: usize = 268_435_455;
+
+/// Keep-alive ping interval: a dead connection is noticed within about 1.5 times this.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Requests (acknowledgements, publishes) queued for the connection: more than can be in flight,
+/// so that acknowledging a whole checkpoint's messages never waits on the connection.
+const REQUEST_CAPACITY: usize = 70_000;
+
+/// Connection flags shared by every command that talks to an MQTT broker.
+#[derive(Clone, Debug, Default, clap::Args)]
+#[command(next_help_heading = "MQTT")]
+pub struct MqttArgs {
+    /// MQTT broker: mqtt://[user[:password]@]host[:port] (TLS: mqtts://, port 8883 by default).
+    /// The password may come from IOTSTREAM_MQTT_PASSWORD instead; it is never logged.
+    #[arg(id = "mqtt", long = "mqtt", value_name = "URL")]
+    pub url: Option<BrokerUrl>,
+    /// Client id: the broker keeps this client's session (subscriptions, messages not yet
+    /// acknowledged) under it, so it must stay the same across restarts. Required for reading.
+    #[arg(id = "mqtt_client_id", long = "mqtt-client-id", value_name = "ID", requires = "mqtt")]
+    pub client_id: Option<String>,
+    /// MQTT protocol version.
+    #[arg(id = "mqtt_version", long = "mqtt-version", value_enum, default_value_t = Version::V5, requires = "mqtt")]
+    pub version: Version,
+    /// With mqtts://: trust this CA certificate (PEM) instead of the system's.
+    #[arg(id = "mqtt_ca", long = "mqtt-ca", value_name = "FILE", requires = "mqtt")]
+    pub ca: Option<PathBuf>,
+}
+
+/// MQTT protocol version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Version {
+    /// MQTT 3.1.1.
+    #[value(name = "3")]
+    V3,
+    /// MQTT 5.
+    #[default]
+    #[value(name = "5")]
+    V5,
+}
+
+/// A broker address as given: `mqtt://` or `mqtts://`, host, port, and optional credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    /// TLS (`mqtts://`).
+    pub tls: bool,
+    /// Host name or address.
+    pub host: String,
+    /// Port (1883, or 8883 with TLS, when not given).
+    pub port: u16,
+    /// User name, if any.
+    pub user: Option<String>,
+    /// Password from the URL, if any (never shown).
+    password: Option<String>,
+}
+
+impl FromStr for BrokerUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (tls, rest) = if let Some(rest) = text.strip_prefix("mqtt://") {
+            (false, rest)
+        } else if let Some(rest) = text.strip_prefix("mqtts://") {
+            (true, rest)
+        } else {
+            return Err("expected mqtt://host[:port] or mqtts://host[:port]".into());
+        };
+        let rest = rest.trim_end_matches('/');
+        let (userinfo, address) = match rest.rsplit_once('@') {
+            Some((userinfo, address)) => (Some(userinfo), address),
+            None => (None, rest),
+        };
+        let (user, password) = match userinfo {
+            Some(info) => {
+                let (user, password) = match info.split_once(':') {
+                    Some((user, password)) => (user, Some(percent_decode(password)?)),
+                    None => (info, None),
+                };
+                (Some(percent_decode(user)?), password)
+            }
+            None => (None, None),
+        };
+        if address.contains('/') {
+            return Err("a broker URL has no path: give topics with --mqtt-topic".into());
+        }
+        let default_port = if tls { 8883 } else { 1883 };
+        let (host, port) = match address.rsplit_once(':') {
+            // An IPv6 address in brackets has colons of its own.
+            Some((host, port)) if !port.contains(']') => {
+                (host, port.parse().map_err(|_| format!("bad port {port:?}"))?)
+            }
+            _ => (address, default_port),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err("the URL has no host".into());
+        }
+        Ok(BrokerUrl { tls, host: host.to_owned(), port, user, password })
+    }
+}
+
+/// `%XX` escapes in URL credentials (a password may contain `@` or `:`).
+fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3).ok_or("a % escape in the URL is cut short")?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad % escape %{hex} in the URL"))?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "the URL's credentials are not UTF-8".into())
+}
+
+/// Shown without the password, wherever it is printed.
+impl fmt::Display for BrokerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        match &self.user {
+            Some(user) => write!(f, "{scheme}://{user}@{}:{}", self.host, self.port),
+            None => write!(f, "{scheme}://{}:{}", self.host, self.port),
+        }
+    }
+}
+
+impl fmt::Debug for BrokerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// `simulate --mqtt`: where and how to publish.
+#[derive(Clone, Debug, Default, clap::Args)]
+#[command(next_help_heading = "MQTT")]
+pub struct MqttPublishArgs {
+    /// Broker, client id, version, TLS.
+    #[command(flatten)]
+    pub connection: MqttArgs,
+    /// Topic to publish to (also --topic). With {state} and {guid} in it, e.g.
+    /// 'sensors/{state}/{guid}', each reading goes to its sensor's topic as a small payload
+    /// ({"temperature": …, "eventTime": …}), for `analyze --mqtt-topic-fields`.
+    #[arg(id = "mqtt_topic", long = "mqtt-topic", value_name = "TOPIC", requires = "mqtt")]
+    pub topic: Option<String>,
+    /// Quality of service: 0 (at most once) or 1 (at least once, acknowledged by the broker).
+    #[arg(long, default_value_t = 1, requires = "mqtt", value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub qos: u8,
+}
+
+/// How a session treats what it receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acks {
+    /// The client acknowledges each QoS 1 message itself ([`Session::ack`]), when its effect is safe.
+    Manual,
+    /// rumqttc acknowledges on receipt (publishers, which receive nothing).
+    Automatic,
+}
+
+/// A broker to connect to, as resolved from the flags.
+#[derive(Clone, Debug)]
+pub struct Broker {
+    /// Where.
+    pub url: BrokerUrl,
+    /// Which protocol.
+    pub version: Version,
+    /// The password (from the URL or the environment).
+    password: Option<String>,
+    /// A CA certificate to trust (PEM), for TLS.
+    ca: Option<Vec<u8>>,
+}
+
+impl MqttArgs {
+    /// The broker, with its password and CA certificate read, or `None` without `--mqtt`.
+    pub fn broker(&self) -> anyhow::Result<Option<Broker>> {
+        let Some(url) = &self.url else { return Ok(None) };
+        let password = url.password.clone().or_else(|| std::env::var(PASSWORD_ENV).ok());
+        anyhow::ensure!(
+            password.is_none() || url.user.is_some(),
+            "an MQTT password needs a user name: mqtt://USER@host (the password may stay in {PASSWORD_ENV})"
+        );
+        let ca = match &self.ca {
+            Some(path) => {
+                anyhow::ensure!(url.tls, "--mqtt-ca needs an mqtts:// URL");
+                Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
+            }
+            None => None,
+        };
+        Ok(Some(Broker { url: url.clone(), version: self.version, password, ca }))
+    }
+
+    /// The client id, which readers must give (see [`MqttArgs::client_id`]).
+    pub fn required_client_id(&self) -> anyhow::Result<&str> {
+        let id = self.client_id.as_deref().context(
+            "--mqtt-client-id is required: the broker keeps the session (and the messages not yet \
+             processed) under a stable client id; a random one would lose them at every restart",
+        )?;
+        anyhow::ensure!(!id.is_empty(), "--mqtt-client-id must not be empty");
+        Ok(id)
+    }
+}
+
+/// A message received.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Its topic.
+    pub topic: String,
+    /// Its payload.
+    pub payload: bytes::Bytes,
+    /// Packet id (QoS 1 and 2; reused by the broker once acknowledged: never a message's identity).
+    pub pkid: u16,
+    /// Quality of service it was delivered at (0, 1, 2).
+    pub qos: u8,
+    /// The broker sends it again (it was delivered before, and not acknowledged).
+    pub dup: bool,
+}
+
+/// What a session reports.
+#[derive(Debug)]
+pub enum Incoming {
+    /// Connected (again); `session_present`: the broker kept this client's session.
+    Connected {
+        /// The broker still had the session (subscriptions and queued messages).
+        session_present: bool,
+    },
+    /// A message.
+    Message(Message),
+    /// A subscription was answered; `refused` filters were not granted.
+    Subscribed {
+        /// How many of the filters the broker refused.
+        refused: usize,
+    },
+    /// The broker acknowledged a QoS 1 message published.
+    Published,
+    /// Nothing within the wait, or a packet of no interest.
+    Nothing,
+}
+
+/// The connection broke (it is retried by the next [`Session::poll`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Broken(String);
+
+/// The session could not queue a request: the connection's event loop is gone.
+#[derive(Debug, thiserror::Error)]
+#[error("the MQTT connection has closed")]
+pub struct Closed;
+
+/// One MQTT client connection (either protocol version): requests (subscriptions,
+/// acknowledgements, publishes) are queued, and sent while the network half is polled.
+pub struct Session {
+    requests: Requests,
+    network: Network,
+}
+
+/// The request half of a session.
+pub enum Requests {
+    /// MQTT 3.1.1.
+    V3(rumqttc::Client),
+    /// MQTT 5.
+    V5(rumqttc::v5::Client),
+}
+
+/// The network half of a session: polling it makes progress.
+pub enum Network {
+    /// MQTT 3.1.1 (boxed, like 5: both connections are large, and differ in size).
+    V3(Box<rumqttc::Connection>),
+    /// MQTT 5.
+    V5(Box<rumqttc::v5::Connection>),
+}
+
+impl Broker {
+    /// A session (not yet connected: the first poll connects) under `client_id`.
+    pub fn session(&self, client_id: &str, acks: Acks) -> anyhow::Result<Session> {
+        let transport = self.transport()?;
+        let manual = acks == Acks::Manual;
+        let (host, port) = (self.url.host.clone(), self.url.port);
+        Ok(match self.version {
+            Version::V3 => {
+                let mut options = rumqttc::MqttOptions::new(client_id, host, port);
+                options
+                    .set_keep_alive(KEEP_ALIVE)
+                    .set_clean_session(false)
+                    .set_manual_acks(manual)
+                    .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+                    .set_request_channel_capacity(REQUEST_CAPACITY)
+                    .set_inflight(u16::MAX)
+                    .set_transport(transport);
+                if let Some(user) = &self.url.user {
+                    options.set_credentials(user, self.password.clone().unwrap_or_default());
+                }
+                let (client, connection) = rumqttc::Client::new(options, REQUEST_CAPACITY);
+                Session { requests: Requests::V3(client), network: Network::V3(Box::new(connection)) }
+            }
+            Version::V5 => {
+                let mut options = rumqttc::v5::MqttOptions::new(client_id, host, port);
+                options
+                    .set_keep_alive(KEEP_ALIVE)
+                    .set_clean_start(false)
+                    // The session outlives any outage: the broker keeps it (and queues messages)
+                    // until iotstream comes back.
+                    .set_session_expiry_interval(Some(u32::MAX))
+                    // As many unacknowledged messages as packet ids allow: acknowledgements wait
+                    // for checkpoints.
+                    .set_receive_maximum(Some(u16::MAX))
+                    .set_max_packet_size(Some(MAX_PACKET as u32))
+                    .set_manual_acks(manual)
+                    .set_request_channel_capacity(REQUEST_CAPACITY)
+                    .set_outgoing_inflight_upper_limit(u16::MAX)
+                    .set_transport(transport);
+                if let Some(user) = &self.url.user {
+                    options.set_credentials(user, self.password.clone().unwrap_or_default());
+                }
+                let (client, connection) = rumqttc::v5::Client::new(options, REQUEST_CAPACITY);
+                Session { requests: Requests::V5(client), network: Network::V5(Box::new(connection)) }
+            }
+        })
+    }
+
+    fn transport(&self) -> anyhow::Result<Transport> {
+        if !self.url.tls {
+            return Ok(Transport::Tcp);
+        }
+        Ok(Transport::Tls(match &self.ca {
+            Some(ca) => TlsConfiguration::SimpleNative { ca: ca.clone(), client_auth: None },
+            None => TlsConfiguration::Native,
+        }))
+    }
+}
+
+impl Session {
+    /// Waits up to `wait` for something from the broker (connecting first if needed).
+    pub fn poll(&mut self, wait: Duration) -> Result<Incoming, Broken> {
+        self.network.poll(wait)
+    }
+
+    /// Subscribes to `filters` at QoS 1.
+    pub fn subscribe(&self, filters: &[String]) -> Result<(), Closed> {
+        self.requests.subscribe(filters)
+    }
+
+    /// Acknowledges the QoS 1 message with packet id `pkid` (sent with the next polls).
+    pub fn ack(&self, pkid: u16) -> Result<(), Closed> {
+        self.requests.ack(pkid)
+    }
+
+    /// Asks the broker to close the connection cleanly (sent with the next polls).
+    pub fn disconnect(&self) {
+        self.requests.disconnect();
+    }
+}
+
+impl Requests {
+    fn subscribe(&self, filters: &[String]) -> Result<(), Closed> {
+        let sent = match self {
+            Requests::V3(client) => {
+                let filters = filters
+                    .iter()
+                    .map(|f| rumqttc::SubscribeFilter::new(f.clone(), rumqttc::QoS::AtLeastOnce));
+                client.subscribe_many(filters).is_ok()
+            }
+            Requests::V5(client) => {
+                use rumqttc::v5::mqttbytes::{v5::Filter, QoS};
+                client
+                    .subscribe_many(filters.iter().map(|f| Filter::new(f.clone(), QoS::AtLeastOnce)))
+                    .is_ok()
+            }
+        };
+        sent.then_some(()).ok_or(Closed)
+    }
+
+    fn ack(&self, pkid: u16) -> Result<(), Closed> {
+        let sent = match self {
+            Requests::V3(client) => {
+                let mut publish = rumqttc::Publish::new("", rumqttc::QoS::AtLeastOnce, Vec::new());
+                publish.pkid = pkid;
+                client.try_ack(&publish).is_ok()
+            }
+            Requests::V5(client) => {
+                use rumqttc::v5::mqttbytes::{v5::Publish, QoS};
+                let mut publish = Publish::new("", QoS::AtLeastOnce, Vec::new(), None);
+                publish.pkid = pkid;
+                client.try_ack(&publish).is_ok()
+            }
+        };
+        sent.then_some(()).ok_or(Closed)
+    }
+
+    /// Queues a message to `topic` at `qos` (0 or 1), waiting while the request queue is full.
+    fn publish(&self, topic: &str, qos: u8, payload: Vec<u8>) -> Result<(), Closed> {
+        let sent = match self {
+            Requests::V3(client) => {
+                let qos = if qos == 0 { rumqttc::QoS::AtMostOnce } else { rumqttc::QoS::AtLeastOnce };
+                client.publish(topic, qos, false, payload).is_ok()
+            }
+            Requests::V5(client) => {
+                use rumqttc::v5::mqttbytes::QoS;
+                let qos = if qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+                client.publish(topic, qos, false, payload).is_ok()
+            }
+        };
+        sent.then_some(()).ok_or(Closed)
+    }
+
+    fn disconnect(&self) {
+        // A session already closed has nothing to disconnect.
+        let _ = match self {
+            Requests::V3(client) => client.disconnect().is_ok(),
+            Requests::V5(client) => client.disconnect().is_ok(),
+        };
+    }
+}
+
+impl Network {
+    fn poll(&mut self, wait: Duration) -> Result<Incoming, Broken> {
+        match self {
+            Network::V3(connection) => match connection.recv_timeout(wait) {
+                Err(_) => Ok(Incoming::Nothing),
+                Ok(Err(error)) => Err(Broken(error.to_string())),
+                Ok(Ok(event)) => Ok(v3_incoming(event)),
+            },
+            Network::V5(connection) => match connection.recv_timeout(wait) {
+                Err(_) => Ok(Incoming::Nothing),
+                Ok(Err(error)) => Err(Broken(error.to_string())),
+                Ok(Ok(event)) => Ok(v5_incoming(event)),
+            },
+        }
+    }
+}
+
+fn v3_incoming(event: rumqttc::Event) -> Incoming {
+    use rumqttc::{Event, Packet};
+    match event {
+        Event::Incoming(Packet::ConnAck(ack)) => Incoming::Connected { session_present: ack.session_present },
+        Event::Incoming(Packet::Publish(p)) => Incoming::Message(Message {
+            topic: p.topic,
+            payload: p.payload,
+            pkid: p.pkid,
+            qos: p.qos as u8,
+            dup: p.dup,
+        }),
+        Event::Incoming(Packet::SubAck(ack)) => Incoming::Subscribed {
+            refused: ack
+                .return_codes
+                .iter()
+                .filter(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                .count(),
+        },
+        Event::Incoming(Packet::PubAck(_)) => Incoming::Published,
+        _ => Incoming::Nothing,
+    }
+}
+
+fn v5_incoming(event: rumqttc::v5::Event) -> Incoming {
+    use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
+    use rumqttc::v5::Event;
+    match event {
+        Event::Incoming(Packet::ConnAck(ack)) => Incoming::Connected { session_present: ack.session_present },
+        Event::Incoming(Packet::Publish(p)) => Incoming::Message(Message {
+            topic: String::from_utf8_lossy(&p.topic).into_owned(),
+            payload: p.payload,
+            pkid: p.pkid,
+            qos: p.qos as u8,
+            dup: p.dup,
+        }),
+        Event::Incoming(Packet::SubAck(ack)) => Incoming::Subscribed {
+            refused: ack
+                .return_codes
+                .iter()
+                .filter(|c| !matches!(c, SubscribeReasonCode::Success(_)))
+                .count(),
+        },
+        Event::Incoming(Packet::PubAck(_)) => Incoming::Published,
+        _ => Incoming::Nothing,
+    }
+}
+
+/// A session that only publishes: its network half is polled on a thread of its own (rumqttc
+/// sends only while polled), which counts the broker's acknowledgements and reconnects with
+/// backoff.
+pub struct Publisher {
+    requests: Requests,
+    acked: Arc<AtomicU64>,
+    /// Set before the DISCONNECT: the connection's end is expected, and ends the pump.
+    closing: Arc<AtomicBool>,
+    pump: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Publisher {
+    /// Connects `client_id` to `broker` for publishing.
+    pub fn connect(broker: &Broker, client_id: &str) -> anyhow::Result<Publisher> {
+        let Session { requests, mut network } = broker.session(client_id, Acks::Automatic)?;
+        let acked = Arc::new(AtomicU64::new(0));
+        let closing = Arc::new(AtomicBool::new(false));
+        let (counter, closed, url) = (Arc::clone(&acked), Arc::clone(&closing), broker.url.clone());
+        let pump = std::thread::Builder::new().name("mqtt-publisher".into()).spawn(move || {
+            let mut backoff = Backoff::default();
+            loop {
+                match network.poll(Duration::from_millis(100)) {
+                    Ok(Incoming::Published) => {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(Incoming::Connected { .. }) => backoff.reset(),
+                    Ok(_) => {}
+                    Err(_) if closed.load(Ordering::SeqCst) => return,
+                    Err(error) => {
+                        tracing::warn!(broker = %url, %error, "MQTT connection failed; retrying");
+                        std::thread::sleep(backoff.next_wait());
+                    }
+                }
+            }
+        })?;
+        Ok(Publisher { requests, acked, closing, pump: Some(pump) })
+    }
+
+    /// Queues a message (waiting while the queue is full).
+    pub fn publish(&self, topic: &str, qos: u8, payload: Vec<u8>) -> Result<(), Closed> {
+        self.requests.publish(topic, qos, payload)
+    }
+
+    /// QoS 1 messages the broker has acknowledged.
+    pub fn acknowledged(&self) -> u64 {
+        self.acked.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `expected` QoS 1 messages are acknowledged (or `patience` passes), then
+    /// disconnects; false if some were not acknowledged in time.
+    pub fn finish(mut self, expected: u64, patience: Duration) -> bool {
+        let deadline = Instant::now() + patience;
+        while self.acknowledged() < expected && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let complete = self.acknowledged() >= expected;
+        self.closing.store(true, Ordering::SeqCst);
+        // The pump sends the DISCONNECT while it polls, and ends when the broker closes.
+        self.requests.disconnect();
+        if let Some(pump) = self.pump.take() {
+            let _ = pump.join();
+        }
+        complete
+    }
+}
+
+/// Waits between reconnection attempts: doubling from 100 ms to 5 s, back to the start once a
+/// connection succeeds.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: Backoff::FIRST }
+    }
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MOST: Duration = Duration::from_secs(5);
+
+    /// How long to wait before the next attempt.
+    pub fn next_wait(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(Backoff::MOST);
+        wait
+    }
+
+    /// A connection succeeded.
+    pub fn reset(&mut self) {
+        self.next = Backoff::FIRST;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_defaults_and_never_show_the_password() {
+        let url: BrokerUrl = "mqtt://localhost".parse().unwrap();
+        assert_eq!((url.tls, url.host.as_str(), url.port), (false, "localhost", 1883));
+        let url: BrokerUrl = "mqtts://fleet:p%40ss:w@broker.example:9883/".parse().unwrap();
+        assert_eq!((url.tls, url.port, url.user.as_deref()), (true, 9883, Some("fleet")));
+        assert_eq!(url.password.as_deref(), Some("p@ss:w"));
+        assert_eq!(url.to_string(), "mqtts://fleet@broker.example:9883");
+        assert_eq!(format!("{url:?}"), "mqtts://fleet@broker.example:9883");
+        let url: BrokerUrl = "mqtt://[::1]:1884".parse().unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("::1", 1884));
+        for bad in ["tcp://host", "mqtt://", "mqtt://host:port", "mqtt://host/topic", "mqtt://u:%4@h"] {
+            assert!(bad.parse::<BrokerUrl>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_ceiling_and_resets() {
+        let mut backoff = Backoff::default();
+        let waits: Vec<u128> = (0..8).map(|_| backoff.next_wait().as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        backoff.reset();
+        assert_eq!(backoff.next_wait(), Duration::from_millis(100));
+    }
+}

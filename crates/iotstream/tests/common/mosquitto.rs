@@ -1,0 +1,99 @@
+//! A Mosquitto broker of the test's own: Debian's binary, a config of its own on a free port of
+//! 127.0.0.1, persistence in a temporary directory (so a restart keeps sessions and queued
+//! messages), queues large enough that nothing is dropped while a subscriber is away, and no limit
+//! on messages in flight (acknowledgements wait for checkpoints). Killed on drop.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Mosquitto {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+/// Debian's `mosquitto`, or `IOTSTREAM_MOSQUITTO`.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("IOTSTREAM_MOSQUITTO") {
+        return PathBuf::from(path);
+    }
+    for candidate in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"] {
+        if std::path::Path::new(candidate).exists() {
+            return PathBuf::from(candidate);
+        }
+    }
+    panic!("Mosquitto is not installed: scripts/test installs it (apt-get install mosquitto)")
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "listener {port} 127.0.0.1\n\
+             allow_anonymous true\n\
+             persistence true\n\
+             persistence_location {}/\n\
+             autosave_interval 1\n\
+             max_queued_messages 1000000\n\
+             max_inflight_messages 0\n\
+             user root\n\
+             log_dest file {}/mosquitto.log\n\
+             log_type error\nlog_type warning\nlog_type notice\n",
+            dir.path().display(),
+            dir.path().display()
+        );
+        std::fs::write(dir.path().join("mosquitto.conf"), config).unwrap();
+        let mut broker = Mosquitto { port, dir, child: None };
+        broker.run();
+        broker
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    fn run(&mut self) {
+        let child = Command::new(binary())
+            .arg("-c")
+            .arg(self.dir.path().join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not start: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A clean restart: SIGTERM (the broker saves its sessions and queues), then the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! MQTT in, against a real Mosquitto (Debian's, started by each test with a config of its own) and
+//! an independent publisher (Python's paho-mqtt, `tests/mqtt/publish.py`):
+//! - 60,000 readings at QoS 1 while the engine is `kill -9`ed twice: its windows equal those of an
+//!   uninterrupted engine subscribed beside it, and the Python oracle's, each exactly once;
+//! - the broker restarted mid-stream (MQTT 3.1.1 this time): nothing lost;
+//! - devices' small payloads on structured topics (`--mqtt-topic-fields`), from `simulate --mqtt`:
+//!   the same windows as the whole readings from a file; bad payloads rejected by reason;
+//! - the bridge `kill -9`ed twice: Kafka holds every reading.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::mosquitto::Mosquitto;
+use common::{agrees_with_python, bin, python_oracle, run, wait_timeout, Broker};
+use iotstream_engine::WindowResult;
+use serde_json::Value;
+
+/// Window flags of every engine here, and of the oracle.
+const WINDOWS: [&str; 6] = ["--time", "event", "--window", "10s", "--max-delay", "1s"];
+const WINDOW_SECONDS: u64 = 10;
+const TOPIC: &str = "fleet/readings";
+/// How long anything may take here before the test gives up.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// `count` readings 10 ms of event time apart, in order, from 2026-01-01.
+fn readings(dir: &Path, count: u64, seed: u64) -> PathBuf {
+    let path = dir.join("readings.jsonl");
+    let (count, seed) = (count.to_string(), seed.to_string());
+    let args = ["simulate", &count, "--seed", &seed, "--start", "2026-01-01T00:00:00Z", "--interval", "10ms"];
+    run(&[&args[..], &["--output", path.to_str().unwrap()]].concat());
+    path
+}
+
+/// An engine reading `broker` as `client_id`, writing to `output`; its log is the file beside
+/// `output` with the extension `N.log`, N counting the processes started.
+fn engine(
+    broker: &Mosquitto,
+    client_id: &str,
+    output: &Path,
+    state: Option<&Path>,
+    extra: &[&str],
+) -> (Child, PathBuf) {
+    let log = output.with_extension(format!("{}.log", next_run()));
+    let mut cmd = bin();
+    cmd.args(["analyze", "--mqtt", &broker.url(), "--mqtt-client-id", client_id])
+        .args(WINDOWS)
+        .args(["--format", "jsonl", "--output", output.to_str().unwrap(), "--checkpoint-interval", "1s"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    if let Some(state) = state {
+        cmd.arg("--state-dir").arg(state);
+    }
+    let child = cmd.spawn().expect("start the engine");
+    wait_until(
+        || std::fs::read_to_string(&log).unwrap_or_default().contains("subscribing"),
+        "the engine to subscribe",
+    );
+    // The SUBACK follows the SUBSCRIBE at once on this machine's loopback.
+    std::thread::sleep(Duration::from_millis(300));
+    (child, log)
+}
+
+/// A number for each process started, naming its log.
+fn next_run() -> usize {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    RUNS.fetch_add(1, Ordering::SeqCst)
+}
+
+fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The publisher, in the background: every line of `file` at QoS 1.
+fn publish(broker: &Mosquitto, file: &Path, extra: &[&str]) -> Child {
+    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mqtt/publish.py");
+    Command::new(interpreter)
+        .arg(script)
+        .args(["127.0.0.1", &broker.port.to_string(), TOPIC, file.to_str().unwrap()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("python3 with paho-mqtt (scripts/test installs it)")
+}
+
+fn finish_publishing(mut publisher: Child) {
+    let status = wait_timeout(&mut publisher, PATIENCE).expect("the publisher finished");
+    assert!(status.success(), "the publisher failed (is paho-mqtt installed? scripts/test installs it)");
+}
+
+fn kill_9(child: &mut Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn sigterm(mut child: Child) {
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = wait_timeout(&mut child, PATIENCE).expect("the engine stopped");
+    assert!(status.success(), "the engine exited with {status}");
+}
+
+/// The final windows of a result file, by start: the record (without its partitions, which name
+/// the input) and its parsed form. Panics if a window appears twice.
+fn final_windows(path: &Path) -> BTreeMap<i64, (String, WindowResult)> {
+    let mut windows = BTreeMap::new();
+    let mut text = std::fs::read_to_string(path).unwrap_or_default();
+    // Whole lines only: the engine may be writing the next one.
+    text.truncate(text.rfind('\n').map_or(0, |end| end + 1));
+    for line in text.lines() {
+        let mut value: Value = serde_json::from_str(line).expect("whole JSON lines");
+        if value["type"] != "window" || value["final"] != true {
+            continue;
+        }
+        value.as_object_mut().unwrap().remove("partitions");
+        let result: WindowResult = serde_json::from_value(value.clone()).unwrap();
+        let start = result.window_start.as_micros();
+        assert!(
+            windows.insert(start, (value.to_string(), result)).is_none(),
+            "window {start} twice in {path:?}"
+        );
+    }
+    windows
+}
+
+/// The oracle's windows that event time closes once `readings` are all in (the last reading's
+/// event time minus the max delay is past their end).
+fn closed_oracle_windows(readings: &Path) -> Vec<Value> {
+    let last: Value =
+        serde_json::from_str(std::fs::read_to_string(readings).unwrap().lines().last().unwrap()).unwrap();
+    let last = iotstream_engine::EventTime::parse_rfc3339(last["eventTime"].as_str().unwrap().as_bytes())
+        .unwrap()
+        .as_micros();
+    let watermark = last - 1_000_000;
+    python_oracle(readings, WINDOW_SECONDS)
+        .into_iter()
+        .filter(|w| w["window_end"].as_i64().unwrap() <= watermark)
+        .collect()
+}
+
+fn wait_for_windows(output: &Path, expected: &[Value]) {
+    let last = expected.last().unwrap()["window_start"].as_i64().unwrap();
+    wait_until(|| final_windows(output).contains_key(&last), "the last closed window");
+}
+
+fn assert_equal_to_oracle(output: &Path, expected: &[Value]) {
+    let ours = final_windows(output);
+    for theirs in expected {
+        let start = theirs["window_start"].as_i64().unwrap();
+        let (_, window) =
+            ours.get(&start).unwrap_or_else(|| panic!("window {start} missing from {output:?}"));
+        agrees_with_python(window, theirs).unwrap();
+    }
+}
+
+#[test]
+fn kill_9_twice_while_publishing_gives_the_uninterrupted_windows_exactly_once() {
+    let _serial = common::serial();
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = readings(dir.path(), 60_000, 11);
+    let (reference_out, crashed_out, state) =
+        (dir.path().join("reference.jsonl"), dir.path().join("crashed.jsonl"), dir.path().join("state"));
+    let (reference, _) = engine(&broker, "reference", &reference_out, None, &["--mqtt-topic", TOPIC]);
+    let topic = ["--mqtt-topic", TOPIC];
+    let (mut crashed, _) = engine(&broker, "crashed", &crashed_out, Some(&state), &topic);
+    let mut restarts = Vec::new();
+    let publisher = publish(&broker, &input, &["--rate", "5000"]);
+    for _ in 0..2 {
+        // A kill lands once some windows are out and the engine is at work on more.
+        let seen = final_windows(&crashed_out).len();
+        wait_until(|| final_windows(&crashed_out).len() >= seen + 3, "more windows from the engine");
+        std::thread::sleep(Duration::from_millis(350));
+        kill_9(&mut crashed);
+        let log;
+        (crashed, log) = engine(&broker, "crashed", &crashed_out, Some(&state), &topic);
+        restarts.push(log);
+    }
+    finish_publishing(publisher);
+    let expected = closed_oracle_windows(&input);
+    assert_eq!(expected.len(), 59);
+    wait_for_windows(&reference_out, &expected);
+    wait_for_windows(&crashed_out, &expected);
+    sigterm(crashed);
+    sigterm(reference);
+    assert_equal_to_oracle(&reference_out, &expected);
+    assert_equal_to_oracle(&crashed_out, &expected);
+    let (reference, crashed) = (final_windows(&reference_out), final_windows(&crashed_out));
+    let raw = |w: &BTreeMap<i64, (String, WindowResult)>| {
+        w.values().map(|(raw, _)| raw.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        raw(&crashed),
+        raw(&reference),
+        "the crashed engine's windows differ from the uninterrupted one's"
+    );
+    // The kills interrupted work: each restart resumed from a checkpoint inside the stream, and
+    // the broker sent again what the killed run had received but no checkpoint held.
+    for log in restarts.iter().map(|path| std::fs::read_to_string(path).unwrap()) {
+        assert!(log.contains("resumed from checkpoint"), "{log}");
+        assert!(log.contains("the broker is sending again"), "nothing sent again after a kill -9:\n{log}");
+    }
+}
+
+#[test]
+fn a_broker_restart_mid_stream_loses_nothing() {
+    let _serial = common::serial();
+    let mut broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = readings(dir.path(), 30_000, 12);
+    let text = std::fs::read_to_string(&input).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, second) = (dir.path().join("first.jsonl"), dir.path().join("second.jsonl"));
+    std::fs::write(&first, lines[..15_000].join("\n") + "\n").unwrap();
+    std::fs::write(&second, lines[15_000..].join("\n") + "\n").unwrap();
+    let (output, state) = (dir.path().join("out.jsonl"), dir.path().join("state"));
+    let args = ["--mqtt-topic", TOPIC, "--mqtt-version", "3"];
+    let (engine, log) = engine(&broker, "through-restart", &output, Some(&state), &args);
+    finish_publishing(publish(&broker, &first, &["--v3"]));
+    // At once: the engine is still reading, and holds messages it has not acknowledged.
+    broker.restart();
+    finish_publishing(publish(&broker, &second, &["--v3"]));
+    let expected = closed_oracle_windows(&input);
+    wait_for_windows(&output, &expected);
+    sigterm(engine);
+    assert_equal_to_oracle(&output, &expected);
+    // The restart came while messages were counted but not yet acknowledged (they wait for a
+    // checkpoint): the broker sent them again, and they were recognised, not counted twice.
+    let log = std::fs::read_to_string(&log).unwrap();
+    let dropped: u64 = log
+        .lines()
+        .filter_map(|l| l.split("already_counted=").nth(1)?.split(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(dropped > 0, "the broker sent nothing again that had been counted:\n{log}");
+}
+
+#[test]
+fn small_payloads_on_sensor_topics_give_the_windows_of_whole_readings() {
+    let _serial = common::serial();
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (output, reference) = (dir.path().join("out.jsonl"), dir.path().join("reference.jsonl"));
+    let pattern = "sensors/{state}/{guid}";
+    let stats = ["--stats-every", "200ms"];
+    let fields = ["--mqtt-topic-fields", pattern];
+    let (engine, _) = engine(&broker, "devices", &output, None, &[&fields[..], &stats[..]].concat());
+    let simulated = ["--seed", "5", "--start", "2026-01-01T00:00:00Z", "--interval", "10ms"];
+    let url = broker.url();
+    run(&[&["simulate", "6000", "--mqtt", &url, "--mqtt-topic", pattern][..], &simulated[..]].concat());
+    // Devices that send nonsense: each rejected for its reason, none stopping the run.
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(
+        &bad,
+        "sensors/CA/dev-1\thot\nsensors/ZZ/dev-2\t70.5\nsensors/TX/dev-3\t{\"temp\":1}\nsensors/NY/dev-4\t{\"temperature\":\"1\"}\n",
+    )
+    .unwrap();
+    finish_publishing(publish(&broker, &bad, &[]));
+    // The same readings, whole, from a file.
+    let file = dir.path().join("readings.jsonl");
+    run(&[&["simulate", "6000", "--output", file.to_str().unwrap()][..], &simulated[..]].concat());
+    let once = [
+        "analyze",
+        "--input",
+        file.to_str().unwrap(),
+        "--once",
+        "--format",
+        "jsonl",
+        "--output",
+        reference.to_str().unwrap(),
+    ];
+    run(&[&once[..], &WINDOWS[..]].concat());
+    let expected = closed_oracle_windows(&file);
+    wait_for_windows(&output, &expected);
+    wait_until(
+        || {
+            let text = std::fs::read_to_string(&output).unwrap_or_default();
+            text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).any(|r| rejected(&r) == 4)
+        },
+        "the bad payloads to be counted",
+    );
+    sigterm(engine);
+    let last_stats = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .rfind(|r| r["type"] == "stats")
+        .unwrap();
+    let reasons = &last_stats["rejected_by_reason"];
+    assert_eq!(reasons["malformed_json"], 1, "{last_stats}");
+    assert_eq!(reasons["unknown_state"], 1, "{last_stats}");
+    assert_eq!(reasons["missing_field"], 1, "{last_stats}");
+    assert_eq!(reasons["wrong_type"], 1, "{last_stats}");
+    let (ours, theirs) = (final_windows(&output), final_windows(&reference));
+    for w in &expected {
+        let start = w["window_start"].as_i64().unwrap();
+        assert_eq!(ours[&start].0, theirs[&start].0, "window {start}");
+    }
+}
+
+fn rejected(record: &Value) -> u64 {
+    if record["type"] != "stats" {
+        return 0;
+    }
+    record["rejected_by_reason"].as_object().map_or(0, |o| o.values().filter_map(Value::as_u64).sum())
+}
+
+#[test]
+fn the_bridge_killed_twice_leaves_every_reading_in_kafka() {
+    let _serial = common::serial();
+    let mqtt = Mosquitto::start();
+    let kafka = Broker::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let input = readings(dir.path(), 20_000, 13);
+    let bridge = || {
+        let log = std::fs::File::create(dir.path().join(format!("bridge-{}.log", next_run()))).unwrap();
+        let mut cmd = bin();
+        cmd.args(["bridge", "--mqtt", &mqtt.url(), "--mqtt-client-id", "bridge", "--mqtt-topic", TOPIC])
+            .args(["--kafka", &kafka.address, "--topic", "readings"])
+            .stdout(Stdio::null())
+            .stderr(log);
+        cmd.spawn().expect("start the bridge")
+    };
+    let mut running = bridge();
+    // The bridge has subscribed once the topic exists in Kafka and a moment has passed.
+    std::thread::sleep(Duration::from_secs(3));
+    let publisher = publish(&mqtt, &input, &["--rate", "4000"]);
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(1500));
+        kill_9(&mut running);
+        running = bridge();
+    }
+    finish_publishing(publisher);
+    let sent: BTreeSet<String> =
+        std::fs::read_to_string(&input).unwrap().lines().map(str::to_owned).collect();
+    let mut held = BTreeSet::new();
+    let deadline = Instant::now() + PATIENCE;
+    while held.len() < sent.len() {
+        assert!(Instant::now() < deadline, "Kafka holds {} of {} readings", held.len(), sent.len());
+        std::thread::sleep(Duration::from_secs(1));
+        let out = common::python("consume.py", &[&kafka.address, "readings"]);
+        held = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .inspect(|m| {
+                let value: Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
+                assert_eq!(m["key"], value["guid"], "keyed by guid");
+            })
+            .map(|m| m["value"].as_str().unwrap().to_owned())
+            .collect();
+    }
+    assert!(held.is_subset(&sent) && held.len() == sent.len());
+    sigterm(running);
+}
