@@ -10,6 +10,7 @@
 //! recognised and not forwarded twice. With `--mqtt-topic-fields`, small device payloads are
 //! forwarded in the seed's format (see `sources::mqtt`), so Kafka consumers read whole readings.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -53,6 +54,7 @@ pub fn bridge(args: &BridgeArgs) -> anyhow::Result<()> {
         scratch: Vec::new(),
         subscribed: false,
         forwarded: 0,
+        acks: VecDeque::new(),
     };
     bridge.run(&stop)?;
     tracing::info!(forwarded = bridge.forwarded, "bridge stopped");
@@ -69,6 +71,8 @@ struct Bridge {
     scratch: Vec<u8>,
     subscribed: bool,
     forwarded: u64,
+    /// Packet ids to acknowledge, waiting for room in the session's request queue.
+    acks: VecDeque<u16>,
 }
 
 impl Bridge {
@@ -97,6 +101,7 @@ impl Bridge {
                     std::thread::sleep(backoff.next_wait());
                 }
             }
+            self.send_acks();
             let waiting = self.ledger.unacked();
             if waiting >= FLUSH_MESSAGES || (waiting > 0 && flushed.elapsed() >= FLUSH_EVERY) {
                 self.acknowledge()?;
@@ -104,10 +109,18 @@ impl Bridge {
             }
         }
         self.acknowledge()?;
-        self.session.disconnect();
         // The acknowledgements and the DISCONNECT go out while polling.
         let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline && self.session.poll(POLL).is_ok() {}
+        let mut disconnecting = false;
+        while Instant::now() < deadline {
+            self.send_acks();
+            if !disconnecting && self.acks.is_empty() {
+                disconnecting = self.session.disconnect().is_ok();
+            }
+            if self.session.poll(POLL).is_err() {
+                break;
+            }
+        }
         Ok(())
     }
 
@@ -119,7 +132,7 @@ impl Bridge {
             Receipt::Redelivered { ack_now } => {
                 instruments::record_mqtt_redelivery(true);
                 if ack_now {
-                    let _ = self.session.ack(message.pkid);
+                    self.acks.push_back(message.pkid);
                 }
             }
             Receipt::New(_) => {
@@ -148,10 +161,19 @@ impl Bridge {
     fn acknowledge(&mut self) -> anyhow::Result<()> {
         self.sender.flush()?;
         let next = self.ledger.next();
-        for pkid in self.ledger.safe_through(next) {
-            // A closed connection: the broker sends these again, and Kafka gets duplicates.
-            let _ = self.session.ack(pkid);
-        }
+        let pkids = self.ledger.safe_through(next);
+        self.acks.extend(pkids);
+        self.send_acks();
         Ok(())
+    }
+
+    /// Queues the acknowledgements waiting, as far as the session's request queue has room.
+    fn send_acks(&mut self) {
+        while let Some(&pkid) = self.acks.front() {
+            if self.session.ack(pkid).is_err() {
+                return;
+            }
+            self.acks.pop_front();
+        }
     }
 }

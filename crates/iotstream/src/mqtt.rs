@@ -271,9 +271,10 @@ pub enum Incoming {
 #[error("{0}")]
 pub struct Broken(String);
 
-/// The session could not queue a request: the connection's event loop is gone.
+/// The session could not queue a request: its queue is full (requests leave as the session is
+/// polled) or the connection's event loop is gone.
 #[derive(Debug, thiserror::Error)]
-#[error("the MQTT connection has closed")]
+#[error("the MQTT request queue is full or closed")]
 pub struct Closed;
 
 /// One MQTT client connection (either protocol version): requests (subscriptions,
@@ -374,9 +375,9 @@ impl Session {
         self.requests.ack(pkid)
     }
 
-    /// Asks the broker to close the connection cleanly (sent with the next polls).
-    pub fn disconnect(&self) {
-        self.requests.disconnect();
+    /// Asks the broker to close the connection cleanly (sent with the next polls); never waits.
+    pub fn disconnect(&self) -> Result<(), Closed> {
+        self.requests.disconnect()
     }
 }
 
@@ -432,12 +433,12 @@ impl Requests {
         sent.then_some(()).ok_or(Closed)
     }
 
-    fn disconnect(&self) {
-        // A session already closed has nothing to disconnect.
-        let _ = match self {
-            Requests::V3(client) => client.disconnect().is_ok(),
-            Requests::V5(client) => client.disconnect().is_ok(),
+    fn disconnect(&self) -> Result<(), Closed> {
+        let sent = match self {
+            Requests::V3(client) => client.try_disconnect().is_ok(),
+            Requests::V5(client) => client.try_disconnect().is_ok(),
         };
+        sent.then_some(()).ok_or(Closed)
     }
 }
 
@@ -562,8 +563,11 @@ impl Publisher {
         }
         let complete = self.acknowledged() >= expected;
         self.closing.store(true, Ordering::SeqCst);
-        // The pump sends the DISCONNECT while it polls, and ends when the broker closes.
-        self.requests.disconnect();
+        // The pump sends the DISCONNECT while it polls, and ends when the broker closes; it is
+        // queued behind every publish, so it waits for room.
+        while self.requests.disconnect().is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         if let Some(pump) = self.pump.take() {
             let _ = pump.join();
         }

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::mosquitto::Mosquitto;
@@ -56,7 +57,7 @@ fn engine(
     if let Some(state) = state {
         cmd.arg("--state-dir").arg(state);
     }
-    let child = cmd.spawn().expect("start the engine");
+    let child = started(cmd.spawn().expect("start the engine"));
     wait_until(
         || std::fs::read_to_string(&log).unwrap_or_default().contains("subscribing"),
         "the engine to subscribe",
@@ -64,6 +65,26 @@ fn engine(
     // The SUBACK follows the SUBSCRIBE at once on this machine's loopback.
     std::thread::sleep(Duration::from_millis(300));
     (child, log)
+}
+
+/// Processes a test started, killed when it ends however it ends (a failed test must not leave
+/// engines behind).
+static STARTED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn started(child: Child) -> Child {
+    STARTED.lock().unwrap_or_else(|p| p.into_inner()).push(child.id());
+    child
+}
+
+/// Kills what the test started, on drop.
+struct Cleanup;
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for pid in STARTED.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    }
 }
 
 /// A number for each process started, naming its log.
@@ -90,6 +111,7 @@ fn publish(broker: &Mosquitto, file: &Path, extra: &[&str]) -> Child {
         .args(extra)
         .stdout(Stdio::null())
         .spawn()
+        .map(started)
         .expect("python3 with paho-mqtt (scripts/test installs it)")
 }
 
@@ -165,6 +187,7 @@ fn assert_equal_to_oracle(output: &Path, expected: &[Value]) {
 #[test]
 fn kill_9_twice_while_publishing_gives_the_uninterrupted_windows_exactly_once() {
     let _serial = common::serial();
+    let _cleanup = Cleanup;
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
     let input = readings(dir.path(), 60_000, 11);
@@ -214,6 +237,7 @@ fn kill_9_twice_while_publishing_gives_the_uninterrupted_windows_exactly_once() 
 #[test]
 fn a_broker_restart_mid_stream_loses_nothing() {
     let _serial = common::serial();
+    let _cleanup = Cleanup;
     let mut broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
     let input = readings(dir.path(), 30_000, 12);
@@ -246,6 +270,7 @@ fn a_broker_restart_mid_stream_loses_nothing() {
 #[test]
 fn small_payloads_on_sensor_topics_give_the_windows_of_whole_readings() {
     let _serial = common::serial();
+    let _cleanup = Cleanup;
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
     let (output, reference) = (dir.path().join("out.jsonl"), dir.path().join("reference.jsonl"));
@@ -316,6 +341,7 @@ fn rejected(record: &Value) -> u64 {
 #[test]
 fn the_bridge_killed_twice_leaves_every_reading_in_kafka() {
     let _serial = common::serial();
+    let _cleanup = Cleanup;
     let mqtt = Mosquitto::start();
     let kafka = Broker::sqlite();
     let dir = tempfile::tempdir().unwrap();
@@ -327,7 +353,7 @@ fn the_bridge_killed_twice_leaves_every_reading_in_kafka() {
             .args(["--kafka", &kafka.address, "--topic", "readings"])
             .stdout(Stdio::null())
             .stderr(log);
-        cmd.spawn().expect("start the bridge")
+        started(cmd.spawn().expect("start the bridge"))
     };
     let mut running = bridge();
     // The bridge has subscribed once the topic exists in Kafka and a moment has passed.

@@ -17,6 +17,7 @@
 mod fields;
 mod ledger;
 
+use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
@@ -147,6 +148,7 @@ pub fn open(args: &MqttSourceArgs, max_line_bytes: usize, options: &SourceOption
         idle: false,
         asked: false,
         redelivered: (0, 0),
+        acks: VecDeque::new(),
     };
     let thread = std::thread::Builder::new()
         .name("mqtt-source".into())
@@ -185,6 +187,8 @@ struct Reader {
     asked: bool,
     /// Messages sent again since the connection was made: already counted, and not.
     redelivered: (u64, u64),
+    /// Packet ids to acknowledge, waiting for room in the session's request queue.
+    acks: VecDeque<u16>,
 }
 
 /// Why the reader stops.
@@ -200,7 +204,9 @@ impl Reader {
         tracing::info!(broker = %self.broker.url, client_id = %self.client_id, filters = ?self.filters, "connecting to the MQTT broker");
         match self.read() {
             Exit::Shutdown(positions) => self.goodbye(&positions),
-            Exit::Gone => self.session.disconnect(),
+            Exit::Gone => {
+                let _ = self.session.disconnect();
+            }
         }
     }
 
@@ -210,6 +216,7 @@ impl Reader {
             if let Some(exit) = self.handle_controls() {
                 return exit;
             }
+            self.send_acks();
             let wait = if self.batch.is_empty() { POLL } else { Duration::ZERO };
             let polled = self.session.poll(wait);
             let handed = match polled {
@@ -248,10 +255,19 @@ impl Reader {
     /// Acknowledges every message below the position of partition 0 in `positions`.
     fn acknowledge(&mut self, positions: &[(i32, i64)]) {
         let Some(&(_, position)) = positions.iter().find(|(p, _)| *p == 0) else { return };
-        for pkid in self.ledger.safe_through(u64::try_from(position).unwrap_or(0)) {
-            // A closed session acknowledges nothing more; the broker sends those messages again
-            // and the ledger recognises them.
-            let _ = self.session.ack(pkid);
+        let pkids = self.ledger.safe_through(u64::try_from(position).unwrap_or(0));
+        self.acks.extend(pkids);
+        self.send_acks();
+    }
+
+    /// Queues the acknowledgements waiting, as far as the session's request queue has room (it
+    /// empties as the session is polled: the rest go on a later turn).
+    fn send_acks(&mut self) {
+        while let Some(&pkid) = self.acks.front() {
+            if self.session.ack(pkid).is_err() {
+                return;
+            }
+            self.acks.pop_front();
         }
     }
 
@@ -264,7 +280,7 @@ impl Reader {
                 instruments::record_mqtt_redelivery(true);
                 self.note_redelivery(true);
                 if ack_now {
-                    let _ = self.session.ack(message.pkid);
+                    self.acks.push_back(message.pkid);
                 }
                 true
             }
@@ -417,10 +433,15 @@ impl Reader {
         if !self.durable {
             self.acknowledge(positions);
         }
-        self.session.disconnect();
         let deadline = Instant::now() + GOODBYE;
-        // Requests go out while polling; the broker closes the connection after a DISCONNECT.
+        // Requests go out while polling, acknowledgements first; the broker closes the
+        // connection after the DISCONNECT.
+        let mut disconnecting = false;
         while self.connected && Instant::now() < deadline {
+            self.send_acks();
+            if !disconnecting && self.acks.is_empty() {
+                disconnecting = self.session.disconnect().is_ok();
+            }
             if self.session.poll(Duration::from_millis(50)).is_err() {
                 break;
             }
