@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Is iotstream the bottleneck when reading MQTT? Queues COUNT readings (QoS 1) on a local
-# Mosquitto for three persistent sessions, then drains each: a bare paho-mqtt subscriber (no
-# parsing, no engine: bench/mqtt_drain.py), `iotstream analyze --mqtt`, and the same with
-# `--state-dir` (acknowledgements wait for checkpoints). Prints each rate and its ratio to the
-# bare subscriber's; every rate includes connecting.
+# Mosquitto for four persistent sessions, then drains each: a bare rumqttc subscriber (the same
+# client library, no parsing, no engine: examples/bare_mqtt.rs), a bare paho-mqtt subscriber
+# (Python, bench/mqtt_drain.py), `iotstream analyze --mqtt`, and the same with `--state-dir`
+# (acknowledgements wait for checkpoints). Prints each rate and its ratio to the bare rumqttc
+# subscriber's; every rate includes connecting.
 #
 #   bench/mqtt.sh [COUNT]        default: 200000 readings
 set -euo pipefail
@@ -24,12 +25,14 @@ broker=$!
 trap 'kill $broker 2>/dev/null; rm -rf "$work"' EXIT
 sleep 0.5
 
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin iotstream
+cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin iotstream --example bare_mqtt
 iotstream=${CARGO_TARGET_DIR:-$repo/target}/release/iotstream
+bare_rust=${CARGO_TARGET_DIR:-$repo/target}/release/examples/bare_mqtt
 url=mqtt://127.0.0.1:$port
 
 # The sessions exist before the readings are published, so the broker queues them for each.
 "$python" "$repo/bench/mqtt_drain.py" 127.0.0.1 "$port" bare bench "$count" --prepare
+"$bare_rust" 127.0.0.1 "$port" bare-rust bench "$count" --prepare
 for id in engine engine-state; do
   "$iotstream" analyze --mqtt "$url" --mqtt-client-id "$id" --mqtt-topic bench --format jsonl -q >/dev/null &
   sleep 1
@@ -51,10 +54,12 @@ drain() {
   kill -TERM $pid && wait $pid || true
 }
 
-bare=$("$python" "$repo/bench/mqtt_drain.py" 127.0.0.1 "$port" bare bench "$count")
+bare=$("$bare_rust" 127.0.0.1 "$port" bare-rust bench "$count")
+paho=$("$python" "$repo/bench/mqtt_drain.py" 127.0.0.1 "$port" bare bench "$count")
 plain=$(echo "$count / $(drain plain --mqtt-client-id engine)" | bc -l)
 state=$(echo "$count / $(drain state --mqtt-client-id engine-state --state-dir "$work/state")" | bc -l)
 printf '| reader | readings/s | ratio to bare |\n|---|---:|---:|\n'
-printf '| bare paho-mqtt subscriber | %.0f | 1.00 |\n' "$bare"
+printf '| bare rumqttc subscriber | %.0f | 1.00 |\n' "$bare"
+printf '| bare paho-mqtt subscriber (Python) | %.0f | %.2f |\n' "$paho" "$(echo "$paho / $bare" | bc -l)"
 printf '| iotstream analyze --mqtt | %.0f | %.2f |\n' "$plain" "$(echo "$plain / $bare" | bc -l)"
 printf '| iotstream analyze --mqtt --state-dir | %.0f | %.2f |\n' "$state" "$(echo "$state / $bare" | bc -l)"

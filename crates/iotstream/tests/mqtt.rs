@@ -387,3 +387,64 @@ fn the_bridge_killed_twice_leaves_every_reading_in_kafka() {
     assert!(held.is_subset(&sent) && held.len() == sent.len());
     sigterm(running);
 }
+
+#[test]
+fn tls_with_a_password_from_the_environment_that_is_never_logged() {
+    let _serial = common::serial();
+    let _cleanup = Cleanup;
+    let dir = tempfile::tempdir().unwrap();
+    let (certificate, key) = (dir.path().join("broker.crt"), dir.path().join("broker.key"));
+    let status = Command::new("openssl")
+        .args(["req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&certificate)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "openssl");
+    let secret = "s3cret-pw-8812";
+    let broker = Mosquitto::start_tls(&certificate, &key, "fleet", secret);
+    let url = format!("mqtts://fleet@127.0.0.1:{}", broker.port);
+    let ca = certificate.to_str().unwrap();
+    let (output, log) = (dir.path().join("out.jsonl"), dir.path().join("engine.log"));
+    let engine = started(
+        bin()
+            .args(["analyze", "--mqtt", &url, "--mqtt-ca", ca, "--mqtt-client-id", "tls", "--mqtt-topic", TOPIC])
+            .args(["--format", "jsonl", "--stats-every", "200ms", "--output", output.to_str().unwrap(), "-v"])
+            .env("IOTSTREAM_MQTT_PASSWORD", secret)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(|| std::fs::read_to_string(&log).unwrap_or_default().contains("subscribing"), "a TLS connection");
+    std::thread::sleep(Duration::from_millis(300));
+    // The password in the URL this time.
+    let publish_url = format!("mqtts://fleet:{secret}@127.0.0.1:{}", broker.port);
+    let out = bin()
+        .args(["simulate", "3000", "--mqtt", &publish_url, "--mqtt-ca", ca, "--mqtt-topic", TOPIC, "-v"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_until(
+        || std::fs::read_to_string(&output).unwrap_or_default().contains("\"readings\":3000,"),
+        "3,000 readings over TLS",
+    );
+    sigterm(engine);
+    let logged = std::fs::read_to_string(&log).unwrap() + &String::from_utf8_lossy(&out.stderr);
+    assert!(logged.contains("mqtts://fleet@127.0.0.1"), "{logged}");
+    assert!(!logged.contains(secret), "the password was logged:\n{logged}");
+    // A wrong password is refused by the broker, said, and not fatal: the engine retries.
+    let wrong = bin()
+        .args(["simulate", "1", "--mqtt", &format!("mqtts://fleet:wrong@127.0.0.1:{}", broker.port), "--mqtt-ca", ca])
+        .args(["--mqtt-topic", TOPIC])
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(started)
+        .unwrap();
+    let refused = common::lines_of(wrong.stderr.unwrap());
+    let line = refused.recv_timeout(Duration::from_secs(30)).expect("a log line about the refusal");
+    assert!(line.contains("refused") || line.contains("NotAuthorized") || line.contains("BadUserName"), "{line}");
+}

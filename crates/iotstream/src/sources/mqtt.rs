@@ -39,6 +39,8 @@ use iotstream_engine::Parser;
 const BATCH_MESSAGES: usize = 4096;
 /// How long one poll waits when nothing is pending.
 const POLL: Duration = Duration::from_millis(100);
+/// How long a batch waits for more messages before it is handed over.
+const BATCH_WAIT: Duration = Duration::from_millis(5);
 /// With a state directory: ask for a checkpoint when this many messages wait for one (the broker
 /// sends at most 65,535 unacknowledged messages, and then waits).
 const ACK_HIGH_WATER: usize = 16_384;
@@ -149,6 +151,7 @@ pub fn open(args: &MqttSourceArgs, max_line_bytes: usize, options: &SourceOption
         asked: false,
         redelivered: (0, 0),
         acks: VecDeque::new(),
+        batch_due: None,
     };
     let thread = std::thread::Builder::new()
         .name("mqtt-source".into())
@@ -189,6 +192,8 @@ struct Reader {
     redelivered: (u64, u64),
     /// Packet ids to acknowledge, waiting for room in the session's request queue.
     acks: VecDeque<u16>,
+    /// When the batch being filled must be handed over.
+    batch_due: Option<Instant>,
 }
 
 /// Why the reader stops.
@@ -217,10 +222,18 @@ impl Reader {
                 return exit;
             }
             self.send_acks();
-            let wait = if self.batch.is_empty() { POLL } else { Duration::ZERO };
+            // A batch waits at most BATCH_WAIT for more messages: large batches at high rates
+            // (one hand-over, one journal write for thousands of messages), little delay at low.
+            let wait = match self.batch_due {
+                Some(due) => due.saturating_duration_since(Instant::now()),
+                None => POLL,
+            };
             let polled = self.session.poll(wait);
             let handed = match polled {
-                Ok(Incoming::Message(message)) => self.on_message(message),
+                Ok(Incoming::Message(message)) => {
+                    self.batch_due.get_or_insert_with(|| Instant::now() + BATCH_WAIT);
+                    self.on_message(message)
+                }
                 Ok(Incoming::Connected { session_present }) => self.on_connected(session_present),
                 Ok(Incoming::Subscribed { refused }) => self.on_subscribed(refused),
                 Ok(Incoming::Nothing) => self.on_quiet(),
@@ -228,6 +241,9 @@ impl Reader {
                 Err(broken) => self.on_broken(&broken.to_string()),
             };
             if !handed {
+                return Exit::Gone;
+            }
+            if self.batch_due.is_some_and(|due| Instant::now() >= due) && !self.hand_over() {
                 return Exit::Gone;
             }
         }
@@ -325,6 +341,7 @@ impl Reader {
     /// Hands the batch to the pipeline (its ledger entries made durable first), and asks for a
     /// checkpoint when many messages wait for one. False if the pipeline has gone.
     fn hand_over(&mut self) -> bool {
+        self.batch_due = None;
         if self.batch.is_empty() {
             return true;
         }

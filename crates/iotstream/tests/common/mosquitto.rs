@@ -4,7 +4,7 @@
 //! on messages in flight (acknowledgements wait for checkpoints). Killed on drop.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,11 +29,39 @@ pub fn binary() -> PathBuf {
 
 impl Mosquitto {
     pub fn start() -> Mosquitto {
+        Mosquitto::start_with("allow_anonymous true\n", |_| {})
+    }
+
+    /// TLS only (`certificate` and `key`, PEM), and one user with a password.
+    pub fn start_tls(certificate: &Path, key: &Path, user: &str, password: &str) -> Mosquitto {
+        let settings = format!(
+            "allow_anonymous false\npassword_file PASSWORDS\ncertfile {}\nkeyfile {}\n",
+            certificate.display(),
+            key.display()
+        );
+        Mosquitto::start_with(&settings, |dir| {
+            let file = dir.join("passwords");
+            let status = Command::new("mosquitto_passwd")
+                .args(["-b", "-c"])
+                .arg(&file)
+                .args([user, password])
+                .stderr(Stdio::null())
+                .status()
+                .expect("mosquitto_passwd (Debian's mosquitto package)");
+            assert!(status.success(), "mosquitto_passwd");
+        })
+    }
+
+    /// A broker with `settings` for its listener (`PASSWORDS` stands for the password file that
+    /// `setup` may write in the broker's directory, as `passwords`).
+    fn start_with(settings: &str, setup: impl FnOnce(&Path)) -> Mosquitto {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
+        setup(dir.path());
+        let settings = settings.replace("PASSWORDS", &dir.path().join("passwords").display().to_string());
         let config = format!(
             "listener {port} 127.0.0.1\n\
-             allow_anonymous true\n\
+             {settings}\
              persistence true\n\
              persistence_location {}/\n\
              autosave_interval 1\n\
