@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use iotstream::cli::{Command, DemoArgs};
+use iotstream::cli::{Command, DemoArgs, RulesCommand};
 use iotstream::config::{self, ConfigError, Invocation};
 use iotstream::{commands, telemetry};
 
@@ -26,6 +26,9 @@ fn main() -> ExitCode {
         #[cfg(feature = "kafka")]
         Some(Command::Group(args)) => commands::kafka::group(args),
         Some(Command::History(args)) => iotstream::history::history(args),
+        Some(Command::Rules(RulesCommand::Check { file })) => {
+            iotstream::alerts::check::check(file).map(|summary| print!("{summary}"))
+        }
         Some(Command::GenerateConfig) => {
             print!("{}", config::generate());
             Ok(())
