@@ -45,6 +45,8 @@ pub struct KeyState {
     pub machine: Machine,
     /// The firing notification, while firing (the dashboard's active alerts).
     pub firing: Option<Box<AlertRecord>>,
+    /// Notifications sent about this key.
+    pub sent: u64,
 }
 
 /// Everything alerts remember: what a checkpoint saves.
@@ -52,7 +54,7 @@ pub struct KeyState {
 pub struct AlertState {
     /// Digest of the rules it was built under; other rules start afresh.
     digest: u64,
-    /// Notifications sent so far.
+    /// Notifications sent so far (all keys).
     sequence: u64,
     /// Window rules' keys: (rule index, key).
     windows: BTreeMap<(u32, String), KeyState>,
@@ -169,7 +171,7 @@ impl Alerts {
         firing
     }
 
-    /// Notifications sent so far.
+    /// Notifications sent so far, all keys together.
     pub fn sequence(&self) -> u64 {
         self.state.sequence
     }
@@ -184,8 +186,8 @@ impl Alerts {
         self.state = state;
     }
 
-    /// Resumes from a checkpoint's state. Under other rules only the sequence carries over (so
-    /// idempotency keys stay unique), and the error says so.
+    /// Resumes from a checkpoint's state. Under other rules only the count of notifications
+    /// carries over, and the error says so.
     pub fn restore(&mut self, state: AlertState) -> Result<(), RestoreError> {
         if state.digest == self.state.digest {
             self.state = state;
@@ -232,8 +234,9 @@ impl Emitter<'_> {
             fingerprint: fingerprint(&rule.id, key),
         };
         state.firing = (status == Status::Firing).then(|| Box::new(record.clone()));
+        state.sent += 1;
         *self.sequence += 1;
-        self.out.push(Notification { sequence: *self.sequence, record });
+        self.out.push(Notification { sequence: state.sent, record });
     }
 }
 

@@ -73,11 +73,12 @@ pub fn fingerprint(rule: &str, key: &str) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
 }
 
-/// A record with its place in the run's sequence of notifications, which is the same in every
-/// replay: `fingerprint-sequence` is a notification's idempotency key.
+/// A record with its place among the notifications about its (rule, key), which is the same in
+/// every replay: `fingerprint-sequence` is a notification's idempotency key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
-    /// 1 for the run's first notification, +1 for each next (restored from checkpoints).
+    /// 1 for the first notification about this (rule, key), +1 for each next (kept in
+    /// checkpoints).
     pub sequence: u64,
     /// The record.
     pub record: AlertRecord,

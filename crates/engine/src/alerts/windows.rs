@@ -2,8 +2,8 @@
 //! revision of it by late readings), at the window's end in event time.
 //!
 //! A state with no readings in a window has no temperatures: temperature rules skip it (no data
-//! is no verdict), while `messages` and `sensors` rules judge it as 0, so "a state went quiet"
-//! can fire and a quiet state can resolve.
+//! is no verdict), while `messages` and `sensors` rules judge it as 0 once the state has reported
+//! (or when the rule names it in `states`), so "a state went quiet" can fire and resolve.
 
 use std::collections::BTreeMap;
 
@@ -29,12 +29,11 @@ pub(super) fn judge(
                 .collect(),
             Scope::Sensor => continue,
         };
+        // Keys are kept once seen (at most one per state and rule): their notification count
+        // must never restart, it makes the idempotency keys.
         for (key, value) in values {
             let state = keys.entry((index as u32, key.clone())).or_default();
             judge_key(rule, threshold, &key, state, value, result, emit);
-            if state.machine.is_idle() {
-                keys.remove(&(index as u32, key));
-            }
         }
     }
 }

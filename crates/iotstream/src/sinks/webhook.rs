@@ -160,7 +160,7 @@ fn run(shared: &Shared, target: &Target) {
     while let Some(note) = next(shared) {
         let outcome = runtime.block_on(send_until_taken(shared, target, &note));
         let mut queue = shared.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if outcome.is_some() && queue.items.front().is_some_and(|head| head.sequence == note.sequence) {
+        if outcome.is_some() && queue.items.front() == Some(&note) {
             queue.items.pop_front();
         }
         drop(queue);
