@@ -191,7 +191,8 @@ fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
     let dashboard = Dashboard { source: &dashboard_source, optional: false, store: store.as_ref() };
     let hub = serve_dashboard(&args.http, &dashboard, &mut options, &mut outputs)?;
     let alerts_resume = resume.and_then(|r| r.alerts.as_ref()).and_then(|a| a.output_len);
-    let alerts = AlertContext { resume_len: alerts_resume, kafka: context.kafka.as_ref(), hub };
+    let alerts =
+        AlertContext { resume_len: alerts_resume, kafka: context.kafka.as_ref(), store: store.as_ref(), hub };
     outputs.alerts = open_alerts(&args.alerts, rules, &options, alerts)?;
     stop.check()?;
     let one_by_one = outputs.alerts.as_ref().is_some_and(|a| a.wants_readings());
@@ -370,7 +371,8 @@ pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
     }
     let dashboard = Dashboard { source: "simulator", optional: embedded, store: store.as_ref() };
     let hub = serve_dashboard(&args.http, &dashboard, &mut options, &mut outputs)?;
-    outputs.alerts = open_alerts(&args.alerts, rules, &options, AlertContext { hub, ..Default::default() })?;
+    let alerts = AlertContext { store: store.as_ref(), hub, ..Default::default() };
+    outputs.alerts = open_alerts(&args.alerts, rules, &options, alerts)?;
     tracing::info!(rate = args.rate, "demo: built-in simulator → engine → console; Ctrl-C stops");
     let source = generator::spawn(simulator_config(&args.fleet, Clock::Wall, None), args.rate, None);
     block_on(pipeline::run(Source::plain(source), outputs, options, None, stop))

@@ -23,6 +23,8 @@ pub struct AlertContext<'a> {
     pub resume_len: Option<u64>,
     /// The Kafka input, for `--alerts-topic`.
     pub kafka: Option<&'a super::KafkaInput>,
+    /// The results store, when there is one: alerts go into its `alerts` table.
+    pub store: Option<&'a super::store::Target>,
     /// The dashboard's hub, when there is a dashboard.
     #[cfg(feature = "http")]
     pub hub: Option<Arc<crate::dashboard::Hub>>,
@@ -65,6 +67,9 @@ pub fn open(
         args.alerts_webhook.is_none(),
         "this build has no webhook support (the `webhook` feature)"
     );
+    if let Some(target) = context.store {
+        sinks.push(super::store::alert_sink(target)?);
+    }
     #[cfg(feature = "http")]
     if let Some(hub) = context.hub {
         sinks.push(Box::new(AlertsHub { hub }));
