@@ -55,6 +55,7 @@ pub fn open(
         let Some((connection, _)) = context.kafka else {
             anyhow::bail!("--alerts-topic needs a Kafka input (--brokers)");
         };
+        connection.ensure_topic(topic, 1)?;
         let sender = super::kafka::Sender::new(connection, topic, true)?;
         sinks.push(Box::new(AlertsTopic { sender }));
     }
