@@ -69,6 +69,7 @@ pub struct EngineState {
 
 /// [`EngineState`] as snapshot format 1 wrote it, before alerts.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct EngineStateV1 {
     input: String,
     positions: std::collections::BTreeMap<i32, i64>,
@@ -447,6 +448,45 @@ mod tests {
         );
         drop(first);
         assert!(CheckpointStore::open(dir.path()).is_ok(), "free again once the first has gone");
+    }
+
+    #[test]
+    fn a_checkpoint_of_format_1_is_read_without_alert_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let v1 = EngineStateV1 {
+            input: "file:x".into(),
+            positions: [(0, 42)].into(),
+            operator: Operator::Batches(iotstream_engine::MicroBatches::new(EventTime(5))),
+            sensors: SensorTable::default(),
+            rejected: RejectCounts::default(),
+            readings: 7,
+            rejected_count: 0,
+            results: 1,
+            output_len: Some(100),
+            saved_at: EventTime(9),
+        };
+        let snapshot = postcard::to_stdvec(&Snapshot { version: 1, state: &v1 }).unwrap();
+        let header = [[0; 8], 1u64.to_le_bytes()].concat();
+        let mut record = [header, snapshot].concat();
+        let checksum = xxh3_64(&record[8..]);
+        record[..8].copy_from_slice(&checksum.to_le_bytes());
+        {
+            let db = Database::create(dir.path().join("state.redb")).unwrap();
+            let write = db.begin_write().unwrap();
+            write.open_table(SLOTS[0]).unwrap().insert(KEY, record.as_slice()).unwrap();
+            write.commit().unwrap();
+        }
+        let state = load(dir.path()).unwrap().unwrap();
+        assert_eq!((state.readings, state.output_len, state.alerts.is_none()), (7, Some(100), true));
+    }
+
+    #[test]
+    fn a_checkpoint_of_a_newer_format_is_refused() {
+        let snapshot =
+            postcard::to_stdvec(&Snapshot { version: SNAPSHOT_VERSION + 1, state: &state(2, "file:x") })
+                .unwrap();
+        let error = decode_snapshot(&snapshot).unwrap_err().to_string();
+        assert!(error.contains("newer than this build"), "{error}");
     }
 
     #[test]
