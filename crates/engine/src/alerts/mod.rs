@@ -124,7 +124,8 @@ impl Alerts {
         if self.sensor_rules.is_empty() {
             return;
         }
-        let mut emit = Emitter { sequence: &mut self.state.sequence, out: &mut self.out };
+        let mut emit =
+            Emitter { sequence: &mut self.state.sequence, out: &mut self.out, order: (i64::MIN, 1) };
         self.state.sensors.on_reading(&self.rules, &self.sensor_rules, reading, self.delay, &mut emit);
     }
 
@@ -133,13 +134,15 @@ impl Alerts {
         if !result.is_final {
             return;
         }
-        let mut emit = Emitter { sequence: &mut self.state.sequence, out: &mut self.out };
+        let order = (result.window_end.0, 0);
+        let mut emit = Emitter { sequence: &mut self.state.sequence, out: &mut self.out, order };
         windows::judge(&self.rules, &mut self.state.windows, result, &mut emit);
     }
 
     /// Judges source_idle rules at processing time `now`, the input last seen at `last_input`.
     pub fn on_clock(&mut self, now: EventTime, last_input: EventTime) {
-        let mut emit = Emitter { sequence: &mut self.state.sequence, out: &mut self.out };
+        let mut emit =
+            Emitter { sequence: &mut self.state.sequence, out: &mut self.out, order: (i64::MIN, 0) };
         for (index, rule) in self.rules.iter().enumerate() {
             let Kind::SourceIdle { after } = rule.kind else { continue };
             let idle = now.0.saturating_sub(last_input.0);
@@ -150,8 +153,11 @@ impl Alerts {
         }
     }
 
-    /// The notifications produced since the last call, in order.
+    /// The notifications produced since the last call, in the order a replay repeats: window
+    /// notifications where their window closed among the readings' (see [`Notification::order`]).
     pub fn take(&mut self) -> Vec<Notification> {
+        // Stable: each alert's own notifications keep the order they were made in.
+        self.out.sort_by_key(|n| n.order);
         std::mem::take(&mut self.out)
     }
 
@@ -210,6 +216,8 @@ struct Judged {
 struct Emitter<'a> {
     sequence: &'a mut u64,
     out: &'a mut Vec<Notification>,
+    /// The order key of what is emitted now (see [`Notification::order`]).
+    order: (i64, u8),
 }
 
 impl Emitter<'_> {
@@ -236,7 +244,7 @@ impl Emitter<'_> {
         state.firing = (status == Status::Firing).then(|| Box::new(record.clone()));
         state.sent += 1;
         *self.sequence += 1;
-        self.out.push(Notification { sequence: state.sent, record });
+        self.out.push(Notification { sequence: state.sent, record, order: self.order });
     }
 }
 

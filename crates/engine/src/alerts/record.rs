@@ -82,6 +82,13 @@ pub struct Notification {
     pub sequence: u64,
     /// The record.
     pub record: AlertRecord,
+    /// Where it goes among the notifications delivered together, so that their order does not
+    /// depend on how the input was cut into pieces: a reading's notifications sort by the alerts
+    /// clock *before* that reading, `(clock, 1)`; a window's by its end, `(end, 0)`. A window is
+    /// final once the watermark (for one partition, the same clock) reaches its end, so this puts
+    /// its notifications after those of the reading that closed it and before those of every
+    /// later reading, as if windows were closed reading by reading.
+    pub order: (i64, u8),
 }
 
 impl Notification {

@@ -309,7 +309,9 @@ impl Value {
     fn from_de(value: &DeValue<'_>) -> Option<Value> {
         Some(match value {
             DeValue::String(s) => Value::Text(s.to_string()),
-            DeValue::Integer(i) => Value::Integer(i64::from_str_radix(i.as_str(), i.radix()).ok()?),
+            DeValue::Integer(i) => {
+                Value::Integer(i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()?)
+            }
             DeValue::Float(f) => Value::Number(f.as_str().replace('_', "").parse().ok()?),
             DeValue::Boolean(_) => Value::Bool,
             DeValue::Array(items) => {

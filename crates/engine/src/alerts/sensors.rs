@@ -112,6 +112,7 @@ impl SensorStates {
         emit: &mut Emitter<'_>,
     ) {
         let t = reading.event_time;
+        emit.order = (self.latest.map_or(i64::MIN, |l| l.saturating_sub(delay)), 1);
         let sensor = self.sensors.entry(reading.sensor.0).or_insert_with(|| Sensor {
             guid: reading.guid.as_str().into_owned(),
             state: reading.state,
