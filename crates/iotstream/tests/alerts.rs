@@ -297,8 +297,9 @@ fn per_alert(text: &str) -> BTreeMap<String, Vec<String>> {
 /// What the webhook receiver got: (idempotency key, signature, body), in arrival order.
 type Received = Arc<Mutex<Vec<(String, String, String)>>>;
 
-/// An HTTP receiver on `listener`: answers 503 to the first `refuse` requests, then 200.
-fn receive(listener: TcpListener, received: Received, refuse: usize) {
+/// An HTTP receiver on `listener`: answers 503 while `refuse(requests so far)` says so, else 200
+/// (and keeps what it took).
+fn receive(listener: TcpListener, received: Received, refuse: impl Fn(usize) -> bool) {
     let mut seen = 0;
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
@@ -323,8 +324,9 @@ fn receive(listener: TcpListener, received: Received, refuse: usize) {
             continue;
         }
         seen += 1;
-        let status = if seen <= refuse { "503 Service Unavailable" } else { "200 OK" };
-        if seen > refuse {
+        let refused = refuse(seen);
+        let status = if refused { "503 Service Unavailable" } else { "200 OK" };
+        if !refused {
             let key = headers.get("idempotency-key").cloned().unwrap_or_default();
             let signature = headers.get("x-iotstream-signature").cloned().unwrap_or_default();
             received.lock().unwrap().push((key, signature, String::from_utf8(body).unwrap()));
@@ -371,7 +373,7 @@ fn a_webhook_receiver_that_is_down_for_a_while_still_gets_every_transition() {
     let received = Received::default();
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let got = Arc::clone(&received);
-    std::thread::spawn(move || receive(listener, got, 5));
+    std::thread::spawn(move || receive(listener, got, |seen| seen <= 5));
     stdin.write_all((after.join("\n") + "\n").as_bytes()).unwrap();
     drop(stdin);
     let status = wait_timeout(&mut child, Duration::from_secs(60)).expect("the run ends");
@@ -392,6 +394,59 @@ fn a_webhook_receiver_that_is_down_for_a_while_still_gets_every_transition() {
         let want = format!("sha256={}", hmac_sha256(b"s3cret", body.as_bytes()));
         assert_eq!(signature, &want);
     }
+}
+
+#[cfg(feature = "webhook")]
+#[test]
+fn notifications_queued_for_a_webhook_survive_kill_9() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let text = crafted(180);
+    let input = write(dir.path(), "in.jsonl", &text);
+    let rules = write(dir.path(), "rules.toml", RULES);
+    let (_, alerts) = uninterrupted(dir.path(), &input, &rules);
+    let want: Vec<String> = String::from_utf8(alerts).unwrap().lines().map(str::to_owned).collect();
+    // A receiver that refuses everything until told otherwise: the first run's notifications
+    // are all still queued when it is killed.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (received, up) = (Received::default(), Arc::new(AtomicBool::new(false)));
+    let (got, open) = (Arc::clone(&received), Arc::clone(&up));
+    std::thread::spawn(move || receive(listener, got, move |_| !open.load(Ordering::SeqCst)));
+    let state = dir.path().join("state");
+    let mut args: Vec<String> =
+        ["analyze", "--input", "-", "--once", "--rules", &rules, "--checkpoint-interval", "200ms"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    args.extend(WINDOW_FLAGS.iter().map(|s| s.to_string()));
+    let out = dir.path().join("out.jsonl").display().to_string();
+    args.extend(["-o".into(), out, "--state-dir".into(), state.display().to_string()]);
+    args.extend(["--alerts-webhook".into(), url, "--alerts-webhook-max-backoff".into(), "200ms".into()]);
+    let log = dir.path().join("log");
+    let (mut child, feeder) = start_fed(&args, &text, 1500, &log);
+    std::thread::sleep(Duration::from_millis(900));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    feeder.join().unwrap();
+    assert!(received.lock().unwrap().is_empty());
+    up.store(true, Ordering::SeqCst);
+    let (mut child, feeder) = start_fed(&args, &text, 1_000_000, &log);
+    feeder.join().unwrap();
+    drop(child.stdin.take());
+    let status = wait_timeout(&mut child, Duration::from_secs(60)).expect("the run ends");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{logged}");
+    assert!(logged.contains("resumed from checkpoint"), "it resumed");
+    let received = received.lock().unwrap().clone();
+    let mut keys = BTreeSet::new();
+    let bodies: Vec<String> = received
+        .into_iter()
+        .filter(|(key, _, _)| keys.insert(key.clone()))
+        .map(|(_, _, body)| body)
+        .collect();
+    assert_eq!(bodies.len(), want.len(), "every notification, once each by idempotency key");
+    assert!(bodies == want, "in the uninterrupted run's order");
 }
 
 /// HMAC-SHA256 (RFC 2104) in lowercase hex, computed with Python's standard library as an
