@@ -449,6 +449,53 @@ fn notifications_queued_for_a_webhook_survive_kill_9() {
     assert!(bodies == want, "in the uninterrupted run's order");
 }
 
+#[cfg(feature = "webhook")]
+#[test]
+fn an_https_webhook_checks_the_certificate_and_gets_every_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/webhook/https_receiver.py");
+    let mut receiver =
+        Command::new(interpreter).arg(script).arg(&cert).arg(&key).stdout(Stdio::piped()).spawn().unwrap();
+    let lines = common::lines_of(receiver.stdout.take().unwrap());
+    let port = lines.recv_timeout(Duration::from_secs(10)).expect("the receiver's port");
+    let input = write(dir.path(), "in.jsonl", &crafted(60));
+    let rules = write(dir.path(), "rules.toml", RULES);
+    let alerts_out = dir.path().join("alerts.jsonl").display().to_string();
+    let url = format!("https://localhost:{port}/hook");
+    let mut args = vec!["analyze", "--input", &input, "--once", "--rules", &rules];
+    args.extend(WINDOW_FLAGS);
+    args.extend(["-o", "/dev/null", "--alerts-output", &alerts_out, "--alerts-webhook", &url]);
+    // Without the receiver's certificate among the trusted ones, nothing is taken.
+    let refused =
+        bin().args(&args).env("SSL_CERT_FILE", "/dev/null").env("RUST_LOG", "warn").output().unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("webhook receiver unreachable"));
+    assert!(lines.try_recv().is_err(), "an untrusted receiver got a notification");
+    let ok = bin().args(&args).env("SSL_CERT_FILE", &cert).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let written: Vec<String> =
+        std::fs::read_to_string(&alerts_out).unwrap().lines().map(str::to_owned).collect();
+    let mut bodies = Vec::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_millis(500)) {
+        let request: Value = serde_json::from_str(&line).unwrap();
+        bodies.push(request["body"].as_str().unwrap().to_owned());
+    }
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    assert!(!written.is_empty());
+    assert_eq!(bodies, written);
+}
+
 /// HMAC-SHA256 (RFC 2104) in lowercase hex, computed with Python's standard library as an
 /// independent check of the signature.
 fn hmac_sha256(key: &[u8], body: &[u8]) -> String {

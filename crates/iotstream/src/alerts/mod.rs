@@ -77,8 +77,8 @@ pub struct AlertArgs {
     #[cfg(feature = "kafka")]
     #[arg(long, value_name = "TOPIC", requires = "rules")]
     pub alerts_topic: Option<String>,
-    /// POST each alert notification to this URL (http://), retried with backoff while the
-    /// receiver is down.
+    /// POST each alert notification to this URL (http:// or https://), retried with backoff while
+    /// the receiver is down.
     #[arg(long, value_name = "URL", requires = "rules")]
     pub alerts_webhook: Option<String>,
     /// Sign webhook bodies with HMAC-SHA256, keyed by the secret in this environment variable

@@ -11,7 +11,8 @@
 //! (`FINGERPRINT-SEQUENCE`, the same in every replay), so a receiver can drop repeats. A checkpoint
 //! keeps the notifications still queued, and a restart sends them again, with those the replay
 //! of the input produces. With a secret (`--alerts-webhook-secret-env VAR`), the body is signed:
-//! `X-Iotstream-Signature: sha256=HEX`, the HMAC-SHA256 of the body under the secret.
+//! `X-Iotstream-Signature: sha256=HEX`, the HMAC-SHA256 of the body under the secret. https URLs
+//! are checked against the system's certificate roots (OpenSSL's; `SSL_CERT_FILE` names others).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -88,12 +89,12 @@ impl Webhook {
     }
 }
 
-/// `http://HOST[:PORT]/PATH`; anything else is refused before the run starts.
+/// `http://` or `https://HOST[:PORT]/PATH`; anything else is refused before the run starts.
 fn check_url(url: &str) -> anyhow::Result<Uri> {
     let uri: Uri = url.parse().with_context(|| format!("--alerts-webhook {url}: not a URL"))?;
     anyhow::ensure!(
-        uri.scheme_str() == Some("http") && uri.host().is_some(),
-        "--alerts-webhook {url}: give an http:// URL (for https, put a TLS-terminating proxy in front of the receiver)"
+        matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some(),
+        "--alerts-webhook {url}: give an http:// or https:// URL with a host"
     );
     Ok(uri)
 }
@@ -227,16 +228,31 @@ async fn send_until_taken(shared: &Shared, target: &Target, note: &Notification)
     }
 }
 
-/// One POST over a fresh connection; the response's status.
+/// One POST over a fresh connection (TLS for https, the server's certificate checked against the
+/// system's roots, or `SSL_CERT_FILE`); the response's status.
 async fn post(target: &Target, note: &Notification, body: Bytes) -> anyhow::Result<u16> {
     let host = target.uri.host().unwrap_or("localhost");
-    let port = target.uri.port_u16().unwrap_or(80);
+    let https = target.uri.scheme_str() == Some("https");
+    let port = target.uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let stream = tokio::net::TcpStream::connect((host, port)).await.context("connecting")?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .context("handshake")?;
-    tokio::spawn(connection);
+    let request = request(target, host, note, body)?;
+    if !https {
+        return exchange(stream, request).await;
+    }
+    let connector = tokio_native_tls::TlsConnector::from(native_tls::TlsConnector::new().context("TLS")?);
+    // An IP address in brackets (https://[::1]/) is checked without them.
+    let name = host.trim_start_matches('[').trim_end_matches(']');
+    let tls = connector.connect(name, stream).await.context("TLS handshake")?;
+    exchange(tls, request).await
+}
+
+/// The POST of `note`, with its idempotency key and, with a secret, its signature.
+fn request(
+    target: &Target,
+    host: &str,
+    note: &Notification,
+    body: Bytes,
+) -> anyhow::Result<Request<Full<Bytes>>> {
     let authority = target.uri.authority().map_or(host.to_owned(), |a| a.as_str().to_owned());
     let path = target.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut request = Request::post(path)
@@ -247,7 +263,18 @@ async fn post(target: &Target, note: &Notification, body: Bytes) -> anyhow::Resu
     if let Some(secret) = &target.secret {
         request = request.header("X-Iotstream-Signature", format!("sha256={}", sign(secret, &body)));
     }
-    let response = sender.send_request(request.body(Full::new(body))?).await.context("sending")?;
+    Ok(request.body(Full::new(body))?)
+}
+
+/// Sends `request` over `io` (HTTP/1.1); the response's status.
+async fn exchange<IO>(io: IO, request: Request<Full<Bytes>>) -> anyhow::Result<u16>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io)).await.context("handshake")?;
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.context("sending")?;
     let status = response.status().as_u16();
     // Read the answer to its end so the connection closes cleanly; its content does not matter.
     let _ = response.into_body().collect().await;
@@ -277,9 +304,10 @@ mod tests {
     }
 
     #[test]
-    fn only_http_urls_are_taken() {
+    fn only_http_and_https_urls_are_taken() {
         assert!(check_url("http://127.0.0.1:9/hook").is_ok());
-        assert!(check_url("https://example.com/hook").is_err());
+        assert!(check_url("https://example.com/hook").is_ok());
+        assert!(check_url("ftp://example.com/hook").is_err());
         assert!(check_url("not a url").is_err());
     }
 }
