@@ -395,3 +395,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_order_does_not_depend_on_where_the_input_was_cut() {
+    // A state rule on windows of 10 s and a sensor rule that flips on every reading.
+    let text = format!(
+        "{HOT}\n[[alert]]\nid = \"flip\"\nkind = \"threshold\"\nscope = \"sensor\"\nmetric = \"temperature\"\nop = \">\"\nfire = 100\n"
+    );
+    let reading = |t: i64| (t, if t % 2 == 0 { 120.0 } else { 80.0 });
+    let windows = [window(10, &[("TX", 99.0)]), window(20, &[("TX", 80.0)])];
+    // The operator emits a window once the watermark (the latest event time, no delay) reaches its
+    // end: after the reading at 10 s, or at 20 s, or later, depending on where a chunk ends.
+    let run = |cuts: &[i64]| {
+        let mut alerts = Alerts::new(rules(&text), 0);
+        let mut out = Vec::new();
+        let mut emitted = 0;
+        for t in 0..25 {
+            let (t, x) = reading(t);
+            feed(&mut alerts, "g", "TX", t, x);
+            if cuts.contains(&t) {
+                while emitted < windows.len() && windows[emitted].window_end.0 <= t * S {
+                    alerts.on_result(&windows[emitted]);
+                    emitted += 1;
+                }
+                out.extend(alerts.take());
+            }
+        }
+        out
+    };
+    let per_reading = run(&(0..25).collect::<Vec<_>>());
+    assert_eq!(run(&[24]), per_reading);
+    assert_eq!(run(&[13, 24]), per_reading);
+    assert_eq!(run(&[10, 22, 24]), per_reading);
+    let hot = per_reading.iter().position(|n| n.record.rule == "hot").unwrap();
+    assert_eq!(per_reading[hot - 1].record.at, EventTime(10 * S), "after the reading that closed it");
+}
