@@ -724,11 +724,13 @@ const METRICS: [(&str, Metric); 8] = [
     ("temperature", Metric::Temperature),
 ];
 
-fn metric_text(metric: Metric) -> &'static str {
+/// The metric's name in rules files.
+pub fn metric_text(metric: Metric) -> &'static str {
     METRICS.iter().find(|(_, m)| *m == metric).map_or("?", |(n, _)| n)
 }
 
-fn op_text(op: Op) -> &'static str {
+/// The comparison as written in rules files.
+pub fn op_text(op: Op) -> &'static str {
     match op {
         Op::Gt => ">",
         Op::Ge => ">=",

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use iotstream_engine::alerts::{Kind, Rule, Scope};
+use iotstream_engine::alerts::{metric_text, op_text, Kind, Rule, Scope};
 
 /// Checks `path`; the summary printed when it is fine.
 pub fn check(path: &Path) -> anyhow::Result<String> {
@@ -25,9 +25,10 @@ fn describe(rule: &Rule) -> String {
                 Scope::Fleet => "the fleet's",
                 Scope::Sensor => "each sensor's",
             };
+            let (metric, op) = (metric_text(t.metric), op_text(t.op));
             format!(
-                "{scope} {:?} {:?} {} (clears past {}), for {}",
-                t.metric, t.op, t.fire, t.clear, rule.for_count
+                "{scope} {metric} {op} {}, {} in a row (firing until no longer {op} {})",
+                t.fire, rule.for_count, t.clear
             )
         }
         Kind::Offline { after } => format!("a sensor silent for {} of event time", micros(*after)),
