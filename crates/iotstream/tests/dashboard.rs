@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{bin, counter, get, serve, wait_for};
+use common::{bin, counter, get, serial, serve, wait_for};
 
 #[test]
 fn the_demo_serves_results_status_sensors_and_metrics() {
@@ -129,6 +129,8 @@ fn the_dashboard_shows_live_values_in_a_browser() {
     if !browser("the dashboard in a browser") {
         return;
     }
+    // One Chromium at a time: three at once on two cores make the pages' timeouts flaky.
+    let _one_browser = serial();
     let served = serve(&["demo", "--http", "127.0.0.1:0", "--rate", "3000", "--window", "1s"], &[]);
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     let seen =
@@ -207,6 +209,8 @@ fn the_dashboard_shows_an_alert_firing_in_a_browser() {
     if !browser("an alert on the dashboard in a browser") {
         return;
     }
+    // One Chromium at a time: three at once on two cores make the pages' timeouts flaky.
+    let _one_browser = serial();
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.toml");
     std::fs::write(&rules, ALERT_RULES).unwrap();
@@ -245,6 +249,8 @@ fn the_history_survives_a_restart_of_the_demo_in_a_browser() {
     if !browser("the dashboard's history in a browser") {
         return;
     }
+    // One Chromium at a time: three at once on two cores make the pages' timeouts flaky.
+    let _one_browser = serial();
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("history.sqlite").display());
     let args = ["demo", "--http", "127.0.0.1:0", "--rate", "2000", "--window", "1s", "--store", &store];
