@@ -535,7 +535,9 @@ fn alerts_go_to_a_topic_keyed_by_fingerprint() {
     for (n, message) in published.iter().enumerate() {
         let record: Value = serde_json::from_str(message["value"].as_str().unwrap()).unwrap();
         assert_eq!(message["key"], record["fingerprint"]);
-        let key = format!("{}-{}", record["fingerprint"].as_str().unwrap(), n + 1);
+        let at =
+            iotstream_engine::EventTime::parse_rfc3339(record["at"].as_str().unwrap().as_bytes()).unwrap();
+        let key = format!("{}-{}-{}", record["fingerprint"].as_str().unwrap(), at.as_micros(), n + 1);
         assert_eq!(message["headers"]["idempotency-key"], key.as_str());
     }
 }

@@ -74,7 +74,7 @@ pub fn fingerprint(rule: &str, key: &str) -> String {
 }
 
 /// A record with its place among the notifications about its (rule, key), which is the same in
-/// every replay: `fingerprint-sequence` is a notification's idempotency key.
+/// every replay: see [`Notification::idempotency_key`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// 1 for the first notification about this (rule, key), +1 for each next (kept in
@@ -92,8 +92,11 @@ pub struct Notification {
 }
 
 impl Notification {
-    /// The key a receiver uses to drop a notification it has already taken.
+    /// The key a receiver uses to drop a notification it has already taken:
+    /// `FINGERPRINT-AT-SEQUENCE`, `AT` the event time in microseconds since the epoch. The same in
+    /// every replay of the same input; the time keeps it apart from another run's notifications
+    /// (another input, or alert state started afresh), whose numbers start at 1 again.
     pub fn idempotency_key(&self) -> String {
-        format!("{}-{}", self.record.fingerprint, self.sequence)
+        format!("{}-{}-{}", self.record.fingerprint, self.record.at.as_micros(), self.sequence)
     }
 }

@@ -8,7 +8,7 @@
 //! notification is dropped, logged and counted, rather than blocking every later one.
 //!
 //! Delivery is at least once: each request carries an `Idempotency-Key` header
-//! (`FINGERPRINT-SEQUENCE`, the same in every replay), so a receiver can drop repeats. A checkpoint
+//! (`FINGERPRINT-AT-SEQUENCE`, the same in every replay), so a receiver can drop repeats. A checkpoint
 //! keeps the notifications still queued, and a restart sends them again, with those the replay
 //! of the input produces. With a secret (`--alerts-webhook-secret-env VAR`), the body is signed:
 //! `X-Iotstream-Signature: sha256=HEX`, the HMAC-SHA256 of the body under the secret. https URLs
