@@ -6,10 +6,11 @@
 //!
 //! The data flow, one module per step: [`lines`] → [`parse`] (→ [`reading`]) → [`operator`]
 //! (accumulating [`aggregate`]s in [`window`]s closed by [`watermark`]s) → [`result`]; [`live`]
-//! keeps the per-sensor views.
+//! keeps the per-sensor views; [`alerts`] judges rules on readings and results.
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod alerts;
 pub mod lines;
 pub mod live;
 pub mod merge;

@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 
 /// The snapshot format written by this build. Bump it when a stored type changes shape, and teach
 /// [`check_version`] to read (or refuse) the older ones.
-pub const SNAPSHOT_VERSION: u32 = 1;
+///
+/// - 1: the first format;
+/// - 2: the binary's checkpoint gained the alerts' state (format 1 checkpoints are still read,
+///   without alert state).
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// A versioned envelope around a caller's state.
 #[derive(Debug, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use anyhow::{bail, Context as _};
 use iotstream_engine::aggregate::RejectCounts;
+use iotstream_engine::alerts::AlertsSnapshot;
 use iotstream_engine::live::SensorTable;
 use iotstream_engine::state::{check_version, Snapshot, SNAPSHOT_VERSION};
 use iotstream_engine::{EventTime, Operator};
@@ -61,6 +62,57 @@ pub struct EngineState {
     pub output_len: Option<u64>,
     /// When it was taken (processing time).
     pub saved_at: EventTime,
+    /// The alerts' state, the alerts file's length and the webhook's undelivered queue
+    /// (`--rules`; snapshot format 2 on).
+    pub alerts: Option<AlertsSnapshot>,
+}
+
+/// [`EngineState`] as snapshot format 1 wrote it, before alerts.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct EngineStateV1 {
+    input: String,
+    positions: std::collections::BTreeMap<i32, i64>,
+    operator: Operator,
+    sensors: SensorTable,
+    rejected: RejectCounts,
+    readings: u64,
+    rejected_count: u64,
+    results: u64,
+    output_len: Option<u64>,
+    saved_at: EventTime,
+}
+
+impl From<EngineStateV1> for EngineState {
+    fn from(v1: EngineStateV1) -> EngineState {
+        EngineState {
+            input: v1.input,
+            positions: v1.positions,
+            operator: v1.operator,
+            sensors: v1.sensors,
+            rejected: v1.rejected,
+            readings: v1.readings,
+            rejected_count: v1.rejected_count,
+            results: v1.results,
+            output_len: v1.output_len,
+            saved_at: v1.saved_at,
+            alerts: None,
+        }
+    }
+}
+
+/// Decodes a snapshot of any format this build reads: a newer one is refused, format 1 is read
+/// in its own shape.
+fn decode_snapshot(bytes: &[u8]) -> anyhow::Result<Result<EngineState, postcard::Error>> {
+    let version = match postcard::take_from_bytes::<u32>(bytes) {
+        Ok((version, _)) => version,
+        Err(error) => return Ok(Err(error)),
+    };
+    check_version(version)?;
+    Ok(match version {
+        1 => postcard::from_bytes::<Snapshot<EngineStateV1>>(bytes).map(|s| s.state.into()),
+        _ => postcard::from_bytes::<Snapshot<EngineState>>(bytes).map(|s| s.state),
+    })
 }
 
 /// The checkpoint database.
@@ -192,10 +244,8 @@ impl CheckpointStore {
         let Some(bytes) = table.get(LEGACY_KEY).map_err(|e| damaged(&self.path, &e))? else {
             return Ok(None);
         };
-        let snapshot: Snapshot<EngineState> =
-            postcard::from_bytes(bytes.value()).map_err(|e| damaged(&self.path, &e))?;
-        check_version(snapshot.version)?;
-        Ok(Some(snapshot.state))
+        let state = decode_snapshot(bytes.value())?.map_err(|e| damaged(&self.path, &e))?;
+        Ok(Some(state))
     }
 }
 
@@ -223,12 +273,11 @@ fn decode(record: &[u8]) -> anyhow::Result<Record> {
     if xxh3_64(checked) != u64::from_le_bytes(*checksum) {
         return Ok(Record::Damaged("checksum mismatch".into()));
     }
-    let snapshot: Snapshot<EngineState> = match postcard::from_bytes(snapshot) {
-        Ok(snapshot) => snapshot,
+    let state = match decode_snapshot(snapshot)? {
+        Ok(state) => state,
         Err(e) => return Ok(Record::Damaged(format!("cannot decode: {e}"))),
     };
-    check_version(snapshot.version)?;
-    Ok(Record::Good { generation: u64::from_le_bytes(*generation), state: Box::new(snapshot.state) })
+    Ok(Record::Good { generation: u64::from_le_bytes(*generation), state: Box::new(state) })
 }
 
 /// The error for a store that cannot be used, with what to do about it.
@@ -300,6 +349,7 @@ mod tests {
             results: 1,
             output_len: Some(100),
             saved_at: EventTime(9),
+            alerts: None,
         }
     }
 
@@ -398,6 +448,45 @@ mod tests {
         );
         drop(first);
         assert!(CheckpointStore::open(dir.path()).is_ok(), "free again once the first has gone");
+    }
+
+    #[test]
+    fn a_checkpoint_of_format_1_is_read_without_alert_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let v1 = EngineStateV1 {
+            input: "file:x".into(),
+            positions: [(0, 42)].into(),
+            operator: Operator::Batches(iotstream_engine::MicroBatches::new(EventTime(5))),
+            sensors: SensorTable::default(),
+            rejected: RejectCounts::default(),
+            readings: 7,
+            rejected_count: 0,
+            results: 1,
+            output_len: Some(100),
+            saved_at: EventTime(9),
+        };
+        let snapshot = postcard::to_stdvec(&Snapshot { version: 1, state: &v1 }).unwrap();
+        let header = [[0; 8], 1u64.to_le_bytes()].concat();
+        let mut record = [header, snapshot].concat();
+        let checksum = xxh3_64(&record[8..]);
+        record[..8].copy_from_slice(&checksum.to_le_bytes());
+        {
+            let db = Database::create(dir.path().join("state.redb")).unwrap();
+            let write = db.begin_write().unwrap();
+            write.open_table(SLOTS[0]).unwrap().insert(KEY, record.as_slice()).unwrap();
+            write.commit().unwrap();
+        }
+        let state = load(dir.path()).unwrap().unwrap();
+        assert_eq!((state.readings, state.output_len, state.alerts.is_none()), (7, Some(100), true));
+    }
+
+    #[test]
+    fn a_checkpoint_of_a_newer_format_is_refused() {
+        let snapshot =
+            postcard::to_stdvec(&Snapshot { version: SNAPSHOT_VERSION + 1, state: &state(2, "file:x") })
+                .unwrap();
+        let error = decode_snapshot(&snapshot).unwrap_err().to_string();
+        assert!(error.contains("newer than this build"), "{error}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use iotstream_engine::{EventTime, StateCode};
 
+pub use crate::alerts::AlertArgs;
 #[cfg(feature = "kafka")]
 use crate::kafka::KafkaArgs;
 use crate::mutants::Mutant;
@@ -62,6 +63,20 @@ pub enum Command {
     History(HistoryArgs),
     /// Print a commented config file with every setting at its default (for --config).
     GenerateConfig,
+    /// Alert rules: `iotstream rules check FILE` reports every problem with its line.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+/// `iotstream rules …`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Read a rules file and report every problem at once, with line numbers (exit 1), or what
+    /// the rules do.
+    Check {
+        /// The rules file (TOML).
+        file: PathBuf,
+    },
 }
 
 /// Options of the simulated fleet, shared by `simulate` and `demo`.
@@ -204,6 +219,9 @@ pub struct AnalyzeArgs {
     /// The dashboard.
     #[command(flatten)]
     pub http: HttpArgs,
+    /// Alert rules and where their notifications go.
+    #[command(flatten)]
+    pub alerts: AlertArgs,
     /// Fault-suite self-test only: run a deliberately broken engine (see `mutants`).
     #[arg(long, hide = true, value_enum, value_name = "NAME")]
     pub fault_mutant: Option<Mutant>,
@@ -303,6 +321,9 @@ pub struct DemoArgs {
     /// The results store (default: an SQLite file in the user's data directory).
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Alert rules and where their notifications go.
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 /// `iotstream history`: stored results read back.

@@ -16,6 +16,7 @@ use crate::pipeline::{self, Checkpointing, Outputs, PipelineOptions, RunSummary}
 use crate::progress;
 use crate::signals::{self, Stop, Stopped};
 use crate::simulator::{Clock, DisorderConfig, Simulator, SimulatorConfig};
+use crate::sinks::alerts::AlertContext;
 use crate::sinks::store;
 use crate::sinks::{self, SinkContext};
 use crate::sources::generator::{self, Pacer};
@@ -169,15 +170,18 @@ fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
     let source = &args.source;
     let options = pipeline_options(&args.windows, &args.stats, source.once, source.max_line_bytes);
     let store = args.output.store.target(None).map_err(anyhow::Error::from);
+    let rules = args.alerts.load();
     check_all([
         options.as_ref().err(),
         check_http(&args.http).err().as_ref(),
         source.check().err().as_ref(),
         check_scale_out(args).err().as_ref(),
         store.as_ref().err(),
+        rules.as_ref().err(),
     ])?;
     let mut options = options?;
     let store = store?;
+    let rules = rules?;
     options.mutant = args.fault_mutant;
     let checkpointing = checkpointing(args)?;
     stop.check()?;
@@ -195,10 +199,15 @@ fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
         (None, None) => "file".to_owned(),
     };
     let dashboard = Dashboard { source: &dashboard_source, optional: false, store: store.as_ref() };
-    serve_dashboard(&args.http, &dashboard, &mut options, &mut outputs)?;
+    let hub = serve_dashboard(&args.http, &dashboard, &mut options, &mut outputs)?;
+    let alerts_resume = resume.and_then(|r| r.alerts.as_ref()).and_then(|a| a.output_len);
+    let alerts =
+        AlertContext { resume_len: alerts_resume, kafka: context.kafka.as_ref(), store: store.as_ref(), hub };
+    outputs.alerts = open_alerts(&args.alerts, rules, &options, alerts)?;
     stop.check()?;
+    let one_by_one = outputs.alerts.as_ref().is_some_and(|a| a.wants_readings());
     let source_options = SourceOptions {
-        threads: parser_threads(source.threads, &options),
+        threads: if one_by_one { 1 } else { parser_threads(source.threads, &options) },
         resume: resume.map(|r| r.positions.clone()).unwrap_or_default(),
         own_all: checkpointing.is_some(),
         // A file read with --once or into a result file gets a progress bar (on a terminal): its
@@ -256,6 +265,7 @@ fn check_scale_out(args: &AnalyzeArgs) -> anyhow::Result<()> {
         ];
         let wrong: Vec<&str> = conflicts.iter().filter(|(_, bad)| *bad).map(|(what, _)| *what).collect();
         anyhow::ensure!(wrong.is_empty(), "--scale-out needs {}", wrong.join(", "));
+        anyhow::ensure!(args.alerts.rules.is_none(), "--rules does not work with --scale-out yet");
     }
     let _ = args;
     Ok(())
@@ -353,9 +363,12 @@ pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
     let stop = signals::install()?;
     let options = pipeline_options(&args.windows, &args.stats, false, DEFAULT_MAX_LINE_BYTES);
     let store = args.store.target(store::default_target()).map_err(anyhow::Error::from);
-    check_all([options.as_ref().err(), check_http(&args.http).err().as_ref(), store.as_ref().err()])?;
+    let rules = args.alerts.load();
+    let http = check_http(&args.http);
+    check_all([options.as_ref().err(), http.as_ref().err(), store.as_ref().err(), rules.as_ref().err()])?;
     let mut options = options?;
     let mut store = store?;
+    let rules = rules?;
     let mut outputs = sinks::open_stream(&args.output, None)?;
     match store::open(store.as_ref(), args.store.store_retention, &mut outputs) {
         Ok(()) => {}
@@ -368,7 +381,9 @@ pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
         Err(error) => return Err(error),
     }
     let dashboard = Dashboard { source: "simulator", optional: embedded, store: store.as_ref() };
-    serve_dashboard(&args.http, &dashboard, &mut options, &mut outputs)?;
+    let hub = serve_dashboard(&args.http, &dashboard, &mut options, &mut outputs)?;
+    let alerts = AlertContext { store: store.as_ref(), hub, ..Default::default() };
+    outputs.alerts = open_alerts(&args.alerts, rules, &options, alerts)?;
     tracing::info!(rate = args.rate, "demo: built-in simulator → engine → console; Ctrl-C stops");
     let source = generator::spawn(simulator_config(&args.fleet, Clock::Wall, None), args.rate, None);
     block_on(pipeline::run(Source::plain(source), outputs, options, None, stop))
@@ -393,9 +408,9 @@ fn serve_dashboard(
     dashboard: &Dashboard<'_>,
     options: &mut PipelineOptions,
     outputs: &mut Outputs,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<DashboardHub> {
     use crate::dashboard::{self, Hub, RunInfo, ServerConfig};
-    let Some(addr) = http.http else { return Ok(()) };
+    let Some(addr) = http.http else { return Ok(None) };
     let (time, size, slide) = options.operator.describe();
     let seconds = |micros: i64| micros as f64 / 1e6;
     let history = dashboard.store.map(store::Reader::open).transpose()?;
@@ -413,14 +428,38 @@ fn serve_dashboard(
         Ok(_) => {}
         Err(error) if dashboard.optional => {
             tracing::warn!("no dashboard: {error:#}");
-            return Ok(());
+            return Ok(None);
         }
         Err(error) => return Err(error),
     }
-    outputs.sinks.push(Box::new(sinks::http::HttpSink::new(hub)));
+    outputs.sinks.push(Box::new(sinks::http::HttpSink::new(std::sync::Arc::clone(&hub))));
     outputs.sensor_queries = Some(queries);
     options.status_every = Some(STATUS_EVERY);
-    Ok(())
+    Ok(Some(hub))
+}
+
+/// The dashboard's hub, when one is served (alerts publish to it).
+#[cfg(feature = "http")]
+type DashboardHub = Option<std::sync::Arc<crate::dashboard::Hub>>;
+/// Without the `http` feature there is never a hub.
+#[cfg(not(feature = "http"))]
+type DashboardHub = Option<std::convert::Infallible>;
+
+/// `--rules`: the alerts and their outputs (`None` without rules). The alerts' event-time clock
+/// allows the same out-of-orderness as the watermark.
+fn open_alerts(
+    args: &crate::alerts::AlertArgs,
+    rules: Option<Vec<iotstream_engine::alerts::Rule>>,
+    options: &PipelineOptions,
+    context: AlertContext<'_>,
+) -> anyhow::Result<Option<crate::alerts::Alerting>> {
+    let Some(rules) = rules else { return Ok(None) };
+    let delay = match options.operator {
+        OperatorConfig::Windows { config, .. } | OperatorConfig::Shares { config } => config.max_delay,
+        OperatorConfig::Batches { .. } => 0,
+    };
+    tracing::info!(rules = rules.len(), "alert rules loaded");
+    sinks::alerts::open(args, rules, delay, context, wall_clock_now()).map(Some)
 }
 
 /// Without the `http` feature, `--http` is an error.
@@ -430,9 +469,9 @@ fn serve_dashboard(
     _dashboard: &Dashboard<'_>,
     _options: &mut PipelineOptions,
     _outputs: &mut Outputs,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<DashboardHub> {
     anyhow::ensure!(http.http.is_none(), "this build has no dashboard (the `http` feature); drop --http");
-    Ok(())
+    Ok(None)
 }
 
 fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {

@@ -14,6 +14,14 @@ use std::time::Duration;
 use iotstream_engine::{EventTime, StatsRecord, WindowResult};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
 
+/// Alerts firing now, by `rule` and `severity`.
+pub const ALERTS_FIRING: &str = "iotstream_alerts_firing";
+/// Alert notifications, by `rule` and `status` (firing, resolved, repeat).
+pub const ALERT_TRANSITIONS: &str = "iotstream_alert_transitions_total";
+/// Webhook requests, by `outcome` (delivered, failed: each failure is retried).
+pub const WEBHOOK_REQUESTS: &str = "iotstream_alert_webhook_requests_total";
+/// Alert notifications the webhook gave up on (refused by the receiver, or the queue full).
+pub const WEBHOOK_DROPPED: &str = "iotstream_alert_webhook_dropped_total";
 /// Valid readings counted.
 pub const READINGS: &str = "iotstream_readings_total";
 /// Rejected messages, by `reason`.
@@ -114,6 +122,16 @@ pub fn describe() {
     );
     describe_gauge!(PARTITION_LAG, "Scale-out: messages behind each partition's end, as its owner reported.");
     describe_gauge!(MERGE_LOG_OFFSET, "Scale-out: how far this instance has read the group's merge log.");
+    describe_gauge!(ALERTS_FIRING, "Alerts firing now, by rule and severity.");
+    describe_counter!(
+        ALERT_TRANSITIONS,
+        "Alert notifications, by rule and status (firing, resolved, repeat)."
+    );
+    describe_counter!(WEBHOOK_REQUESTS, "Webhook requests, by outcome (delivered, failed and retried).");
+    describe_counter!(
+        WEBHOOK_DROPPED,
+        "Alert notifications the webhook gave up on (refused, or its queue full)."
+    );
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
@@ -214,4 +232,26 @@ pub fn record_consumer_lag(partition: i32, lag: i64) {
 
 fn seconds(time: EventTime) -> f64 {
     time.as_micros() as f64 / 1e6
+}
+
+/// How many keys of `rule` fire now.
+pub fn record_alerts_firing(rule: &str, severity: &str, firing: usize) {
+    gauge!(ALERTS_FIRING, "rule" => rule.to_owned(), "severity" => severity.to_owned()).set(firing as f64);
+}
+
+/// One alert notification: `changed` is false for a repeat of a firing alert.
+pub fn record_alert(rule: &str, status: &'static str, changed: bool) {
+    let status = if changed { status } else { "repeat" };
+    counter!(ALERT_TRANSITIONS, "rule" => rule.to_owned(), "status" => status).increment(1);
+}
+
+/// One webhook request.
+pub fn record_webhook(delivered: bool) {
+    let outcome = if delivered { "delivered" } else { "failed" };
+    counter!(WEBHOOK_REQUESTS, "outcome" => outcome).increment(1);
+}
+
+/// An alert notification the webhook gave up on.
+pub fn record_webhook_dropped() {
+    counter!(WEBHOOK_DROPPED).increment(1);
 }

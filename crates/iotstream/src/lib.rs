@@ -6,8 +6,10 @@
 //! [`cli`] declares the commands and [`commands`] wires them up; [`telemetry`] owns logging and
 //! [`instruments`] the Prometheus metrics;
 //! [`signals`] turns Ctrl-C and SIGTERM into a clean stop from the first moment of a run.
-//! [`mutants`] are deliberately broken engines for the fault suite.
+//! [`mutants`] are deliberately broken engines for the fault suite. [`alerts`] judges the rules of
+//! `--rules` and hands notifications to the alert outputs (`sinks::alerts`, `sinks::webhook`).
 
+pub mod alerts;
 #[cfg(all(feature = "kafka", feature = "mqtt"))]
 pub mod bridge;
 pub mod channel;

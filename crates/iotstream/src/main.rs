@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use iotstream::cli::{Command, DemoArgs};
+use iotstream::cli::{Command, DemoArgs, RulesCommand};
 use iotstream::config::{self, ConfigError, Invocation};
 use iotstream::{commands, telemetry};
 
@@ -28,6 +28,9 @@ fn main() -> ExitCode {
         #[cfg(all(feature = "kafka", feature = "mqtt"))]
         Some(Command::Bridge(args)) => iotstream::bridge::bridge(args),
         Some(Command::History(args)) => iotstream::history::history(args),
+        Some(Command::Rules(RulesCommand::Check { file })) => {
+            iotstream::alerts::check::check(file).map(|summary| print!("{summary}"))
+        }
         Some(Command::GenerateConfig) => {
             print!("{}", config::generate());
             Ok(())

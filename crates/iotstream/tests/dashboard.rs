@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{bin, counter, get, serve, wait_for};
+use common::{bin, counter, get, serial, serve, wait_for};
 
 #[test]
 fn the_demo_serves_results_status_sensors_and_metrics() {
@@ -129,6 +129,8 @@ fn the_dashboard_shows_live_values_in_a_browser() {
     if !browser("the dashboard in a browser") {
         return;
     }
+    // One Chromium at a time: three at once on two cores make the pages' timeouts flaky.
+    let _one_browser = serial();
     let served = serve(&["demo", "--http", "127.0.0.1:0", "--rate", "3000", "--window", "1s"], &[]);
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     let seen =
@@ -158,12 +160,97 @@ fn the_dashboard_shows_live_values_in_a_browser() {
     eprintln!("screenshot: {}", screenshot.display());
 }
 
+/// Rules that fire within the demo's first windows: a fleet that is warmer than freezing, and a
+/// state rule that only the warm states cross.
+const ALERT_RULES: &str = r#"
+[[alert]]
+id = "fleet-warm"
+kind = "threshold"
+scope = "fleet"
+metric = "max_temperature"
+op = ">"
+fire = 32.0
+severity = "critical"
+
+[[alert]]
+id = "state-warm"
+kind = "threshold"
+scope = "state"
+metric = "avg_temperature"
+op = ">"
+fire = 60.0
+clear = 58.0
+"#;
+
+#[test]
+fn alerts_are_served_live_and_counted_in_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, ALERT_RULES).unwrap();
+    let rules = rules.to_str().unwrap();
+    let served =
+        serve(&["demo", "--http", "127.0.0.1:0", "--rate", "3000", "--window", "1s", "--rules", rules], &[]);
+    let body = wait_for(&served.addr, "/api/alerts", |b| b.contains("\"fleet-warm\""));
+    let alerts: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let active = alerts["active"].as_array().unwrap();
+    let fleet = active.iter().find(|a| a["rule"] == "fleet-warm").unwrap();
+    assert_eq!((fleet["key"].as_str(), fleet["status"].as_str()), (Some("fleet"), Some("firing")));
+    assert_eq!(fleet["severity"], "critical");
+    assert!(alerts["recent"].as_array().unwrap().iter().any(|a| a["rule"] == "fleet-warm"));
+    let metrics = wait_for(&served.addr, "/metrics", |m| m.contains("iotstream_alerts_firing"));
+    assert_eq!(counter(&metrics, "iotstream_alerts_firing{rule=\"fleet-warm\",severity=\"critical\"}"), 1.0);
+    assert!(
+        counter(&metrics, "iotstream_alert_transitions_total{rule=\"fleet-warm\",status=\"firing\"}") >= 1.0
+    );
+}
+
+#[test]
+fn the_dashboard_shows_an_alert_firing_in_a_browser() {
+    if !browser("an alert on the dashboard in a browser") {
+        return;
+    }
+    // One Chromium at a time: three at once on two cores make the pages' timeouts flaky.
+    let _one_browser = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, ALERT_RULES).unwrap();
+    let args = [
+        "demo",
+        "--http",
+        "127.0.0.1:0",
+        "--rate",
+        "3000",
+        "--window",
+        "1s",
+        "--rules",
+        rules.to_str().unwrap(),
+    ];
+    let served = serve(&args, &[]);
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("alerts.png");
+    let url = format!("http://{}/", served.addr);
+    let seen = browser_script("alerts.py", &[&url, screenshot.to_str().unwrap(), "fleet-warm"]);
+    let fleet =
+        seen["live"]["active"].as_array().unwrap().iter().find(|a| a["rule"] == "fleet-warm").cloned();
+    assert_eq!(fleet.unwrap()["severity"], "critical");
+    assert!(seen["live"]["count"].as_str().unwrap().ends_with("firing"), "{}", seen["live"]["count"]);
+    assert!(seen["live"]["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r.as_str().unwrap().contains("fleet-warm fleet firing")));
+    assert!(seen["reloaded"]["active"].as_array().unwrap().iter().any(|a| a["rule"] == "fleet-warm"));
+    assert_eq!(seen["errors"], serde_json::json!([]), "the page logged errors");
+    eprintln!("screenshot: {}", screenshot.display());
+}
+
 #[cfg(feature = "store-sqlite")]
 #[test]
 fn the_history_survives_a_restart_of_the_demo_in_a_browser() {
     if !browser("the dashboard's history in a browser") {
         return;
     }
+    // One Chromium at a time: three at once on two cores make the pages' timeouts flaky.
+    let _one_browser = serial();
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("history.sqlite").display());
     let args = ["demo", "--http", "127.0.0.1:0", "--rate", "2000", "--window", "1s", "--store", &store];

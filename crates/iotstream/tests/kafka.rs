@@ -477,3 +477,67 @@ fn failed_commits_are_counted_and_the_run_rides_them_out() {
     let after = once_over_topic(&broker, "commits", &["--group", "retry"]);
     assert_eq!(after.messages, 0, "every message committed");
 }
+
+#[test]
+fn alerts_go_to_a_topic_keyed_by_fingerprint() {
+    let _serial = serial();
+    let broker = Broker::memory();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("hot.jsonl");
+    // One sensor that runs hot (three readings over 100) and cools down, twice.
+    let temperatures = [70.0, 101.0, 102.0, 80.0, 105.0, 70.0];
+    let lines: Vec<String> = temperatures
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            format!(
+                r#"{{"guid":"g1","state":"TX","eventTime":"2016-11-16T13:00:0{i}Z","payload":{{"data":{{"temperature":{t}}}}}}}"#
+            )
+        })
+        .collect();
+    fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let rules = dir.path().join("rules.toml");
+    fs::write(
+        &rules,
+        "[[alert]]\nid = \"hot\"\nkind = \"threshold\"\nscope = \"sensor\"\nmetric = \"temperature\"\nop = \">\"\nfire = 100\n",
+    )
+    .unwrap();
+    run(&["produce", "--kafka", &broker.address, "--topic", "hot", "--input", input.to_str().unwrap()]);
+    let alerts = dir.path().join("alerts.jsonl");
+    run(&[
+        "analyze",
+        "--kafka",
+        &broker.address,
+        "--topic",
+        "hot",
+        "--once",
+        "--time",
+        "event",
+        "--format",
+        "jsonl",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--alerts-topic",
+        "hot-alerts",
+        "--alerts-output",
+        alerts.to_str().unwrap(),
+    ]);
+    let written: Vec<String> = fs::read_to_string(&alerts).unwrap().lines().map(str::to_owned).collect();
+    assert_eq!(written.len(), 4, "fired, resolved, fired, resolved: {written:?}");
+    let published = python("consume.py", &[&broker.address, "hot-alerts"]);
+    let published: Vec<Value> = String::from_utf8(published.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let values: Vec<&str> = published.iter().map(|m| m["value"].as_str().unwrap()).collect();
+    assert_eq!(values, written.iter().map(String::as_str).collect::<Vec<_>>());
+    for (n, message) in published.iter().enumerate() {
+        let record: Value = serde_json::from_str(message["value"].as_str().unwrap()).unwrap();
+        assert_eq!(message["key"], record["fingerprint"]);
+        let at =
+            iotstream_engine::EventTime::parse_rfc3339(record["at"].as_str().unwrap().as_bytes()).unwrap();
+        let key = format!("{}-{}-{}", record["fingerprint"].as_str().unwrap(), at.as_micros(), n + 1);
+        assert_eq!(message["headers"]["idempotency-key"], key.as_str());
+    }
+}

@@ -452,6 +452,7 @@ function connect() {
     }
     stream.opened = true;
     backfill(); // subscribed first, so nothing emitted from now on is missed
+    loadAlerts();
   });
   source.addEventListener("error", () => {
     if (source.readyState !== EventSource.CLOSED) {
@@ -466,6 +467,65 @@ function connect() {
   });
   source.addEventListener("window", (e) => deliver("window", e.data));
   source.addEventListener("stats", (e) => deliver("stats", e.data));
+  source.addEventListener("alert", (e) => onAlert(JSON.parse(e.data)));
+}
+
+// ---- alerts: those firing now and the latest transitions, live over the event stream ---------
+
+const RECENT_ALERTS_SHOWN = 20;
+const alerts = { active: new Map(), recent: [] }; // active by fingerprint; recent oldest first
+
+function onAlert(record) {
+  if (record.status === "firing") alerts.active.set(record.fingerprint, record);
+  else alerts.active.delete(record.fingerprint);
+  alerts.recent.push(record);
+  if (alerts.recent.length > 200) alerts.recent.shift();
+  renderAlerts();
+}
+
+// What fires now and the latest transitions, from the server: on load and on every reconnect
+// (whatever happened while the stream was down).
+async function loadAlerts() {
+  try {
+    const loaded = await getJSON("/api/alerts");
+    alerts.active = new Map(loaded.active.map((r) => [r.fingerprint, r]));
+    alerts.recent = loaded.recent;
+    renderAlerts();
+  } catch (error) {
+    // No alerts endpoint or no rules: the panel stays hidden.
+  }
+}
+
+function renderAlerts() {
+  if (!alerts.active.size && !alerts.recent.length) return;
+  $("alerts-panel").hidden = false;
+  const count = $("alerts-count");
+  count.dataset.state = alerts.active.size ? "firing" : "ok";
+  count.textContent = alerts.active.size ? `${fmt.format(alerts.active.size)} firing` : "none firing";
+  const body = $("alerts-active").tBodies[0];
+  body.innerHTML = "";
+  const active = [...alerts.active.values()].sort((a, b) => (a.rule + a.key).localeCompare(b.rule + b.key));
+  for (const a of active) {
+    const row = body.insertRow();
+    row.className = `sev-${a.severity}`;
+    row.dataset.rule = a.rule;
+    row.dataset.key = a.key;
+    for (const value of [a.rule, a.key, a.severity, a.at.replace("T", " "), number(a.value), number(a.threshold)]) {
+      row.insertCell().textContent = value;
+    }
+  }
+  const list = $("alerts-recent");
+  list.innerHTML = "";
+  for (const a of alerts.recent.slice(-RECENT_ALERTS_SHOWN).reverse()) {
+    const item = document.createElement("li");
+    item.className = a.status;
+    item.textContent = `${a.at.replace("T", " ")} ${a.rule} ${a.key} ${a.status} (${number(a.value)})`;
+    list.appendChild(item);
+  }
+}
+
+function number(x) {
+  return typeof x === "number" ? (Math.round(x * 100) / 100).toString() : "–";
 }
 
 // ---- history: time ranges from the store, a state's own chart ----------------------------------
@@ -727,6 +787,7 @@ window.dashboard = {
   view,
   receive: deliver, // as if the stream had sent it: (kind, JSON text)
   past, // the chosen range and state
+  alerts, // active alerts and recent transitions
   windows: () => [...view.windows.entries()].map(([key, w]) => ({ key, end: w.end, final: w.final, rank: rank(w.result) }))
     .sort((a, b) => a.end - b.end),
 };

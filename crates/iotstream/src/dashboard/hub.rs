@@ -6,11 +6,12 @@
 //! many browsers are watching. Publishing never waits for a reader: a browser that falls behind
 //! the broadcast skips events (and is told so) rather than holding up the engine.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use iotstream_engine::alerts::{AlertRecord, Status};
 use iotstream_engine::live::LastReading;
 use iotstream_engine::{StatsRecord, WindowResult};
 use serde::Serialize;
@@ -24,6 +25,10 @@ pub const RECENT_RESULTS: usize = 500;
 /// Status records kept for `/api/stats` (five minutes at one a second), so that a page opened late
 /// still draws the throughput chart from the start of that span.
 pub const RECENT_STATUS: usize = 300;
+/// Alert transitions kept for `/api/alerts` and for a page that has just opened.
+pub const RECENT_ALERTS: usize = 200;
+/// Active alerts listed at most (a fleet-wide outage can fire one per sensor).
+pub const ACTIVE_ALERTS: usize = 1_000;
 /// Events a slow browser may fall behind before it skips some.
 const BROADCAST_DEPTH: usize = 256;
 /// Sensor lookups waiting for the engine at once; beyond this, lookups are refused (503).
@@ -74,6 +79,10 @@ pub struct Hub {
     info: Arc<str>,
     subscribers: AtomicUsize,
     history: Option<Reader>,
+    /// Alerts firing now, by fingerprint, as JSON.
+    active: Mutex<BTreeMap<String, Arc<str>>>,
+    /// The latest alert transitions, as JSON.
+    transitions: Mutex<VecDeque<Arc<str>>>,
 }
 
 impl Hub {
@@ -95,6 +104,8 @@ impl Hub {
             info: info.into(),
             subscribers: AtomicUsize::new(0),
             history,
+            active: Mutex::new(BTreeMap::new()),
+            transitions: Mutex::new(VecDeque::with_capacity(RECENT_ALERTS)),
         };
         (Arc::new(hub), receiver)
     }
@@ -114,6 +125,46 @@ impl Hub {
         push_bounded(&self.status, Arc::clone(&data), RECENT_STATUS);
         let _ = self.events.send(Event { kind: "stats", data });
         Ok(())
+    }
+
+    /// Publishes an alert notification: the active list updated, the transition kept, and sent to
+    /// every open stream as an `alert` event.
+    pub fn publish_alert(&self, record: &AlertRecord) -> serde_json::Result<()> {
+        let data: Arc<str> = serde_json::to_string(record)?.into();
+        {
+            let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
+            match record.status {
+                Status::Firing
+                    if active.len() < ACTIVE_ALERTS || active.contains_key(&record.fingerprint) =>
+                {
+                    active.insert(record.fingerprint.clone(), Arc::clone(&data));
+                }
+                Status::Firing => {}
+                Status::Resolved => {
+                    active.remove(&record.fingerprint);
+                }
+            }
+        }
+        push_bounded(&self.transitions, Arc::clone(&data), RECENT_ALERTS);
+        let _ = self.events.send(Event { kind: "alert", data });
+        Ok(())
+    }
+
+    /// Replaces the active alerts (after a restart from a checkpoint).
+    pub fn set_active_alerts(&self, firing: &[AlertRecord]) {
+        let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
+        active.clear();
+        for record in firing.iter().take(ACTIVE_ALERTS) {
+            if let Ok(data) = serde_json::to_string(record) {
+                active.insert(record.fingerprint.clone(), data.into());
+            }
+        }
+    }
+
+    /// Alerts firing now, and the latest transitions (oldest first), as JSON documents.
+    pub fn alerts(&self) -> (Vec<Arc<str>>, Vec<Arc<str>>) {
+        let active = self.active.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        (active, latest(&self.transitions, RECENT_ALERTS))
     }
 
     /// The latest `limit` results, oldest first.

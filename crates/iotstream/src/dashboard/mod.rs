@@ -5,7 +5,8 @@
 //! |---|---|
 //! | `/` | the dashboard page |
 //! | `/assets/{name}` | its scripts, styles and map, embedded in the binary |
-//! | `/api/events` | server-sent events: `window` (one per result, the jsonl schema) and `stats` (every second) |
+//! | `/api/events` | server-sent events: `window` (one per result, the jsonl schema), `stats` (every second) and `alert` (each alert notification) |
+//! | `/api/alerts` | `{"active": [...], "recent": [...]}`: alerts firing now, and the latest transitions (`--rules`) |
 //! | `/api/windows?limit=N` | the latest N results, oldest first (at most 500) |
 //! | `/api/status` | the latest stats record |
 //! | `/api/stats?limit=N` | the latest N stats records, one a second, oldest first (at most 300) |
@@ -157,6 +158,7 @@ pub fn router(hub: Arc<Hub>, metrics: PrometheusHandle, guard: Guard) -> Router 
         .route("/api/events", get(events))
         .route("/api/windows", get(windows))
         .route("/api/status", get(status))
+        .route("/api/alerts", get(alerts))
         .route("/api/stats", get(stats_history))
         .route("/api/info", get(info))
         .route("/api/sensors/{guid}", get(sensor))
@@ -216,6 +218,12 @@ fn json_array(recent: &[Arc<str>]) -> Response {
     }
     body.push(']');
     json(body)
+}
+
+async fn alerts(State(state): State<AppState>) -> Response {
+    let (active, recent) = state.hub.alerts();
+    let join = |items: &[Arc<str>]| items.iter().map(|i| i.as_ref()).collect::<Vec<_>>().join(",");
+    json(format!("{{\"active\":[{}],\"recent\":[{}]}}", join(&active), join(&recent)))
 }
 
 async fn status(State(state): State<AppState>) -> Response {

@@ -37,6 +37,9 @@ impl Driver {
         self.operator = state.operator;
         self.sensors = state.sensors;
         self.rejected = state.rejected;
+        if let Some(alerts) = &mut self.outputs.alerts {
+            alerts.restore(state.alerts);
+        }
         self.summary =
             RunSummary { readings: state.readings, rejected: state.rejected_count, results: state.results };
         tracing::info!(readings = state.readings, positions = ?state.positions, saved_at = %state.saved_at, "resumed from checkpoint");
@@ -54,6 +57,9 @@ impl Driver {
         self.flush_dead_letters()?;
         if let Some(durable) = &mut self.outputs.durable {
             durable.sync().context("cannot sync the result file before a checkpoint")?;
+        }
+        if let Some(alerts) = &mut self.outputs.alerts {
+            alerts.sync()?;
         }
         let Some(checkpointing) = &self.checkpointing else { return Ok(()) };
         let now = wall_clock_now();
@@ -76,10 +82,14 @@ impl Driver {
             results: self.summary.results,
             output_len: self.outputs.written.as_ref().map(|w| w.load(Ordering::SeqCst)),
             saved_at: now,
+            alerts: self.outputs.alerts.as_mut().map(|a| a.take_snapshot()),
         };
         let saved = checkpointing.store.save(&state);
         self.operator = kept.unwrap_or(state.operator);
         self.sensors = state.sensors;
+        if let (Some(alerts), Some(snapshot)) = (&mut self.outputs.alerts, state.alerts) {
+            alerts.put_back(snapshot);
+        }
         if saved.is_ok() {
             self.last_checkpoint = Some(Instant::now());
             instruments::record_checkpoint();

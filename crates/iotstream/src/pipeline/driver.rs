@@ -294,7 +294,11 @@ impl Driver {
                 if self.track_sensors {
                     self.sensors.update(&reading, self.now);
                 }
-                self.operator.on_reading(partition, position, &reading, self.now)
+                let counted = self.operator.on_reading(partition, position, &reading, self.now);
+                if let (Ok(()), Some(alerts)) = (counted, &mut self.outputs.alerts) {
+                    alerts.on_reading(&reading);
+                }
+                counted
             }
             Err(reason) => {
                 self.operator.on_rejected(reason);
@@ -316,7 +320,7 @@ impl Driver {
     pub(super) fn emit(&mut self, mut results: Vec<WindowResult>) -> anyhow::Result<()> {
         self.publish_shares()?;
         if results.is_empty() {
-            return Ok(());
+            return self.deliver_alerts(&[]);
         }
         self.flush_dead_letters()?;
         let partitions = self.progress.result_partitions(self.operator.coverage());
@@ -332,7 +336,7 @@ impl Driver {
             self.summary.results += 1;
         }
         self.rejects.flush();
-        Ok(())
+        self.deliver_alerts(&results)
     }
 
     pub(super) fn flush_dead_letters(&mut self) -> anyhow::Result<()> {

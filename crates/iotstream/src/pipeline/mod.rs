@@ -9,7 +9,8 @@
 //!   acknowledgements themselves;
 //! - `checkpoints`: saving and restoring the whole state (`--state-dir`);
 //! - `status`: stats records, the live status, sensor lookups;
-//! - `tickers`: the clocks, and the source's last moments.
+//! - `tickers`: the clocks, and the source's last moments;
+//! - `alerting`: alert rules judged on what is emitted, and their notifications delivered.
 //!
 //! Emitting is always the same three steps, in this order, so that a crash at any point loses
 //! nothing: dead letters are flushed, results are written to every sink, and only then are the
@@ -18,6 +19,7 @@
 //! emitted; with one, it is saved and completed after a restart. Positions are committed before
 //! the source disconnects.
 
+mod alerting;
 mod checkpoints;
 mod driver;
 mod positions;

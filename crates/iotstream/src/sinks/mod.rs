@@ -6,6 +6,7 @@
 //! Adding a sink is a file here, its flags as one more field of [`SinkArgs`], and one line in
 //! [`open`].
 
+pub mod alerts;
 pub mod console;
 #[cfg(feature = "http")]
 pub mod http;
@@ -13,6 +14,8 @@ pub mod jsonl;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod store;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek as _, Write};
@@ -69,6 +72,8 @@ pub struct Outputs {
     pub sensor_queries: Option<tokio::sync::mpsc::Receiver<SensorQuery>>,
     /// Scale-out: the group's merge log, where this instance's shares go.
     pub shares: Option<Box<dyn ShareSink>>,
+    /// Alert rules and their outputs (`--rules`).
+    pub alerts: Option<crate::alerts::Alerting>,
 }
 
 /// The Kafka connection and the topic read, when the input is Kafka (Kafka sinks need both).

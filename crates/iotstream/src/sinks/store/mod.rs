@@ -36,6 +36,7 @@ mod target;
 use std::io;
 use std::time::{Duration, Instant};
 
+use iotstream_engine::alerts::Notification;
 use iotstream_engine::{EventTime, WindowResult};
 
 pub use history::{Bucket, Page, Range, Reader, WindowKey};
@@ -90,6 +91,9 @@ pub trait Writer: Send {
     fn write(&mut self, results: &[&WindowResult]) -> Result<(), StoreError>;
     /// Deletes the rows of windows that ended before `before`; the number of windows deleted.
     fn prune(&mut self, before: EventTime) -> Result<u64, StoreError>;
+    /// Inserts alert notifications (a row already there, from a replay, is left as it is) in one
+    /// transaction; returns once it has committed.
+    fn write_alerts(&mut self, alerts: &[Notification]) -> Result<(), StoreError>;
 }
 
 /// Adds the store sink to `outputs` when there is a target; says where results go.
@@ -105,6 +109,42 @@ pub fn open(
     );
     outputs.sinks.push(Box::new(StoreSink::new(writer, retention, Backoff::default())));
     Ok(())
+}
+
+/// The store as an alert output (`--rules` with `--store`): a connection of its own.
+pub fn alert_sink(target: &Target) -> anyhow::Result<Box<dyn crate::alerts::AlertSink>> {
+    Ok(Box::new(StoreAlerts { writer: target.open_writer()?, backoff: Backoff::default() }))
+}
+
+/// Alert notifications into the `alerts` table, retried while the database is away (as results
+/// are: nothing is acknowledged meanwhile).
+struct StoreAlerts {
+    writer: Box<dyn Writer>,
+    backoff: Backoff,
+}
+
+impl crate::alerts::AlertSink for StoreAlerts {
+    fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()> {
+        let mut outage: Option<Outage> = None;
+        let mut wait = self.backoff.first;
+        loop {
+            match self.writer.write_alerts(notes) {
+                Ok(()) => {
+                    if let Some(outage) = outage {
+                        outage.ended();
+                    }
+                    return Ok(());
+                }
+                Err(StoreError::Unavailable(error)) => {
+                    instruments::record_store_error();
+                    outage.get_or_insert_with(Outage::new).failed(&error);
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(self.backoff.max);
+                }
+                Err(error) => anyhow::bail!("the store: {error}"),
+            }
+        }
+    }
 }
 
 /// Parses `--store-retention`: a duration like `12h`, or whole days or weeks (`30d`, `2w`).

@@ -21,6 +21,7 @@ use std::str::FromStr as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use iotstream_engine::alerts::Notification;
 use iotstream_engine::result::WindowTag;
 use iotstream_engine::{EventTime, StateCode, StateResult, WindowResult};
 use postgres_native_tls::MakeTlsConnector;
@@ -329,7 +330,48 @@ fn array_literal(partitions: &[i32]) -> String {
 enum Request {
     Write(Box<Columns>),
     Prune(SystemTime),
+    Alerts(Vec<AlertRow>),
 }
+
+/// One alert notification's columns.
+struct AlertRow {
+    time: SystemTime,
+    rule: String,
+    key: String,
+    status: &'static str,
+    severity: String,
+    value: f64,
+    threshold: f64,
+    window_start: Option<SystemTime>,
+    window_end: Option<SystemTime>,
+    fingerprint: String,
+    sequence: i64,
+}
+
+impl AlertRow {
+    fn of(note: &Notification) -> AlertRow {
+        let r = &note.record;
+        AlertRow {
+            time: to_system_time(r.at),
+            rule: r.rule.clone(),
+            key: r.key.clone(),
+            status: r.status.as_str(),
+            severity: r.severity.clone(),
+            value: r.value,
+            threshold: r.threshold,
+            window_start: r.window_start.map(to_system_time),
+            window_end: r.window_end.map(to_system_time),
+            fingerprint: r.fingerprint.clone(),
+            sequence: i64::try_from(note.sequence).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+const INSERT_ALERT: &str = "
+    INSERT INTO alerts (time, rule, key, status, severity, value, threshold, window_start, window_end,
+        fingerprint, sequence)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    ON CONFLICT (time, fingerprint, sequence) DO NOTHING";
 
 struct Job {
     request: Request,
@@ -382,6 +424,10 @@ impl Writer for PostgresWriter {
     fn prune(&mut self, before: EventTime) -> Result<u64, StoreError> {
         self.ask(Request::Prune(to_system_time(before)))
     }
+
+    fn write_alerts(&mut self, alerts: &[Notification]) -> Result<(), StoreError> {
+        self.ask(Request::Alerts(alerts.iter().map(AlertRow::of).collect())).map(drop)
+    }
 }
 
 /// A connection with its statements prepared.
@@ -398,6 +444,32 @@ impl Session {
         let windows = client.prepare(UPSERT_WINDOWS).await.map_err(prepare)?;
         let states = client.prepare(UPSERT_STATES).await.map_err(prepare)?;
         Ok(Session { client, windows, states })
+    }
+
+    async fn write_alerts(&mut self, rows: &[AlertRow]) -> Result<u64, tokio_postgres::Error> {
+        let tx = self.client.transaction().await?;
+        let insert = tx.prepare(INSERT_ALERT).await?;
+        for r in rows {
+            tx.execute(
+                &insert,
+                &[
+                    &r.time,
+                    &r.rule,
+                    &r.key,
+                    &r.status,
+                    &r.severity,
+                    &r.value,
+                    &r.threshold,
+                    &r.window_start,
+                    &r.window_end,
+                    &r.fingerprint,
+                    &r.sequence,
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
     }
 
     async fn write(&mut self, columns: &Columns) -> Result<u64, tokio_postgres::Error> {
@@ -488,6 +560,7 @@ async fn answer(url: &Url, session: &mut Option<Session>, request: &Request) -> 
         match request {
             Request::Write(columns) => current.write(columns).await,
             Request::Prune(before) => current.prune(*before).await,
+            Request::Alerts(rows) => current.write_alerts(rows).await,
         }
     };
     let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, work).await {

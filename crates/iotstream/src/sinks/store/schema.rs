@@ -1,12 +1,15 @@
 //! The store's tables, as SQL people write queries against (see `docs/STORE.md`), and the
 //! migrations that create and evolve them.
 //!
-//! Two tables, keyed so that a window (and a state in it) has one row whatever is replayed:
+//! Three tables, keyed so that a window (and a state in it, and an alert notification) has one
+//! row whatever is replayed:
 //! - `windows`: one row per window — its start and end, `time` (= the end, the column Grafana and
 //!   TimescaleDB expect), `final`, `revision`, messages, sensors, rejected (in total and by
 //!   reason), late readings, the overall temperatures and the input partitions;
 //! - `window_states`: one row per window and state — messages, sensors, average, minimum and
-//!   maximum temperature, with the window's `final` and `revision`.
+//!   maximum temperature, with the window's `final` and `revision`;
+//! - `alerts` (migration 2): one row per alert notification (`--rules`), `time` its event time,
+//!   keyed by time, fingerprint and the alert's notification number.
 //!
 //! Both primary keys start with `time`, so a time range is one index range, and a TimescaleDB
 //! hypertable on `time` is possible; `window_states` has a second index on `(state, time)` for one
@@ -32,10 +35,11 @@ pub struct Migration {
 }
 
 /// The schema's history. Append; never edit a step that has shipped.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "windows and window_states",
-    sqlite: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "windows and window_states",
+        sqlite: "
         CREATE TABLE windows (
             window_start TEXT NOT NULL,
             window_end TEXT NOT NULL,
@@ -71,7 +75,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         ) STRICT, WITHOUT ROWID;
         CREATE INDEX window_states_state_time ON window_states (state, time);
     ",
-    postgres: "
+        postgres: "
         CREATE TABLE windows (
             window_start timestamptz NOT NULL,
             window_end timestamptz NOT NULL,
@@ -107,7 +111,46 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         );
         CREATE INDEX window_states_state_time ON window_states (state, time);
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "alerts",
+        sqlite: "
+        CREATE TABLE alerts (
+            time TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            key TEXT NOT NULL,
+            status TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            value REAL,
+            threshold REAL,
+            window_start TEXT,
+            window_end TEXT,
+            fingerprint TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            PRIMARY KEY (time, fingerprint, sequence)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX alerts_rule_time ON alerts (rule, time);
+    ",
+        postgres: "
+        CREATE TABLE alerts (
+            time timestamptz NOT NULL,
+            rule text NOT NULL,
+            key text NOT NULL,
+            status text NOT NULL,
+            severity text NOT NULL,
+            value double precision,
+            threshold double precision,
+            window_start timestamptz,
+            window_end timestamptz,
+            fingerprint text NOT NULL,
+            sequence bigint NOT NULL,
+            PRIMARY KEY (time, fingerprint, sequence)
+        );
+        CREATE INDEX alerts_rule_time ON alerts (rule, time);
+    ",
+    },
+];
 
 /// The newest schema this build knows.
 pub fn latest_version() -> i32 {

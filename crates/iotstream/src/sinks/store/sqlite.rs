@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use iotstream_engine::alerts::Notification;
 use iotstream_engine::result::WindowTag;
 use iotstream_engine::{EventTime, StateCode, StateResult, WindowResult};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension as _, TransactionBehavior};
@@ -77,6 +78,10 @@ impl Writer for SqliteWriter {
         write(&mut self.connection, results).map_err(classify)
     }
 
+    fn write_alerts(&mut self, alerts: &[Notification]) -> Result<(), StoreError> {
+        write_alerts(&mut self.connection, alerts).map_err(classify)
+    }
+
     fn prune(&mut self, before: EventTime) -> Result<u64, StoreError> {
         let tx =
             self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(classify)?;
@@ -86,6 +91,36 @@ impl Writer for SqliteWriter {
         tx.commit().map_err(classify)?;
         Ok(windows as u64)
     }
+}
+
+const INSERT_ALERT: &str = "
+    INSERT INTO alerts (time, rule, key, status, severity, value, threshold, window_start, window_end,
+        fingerprint, sequence)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+    ON CONFLICT (time, fingerprint, sequence) DO NOTHING";
+
+fn write_alerts(connection: &mut Connection, alerts: &[Notification]) -> rusqlite::Result<()> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut insert = tx.prepare_cached(INSERT_ALERT)?;
+        for note in alerts {
+            let r = &note.record;
+            insert.execute(params![
+                sql_time(r.at),
+                r.rule,
+                r.key,
+                r.status.as_str(),
+                r.severity,
+                r.value,
+                r.threshold,
+                r.window_start.map(sql_time),
+                r.window_end.map(sql_time),
+                r.fingerprint,
+                i64::try_from(note.sequence).unwrap_or(i64::MAX),
+            ])?;
+        }
+    }
+    tx.commit()
 }
 
 fn write(connection: &mut Connection, results: &[&WindowResult]) -> rusqlite::Result<()> {

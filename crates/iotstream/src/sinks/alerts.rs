@@ -1,0 +1,146 @@
+//! Where alert notifications go: the alerts file (`--alerts-output`, JSON lines), the alerts topic
+//! (`--alerts-topic`, keyed by fingerprint), the dashboard, and the webhook (`webhook.rs`).
+//!
+//! The file is opened like the result file: a resumed run cuts it back to the length its
+//! checkpoint recorded, so that the replay writes the same lines again.
+
+use std::io::Write;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use iotstream_engine::alerts::{Notification, Rule};
+use iotstream_engine::EventTime;
+
+use super::{open_output, Durable};
+use crate::alerts::{AlertArgs, AlertSink, Alerting};
+
+/// What alert outputs need from the rest of the run.
+#[derive(Default)]
+pub struct AlertContext<'a> {
+    /// A resumed run cuts the alerts file back to this length (from its checkpoint).
+    pub resume_len: Option<u64>,
+    /// The Kafka input, for `--alerts-topic`.
+    pub kafka: Option<&'a super::KafkaInput>,
+    /// The results store, when there is one: alerts go into its `alerts` table.
+    pub store: Option<&'a super::store::Target>,
+    /// The dashboard's hub, when there is a dashboard.
+    #[cfg(feature = "http")]
+    pub hub: Option<Arc<crate::dashboard::Hub>>,
+    /// Without the `http` feature there is never a hub.
+    #[cfg(not(feature = "http"))]
+    pub hub: Option<std::convert::Infallible>,
+}
+
+/// Opens every alert output `args` ask for, around `rules`; `delay` is the run's allowed
+/// out-of-orderness (µs).
+pub fn open(
+    args: &AlertArgs,
+    rules: Vec<Rule>,
+    delay: i64,
+    context: AlertContext<'_>,
+    now: EventTime,
+) -> anyhow::Result<Alerting> {
+    let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
+    if let Some(path) = &args.alerts_output {
+        let out = open_output(Some(path), context.resume_len).context("--alerts-output")?;
+        let (Some(written), Some(durable)) = (out.written, out.durable) else {
+            anyhow::bail!("--alerts-output {} is not a file", path.display());
+        };
+        sinks.push(Box::new(AlertsFile { out: out.writer, written, durable }));
+    }
+    #[cfg(feature = "kafka")]
+    if let Some(topic) = &args.alerts_topic {
+        let Some((connection, _)) = context.kafka else {
+            anyhow::bail!("--alerts-topic needs a Kafka input (--brokers)");
+        };
+        connection.ensure_topic(topic, 1)?;
+        let sender = super::kafka::Sender::new(connection, topic, true)?;
+        sinks.push(Box::new(AlertsTopic { sender }));
+    }
+    #[cfg(feature = "webhook")]
+    if let Some(url) = &args.alerts_webhook {
+        sinks.push(Box::new(super::webhook::Webhook::start(url, args)?));
+    }
+    #[cfg(not(feature = "webhook"))]
+    anyhow::ensure!(
+        args.alerts_webhook.is_none(),
+        "this build has no webhook support (the `webhook` feature)"
+    );
+    if let Some(target) = context.store {
+        sinks.push(super::store::alert_sink(target)?);
+    }
+    #[cfg(feature = "http")]
+    if let Some(hub) = context.hub {
+        sinks.push(Box::new(AlertsHub { hub }));
+    }
+    Ok(Alerting::new(rules, delay, sinks, now))
+}
+
+/// `--alerts-output`: one JSON line per notification, flushed as written.
+struct AlertsFile {
+    out: Box<dyn Write + Send>,
+    written: Arc<AtomicU64>,
+    durable: Box<dyn Durable>,
+}
+
+impl AlertSink for AlertsFile {
+    fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()> {
+        for note in notes {
+            serde_json::to_writer(&mut self.out, &note.record)?;
+            self.out.write_all(b"\n")?;
+        }
+        self.out.flush().context("writing the alerts file")
+    }
+
+    fn sync(&mut self) -> anyhow::Result<()> {
+        self.durable.sync().context("cannot sync the alerts file before a checkpoint")
+    }
+
+    fn written(&self) -> Option<u64> {
+        Some(self.written.load(Ordering::SeqCst))
+    }
+}
+
+/// `--alerts-topic`: each notification as a JSON message keyed by its fingerprint (a compacted
+/// topic keeps each alert's latest state), with the idempotency key as a header.
+#[cfg(feature = "kafka")]
+struct AlertsTopic {
+    sender: super::kafka::Sender,
+}
+
+#[cfg(feature = "kafka")]
+impl AlertSink for AlertsTopic {
+    fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()> {
+        use rdkafka::message::{Header, OwnedHeaders};
+        for note in notes {
+            let payload = serde_json::to_vec(&note.record)?;
+            let key = note.idempotency_key();
+            let headers =
+                OwnedHeaders::new().insert(Header { key: "idempotency-key", value: Some(key.as_bytes()) });
+            self.sender.send(Some(note.record.fingerprint.as_bytes()), &payload, Some(headers));
+        }
+        self.sender.flush().context("the alerts topic")
+    }
+}
+
+/// The dashboard: active alerts and recent transitions, live over its event stream.
+#[cfg(feature = "http")]
+struct AlertsHub {
+    hub: Arc<crate::dashboard::Hub>,
+}
+
+#[cfg(feature = "http")]
+impl AlertSink for AlertsHub {
+    fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()> {
+        for note in notes {
+            self.hub.publish_alert(&note.record)?;
+        }
+        Ok(())
+    }
+
+    fn restored(&mut self, firing: &[iotstream_engine::alerts::AlertRecord]) {
+        self.hub.set_active_alerts(firing);
+    }
+}

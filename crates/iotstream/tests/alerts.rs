@@ -1,0 +1,600 @@
+//! Alerts through the binary: `rules check`, the anomaly rule against a Python oracle, a kill -9
+//! and restart against an uninterrupted run, and a webhook receiver that is down for a while.
+// Builds without the webhook or a store keep the helpers of the tests they leave out.
+#![cfg_attr(not(all(feature = "webhook", feature = "store-sqlite")), allow(dead_code, unused_imports))]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{bin, run, wait_timeout};
+use iotstream_engine::EventTime;
+use serde_json::Value;
+
+const START: i64 = 1_479_301_200_000_000; // 2016-11-16T13:00:00Z
+
+/// Rules of every kind judged on event time.
+const RULES: &str = r#"
+[[alert]]
+id = "tx-hot"
+kind = "threshold"
+scope = "state"
+metric = "avg_temperature"
+op = ">"
+fire = 80.0
+clear = 75.0
+for = 2
+severity = "critical"
+states = ["TX"]
+
+[[alert]]
+id = "sensor-hot"
+kind = "threshold"
+scope = "sensor"
+metric = "temperature"
+op = ">="
+fire = 100.0
+clear = 90.0
+
+[[alert]]
+id = "offline"
+kind = "offline"
+after = "10s"
+
+[[alert]]
+id = "spike"
+kind = "anomaly"
+metric = "temperature"
+z = 4.0
+alpha = 0.2
+warmup = 10
+"#;
+
+/// A tiny deterministic generator (xorshift), so the input is the same on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `seconds` of readings, ten a second, from 20 sensors in TX, CA and NY: noise around each
+/// state's level, TX running hot from 60 s to 120 s, sensor s7 silent from 40 s to 70 s, and a
+/// spike every 97th reading.
+fn crafted(seconds: i64) -> String {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut out = String::new();
+    for i in 0..seconds * 10 {
+        let sensor = i % 20;
+        let t = i * 100_000;
+        if sensor == 7 && (40_000_000..70_000_000).contains(&t) {
+            continue;
+        }
+        let state = ["TX", "CA", "NY"][(sensor % 3) as usize];
+        let hot = state == "TX" && (60_000_000..120_000_000).contains(&t);
+        let base = if hot { 85.0 } else { 60.0 + 5.0 * (sensor % 3) as f64 };
+        let spike = if i % 97 == 96 { 45.0 } else { 0.0 };
+        let temperature = ((base + spike + 4.0 * (rng.next() - 0.5)) * 10.0).round() / 10.0;
+        let time = EventTime(START + t);
+        out.push_str(&format!(
+            "{{\"guid\":\"s{sensor}\",\"state\":\"{state}\",\"eventTime\":\"{time}\",\"payload\":{{\"data\":{{\"temperature\":{temperature}}}}}}}\n"
+        ));
+    }
+    out
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// The window results of a result file (stats records carry processing time, which differs).
+fn windows(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter(|l| l.starts_with("{\"type\":\"window\""))
+        .map(str::to_owned)
+        .collect()
+}
+
+const WINDOW_FLAGS: [&str; 8] =
+    ["--time", "event", "--window", "10s", "--max-delay", "1s", "--format", "jsonl"];
+
+#[test]
+fn rules_check_reports_every_problem_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[[alert]]\nid = \"a\"\nkind = \"threshold\"\nscope = \"state\"\nmetric = \"avg_temp\"\nop = \">\"\nfire = 1\n\n\
+         [[alert]]\nid = \"b\"\nkind = \"offline\"\nafter = \"later\"\n",
+    );
+    let out = bin().args(["rules", "check", &bad]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2 problem(s)"), "{stderr}");
+    assert!(stderr.contains("line 5: `metric` = \"avg_temp\""), "{stderr}");
+    assert!(stderr.contains("line 12: `after` = \"later\""), "{stderr}");
+    let good = write(dir.path(), "good.toml", RULES);
+    let out = run(&["rules", "check", &good]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 rule(s), all fine"));
+    let shipped = common::repo().join("examples/rules.toml");
+    run(&["rules", "check", &shipped.display().to_string()]);
+    // A run refuses bad rules before it reads anything, with the other problems.
+    let out = bin().args(["analyze", "--input", "/dev/null", "--rules", &bad]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 12"));
+}
+
+/// The uninterrupted run: results and alerts files.
+fn uninterrupted(dir: &Path, input: &str, rules: &str) -> (Vec<u8>, Vec<u8>) {
+    let (out, alerts) = (dir.join("whole.jsonl"), dir.join("whole-alerts.jsonl"));
+    let mut args = vec!["analyze", "--input", input, "--once", "--rules", rules];
+    args.extend(WINDOW_FLAGS);
+    let (o, a) = (out.display().to_string(), alerts.display().to_string());
+    args.extend(["-o", &o, "--alerts-output", &a]);
+    run(&args);
+    (std::fs::read(out).unwrap(), std::fs::read(alerts).unwrap())
+}
+
+#[test]
+fn the_history_is_as_crafted_and_the_end_of_input_takes_nobody_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.jsonl", &crafted(180));
+    let rules = write(dir.path(), "rules.toml", RULES);
+    let (_, alerts) = uninterrupted(dir.path(), &input, &rules);
+    let alerts: Vec<Value> =
+        String::from_utf8(alerts).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |rule: &str| -> Vec<(String, String, String)> {
+        alerts
+            .iter()
+            .filter(|a| a["rule"] == rule)
+            .map(|a| {
+                (
+                    a["key"].as_str().unwrap().into(),
+                    a["status"].as_str().unwrap().into(),
+                    a["at"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    // TX runs hot over windows 60–120 s: the second hot window fires it (`for = 2`), and the first
+    // window back at the normal level resolves it.
+    let tx = of("tx-hot");
+    assert_eq!(tx.len(), 2, "{tx:?}");
+    assert_eq!(tx[0], ("TX".into(), "firing".into(), "2016-11-16T13:01:20Z".into()));
+    assert_eq!(tx[1], ("TX".into(), "resolved".into(), "2016-11-16T13:02:10Z".into()));
+    let first = alerts.iter().find(|a| a["rule"] == "tx-hot").unwrap();
+    assert_eq!(first["window_start"], "2016-11-16T13:01:10Z");
+    assert_eq!(first["severity"], "critical");
+    assert_eq!(first["type"], "alert");
+    assert_eq!(first["fingerprint"].as_str().unwrap().len(), 16);
+    // s7 is silent from 40 s to 70 s: offline 10 s after its last reading (38.7 s), once, and back
+    // with its next reading; the end of the input takes nobody offline.
+    let offline = of("offline");
+    assert_eq!(
+        offline,
+        vec![
+            ("s7".into(), "firing".into(), "2016-11-16T13:00:48.700000Z".into()),
+            ("s7".into(), "resolved".into(), "2016-11-16T13:01:10.700000Z".into())
+        ]
+    );
+}
+
+#[test]
+fn anomalies_agree_with_the_python_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.jsonl", &crafted(180));
+    let rules = write(dir.path(), "rules.toml", RULES);
+    let (_, alerts) = uninterrupted(dir.path(), &input, &rules);
+    let ours: Vec<Value> = String::from_utf8(alerts)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|a| a["rule"] == "spike")
+        .collect();
+    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/anomaly.py");
+    let out = Command::new(interpreter).arg(script).args([&input, "4.0", "0.2", "10"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let theirs: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(theirs.len() >= 20, "the input has spikes: {}", theirs.len());
+    assert_eq!(ours.len(), theirs.len());
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!((&a["key"], &a["status"], &a["at"]), (&b["key"], &b["status"], &b["at"]));
+        let close = |x: &Value, y: &Value| (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 1e-9;
+        assert!(close(&a["value"], &b["value"]) && close(&a["threshold"], &b["threshold"]), "{a} vs {b}");
+    }
+}
+
+/// Starts `analyze` reading stdin into a state directory, fed `input` at `rate` lines a second.
+/// Its log goes to `log`.
+fn start_fed(args: &[String], input: &str, rate: usize, log: &Path) -> (Child, std::thread::JoinHandle<()>) {
+    let log = std::fs::File::create(log).unwrap();
+    let mut child = bin().args(args).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let lines: Vec<String> = input.lines().map(|l| format!("{l}\n")).collect();
+    let feeder = std::thread::spawn(move || {
+        let started = Instant::now();
+        for (i, line) in lines.iter().enumerate() {
+            let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if stdin.write_all(line.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    (child, feeder)
+}
+
+#[test]
+fn kill_9_and_restart_repeat_the_history_of_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = crafted(180);
+    let input = write(dir.path(), "in.jsonl", &text);
+    let rules = write(dir.path(), "rules.toml", RULES);
+    let (results, alerts) = uninterrupted(dir.path(), &input, &rules);
+    assert!(alerts.len() > 1000, "a history worth comparing");
+    let (out, alerts_out, state) =
+        (dir.path().join("out.jsonl"), dir.path().join("alerts.jsonl"), dir.path().join("state"));
+    let mut args: Vec<String> =
+        ["analyze", "--input", "-", "--once", "--rules", &rules, "--checkpoint-interval", "200ms"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    args.extend(WINDOW_FLAGS.iter().map(|s| s.to_string()));
+    for (flag, path) in [("-o", &out), ("--alerts-output", &alerts_out), ("--state-dir", &state)] {
+        args.extend([flag.to_string(), path.display().to_string()]);
+    }
+    // Two kills, each a while into a run fed slowly, then a run to the end.
+    let log = dir.path().join("log");
+    for pause in [900, 700] {
+        let (mut child, feeder) = start_fed(&args, &text, 1500, &log);
+        std::thread::sleep(Duration::from_millis(pause));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        feeder.join().unwrap();
+        assert!(state.join("state.redb").exists(), "a checkpoint was taken");
+    }
+    let (mut child, feeder) = start_fed(&args, &text, 1_000_000, &log);
+    feeder.join().unwrap();
+    drop(child.stdin.take());
+    let status = wait_timeout(&mut child, Duration::from_secs(60)).expect("the last run ends");
+    assert!(status.success());
+    assert!(std::fs::read_to_string(&log).unwrap().contains("resumed from checkpoint"), "it resumed");
+    let (got, want) = (windows(&std::fs::read(&out).unwrap()), windows(&results));
+    assert!(got == want, "results differ: {} windows, {} expected", got.len(), want.len());
+    let got = String::from_utf8(std::fs::read(&alerts_out).unwrap()).unwrap();
+    let want = String::from_utf8(alerts).unwrap();
+    assert_eq!(per_alert(&got), per_alert(&want), "every alert's history is the uninterrupted run's");
+    let first_difference = got.lines().zip(want.lines()).position(|(a, b)| a != b);
+    assert!(got == want, "the alerts files differ from line {first_difference:?}");
+}
+
+/// Each alert's notifications (by fingerprint), in the order written.
+fn per_alert(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut alerts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in text.lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        alerts.entry(record["fingerprint"].as_str().unwrap().to_owned()).or_default().push(line.to_owned());
+    }
+    alerts
+}
+
+/// What the webhook receiver got: (idempotency key, signature, body), in arrival order.
+type Received = Arc<Mutex<Vec<(String, String, String)>>>;
+
+/// An HTTP receiver on `listener`: answers 503 while `refuse(requests so far)` says so, else 200
+/// (and keeps what it took).
+fn receive(listener: TcpListener, received: Received, refuse: impl Fn(usize) -> bool) {
+    let mut seen = 0;
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let mut reader = BufReader::new(stream);
+        let mut headers = BTreeMap::new();
+        let mut line = String::new();
+        if reader.read_line(&mut line).is_err() {
+            continue;
+        }
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.trim_end().split_once(": ") {
+                headers.insert(name.to_ascii_lowercase(), value.to_owned());
+            }
+        }
+        let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            continue;
+        }
+        seen += 1;
+        let refused = refuse(seen);
+        let status = if refused { "503 Service Unavailable" } else { "200 OK" };
+        if !refused {
+            let key = headers.get("idempotency-key").cloned().unwrap_or_default();
+            let signature = headers.get("x-iotstream-signature").cloned().unwrap_or_default();
+            received.lock().unwrap().push((key, signature, String::from_utf8(body).unwrap()));
+        }
+        let mut stream = reader.into_inner();
+        let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    }
+}
+
+#[cfg(feature = "webhook")]
+#[test]
+fn a_webhook_receiver_that_is_down_for_a_while_still_gets_every_transition() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = crafted(60);
+    let rules = write(dir.path(), "rules.toml", RULES);
+    let alerts_out = dir.path().join("alerts.jsonl");
+    // The receiver's port, free until the receiver starts listening on it.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/hooks/alerts");
+    let mut args: Vec<String> =
+        ["analyze", "--input", "-", "--once", "--rules", &rules].iter().map(|s| s.to_string()).collect();
+    args.extend(WINDOW_FLAGS.iter().map(|s| s.to_string()));
+    args.extend(["--alerts-output".into(), alerts_out.display().to_string(), "--alerts-webhook".into(), url]);
+    args.extend(["--alerts-webhook-secret-env".into(), "HOOK_SECRET".into()]);
+    args.extend(["--alerts-webhook-max-backoff".into(), "500ms".into()]);
+    let mut child = bin()
+        .args(&args)
+        .env("HOOK_SECRET", "s3cret")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The receiver is down while the first 40 s of event time are read, over about 4 s (the issue
+    // asks for 30 s down; the retry schedule is the same, only capped lower here to keep the test
+    // short), then answers 503 five times, then takes everything.
+    let lines: Vec<&str> = text.lines().collect();
+    let (before, after) = lines.split_at(lines.len() * 2 / 3);
+    for chunk in before.chunks(100) {
+        stdin.write_all((chunk.join("\n") + "\n").as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let received = Received::default();
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let got = Arc::clone(&received);
+    std::thread::spawn(move || receive(listener, got, |seen| seen <= 5));
+    stdin.write_all((after.join("\n") + "\n").as_bytes()).unwrap();
+    drop(stdin);
+    let status = wait_timeout(&mut child, Duration::from_secs(60)).expect("the run ends");
+    assert!(status.success());
+    let written: Vec<String> =
+        std::fs::read_to_string(&alerts_out).unwrap().lines().map(str::to_owned).collect();
+    assert!(written.len() > 10, "transitions to deliver: {}", written.len());
+    let received = received.lock().unwrap().clone();
+    // At least once: repeats are possible, and recognisable by their idempotency key.
+    let mut keys = BTreeSet::new();
+    let unique: Vec<&(String, String, String)> =
+        received.iter().filter(|(key, _, _)| keys.insert(key.clone())).collect();
+    let bodies: Vec<&str> = unique.iter().map(|(_, _, body)| body.as_str()).collect();
+    assert_eq!(bodies, written.iter().map(String::as_str).collect::<Vec<_>>(), "every transition, in order");
+    for (key, signature, body) in &unique {
+        let record: Value = serde_json::from_str(body).unwrap();
+        assert!(key.starts_with(record["fingerprint"].as_str().unwrap()), "{key}");
+        let want = format!("sha256={}", hmac_sha256(b"s3cret", body.as_bytes()));
+        assert_eq!(signature, &want);
+    }
+}
+
+#[cfg(feature = "webhook")]
+#[test]
+fn notifications_queued_for_a_webhook_survive_kill_9() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let text = crafted(180);
+    let input = write(dir.path(), "in.jsonl", &text);
+    let rules = write(dir.path(), "rules.toml", RULES);
+    let (_, alerts) = uninterrupted(dir.path(), &input, &rules);
+    let want: Vec<String> = String::from_utf8(alerts).unwrap().lines().map(str::to_owned).collect();
+    // A receiver that refuses everything until told otherwise: the first run's notifications
+    // are all still queued when it is killed.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (received, up) = (Received::default(), Arc::new(AtomicBool::new(false)));
+    let (got, open) = (Arc::clone(&received), Arc::clone(&up));
+    std::thread::spawn(move || receive(listener, got, move |_| !open.load(Ordering::SeqCst)));
+    let state = dir.path().join("state");
+    let mut args: Vec<String> =
+        ["analyze", "--input", "-", "--once", "--rules", &rules, "--checkpoint-interval", "200ms"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    args.extend(WINDOW_FLAGS.iter().map(|s| s.to_string()));
+    let out = dir.path().join("out.jsonl").display().to_string();
+    args.extend(["-o".into(), out, "--state-dir".into(), state.display().to_string()]);
+    args.extend(["--alerts-webhook".into(), url, "--alerts-webhook-max-backoff".into(), "200ms".into()]);
+    let log = dir.path().join("log");
+    let (mut child, feeder) = start_fed(&args, &text, 1500, &log);
+    std::thread::sleep(Duration::from_millis(900));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    feeder.join().unwrap();
+    assert!(received.lock().unwrap().is_empty());
+    up.store(true, Ordering::SeqCst);
+    let (mut child, feeder) = start_fed(&args, &text, 1_000_000, &log);
+    feeder.join().unwrap();
+    drop(child.stdin.take());
+    let status = wait_timeout(&mut child, Duration::from_secs(60)).expect("the run ends");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{logged}");
+    assert!(logged.contains("resumed from checkpoint"), "it resumed");
+    let received = received.lock().unwrap().clone();
+    let mut keys = BTreeSet::new();
+    let bodies: Vec<String> = received
+        .into_iter()
+        .filter(|(key, _, _)| keys.insert(key.clone()))
+        .map(|(_, _, body)| body)
+        .collect();
+    assert_eq!(bodies.len(), want.len(), "every notification, once each by idempotency key");
+    assert!(bodies == want, "in the uninterrupted run's order");
+}
+
+#[cfg(feature = "webhook")]
+#[test]
+fn an_https_webhook_checks_the_certificate_and_gets_every_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/webhook/https_receiver.py");
+    let mut receiver =
+        Command::new(interpreter).arg(script).arg(&cert).arg(&key).stdout(Stdio::piped()).spawn().unwrap();
+    let lines = common::lines_of(receiver.stdout.take().unwrap());
+    let port = lines.recv_timeout(Duration::from_secs(10)).expect("the receiver's port");
+    let input = write(dir.path(), "in.jsonl", &crafted(60));
+    let rules = write(dir.path(), "rules.toml", RULES);
+    let alerts_out = dir.path().join("alerts.jsonl").display().to_string();
+    let url = format!("https://localhost:{port}/hook");
+    let mut args = vec!["analyze", "--input", &input, "--once", "--rules", &rules];
+    args.extend(WINDOW_FLAGS);
+    args.extend(["-o", "/dev/null", "--alerts-output", &alerts_out, "--alerts-webhook", &url]);
+    // Without the receiver's certificate among the trusted ones, nothing is taken.
+    let refused =
+        bin().args(&args).env("SSL_CERT_FILE", "/dev/null").env("RUST_LOG", "warn").output().unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("webhook receiver unreachable"));
+    assert!(lines.try_recv().is_err(), "an untrusted receiver got a notification");
+    let ok = bin().args(&args).env("SSL_CERT_FILE", &cert).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let written: Vec<String> =
+        std::fs::read_to_string(&alerts_out).unwrap().lines().map(str::to_owned).collect();
+    let mut bodies = Vec::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_millis(500)) {
+        let request: Value = serde_json::from_str(&line).unwrap();
+        bodies.push(request["body"].as_str().unwrap().to_owned());
+    }
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    assert!(!written.is_empty());
+    assert_eq!(bodies, written);
+}
+
+/// HMAC-SHA256 (RFC 2104) in lowercase hex, computed with Python's standard library as an
+/// independent check of the signature.
+fn hmac_sha256(key: &[u8], body: &[u8]) -> String {
+    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = "import hmac,hashlib,sys; k=sys.argv[1].encode(); print(hmac.new(k, sys.stdin.buffer.read(), hashlib.sha256).hexdigest())";
+    let mut child = Command::new(interpreter)
+        .args(["-c", script, std::str::from_utf8(key).unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap().trim().to_owned()
+}
+
+/// `(time, rule, key, status, sequence)` of each row, ordered, from the store's `alerts` table.
+#[cfg(feature = "store-sqlite")]
+fn alert_rows_sqlite(path: &Path) -> Vec<String> {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    let mut query = connection
+        .prepare("SELECT time || ' ' || rule || ' ' || key || ' ' || status || ' ' || sequence FROM alerts ORDER BY 1")
+        .unwrap();
+    query.query_map([], |row| row.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+}
+
+/// The same rows as the alerts file says they must be.
+#[cfg(any(feature = "store-sqlite", feature = "store-postgres"))]
+fn alert_rows_expected(alerts: &str) -> Vec<String> {
+    let mut sequence: BTreeMap<String, u64> = BTreeMap::new();
+    let mut rows: Vec<String> = alerts
+        .lines()
+        .map(|line| {
+            let r: Value = serde_json::from_str(line).unwrap();
+            let n = sequence.entry(r["fingerprint"].as_str().unwrap().to_owned()).or_default();
+            *n += 1;
+            let at = EventTime::parse_rfc3339(r["at"].as_str().unwrap().as_bytes()).unwrap();
+            let time = format!(
+                "{}.{:06}Z",
+                EventTime(at.0 - at.0.rem_euclid(1_000_000)).to_string().trim_end_matches('Z'),
+                at.0.rem_euclid(1_000_000)
+            );
+            format!(
+                "{time} {} {} {} {n}",
+                r["rule"].as_str().unwrap(),
+                r["key"].as_str().unwrap(),
+                r["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[cfg(feature = "store-sqlite")]
+#[test]
+fn alerts_go_into_the_store_once_each_even_when_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.jsonl", &crafted(120));
+    let rules = write(dir.path(), "rules.toml", RULES);
+    let db = dir.path().join("store.sqlite");
+    let store = format!("sqlite:{}", db.display());
+    let alerts_out = dir.path().join("alerts.jsonl");
+    let mut args = vec!["analyze", "--input", &input, "--once", "--rules", &rules, "--store", &store];
+    args.extend(WINDOW_FLAGS);
+    let alerts_path = alerts_out.display().to_string();
+    args.extend(["-o", "/dev/null", "--alerts-output", &alerts_path]);
+    run(&args);
+    let expected = alert_rows_expected(&std::fs::read_to_string(&alerts_out).unwrap());
+    assert!(expected.len() > 20);
+    assert_eq!(alert_rows_sqlite(&db), expected);
+    // The same input again (a replay): no row twice.
+    run(&args);
+    assert_eq!(alert_rows_sqlite(&db), expected);
+}
+
+#[cfg(feature = "store-postgres")]
+#[test]
+fn alerts_go_into_postgresql_once_each_even_when_replayed() {
+    use common::postgres::{self, Postgres, PASSWORD};
+    if postgres::skip("alerts in PostgreSQL") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.jsonl", &crafted(120));
+    let rules = write(dir.path(), "rules.toml", RULES);
+    let server = Postgres::start();
+    server.create_database("results");
+    let url = format!("postgres://{}:{PASSWORD}@127.0.0.1:{}/results", postgres::USER, server.port);
+    let alerts_out = dir.path().join("alerts.jsonl");
+    let alerts_path = alerts_out.display().to_string();
+    let mut args = vec!["analyze", "--input", &input, "--once", "--rules", &rules, "--store", &url];
+    args.extend(WINDOW_FLAGS);
+    args.extend(["-o", "/dev/null", "--alerts-output", &alerts_path]);
+    run(&args);
+    run(&args);
+    let sql =
+        "SELECT to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || ' ' || rule || ' ' \
+               || key || ' ' || status || ' ' || sequence FROM alerts ORDER BY 1";
+    let mut rows: Vec<String> = server.psql("results", sql).lines().map(str::to_owned).collect();
+    rows.sort();
+    assert_eq!(rows, alert_rows_expected(&std::fs::read_to_string(&alerts_out).unwrap()));
+}
