@@ -22,7 +22,9 @@ use std::sync::{Mutex, MutexGuard};
 use anyhow::{bail, Context as _};
 use iotstream_engine::aggregate::RejectCounts;
 use iotstream_engine::live::SensorTable;
-use iotstream_engine::state::{check_version, Snapshot, SNAPSHOT_VERSION};
+use iotstream_engine::state::{
+    check_windows_version, Snapshot, SnapshotError, SLICED_WINDOWS_SINCE, SNAPSHOT_VERSION,
+};
 use iotstream_engine::{EventTime, Operator};
 use redb::{Database, ReadableDatabase as _, TableDefinition, TableHandle as _};
 use serde::{Deserialize, Serialize};
@@ -192,9 +194,14 @@ impl CheckpointStore {
         let Some(bytes) = table.get(LEGACY_KEY).map_err(|e| damaged(&self.path, &e))? else {
             return Ok(None);
         };
-        let snapshot: Snapshot<EngineState> =
-            postcard::from_bytes(bytes.value()).map_err(|e| damaged(&self.path, &e))?;
-        check_version(snapshot.version)?;
+        let snapshot: Snapshot<EngineState> = match postcard::from_bytes(bytes.value()) {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                refuse_old_windows(bytes.value())?;
+                return Err(damaged(&self.path, &e));
+            }
+        };
+        check_windows_version(snapshot.version, holds_windows(&snapshot.state))?;
         Ok(Some(snapshot.state))
     }
 }
@@ -223,12 +230,33 @@ fn decode(record: &[u8]) -> anyhow::Result<Record> {
     if xxh3_64(checked) != u64::from_le_bytes(*checksum) {
         return Ok(Record::Damaged("checksum mismatch".into()));
     }
-    let snapshot: Snapshot<EngineState> = match postcard::from_bytes(snapshot) {
-        Ok(snapshot) => snapshot,
-        Err(e) => return Ok(Record::Damaged(format!("cannot decode: {e}"))),
+    let decoded: Snapshot<EngineState> = match postcard::from_bytes(snapshot) {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            // Whole (the checksum matched) yet undecodable: an older build's window layout is
+            // refused with what to do, not skipped as damage.
+            refuse_old_windows(snapshot)?;
+            return Ok(Record::Damaged(format!("cannot decode: {e}")));
+        }
     };
-    check_version(snapshot.version)?;
+    let snapshot = decoded;
+    check_windows_version(snapshot.version, holds_windows(&snapshot.state))?;
     Ok(Record::Good { generation: u64::from_le_bytes(*generation), state: Box::new(snapshot.state) })
+}
+
+/// True when `state` holds event-time windows, whose layout changed in format
+/// [`SLICED_WINDOWS_SINCE`].
+fn holds_windows(state: &EngineState) -> bool {
+    !matches!(state.operator, Operator::Batches(_))
+}
+
+/// The error for a snapshot of a format before [`SLICED_WINDOWS_SINCE`] that the current types
+/// cannot decode: it held event-time windows (nothing else changed since).
+fn refuse_old_windows(snapshot: &[u8]) -> Result<(), SnapshotError> {
+    match postcard::take_from_bytes::<u32>(snapshot) {
+        Ok((found, _)) if found < SLICED_WINDOWS_SINCE => Err(SnapshotError::OldWindows { found }),
+        _ => Ok(()),
+    }
 }
 
 /// The error for a store that cannot be used, with what to do about it.
@@ -398,6 +426,34 @@ mod tests {
         );
         drop(first);
         assert!(CheckpointStore::open(dir.path()).is_ok(), "free again once the first has gone");
+    }
+
+    #[test]
+    fn event_time_windows_from_before_slicing_are_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join("state.redb")).unwrap();
+            let window = iotstream_engine::WindowSpec::new(60_000_000, 1_000_000).unwrap();
+            let config = iotstream_engine::EventTimeConfig {
+                window,
+                max_delay: 0,
+                allowed_lateness: 0,
+                max_skew: None,
+                idle_timeout: None,
+            };
+            let mut old = state(7, "file:x");
+            old.operator = Operator::Windows(iotstream_engine::EventTimeWindows::new(config));
+            let bytes = postcard::to_stdvec(&Snapshot { version: 1, state: &old }).unwrap();
+            let write = db.begin_write().unwrap();
+            write.open_table(LEGACY).unwrap().insert(LEGACY_KEY, bytes.as_slice()).unwrap();
+            write.commit().unwrap();
+        }
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        let error = format!("{:#}", store.load().unwrap_err());
+        assert!(
+            error.contains("before stream slicing") && error.contains("remove the state directory"),
+            "{error}"
+        );
     }
 
     #[test]
