@@ -3,9 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use std::hash::BuildHasherDefault;
+
+use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::Aggregate;
+use crate::aggregate::{Aggregate, IdHasher};
 use crate::reading::{EventTime, Reading, STATE_COUNT};
 use crate::result::WindowResult;
 use crate::watermark::Watermarks;
@@ -113,6 +116,84 @@ impl Slice {
     }
 }
 
+/// Sensor and state index, for [`Running`].
+type SensorState = (u64, u8);
+
+/// For sliding windows: the distinct (sensor, state) pairs of the `all` parts of one window's
+/// slices, each with the number of those slices that hold it. The next window shares all but a
+/// few slices with the last, so moving this to it (taking out the slices it leaves, adding those
+/// it enters) costs the sensors of those few slices, where merging every slice's sensors would
+/// cost those of all of them; and unlike a union, counts can be taken out again.
+#[derive(Clone, Debug, Default)]
+struct Running {
+    /// The window start whose slices are counted (`None`: nothing counted).
+    start: Option<i64>,
+    counts: HashMap<SensorState, u32, BuildHasherDefault<IdHasher>>,
+}
+
+impl Running {
+    /// Counts the (sensor, state) pairs of `aggregate` once more.
+    fn add(&mut self, aggregate: &Aggregate) {
+        for (sensor, mask) in aggregate.sensor_masks() {
+            self.add_new(sensor, mask);
+        }
+    }
+
+    /// Counts the states in `mask` of `sensor` once more (new to one of the counted slices).
+    fn add_new(&mut self, sensor: u64, mask: u64) {
+        let mut bits = mask;
+        while bits != 0 {
+            *self.counts.entry((sensor, bits.trailing_zeros() as u8)).or_insert(0) += 1;
+            bits &= bits - 1;
+        }
+    }
+
+    /// Counts the (sensor, state) pairs of `aggregate` once less.
+    fn remove(&mut self, aggregate: &Aggregate) {
+        for (sensor, mask) in aggregate.sensor_masks() {
+            let mut bits = mask;
+            while bits != 0 {
+                let key = (sensor, bits.trailing_zeros() as u8);
+                if let Some(count) = self.counts.get_mut(&key) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.counts.remove(&key);
+                    }
+                }
+                bits &= bits - 1;
+            }
+        }
+    }
+
+    /// True when the slice starting at `slice_start` is one of those counted.
+    fn counts_slice(&self, spec: WindowSpec, slice_start: i64) -> bool {
+        self.start.is_some_and(|start| start <= slice_start && slice_start < spec.end(start))
+    }
+
+    /// Moves the count to the window starting at `start`: slices it no longer spans out, slices
+    /// it newly spans in (everything anew when the two windows share none).
+    fn move_to(&mut self, slices: &BTreeMap<i64, Slice>, spec: WindowSpec, start: i64) {
+        let end = spec.end(start);
+        let parts = |from: i64, to: i64| slices.range(from..to).map(|(_, slice)| &slice.all.aggregate);
+        match self.start {
+            Some(was) if was == start => {}
+            Some(was) if was < start && start < spec.end(was) => {
+                parts(was, start).for_each(|a| self.remove(a));
+                parts(spec.end(was), end).for_each(|a| self.add(a));
+            }
+            Some(was) if start < was && was < end => {
+                parts(end, spec.end(was)).for_each(|a| self.remove(a));
+                parts(start, was).for_each(|a| self.add(a));
+            }
+            _ => {
+                self.counts.clear();
+                parts(start, end).for_each(|a| self.add(a));
+            }
+        }
+        self.start = Some(start);
+    }
+}
+
 /// Tumbling or sliding windows on event time, closed by the watermark (see [`crate::watermark`]).
 ///
 /// The rules, which make the final windows a function of the input alone:
@@ -128,6 +209,8 @@ impl Slice {
 /// in, whatever the overlap, and a window's aggregate is merged from its slices when it is
 /// emitted. Merging is exact (see [`crate::aggregate`]), so the results are bit for bit those of
 /// adding every reading to every window. A slice is forgotten with the last window over it.
+/// Sliding windows take their distinct sensors from a count kept across windows (`Running`),
+/// so that emitting one costs the sensors of the slices it enters and leaves, not of all it spans.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventTimeWindows {
     config: EventTimeConfig,
@@ -137,6 +220,9 @@ pub struct EventTimeWindows {
     watermarks: Watermarks,
     #[serde(with = "crate::state::array")]
     late_by_state: [u64; STATE_COUNT],
+    /// Sliding windows: the sensors of the last window combined (rebuilt after a restore).
+    #[serde(skip)]
+    running: Running,
 }
 
 impl EventTimeWindows {
@@ -148,6 +234,7 @@ impl EventTimeWindows {
             slices: BTreeMap::new(),
             watermarks: Watermarks::new(config.max_delay, config.idle_timeout),
             late_by_state: [0; STATE_COUNT],
+            running: Running::default(),
         }
     }
 
@@ -204,8 +291,13 @@ impl EventTimeWindows {
     fn count(&mut self, partition: u32, position: i64, reading: &Reading<'_>, place: Place, from: i64) {
         let slice = self.slices.entry(place.slice).or_default();
         slice.pending.entry(partition).or_insert(position);
+        let all = from == place.first_start;
         let part = slice.part(from, place.first_start);
-        part.aggregate.add(reading);
+        let new = part.aggregate.add_reporting_new(reading);
+        // A late reading into a slice of the window counted in `running` keeps it exact.
+        if new != 0 && all && self.running.counts_slice(self.config.window, place.slice) {
+            self.running.add_new(reading.sensor.0, new);
+        }
         if part.marked {
             return;
         }
@@ -271,7 +363,7 @@ impl EventTimeWindows {
         for (&start, window) in self.windows.iter_mut() {
             if spec.end(start) > watermark && window.changed_since_partial {
                 window.changed_since_partial = false;
-                taken.push(take(start, &combine(&mut self.slices, spec, start)));
+                taken.push(take(start, &combine(&mut self.slices, &mut self.running, spec, start)));
             }
         }
         taken
@@ -321,7 +413,7 @@ impl EventTimeWindows {
                 continue;
             }
             let revision = window.emitted.map_or(0, |r| r + 1);
-            emitted.push(emit(start, revision, &combine(&mut self.slices, spec, start)));
+            emitted.push(emit(start, revision, &combine(&mut self.slices, &mut self.running, spec, start)));
             window.emitted = Some(revision);
             window.changed = false;
         }
@@ -337,7 +429,13 @@ impl EventTimeWindows {
         let closed = |start: i64| spec.end(start).saturating_add(lateness) <= watermark;
         self.windows.retain(|&start, _| !closed(start));
         // A slice is needed while the last window over it may still be emitted.
+        let slices_before = self.slices.len();
         self.slices.retain(|&slice_start, _| !closed(spec.last_start(slice_start)));
+        let first_kept = self.slices.keys().next().copied().unwrap_or(i64::MAX);
+        if self.slices.len() < slices_before && self.running.start.is_some_and(|start| start < first_kept) {
+            // Some slice it counted may be gone: count anew next time.
+            self.running = Running::default();
+        }
         emitted
     }
 
@@ -392,16 +490,31 @@ fn window_result(spec: WindowSpec, start: i64, aggregate: &Aggregate) -> WindowR
 
 /// The aggregate of the window starting at `start`: the exact merge of the parts it holds in the
 /// slices it spans. Those parts are taken: the next reading into one marks its windows again.
-fn combine(slices: &mut BTreeMap<i64, Slice>, spec: WindowSpec, start: i64) -> Aggregate {
-    let mut combined: Option<Aggregate> = None;
+fn combine(
+    slices: &mut BTreeMap<i64, Slice>,
+    running: &mut Running,
+    spec: WindowSpec,
+    start: i64,
+) -> Aggregate {
     for slice in slices.range_mut(start..spec.end(start)).map(|(_, slice)| slice) {
-        for part in slice.parts_in(start) {
-            part.marked = false;
-            match combined.as_mut() {
-                Some(aggregate) => aggregate.merge(&part.aggregate),
-                None => combined = Some(part.aggregate.clone()),
-            }
+        slice.parts_in(start).for_each(|part| part.marked = false);
+    }
+    if spec.size() == spec.slide() {
+        // Tumbling: one slice, one window.
+        return slices.get(&start).map(|slice| slice.all.aggregate.clone()).unwrap_or_default();
+    }
+    running.move_to(slices, spec, start);
+    let mut combined = Aggregate::default();
+    combined.reserve_sensors(running.counts.len());
+    for slice in slices.range(start..spec.end(start)).map(|(_, slice)| slice) {
+        combined.merge_numbers(&slice.all.aggregate);
+        // Readings late for the earlier windows over the slice: few, merged as they are.
+        for (_, part) in slice.later.iter().filter(|(from, _)| *from <= start) {
+            combined.merge(&part.aggregate);
         }
     }
-    combined.unwrap_or_default()
+    for &(sensor, state) in running.counts.keys() {
+        combined.mark(sensor, 1 << state);
+    }
+    combined
 }
