@@ -13,10 +13,15 @@
 #      max RSS): iotstream with 1 thread (also pinned to one CPU with taskset: unpinned, its file
 #      reader runs on a second core) and with all cores, parse-limit (what one core can parse),
 #      DuckDB and DataFusion (1 thread), pure Python (the independent reference), optionally Spark.
+#      Then the event-time question on a second file of COUNT readings on a simulated clock (1 ms
+#      apart): 1-minute tumbling windows by state (mean temperature, readings, distinct sensors per
+#      state and window), iotstream `--time event --window 1m` against the same query in DuckDB and
+#      DataFusion (bench/windowed_sql.py).
 #      Absolute numbers on a shared machine drift by tens of percent between minutes; ratios measured
 #      in the same run do not, so only those should be quoted.
 #   3. Checks that every engine found the same answers as iotstream (compare_results.py: counts
-#      exact, averages to 1e-9), printing PASS/FAIL per engine: a fast wrong answer is worth nothing.
+#      exact, averages to 1e-9; windowed_sql.py check for the windows), printing PASS/FAIL per
+#      engine: a fast wrong answer is worth nothing.
 #   4. Prints a markdown table (also saved as $BENCH_DIR/report.md) with the machine and the date.
 #
 # Environment:
@@ -124,6 +129,7 @@ fi
 # simulate is always timed: its throughput is one of the goals. A fresh run is moved into place.
 seed_file=$bench_dir/seed2016-$count.jsonl
 wide_file=$bench_dir/seed2016-$count-1Msensors.jsonl
+event_file=$bench_dir/seed2016-$count-event.jsonl
 
 record() { # key label readings status wall user sys maxrss_kb note
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$records"
@@ -172,6 +178,15 @@ else
   rm -f "$bench_dir/simulate.tmp"
 fi
 
+# The windowed question needs event times spread over many windows: a simulated clock, 1 ms apart
+# (COUNT / 60,000 one-minute windows). Not timed: simulate's rate is measured above.
+if [[ ! -s $event_file ]] || (($(wc -l <"$event_file") != count)); then
+  step "simulating $count readings on a simulated clock (1 ms apart) for the event-time query"
+  "$bin" simulate "$count" --seed 2016 --start 2026-01-01T00:00:00Z --interval 1ms --output "$bench_dir/simulate.tmp" ||
+    die "simulate failed for the event-time input"
+  mv "$bench_dir/simulate.tmp" "$event_file"
+fi
+
 # Pure Python holds every temperature in memory (math.fsum) and runs ~0.2M lines/s: PURE_LINES lets
 # it run on a prefix, checked against iotstream on the same prefix.
 pure_input=$seed_file pure_count=$count
@@ -181,11 +196,14 @@ if ((pure_lines > 0 && pure_lines < count)); then
 fi
 
 # Read the files once, so that the first engine does not pay for the disk and the others not.
-cat "$seed_file" "$wide_file" >/dev/null
+cat "$seed_file" "$wide_file" "$event_file" >/dev/null
 
 # ---------------------------------------------------------------------------------------------
 res=$bench_dir/results
 sql_run=$shared/peers/sql/run.sh
+# The windowed query runs in the SQL peers' virtualenv, which run.sh installs: the same place.
+sql_python=${PEERS_SQL_VENV:-$(sed -n 's/^venv=\${PEERS_SQL_VENV:-\(.*\)}$/\1/p' "$sql_run")}/bin/python
+windowed=$repo/bench/windowed_sql.py
 # /usr/bin/time runs programs, not shell functions: the common arguments go in an array.
 analyze=(analyze --once --format jsonl -q --input)
 
@@ -208,6 +226,13 @@ for ((round = 1; round <= repeat; round++)); do
     "$sql_run" duckdb "$seed_file" "$res/duckdb.$round.json" 1
   measure datafusion "DataFusion, 1 thread" "$count" "$res/datafusion.$round.out" -- \
     "$sql_run" datafusion "$seed_file" "$res/datafusion.$round.json" 1
+  # The event-time question: 1-minute tumbling windows by state.
+  measure iotevent "iotstream, --time event --window 1m" "$count" "$res/iotevent.$round.jsonl" -- \
+    "$bin" "${analyze[@]}" "$event_file" --time event --window 1m
+  measure duckdb_w "DuckDB, 1 thread" "$count" "$res/duckdb_w.$round.out" -- \
+    "$sql_python" "$windowed" duckdb "$event_file" "$res/duckdb_w.$round.json" 1
+  measure datafusion_w "DataFusion, 1 thread" "$count" "$res/datafusion_w.$round.out" -- \
+    "$sql_python" "$windowed" datafusion "$event_file" "$res/datafusion_w.$round.json" 1
 done
 
 step "parse-limit ($limit_rounds rounds, methods interleaved inside it)"
@@ -250,7 +275,8 @@ measure widen "$tn_label, 1M sensors" "$count" "$res/widen.jsonl" -- "$bin" "${a
 step "checking answers and writing the report"
 export BENCH_RES=$res BENCH_RECORDS=$records BENCH_SHARED=$shared BENCH_COUNT=$count \
   BENCH_REPEAT=$repeat BENCH_HAS_THREADS=$has_threads BENCH_PURE_COUNT=$pure_count \
-  BENCH_SEED_FILE=$seed_file BENCH_NPROC=$threads_all BENCH_BIN=$bin
+  BENCH_SEED_FILE=$seed_file BENCH_NPROC=$threads_all BENCH_BIN=$bin BENCH_SQL_PYTHON=$sql_python \
+  BENCH_WINDOWED=$windowed BENCH_EVENT_FILE=$event_file
 python3 - <<'PY' | tee "$bench_dir/report.md"
 import json, os, re, statistics, subprocess, sys, time, platform
 
@@ -352,6 +378,19 @@ if window:
     else:
         check("pure", ref, os.path.join(res, "pure.json"))
 
+# The windowed question: each peer's (window, state) rows against iotstream's windows, round 1.
+def check_windows(key):
+    iot, peer = os.path.join(res, "iotevent.1.jsonl"), os.path.join(res, f"{key}.1.json")
+    if not (os.path.exists(iot) and os.path.exists(peer)):
+        checks[key] = ("FAIL", "no result file")
+        return
+    p = subprocess.run([E["BENCH_SQL_PYTHON"], E["BENCH_WINDOWED"], "check", iot, peer],
+                       capture_output=True, text=True)
+    verdict, _, detail = (p.stdout.strip() or p.stderr.strip()[-200:]).partition(": ")
+    checks[key] = ("PASS" if p.returncode == 0 else "FAIL", detail)
+for key in ("duckdb_w", "datafusion_w"):
+    check_windows(key)
+
 # parse-limit prints its own rows (lines/s per method, median of its rounds) and the totals it found.
 limit_rows = []
 lim_out = os.path.join(res, "limit.out")
@@ -451,6 +490,38 @@ if summary("spark"):
     print("Spark's row uses cpuwrap.py's figures (wall, CPU sampled over the whole process tree, RSS of the largest "
           "process): /usr/bin/time misses the JVM.")
 
+# The event-time question, in the same rounds.
+ev = summary("iotevent")
+if ev is not None:
+    print("\n### Event time: 1-minute tumbling windows by state\n")
+    print(f"{count:,} readings 1 ms apart on a simulated clock ({os.path.getsize(E['BENCH_EVENT_FILE']) / 1e6:.0f} MB, "
+          f"{-(-count // 60000)} windows): per window and state, the readings, their mean temperature and the distinct "
+          "sensors. iotstream: `analyze --time event --window 1m` (event time parses on one thread); the peers: "
+          "the same GROUP BY window, state (bench/windowed_sql.py). Whole processes, median of the rounds.\n")
+    print("| engine | readings/s | wall s | CPU s | peak RSS MB | answers | vs iotstream | one-pass total (above), vs iotstream 1 thread |")
+    print("|---|---:|---:|---:|---:|---|---|---|")
+    ev_rate = ev["n"] / ev["wall"] if ev.get("ok") else None
+    for key, one_pass, short in (("iotevent", "iot1", "iotstream"), ("duckdb_w", "duckdb", "DuckDB"),
+                                 ("datafusion_w", "datafusion", "DataFusion")):
+        s = summary(key)
+        if s is None:
+            continue
+        if s.get("failed") and not s.get("ok"):
+            print(f"| {s['label']} | FAILED | | | | | {s['note']} | |")
+            continue
+        rate = s["n"] / s["wall"]
+        verdict = checks.get(key, ("PASS", ""))[0] if key != "iotevent" else "reference"
+        if key == "iotevent":
+            vs = "1.00 (baseline)"
+        else:
+            vs = f"iotstream is {ev_rate / rate:.1f}x {short}" if ev_rate and ev_rate >= rate else (
+                f"{short} is {rate / ev_rate:.2f}x iotstream" if ev_rate else "—")
+        p = summary(one_pass)
+        total = (f"{fmt_rate(p['n'] / p['wall'])}/s: windowed takes {(p['n'] / p['wall']) / rate:.2f}x as long per reading"
+                 if p and p.get("ok") else "—")
+        print(f"| {s['label']} | {fmt_rate(rate)} | {s['wall']:.2f} | {s['cpu']:.2f} | {s['rss'] / 1024:.0f} | "
+              f"{verdict} | {vs} | {total} |")
+
 print("\n### Simulate and memory\n")
 print("| run | readings/s | wall s | CPU s | peak RSS MB | answers |")
 print("|---|---:|---:|---:|---:|---|")
@@ -477,7 +548,8 @@ print("\n### Answers (compare_results.py: counts exact, averages to 1e-9)\n")
 names = {"iot1": "iotstream 1 thread (self-check)", "iot1cpu": "iotstream 1 thread pinned to one CPU vs 1 thread",
          "iotn": "iotstream all threads vs 1 thread",
          "duckdb": "DuckDB", "datafusion": "DataFusion", "pure": "pure Python (independent reference)",
-         "spark": "Spark", "widen": "iotstream 1M sensors, all threads vs 1 thread"}
+         "spark": "Spark", "widen": "iotstream 1M sensors, all threads vs 1 thread",
+         "duckdb_w": "DuckDB, 1-minute windows by state", "datafusion_w": "DataFusion, 1-minute windows by state"}
 for key, name in names.items():
     if key in checks and (key != "spark" or "spark" in runs):
         v, d = checks[key]

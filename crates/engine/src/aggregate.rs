@@ -240,8 +240,43 @@ impl Aggregate {
     /// Counts one valid reading.
     #[inline]
     pub fn add(&mut self, reading: &Reading<'_>) {
+        self.add_reporting_new(reading);
+    }
+
+    /// Counts one valid reading; returns the state bit if its sensor had not reported from that
+    /// state here before (0 otherwise), for callers that track distinct sensors elsewhere too.
+    #[inline]
+    pub(crate) fn add_reporting_new(&mut self, reading: &Reading<'_>) -> u64 {
         self.states[reading.state.index()].add(reading.temperature);
-        self.mark_sensor(reading.sensor, 1 << reading.state.index());
+        self.mark_sensor(reading.sensor, 1 << reading.state.index())
+    }
+
+    /// Adds `other`'s numbers (counts, sums, extremes, rejections) but not its sensors: the caller
+    /// adds those with [`Aggregate::mark`].
+    pub(crate) fn merge_numbers(&mut self, other: &Aggregate) {
+        for (mine, theirs) in self.states.iter_mut().zip(&other.states) {
+            // An empty state changes nothing; most states are empty in a short slice.
+            if theirs.count > 0 {
+                mine.merge(theirs);
+            }
+        }
+        self.rejected.merge(&other.rejected);
+    }
+
+    /// Records that `sensor` reported from the states in `mask`.
+    #[inline]
+    pub(crate) fn mark(&mut self, sensor: u64, mask: u64) {
+        self.mark_sensor(SensorId(sensor), mask);
+    }
+
+    /// Each sensor with the mask of the states it reported from.
+    pub(crate) fn sensor_masks(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.sensor_states.iter().map(|(&sensor, &mask)| (sensor, mask))
+    }
+
+    /// Makes room for `sensors` more distinct sensors.
+    pub(crate) fn reserve_sensors(&mut self, sensors: usize) {
+        self.sensor_states.reserve(sensors);
     }
 
     /// Counts one rejected message.
@@ -261,16 +296,19 @@ impl Aggregate {
         self.rejected.merge(&other.rejected);
     }
 
-    /// Records that `sensor` reported from the states in `mask`, counting states new to it.
+    /// Records that `sensor` reported from the states in `mask`, counting states new to it;
+    /// returns those new states' bits.
     #[inline]
-    fn mark_sensor(&mut self, sensor: SensorId, mask: u64) {
+    fn mark_sensor(&mut self, sensor: SensorId, mask: u64) -> u64 {
         let seen = self.sensor_states.entry(sensor.0).or_insert(0);
-        let mut new = mask & !*seen;
+        let new = mask & !*seen;
         *seen |= mask;
-        while new != 0 {
-            self.states[new.trailing_zeros() as usize].sensors += 1;
-            new &= new - 1;
+        let mut bits = new;
+        while bits != 0 {
+            self.states[bits.trailing_zeros() as usize].sensors += 1;
+            bits &= bits - 1;
         }
+        new
     }
 
     /// The numbers for one state.

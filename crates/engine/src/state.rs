@@ -10,10 +10,14 @@ use serde::{Deserialize, Serialize};
 /// The snapshot format written by this build. Bump it when a stored type changes shape, and teach
 /// [`check_version`] to read (or refuse) the older ones.
 ///
-/// - 1: the first format;
-/// - 2: the binary's checkpoint gained the alerts' state (format 1 checkpoints are still read,
-///   without alert state).
+/// - 1: the first format.
+/// - 2: event-time windows keep their readings in slices ([`crate::EventTimeWindows`]), and the
+///   binary's checkpoint gained the alerts' state. A format-1 snapshot without event-time windows
+///   is still read (without alert state); one with windows is refused.
 pub const SNAPSHOT_VERSION: u32 = 2;
+
+/// The first format with sliced event-time windows: older snapshots holding windows are refused.
+pub const SLICED_WINDOWS_SINCE: u32 = 2;
 
 /// A versioned envelope around a caller's state.
 #[derive(Debug, Serialize, Deserialize)]
@@ -33,12 +37,28 @@ pub enum SnapshotError {
         /// The version found.
         found: u32,
     },
+    /// Written by an older build whose event-time window state this one cannot read.
+    #[error("snapshot format {found} holds event-time windows in the layout used before stream slicing (format {SLICED_WINDOWS_SINCE}); finish the run with the build that wrote it, or remove the state directory to start afresh")]
+    OldWindows {
+        /// The version found.
+        found: u32,
+    },
 }
 
 /// Accepts the versions this build reads.
 pub fn check_version(found: u32) -> Result<(), SnapshotError> {
     if found > SNAPSHOT_VERSION {
         return Err(SnapshotError::TooNew { found });
+    }
+    Ok(())
+}
+
+/// Accepts the versions this build reads for state that holds event-time windows (`windows`):
+/// those since [`SLICED_WINDOWS_SINCE`]. State without windows is read from any known version.
+pub fn check_windows_version(found: u32, windows: bool) -> Result<(), SnapshotError> {
+    check_version(found)?;
+    if windows && found < SLICED_WINDOWS_SINCE {
+        return Err(SnapshotError::OldWindows { found });
     }
     Ok(())
 }
@@ -106,5 +126,14 @@ mod tests {
             check_version(SNAPSHOT_VERSION + 1),
             Err(SnapshotError::TooNew { found: SNAPSHOT_VERSION + 1 })
         );
+    }
+
+    #[test]
+    fn windows_from_before_slicing_are_refused_other_state_is_not() {
+        assert_eq!(check_windows_version(1, false), Ok(()));
+        assert_eq!(check_windows_version(1, true), Err(SnapshotError::OldWindows { found: 1 }));
+        assert_eq!(check_windows_version(SNAPSHOT_VERSION, true), Ok(()));
+        let message = SnapshotError::OldWindows { found: 1 }.to_string();
+        assert!(message.contains("remove the state directory"), "{message}");
     }
 }

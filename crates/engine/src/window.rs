@@ -2,6 +2,12 @@
 //!
 //! Windows are aligned to the epoch: a window of size S sliding by P starts at multiples of P and
 //! covers `[start, start + S)`. Tumbling windows are the case P = S. Times are microseconds.
+//!
+//! Slices (stream slicing, as in Scotty and Flink's slice assigners) are the pieces of the time line
+//! between consecutive window boundaries, starts and ends alike: every window is a whole number of
+//! slices, and every time lies in exactly one slice, so a reading updates one slice however many
+//! windows overlap. Within each slide period there are at most two: the boundaries are the multiples
+//! of P, and those shifted by S mod P.
 
 use thiserror::Error;
 
@@ -67,6 +73,34 @@ impl WindowSpec {
         let slide = self.slide;
         (0..).map(move |k: i64| last - k * slide).take_while(move |&start| start > t.saturating_sub(size))
     }
+
+    /// Start of the latest window containing `t` (the first of [`WindowSpec::starts_of`]).
+    pub fn last_start(&self, t: i64) -> i64 {
+        t.saturating_sub(t.rem_euclid(self.slide))
+    }
+
+    /// Where `t` lies: its slice, and the earliest window containing it (the last of
+    /// [`WindowSpec::starts_of`]). One call per reading, so it divides as little as it can.
+    #[inline]
+    pub fn place(&self, t: i64) -> Place {
+        let offset = t.rem_euclid(self.slide);
+        let last = t.saturating_sub(offset);
+        // Window ends fall at the multiples of the slide shifted by size mod slide.
+        let shift = self.size % self.slide;
+        let slice = if shift != 0 && offset >= shift { last.saturating_add(shift) } else { last };
+        // The windows over t start at last, last - slide, … while they still reach past t.
+        let earlier = (self.size - 1 - offset) / self.slide;
+        Place { slice, first_start: last.saturating_sub(earlier * self.slide) }
+    }
+}
+
+/// Where a time lies among windows and slices: see [`WindowSpec::place`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// Start of its slice: the latest window boundary (start or end) at or before it.
+    pub slice: i64,
+    /// Start of the earliest window containing it.
+    pub first_start: i64,
 }
 
 #[cfg(test)]
@@ -93,6 +127,25 @@ mod tests {
             assert!(starts.iter().all(|&s| s <= t && t < s + 10 && s.rem_euclid(3) == 0), "{t}: {starts:?}");
             let expected = (-60..60).filter(|s: &i64| s.rem_euclid(3) == 0 && *s <= t && t < s + 10).count();
             assert_eq!(starts.len(), expected, "{t}");
+        }
+    }
+
+    #[test]
+    fn slices_are_cut_at_every_window_boundary() {
+        for (size, slide) in [(10, 10), (10, 5), (10, 3), (7, 2), (60, 1), (9, 9)] {
+            let w = WindowSpec::new(size, slide).unwrap();
+            for t in -60..60 {
+                let starts: Vec<i64> = w.starts_of(t).collect();
+                assert_eq!(w.last_start(t), starts[0], "{size}/{slide} at {t}");
+                let place = w.place(t);
+                assert_eq!(place.first_start, *starts.last().unwrap(), "{size}/{slide} at {t}");
+                // Every time in a slice lies in the same windows as the slice's start.
+                let slice = place.slice;
+                assert!(slice <= t);
+                assert_eq!(w.starts_of(slice).collect::<Vec<_>>(), starts, "{size}/{slide} at {t}");
+                // And a slice starts at a boundary: the time before it lies in other windows.
+                assert_ne!(w.starts_of(slice - 1).collect::<Vec<_>>(), starts, "{size}/{slide} at {t}");
+            }
         }
     }
 

@@ -23,7 +23,9 @@ use anyhow::{bail, Context as _};
 use iotstream_engine::aggregate::RejectCounts;
 use iotstream_engine::alerts::AlertsSnapshot;
 use iotstream_engine::live::SensorTable;
-use iotstream_engine::state::{check_version, Snapshot, SNAPSHOT_VERSION};
+use iotstream_engine::state::{
+    check_version, check_windows_version, Snapshot, SnapshotError, SLICED_WINDOWS_SINCE, SNAPSHOT_VERSION,
+};
 use iotstream_engine::{EventTime, Operator};
 use redb::{Database, ReadableDatabase as _, TableDefinition, TableHandle as _};
 use serde::{Deserialize, Serialize};
@@ -109,10 +111,22 @@ fn decode_snapshot(bytes: &[u8]) -> anyhow::Result<Result<EngineState, postcard:
         Err(error) => return Ok(Err(error)),
     };
     check_version(version)?;
-    Ok(match version {
+    let decoded = match version {
         1 => postcard::from_bytes::<Snapshot<EngineStateV1>>(bytes).map(|s| s.state.into()),
         _ => postcard::from_bytes::<Snapshot<EngineState>>(bytes).map(|s| s.state),
-    })
+    };
+    match decoded {
+        Ok(state) => {
+            check_windows_version(version, holds_windows(&state))?;
+            Ok(Ok(state))
+        }
+        Err(error) => {
+            // Whole (the checksum matched) yet undecodable: an older build's window layout is
+            // refused with what to do, not skipped as damage.
+            refuse_old_windows(bytes)?;
+            Ok(Err(error))
+        }
+    }
 }
 
 /// The checkpoint database.
@@ -278,6 +292,21 @@ fn decode(record: &[u8]) -> anyhow::Result<Record> {
         Err(e) => return Ok(Record::Damaged(format!("cannot decode: {e}"))),
     };
     Ok(Record::Good { generation: u64::from_le_bytes(*generation), state: Box::new(state) })
+}
+
+/// True when `state` holds event-time windows, whose layout changed in format
+/// [`SLICED_WINDOWS_SINCE`].
+fn holds_windows(state: &EngineState) -> bool {
+    !matches!(state.operator, Operator::Batches(_))
+}
+
+/// The error for a snapshot of a format before [`SLICED_WINDOWS_SINCE`] that the current types
+/// cannot decode: it held event-time windows (nothing else changed since).
+fn refuse_old_windows(snapshot: &[u8]) -> Result<(), SnapshotError> {
+    match postcard::take_from_bytes::<u32>(snapshot) {
+        Ok((found, _)) if found < SLICED_WINDOWS_SINCE => Err(SnapshotError::OldWindows { found }),
+        _ => Ok(()),
+    }
 }
 
 /// The error for a store that cannot be used, with what to do about it.
@@ -487,6 +516,34 @@ mod tests {
                 .unwrap();
         let error = decode_snapshot(&snapshot).unwrap_err().to_string();
         assert!(error.contains("newer than this build"), "{error}");
+    }
+
+    #[test]
+    fn event_time_windows_from_before_slicing_are_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join("state.redb")).unwrap();
+            let window = iotstream_engine::WindowSpec::new(60_000_000, 1_000_000).unwrap();
+            let config = iotstream_engine::EventTimeConfig {
+                window,
+                max_delay: 0,
+                allowed_lateness: 0,
+                max_skew: None,
+                idle_timeout: None,
+            };
+            let mut old = state(7, "file:x");
+            old.operator = Operator::Windows(iotstream_engine::EventTimeWindows::new(config));
+            let bytes = postcard::to_stdvec(&Snapshot { version: 1, state: &old }).unwrap();
+            let write = db.begin_write().unwrap();
+            write.open_table(LEGACY).unwrap().insert(LEGACY_KEY, bytes.as_slice()).unwrap();
+            write.commit().unwrap();
+        }
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        let error = format!("{:#}", store.load().unwrap_err());
+        assert!(
+            error.contains("before stream slicing") && error.contains("remove the state directory"),
+            "{error}"
+        );
     }
 
     #[test]

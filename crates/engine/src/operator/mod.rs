@@ -377,4 +377,8 @@ fn admitted(admission: Admission) -> Result<(), RejectReason> {
 }
 
 #[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod slicing_tests;
+#[cfg(test)]
 mod tests;
