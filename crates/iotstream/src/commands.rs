@@ -342,7 +342,18 @@ fn checkpointing(args: &AnalyzeArgs) -> anyhow::Result<Option<Checkpointing>> {
         input,
         resume,
         unsafe_positions_only: args.fault_mutant == Some(Mutant::PositionsWithoutState),
+        companions: source_companions(&args.source, dir),
     }))
+}
+
+/// Files the source keeps in the state directory `dir`, which each checkpoint must find on disk.
+fn source_companions(source: &crate::sources::SourceArgs, dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    #[cfg(feature = "mqtt")]
+    if source.mqtt.connection.url.is_some() {
+        return vec![crate::sources::mqtt::ledger_path(dir)];
+    }
+    let _ = (source, dir);
+    Vec::new()
 }
 
 /// How many threads parse: `requested` (0 = one per core), but one where order matters (event

@@ -28,6 +28,11 @@ pub struct Checkpointing {
     /// Deliberately wrong (the fault suite's `positions-without-state` mutant): periodic
     /// checkpoints save the positions but not the state that goes with them.
     pub unsafe_positions_only: bool,
+    /// Files a source writes beside the checkpoints (the MQTT journal) that must be on disk
+    /// before a checkpoint is: synced first. The source writes them before handing input over,
+    /// so a sync here covers everything the checkpoint counts, one sync per checkpoint instead
+    /// of one per hand-over.
+    pub companions: Vec<std::path::PathBuf>,
 }
 
 impl Driver {
@@ -62,6 +67,7 @@ impl Driver {
             alerts.sync()?;
         }
         let Some(checkpointing) = &self.checkpointing else { return Ok(()) };
+        sync_companions(&checkpointing.companions)?;
         let now = wall_clock_now();
         // Moved out and back rather than cloned: the state can be large (a million sensors).
         let operator = std::mem::replace(&mut self.operator, Operator::Batches(MicroBatches::default()));
@@ -100,4 +106,16 @@ impl Driver {
         }
         saved
     }
+}
+
+/// Syncs each of `files` that exists (a source may not have written its file yet).
+fn sync_companions(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    for path in files {
+        match std::fs::File::open(path) {
+            Ok(file) => file.sync_data().with_context(|| format!("cannot sync {}", path.display()))?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error).with_context(|| format!("cannot open {}", path.display())),
+        }
+    }
+    Ok(())
 }

@@ -274,6 +274,7 @@ fn checkpointing(dir: &std::path::Path) -> Checkpointing {
         input: "kafka:t".into(),
         resume,
         unsafe_positions_only: false,
+        companions: Vec::new(),
     }
 }
 

@@ -122,7 +122,7 @@ pub fn open(args: &MqttSourceArgs, max_line_bytes: usize, options: &SourceOption
     let client_id = args.connection.required_client_id()?.to_owned();
     let resume = options.resume.get(&0).copied().unwrap_or(0);
     let ledger = match &options.state_dir {
-        Some(dir) => Ledger::journaled(dir.join(LEDGER_FILE), u64::try_from(resume).unwrap_or(0))
+        Some(dir) => Ledger::journaled(ledger_path(dir), u64::try_from(resume).unwrap_or(0))
             .with_context(|| format!("cannot read or write the MQTT journal in {}", dir.display()))?,
         None => Ledger::in_memory(),
     };
@@ -465,6 +465,11 @@ impl Reader {
         }
         tracing::debug!("MQTT reader closed");
     }
+}
+
+/// The MQTT journal in the state directory `dir` (synced before each checkpoint).
+pub fn ledger_path(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join(LEDGER_FILE)
 }
 
 /// What identifies a message beside its (reused) packet id: its topic and payload.
