@@ -188,7 +188,13 @@ fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
     let output = args.output.stream.output.as_deref();
     let resume_len = Mutant::resume_len(args.fault_mutant, output, resume.and_then(|r| r.output_len));
-    let context = SinkContext { resume_len, kafka: kafka_input(source, &stop)?, store: store.clone() };
+    let context = SinkContext {
+        resume_len,
+        kafka: kafka_input(source, &stop)?,
+        #[cfg(feature = "mqtt")]
+        mqtt: mqtt_input(source)?,
+        store: store.clone(),
+    };
     let mut outputs = sinks::open(&args.output, &context)?;
     #[cfg(feature = "kafka")]
     let scale_out = scale_out(args, &mut options, context.kafka.as_ref(), &mut outputs)?;
@@ -344,6 +350,14 @@ fn checkpointing(args: &AnalyzeArgs) -> anyhow::Result<Option<Checkpointing>> {
         unsafe_positions_only: args.fault_mutant == Some(Mutant::PositionsWithoutState),
         companions: source_companions(&args.source, dir),
     }))
+}
+
+/// The broker and client id read, when the input is MQTT.
+#[cfg(feature = "mqtt")]
+fn mqtt_input(source: &crate::sources::SourceArgs) -> anyhow::Result<Option<sinks::mqtt::MqttInput>> {
+    let connection = &source.mqtt.connection;
+    let Some(broker) = connection.broker()? else { return Ok(None) };
+    Ok(Some((broker, connection.required_client_id()?.to_owned())))
 }
 
 /// Files the source keeps in the state directory `dir`, which each checkpoint must find on disk.

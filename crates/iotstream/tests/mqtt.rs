@@ -276,8 +276,19 @@ fn small_payloads_on_sensor_topics_give_the_windows_of_whole_readings() {
     let (output, reference) = (dir.path().join("out.jsonl"), dir.path().join("reference.jsonl"));
     let pattern = "sensors/{state}/{guid}";
     let stats = ["--stats-every", "200ms"];
-    let fields = ["--mqtt-topic-fields", pattern];
+    let fields = ["--mqtt-topic-fields", pattern, "--mqtt-dead-letter-topic", "dead"];
     let (engine, _) = engine(&broker, "devices", &output, None, &[&fields[..], &stats[..]].concat());
+    // An independent subscriber to the dead-letter topics.
+    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut collector = Command::new(interpreter)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mqtt/collect.py"))
+        .args(["127.0.0.1", &broker.port.to_string(), "dead/#", "4"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map(started)
+        .unwrap();
+    let letters = common::lines_of(collector.stdout.take().unwrap());
+    assert_eq!(letters.recv_timeout(PATIENCE).as_deref(), Ok("ready"));
     let simulated = ["--seed", "5", "--start", "2026-01-01T00:00:00Z", "--interval", "10ms"];
     let url = broker.url();
     run(&[&["simulate", "6000", "--mqtt", &url, "--mqtt-topic", pattern][..], &simulated[..]].concat());
@@ -324,6 +335,24 @@ fn small_payloads_on_sensor_topics_give_the_windows_of_whole_readings() {
     assert_eq!(reasons["unknown_state"], 1, "{last_stats}");
     assert_eq!(reasons["missing_field"], 1, "{last_stats}");
     assert_eq!(reasons["wrong_type"], 1, "{last_stats}");
+    // Each bad payload is a dead letter on the topic of its reason, its bytes as the device sent
+    // them (the topic's fields are not in them).
+    let status = wait_timeout(&mut collector, PATIENCE).expect("the collector finished");
+    assert!(status.success(), "the dead letters did not all arrive");
+    let mut dead: Vec<(String, String)> = letters
+        .try_iter()
+        .map(|l| l.split_once('\t').map(|(t, p)| (t.to_owned(), p.to_owned())).unwrap())
+        .collect();
+    dead.sort();
+    let topics: Vec<&str> = dead.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        topics,
+        ["dead/malformed_json", "dead/missing_field", "dead/unknown_state", "dead/wrong_type"]
+    );
+    assert_eq!(dead[0].1, "hot", "a payload the topic's fields cannot complete goes as it came");
+    for ((_, payload), device) in dead[1..].iter().zip(["dev-3", "dev-2", "dev-4"]) {
+        assert!(payload.contains(&format!("\"guid\":\"{device}\"")), "{payload}");
+    }
     let (ours, theirs) = (final_windows(&output), final_windows(&reference));
     for w in &expected {
         let start = w["window_start"].as_i64().unwrap();

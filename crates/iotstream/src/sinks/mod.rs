@@ -13,6 +13,8 @@ pub mod http;
 pub mod jsonl;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 pub mod store;
 #[cfg(feature = "webhook")]
 pub mod webhook;
@@ -51,6 +53,10 @@ pub struct SinkArgs {
     #[cfg(feature = "kafka")]
     #[command(flatten)]
     pub kafka: kafka::KafkaSinkArgs,
+    /// MQTT outputs (dead letters).
+    #[cfg(feature = "mqtt")]
+    #[command(flatten)]
+    pub mqtt: mqtt::MqttSinkArgs,
     /// The results store.
     #[command(flatten)]
     pub store: store::StoreArgs,
@@ -90,6 +96,9 @@ pub struct SinkContext {
     pub resume_len: Option<u64>,
     /// The input, when it is Kafka.
     pub kafka: Option<KafkaInput>,
+    /// The input, when it is MQTT.
+    #[cfg(feature = "mqtt")]
+    pub mqtt: Option<mqtt::MqttInput>,
     /// Where `--store` keeps results (checked with the other flags).
     pub store: Option<store::Target>,
 }
@@ -107,6 +116,8 @@ pub fn open(args: &SinkArgs, context: &SinkContext) -> anyhow::Result<Outputs> {
     let mut outputs = open_stream(&args.stream, context.resume_len)?;
     #[cfg(feature = "kafka")]
     kafka::open(&args.kafka, context.kafka.as_ref(), &mut outputs)?;
+    #[cfg(feature = "mqtt")]
+    mqtt::open(&args.mqtt, context.mqtt.as_ref(), &mut outputs)?;
     store::open(context.store.as_ref(), args.store.store_retention, &mut outputs)?;
     Ok(outputs)
 }
