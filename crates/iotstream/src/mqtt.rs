@@ -38,7 +38,7 @@ const REQUEST_CAPACITY: usize = 70_000;
 #[derive(Clone, Debug, Default, clap::Args)]
 #[command(next_help_heading = "MQTT")]
 pub struct MqttArgs {
-    /// MQTT broker: mqtt://[user[:password]@]host[:port] (TLS: mqtts://, port 8883 by default).
+    /// MQTT broker: `mqtt://[user[:password]@]host[:port]` (TLS: mqtts://, port 8883 by default).
     /// The password may come from IOTSTREAM_MQTT_PASSWORD instead; it is never logged.
     #[arg(id = "mqtt", long = "mqtt", value_name = "URL")]
     pub url: Option<BrokerUrl>,

@@ -3,7 +3,7 @@
 //!
 //! - **With `--state-dir`**: a message is acknowledged once a saved checkpoint includes it
 //!   ([`Control::Checkpointed`]); after a crash the broker sends again exactly what no checkpoint
-//!   holds, and the [`ledger`] recognises what it sends again that a checkpoint does hold. Results
+//!   holds, and the ledger (`mqtt/ledger.rs`) recognises what it sends again that a checkpoint does hold. Results
 //!   equal an uninterrupted run's.
 //! - **Without**: a message is acknowledged once the results that include it are written
 //!   ([`Control::Commit`]): at least once.
