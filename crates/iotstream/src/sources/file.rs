@@ -153,7 +153,8 @@ pub fn open(path: &Path, max_line_bytes: usize, options: &SourceOptions) -> anyh
         lines = lines.live(waiting, LINGER);
     }
     let events = if options.threads > 1 {
-        parallel::spawn_reading(lines, start_line, options.threads, Parser::new(max_line_bytes))
+        let parser = Parser::new(max_line_bytes);
+        parallel::spawn_reading(lines, start_line, options.threads, parser, options.mode)
     } else {
         spawn(lines, start_line)
     };

@@ -124,7 +124,8 @@ pub fn open(
         stop: options.stop.clone(),
     })?;
     if options.threads > 1 {
-        source.events = parallel::spawn(source.events, options.threads, Parser::new(max_line_bytes));
+        let parser = Parser::new(max_line_bytes);
+        source.events = parallel::spawn(source.events, options.threads, parser, options.mode);
     }
     Ok(source)
 }
