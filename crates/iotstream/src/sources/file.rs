@@ -35,7 +35,7 @@ const BLOCK: usize = 1 << 20;
 /// How long live input gathers after a read that emptied the pipe, before the chunk is handed
 /// over: a few milliseconds of latency buy a hand-off per few hundred readings instead of per few
 /// dozen at 150k readings/s.
-pub const LINGER: Duration = Duration::from_millis(4);
+pub const LINGER: Duration = Duration::from_millis(2);
 
 /// The pipe buffer asked for on standard input, so that a producer does not block while the
 /// reader lingers (the default 64 KiB fill in about 2 ms at 150k readings/s).

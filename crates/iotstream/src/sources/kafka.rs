@@ -54,7 +54,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// the pipeline, in a live run. Messages trickling in arrive a few per fetch; handing each fetch
 /// over woke the pipeline per few messages, and those wake-ups, not the messages, were the cost.
 /// A full batch (a backlog) goes at once.
-const LINGER: Duration = Duration::from_millis(4);
+const LINGER: Duration = Duration::from_millis(2);
 /// How long a rebalance waits for the pipeline to release partitions.
 const REVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long start-up waits for each answer from the broker (metadata, offsets, watermarks).
