@@ -336,13 +336,13 @@ impl OrderedInput {
     }
 }
 
-/// One line or message: where its bytes are in the input, and what the parser made of it.
+/// One line or message: where its bytes start in the input, and what the parser made of it.
+/// Kept small (48 bytes): the pipeline reads one per reading, written on another core.
 #[derive(Clone, Copy, Debug)]
 pub struct Item {
-    /// Start of its bytes in [`OrderedInput::data`].
+    /// Start of its bytes in [`OrderedInput::data`] (a line ends at the next `\n`, a message
+    /// where its batch says).
     pub start: usize,
-    /// End of its bytes (exclusive; a line's `\n` is not included).
-    pub end: usize,
     /// The reading, or why it is none.
     pub outcome: Result<Compact, RejectReason>,
 }
@@ -365,10 +365,10 @@ pub struct Compact {
 /// Where a [`Compact`] reading's guid is.
 #[derive(Clone, Copy, Debug)]
 pub enum GuidAt {
-    /// These bytes of the input (`start..end`).
-    Input(usize, usize),
+    /// This many bytes of the input, this far from the start of the reading's line or message.
+    Input(u32, u32),
     /// This index into [`Ordered::guids`].
-    Owned(usize),
+    Owned(u32),
 }
 
 impl Compact {
@@ -386,15 +386,23 @@ impl Compact {
 }
 
 impl Ordered {
-    /// The guid text of `reading`, one of this input's.
-    pub fn guid(&self, reading: &Compact) -> String {
+    /// The guid text of the reading `item` holds.
+    pub fn guid(&self, item: &Item) -> String {
+        let Ok(reading) = &item.outcome else { return String::new() };
         match reading.guid {
-            GuidAt::Input(start, end) => {
-                let bytes = self.input.data().get(start..end).unwrap_or_default();
+            GuidAt::Input(offset, len) => {
+                let start = item.start + offset as usize;
+                let bytes = self.input.data().get(start..start + len as usize).unwrap_or_default();
                 String::from_utf8_lossy(bytes).into_owned()
             }
-            GuidAt::Owned(index) => self.guids.get(index).cloned().unwrap_or_default(),
+            GuidAt::Owned(index) => self.guids.get(index as usize).cloned().unwrap_or_default(),
         }
+    }
+
+    /// The bytes of `item`, a line of this chunk (up to its `\n`).
+    pub fn line(&self, item: &Item) -> &[u8] {
+        let rest = self.input.data().get(item.start..).unwrap_or_default();
+        &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())]
     }
 }
 

@@ -94,15 +94,14 @@ pub fn parse_ordered(parser: &Parser, input: OrderedInput) -> Ordered {
     let mut items = Vec::with_capacity(expected);
     let mut guids = Vec::new();
     let mut parse = |bytes: &[u8]| {
-        let start = offset_in(data, bytes);
         let outcome = parser.parse(bytes).map(|reading| Compact {
             sensor: reading.sensor,
             state: reading.state,
             event_time: reading.event_time,
             temperature: reading.temperature,
-            guid: guid_at(data, reading.guid, &mut guids),
+            guid: guid_at(bytes, reading.guid, &mut guids),
         });
-        items.push(Item { start, end: start + bytes.len(), outcome });
+        items.push(Item { start: offset_in(data, bytes), outcome });
     };
     match &input {
         OrderedInput::Lines(chunk) => lines(chunk.data()).for_each(&mut parse),
@@ -116,17 +115,18 @@ fn offset_in(data: &[u8], bytes: &[u8]) -> usize {
     (bytes.as_ptr() as usize).saturating_sub(data.as_ptr() as usize)
 }
 
-/// Where a parsed guid is: in the input's bytes when the parser borrowed it (the common case),
-/// else (escapes decoded) kept in `owned`.
-fn guid_at(data: &[u8], guid: iotstream_engine::Guid<'_>, owned: &mut Vec<String>) -> GuidAt {
+/// Where a parsed guid is: in its line's (or message's) bytes when the parser borrowed it (the
+/// common case), else (escapes decoded) kept in `owned`.
+fn guid_at(line: &[u8], guid: iotstream_engine::Guid<'_>, owned: &mut Vec<String>) -> GuidAt {
     let bytes = guid.as_bytes();
-    let (at, base) = (bytes.as_ptr() as usize, data.as_ptr() as usize);
-    if at >= base && at + bytes.len() <= base + data.len() {
-        let start = at - base;
-        return GuidAt::Input(start, start + bytes.len());
+    let (at, base) = (bytes.as_ptr() as usize, line.as_ptr() as usize);
+    if at >= base && at + bytes.len() <= base + line.len() {
+        if let (Ok(offset), Ok(len)) = (u32::try_from(at - base), u32::try_from(bytes.len())) {
+            return GuidAt::Input(offset, len);
+        }
     }
     owned.push(guid.into_string());
-    GuidAt::Owned(owned.len() - 1)
+    GuidAt::Owned(u32::try_from(owned.len() - 1).unwrap_or(u32::MAX))
 }
 
 /// Work for a parsing thread, and where its result goes.
@@ -355,6 +355,21 @@ mod tests {
         assert_eq!(*next_line, 13);
         assert_eq!(examples, &[(11, RejectReason::MalformedJson, b"nope".to_vec())]);
         assert_eq!(partial.aggregate.messages(), 2);
+    }
+
+    #[test]
+    fn ordered_readings_keep_order_positions_and_guids() {
+        let escaped = LINE.replace(r#""guid":"g""#, r#""guid":"\u0067h""#);
+        let text = format!("{LINE}\nnope\n{escaped}\n");
+        let ordered = parse_ordered(&Parser::default(), OrderedInput::Lines(Chunk::from_vec(text.into(), 1)));
+        let items = &ordered.items;
+        assert_eq!(items.len(), 3);
+        assert_eq!(ordered.line(&items[1]), b"nope");
+        assert_eq!(items[1].outcome.unwrap_err(), RejectReason::MalformedJson);
+        assert_eq!((ordered.guid(&items[0]), ordered.guid(&items[2])), ("g".into(), "gh".into()));
+        assert!(matches!(items[2].outcome, Ok(Compact { guid: GuidAt::Owned(0), .. })));
+        // Read once per reading by the pipeline, written on another core: small on purpose.
+        assert!(std::mem::size_of::<Item>() <= 48, "{}", std::mem::size_of::<Item>());
     }
 
     #[test]

@@ -22,8 +22,7 @@ impl Driver {
                 let first = chunk.first_line;
                 for (line_number, item) in (first..).zip(&ordered.items) {
                     if let Err(reason) = self.count_item(ordered, item, 0, line_number as i64) {
-                        let line = chunk.data().get(item.start..item.end).unwrap_or_default();
-                        self.rejects.record(reason, &format_args!("line {line_number}"), line);
+                        self.rejects.record(reason, &format_args!("line {line_number}"), ordered.line(item));
                     }
                 }
                 self.progress.read_lines(first + ordered.items.len() as u64);
@@ -41,10 +40,9 @@ impl Driver {
 
     fn count_ordered_messages(&mut self, ordered: &Ordered) {
         let OrderedInput::Messages(batch) = &ordered.input else { return };
-        for (item, meta) in ordered.items.iter().zip(&batch.messages) {
+        for (item, (payload, meta)) in ordered.items.iter().zip(batch.iter()) {
             let partition = u32::try_from(meta.partition).unwrap_or(0);
             if let Err(reason) = self.count_item(ordered, item, partition, meta.offset) {
-                let payload = batch.data.get(item.start..item.end).unwrap_or_default();
                 self.reject_message(payload, reason, meta.partition, meta.offset);
             }
             self.progress.read_message(meta.partition, meta.offset);
@@ -64,7 +62,7 @@ impl Driver {
             Ok(compact) => {
                 let reading = compact.reading();
                 if self.track_sensors {
-                    self.sensors.update_with(&reading, || ordered.guid(compact), self.now);
+                    self.sensors.update_with(&reading, || ordered.guid(item), self.now);
                 }
                 self.operator.on_reading(partition, position, &reading, self.now)
             }
