@@ -1,5 +1,5 @@
-//! Parsing on several cores: chunks of lines (files) and message batches (Kafka) are parsed and
-//! aggregated by a pool of worker threads, and the pipeline merges their partial aggregates.
+//! Parsing on several cores: chunks of lines (files) and message batches (Kafka) are parsed by a
+//! pool of worker threads, and the pipeline takes what they made of them in input order.
 //!
 //! Two kinds of work, by [`Mode`]:
 //! - **partial aggregates** (processing time without live views): exact because aggregates merge
@@ -179,7 +179,8 @@ enum Slot {
 }
 
 /// Puts `threads` parsing workers between a source and the pipeline: chunks and message batches
-/// come out as [`SourceEvent::Parsed`] partial aggregates, in input order, with every other event
+/// come out as [`SourceEvent::Parsed`] partial aggregates or [`SourceEvent::Ordered`] readings (by
+/// `mode`), in input order, with every other event
 /// (end of input, failures, assignments, revocations) in its place among them.
 pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser, mode: Mode) -> SourceReceiver {
     let threads = threads.max(1);
