@@ -67,10 +67,11 @@ fi
 cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --example bare_consumer
 bare=$target/release/examples/bare_consumer
 export KAFKA_PORT=${KAFKA_PORT:-19791}
-export TANSU_DATA_DIR=${TANSU_DATA_DIR:-${TMPDIR:-/tmp}/iotstream-live-bench}
+export TANSU_DATA_DIR=${TANSU_DATA_DIR:-$tmp/tansu}
 export TANSU_STORAGE=memory://tansu/
 brokers=$("$repo/scripts/kafka-broker.sh" start)
-trap 'rm -rf "$tmp"; "$repo/scripts/kafka-broker.sh" stop --kill >/dev/null 2>&1 || true' EXIT
+# The broker keeps its pid in its data directory: stop it before the directory goes.
+trap '"$repo/scripts/kafka-broker.sh" stop --kill >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 
 kafka_round() { # label analyze-flags...
   local label=$1 topic="live-$RANDOM" pid

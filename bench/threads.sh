@@ -10,7 +10,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 count=${1:-5000000}
 rounds=${2:-5}
 idle_min=${IDLE:-80}
-dir=${BENCH_DIR:-${TMPDIR:-/tmp}/iotstream-bench}
+# The input is kept for the next run (BENCH_DIR: compare.sh's folder shares it).
+dir=${BENCH_DIR:-${CARGO_TARGET_DIR:-$repo/target}/bench}
 mkdir -p "$dir"
 
 cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin iotstream
