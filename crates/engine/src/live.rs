@@ -33,6 +33,12 @@ impl SensorTable {
     /// Records `reading`, which arrived at processing time `now`. A reading older (in event time)
     /// than the one held does not replace it; its arrival still counts as a sign of life.
     pub fn update(&mut self, reading: &Reading<'_>, now: EventTime) {
+        self.update_with(reading, || reading.guid.to_string(), now);
+    }
+
+    /// [`SensorTable::update`] for a reading whose guid is elsewhere (parsed on another thread):
+    /// `guid` is asked for only when the sensor is new, so a known sensor costs one lookup.
+    pub fn update_with(&mut self, reading: &Reading<'_>, guid: impl FnOnce() -> String, now: EventTime) {
         match self.sensors.get_mut(&reading.sensor.0) {
             Some(last) => {
                 last.seen_at = last.seen_at.max(now);
@@ -44,7 +50,7 @@ impl SensorTable {
             }
             None => {
                 let last = LastReading {
-                    guid: reading.guid.to_string(),
+                    guid: guid(),
                     state: reading.state,
                     event_time: reading.event_time,
                     temperature: reading.temperature,

@@ -3,6 +3,9 @@
 //! second. `bench/kafka.sh` runs it beside `iotstream analyze --kafka --once` on the same topic.
 //!
 //!     cargo run --release --example bare_consumer -- BROKERS TOPIC
+//!
+//! With `--live COUNT` it starts at the end of every partition instead and stops after COUNT
+//! messages: the yardstick for a live topic (`bench/live.sh --kafka`).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -16,7 +19,11 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (Some(brokers), Some(topic)) = (args.next(), args.next()) else {
-        anyhow::bail!("usage: bare_consumer BROKERS TOPIC");
+        anyhow::bail!("usage: bare_consumer BROKERS TOPIC [--live COUNT]");
+    };
+    let live: Option<u64> = match (args.next().as_deref(), args.next()) {
+        (Some("--live"), Some(count)) => Some(count.parse()?),
+        _ => None,
     };
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -31,14 +38,18 @@ fn main() -> anyhow::Result<()> {
         metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     let mut tpl = TopicPartitionList::new();
     for &p in &partitions {
-        tpl.add_partition_offset(&topic, p, Offset::Beginning)?;
+        tpl.add_partition_offset(&topic, p, if live.is_some() { Offset::End } else { Offset::Beginning })?;
     }
     consumer.assign(&tpl)?;
     let started = Instant::now();
     let (mut messages, mut bytes) = (0u64, 0u64);
     let mut done = BTreeSet::new();
-    while done.len() < partitions.len() {
-        match consumer.poll(Duration::from_secs(10)) {
+    let finished = |messages: u64, done: &BTreeSet<i32>| match live {
+        Some(count) => messages >= count,
+        None => done.len() >= partitions.len(),
+    };
+    while !finished(messages, &done) {
+        match consumer.poll(Duration::from_secs(if live.is_some() { 60 } else { 10 })) {
             Some(Ok(message)) => {
                 messages += 1;
                 bytes += message.payload().map_or(0, |p| p.len() as u64);
@@ -47,7 +58,7 @@ fn main() -> anyhow::Result<()> {
                 done.insert(p);
             }
             Some(Err(e)) => eprintln!("bare_consumer: {e}"),
-            None => anyhow::bail!("no message for 10 s"),
+            None => anyhow::bail!("no message for a long time"),
         }
     }
     let seconds = started.elapsed().as_secs_f64();

@@ -7,7 +7,10 @@
 //! pipeline and the sinks all depend on it and never on each other.
 
 use iotstream_engine::live::LastReading;
-use iotstream_engine::{Aggregate, EventTimeWindows, Reading, RejectReason, ScaleOutStatus, WindowResult};
+use iotstream_engine::reading::{SensorId, StateCode};
+use iotstream_engine::{
+    Aggregate, EventTime, EventTimeWindows, Reading, RejectReason, ScaleOutStatus, WindowResult,
+};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -203,6 +206,9 @@ pub enum SourceEvent {
     Messages(MessageBatch),
     /// A chunk already parsed and aggregated by a worker thread (see `parallel`).
     Parsed(Box<Partial>),
+    /// A chunk or message batch parsed by a worker thread, each reading kept in input order for
+    /// the pipeline's ordered part (event time, live views: see `parallel`).
+    Ordered(Box<Ordered>),
     /// Partitions are being taken away.
     Revoke(Revoke),
     /// These partitions are now assigned (they hold event time back until they deliver).
@@ -300,6 +306,109 @@ pub enum Covers {
 impl Default for Covers {
     fn default() -> Self {
         Covers::Lines { next_line: 1, examples: Vec::new() }
+    }
+}
+
+/// Input parsed by a worker with the outcome of every line or message kept, in input order: what
+/// event time (watermarks, lateness) and live views (the per-sensor table) need, when parsing runs
+/// on several threads. The input travels along, so that a reading the pipeline finds late is still
+/// logged (and dead-lettered) with its bytes, exactly as on one thread.
+#[derive(Debug)]
+pub struct Ordered {
+    /// The chunk or message batch parsed.
+    pub input: OrderedInput,
+    /// One per line or message, in order.
+    pub items: Vec<Item>,
+    /// Guids that are not plain bytes of the input (they had escapes), see [`GuidAt::Owned`].
+    pub guids: Vec<String>,
+}
+
+/// What an [`Ordered`] was parsed from.
+#[derive(Debug)]
+pub enum OrderedInput {
+    /// Lines of a file.
+    Lines(Chunk),
+    /// Messages of a partitioned source.
+    Messages(MessageBatch),
+}
+
+impl OrderedInput {
+    /// The bytes that [`Item`] ranges point into.
+    pub fn data(&self) -> &[u8] {
+        match self {
+            OrderedInput::Lines(chunk) => chunk.data(),
+            OrderedInput::Messages(batch) => &batch.data,
+        }
+    }
+}
+
+/// One line or message: where its bytes start in the input, and what the parser made of it.
+/// Kept small (48 bytes): the pipeline reads one per reading, written on another core.
+#[derive(Clone, Copy, Debug)]
+pub struct Item {
+    /// Start of its bytes in [`OrderedInput::data`] (a line ends at the next `\n`, a message
+    /// where its batch says).
+    pub start: usize,
+    /// The reading, or why it is none.
+    pub outcome: Result<Compact, RejectReason>,
+}
+
+/// A parsed reading without borrows: what the operator and the sensor table use of it.
+#[derive(Clone, Copy, Debug)]
+pub struct Compact {
+    /// Hash of the guid.
+    pub sensor: SensorId,
+    /// The state.
+    pub state: StateCode,
+    /// Event time.
+    pub event_time: EventTime,
+    /// Temperature.
+    pub temperature: f64,
+    /// Where its guid's text is (needed only when the sensor table meets a new sensor).
+    pub guid: GuidAt,
+}
+
+/// Where a [`Compact`] reading's guid is.
+#[derive(Clone, Copy, Debug)]
+pub enum GuidAt {
+    /// This many bytes of the input, this far from the start of the reading's line or message.
+    Input(u32, u32),
+    /// This index into [`Ordered::guids`].
+    Owned(u32),
+}
+
+impl Compact {
+    /// The reading the operator takes. Its guid is left empty: the operator counts sensors by
+    /// their hash, and only the sensor table keeps guids (see [`Ordered::guid`]).
+    pub fn reading(&self) -> Reading<'static> {
+        Reading {
+            guid: "".into(),
+            sensor: self.sensor,
+            state: self.state,
+            event_time: self.event_time,
+            temperature: self.temperature,
+        }
+    }
+}
+
+impl Ordered {
+    /// The guid text of the reading `item` holds.
+    pub fn guid(&self, item: &Item) -> String {
+        let Ok(reading) = &item.outcome else { return String::new() };
+        match reading.guid {
+            GuidAt::Input(offset, len) => {
+                let start = item.start + offset as usize;
+                let bytes = self.input.data().get(start..start + len as usize).unwrap_or_default();
+                String::from_utf8_lossy(bytes).into_owned()
+            }
+            GuidAt::Owned(index) => self.guids.get(index as usize).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// The bytes of `item`, a line of this chunk (up to its `\n`).
+    pub fn line(&self, item: &Item) -> &[u8] {
+        let rest = self.input.data().get(item.start..).unwrap_or_default();
+        &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())]
     }
 }
 

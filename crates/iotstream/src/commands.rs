@@ -12,6 +12,7 @@ use crate::checkpoint::{self, CheckpointStore};
 use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, HttpArgs, SimulateArgs, StatsArgs, TimeMode, WindowArgs};
 use crate::clock::wall_clock_now;
 use crate::mutants::Mutant;
+use crate::parallel;
 use crate::pipeline::{self, Checkpointing, Outputs, PipelineOptions, RunSummary};
 use crate::progress;
 use crate::signals::{self, Stop, Stopped};
@@ -213,7 +214,9 @@ fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
     stop.check()?;
     let one_by_one = outputs.alerts.as_ref().is_some_and(|a| a.wants_readings());
     let source_options = SourceOptions {
-        threads: if one_by_one { 1 } else { parser_threads(source.threads, &options) },
+        threads: parser_threads(source.threads),
+        // Sensor alert rules judge readings one by one, in input order: the ordered stage.
+        mode: if one_by_one { parallel::Mode::Ordered } else { parser_mode(&options) },
         resume: resume.map(|r| r.positions.clone()).unwrap_or_default(),
         own_all: checkpointing.is_some(),
         // A file read with --once or into a result file gets a progress bar (on a terminal): its
@@ -370,15 +373,22 @@ fn source_companions(source: &crate::sources::SourceArgs, dir: &std::path::Path)
     Vec::new()
 }
 
-/// How many threads parse: `requested` (0 = one per core), but one where order matters (event
-/// time) or where live views are kept per reading (stats records).
-fn parser_threads(requested: usize, options: &PipelineOptions) -> usize {
-    if !options.operator.takes_partials() || options.tracks_sensors() {
-        return 1;
-    }
+/// How many threads parse: `requested` (0 = one per core).
+fn parser_threads(requested: usize) -> usize {
     match requested {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
+    }
+}
+
+/// What parsing threads hand the pipeline: readings in input order where order matters (event
+/// time: watermarks and lateness) or each reading updates the per-sensor table (stats records, the
+/// status, sensor lookups); partial aggregates, merged in any order, otherwise.
+fn parser_mode(options: &PipelineOptions) -> parallel::Mode {
+    if options.operator.takes_partials() && !options.tracks_sensors() {
+        parallel::Mode::Aggregate
+    } else {
+        parallel::Mode::Ordered
     }
 }
 

@@ -76,10 +76,10 @@ pub const MERGE_LOG_OFFSET: &str = "iotstream_merge_log_offset";
 /// Constant 1, labelled with the version.
 pub const BUILD_INFO: &str = "iotstream_build_info";
 
-/// Buckets of the emit-latency histogram: from immediate (micro-batches) to minutes (event time with
-/// long delays and allowed lateness).
+/// Buckets of the emit-latency histogram: from immediate (micro-batches, written within a
+/// millisecond or two of their end) to minutes (event time with long delays and allowed lateness).
 pub const EMIT_LATENCY_BUCKETS: &[f64] =
-    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
 /// Buckets of the store-write histogram: a local SQLite commit to a slow remote database.
 pub const STORE_WRITE_BUCKETS: &[f64] =

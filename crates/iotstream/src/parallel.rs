@@ -1,9 +1,15 @@
-//! Parsing on several cores: chunks of lines (files) and message batches (Kafka) are parsed and
-//! aggregated by a pool of worker threads, and the pipeline merges their partial aggregates.
+//! Parsing on several cores: chunks of lines (files) and message batches (Kafka) are parsed by a
+//! pool of worker threads, and the pipeline takes what they made of them in input order.
 //!
-//! This is exact because aggregates merge exactly in any order (see `iotstream_engine::aggregate`),
-//! so it serves processing-time batches and `--once`, where arrival order within a batch does not
-//! matter. Event time needs the order of readings within a partition, and stays on one thread.
+//! Two kinds of work, by [`Mode`]:
+//! - **partial aggregates** (processing time without live views): exact because aggregates merge
+//!   exactly in any order (see `iotstream_engine::aggregate`), and arrival order within a batch
+//!   does not matter;
+//! - **ordered readings** (event time, or any run keeping the per-sensor table for stats records,
+//!   the status and sensor lookups): the workers do the expensive part, parsing, and hand back
+//!   each line's or message's outcome as a compact reading, in input order; the pipeline then does
+//!   the cheap ordered part (watermarks, lateness, window updates, the sensor table) exactly as one
+//!   thread would, reading by reading. Results are the same bytes for any number of threads.
 //!
 //! Results still come out **in input order**: the dispatcher queues a slot per event, in the
 //! order the source sent them, and a collector thread hands the slots to the pipeline in that
@@ -21,8 +27,19 @@ use iotstream_engine::Parser;
 use tokio::sync::mpsc;
 
 use crate::channel::{
-    Chunk, Covers, MessageBatch, Partial, RejectedMessage, SourceEvent, SourceReceiver, CHANNEL_DEPTH,
+    Chunk, Compact, Covers, GuidAt, Item, MessageBatch, Ordered, OrderedInput, Partial, RejectedMessage,
+    SourceEvent, SourceReceiver, CHANNEL_DEPTH,
 };
+
+/// What the parsing threads make of their input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Partial aggregates, merged by the pipeline in any order ([`SourceEvent::Parsed`]).
+    #[default]
+    Aggregate,
+    /// Compact readings in input order, for the pipeline's ordered part ([`SourceEvent::Ordered`]).
+    Ordered,
+}
 
 /// Most rejected lines a worker reports in full per chunk (the rest are only counted), so that a
 /// file of garbage does not turn into a copy of itself in memory.
@@ -66,25 +83,109 @@ pub fn parse_batch(parser: &Parser, batch: &MessageBatch, sensors: usize) -> Par
     partial
 }
 
+/// Parses one chunk or message batch, keeping every outcome in order (see [`Mode::Ordered`]).
+pub fn parse_ordered(parser: &Parser, input: OrderedInput) -> Ordered {
+    let data = input.data();
+    // About 190 bytes a line in the seed's format; a batch knows its count.
+    let expected = match &input {
+        OrderedInput::Lines(chunk) => chunk.data().len() / 128,
+        OrderedInput::Messages(batch) => batch.len(),
+    };
+    let mut items = Vec::with_capacity(expected);
+    let mut guids = Vec::new();
+    let mut parse = |bytes: &[u8]| {
+        let outcome = parser.parse(bytes).map(|reading| Compact {
+            sensor: reading.sensor,
+            state: reading.state,
+            event_time: reading.event_time,
+            temperature: reading.temperature,
+            guid: guid_at(bytes, reading.guid, &mut guids),
+        });
+        items.push(Item { start: offset_in(data, bytes), outcome });
+    };
+    match &input {
+        OrderedInput::Lines(chunk) => lines(chunk.data()).for_each(&mut parse),
+        OrderedInput::Messages(batch) => batch.iter().for_each(|(payload, _)| parse(payload)),
+    }
+    Ordered { input, items, guids }
+}
+
+/// Where `bytes`, a slice of `data`, starts in it.
+fn offset_in(data: &[u8], bytes: &[u8]) -> usize {
+    (bytes.as_ptr() as usize).saturating_sub(data.as_ptr() as usize)
+}
+
+/// Where a parsed guid is: in its line's (or message's) bytes when the parser borrowed it (the
+/// common case), else (escapes decoded) kept in `owned`.
+fn guid_at(line: &[u8], guid: iotstream_engine::Guid<'_>, owned: &mut Vec<String>) -> GuidAt {
+    let bytes = guid.as_bytes();
+    let (at, base) = (bytes.as_ptr() as usize, line.as_ptr() as usize);
+    if at >= base && at + bytes.len() <= base + line.len() {
+        if let (Ok(offset), Ok(len)) = (u32::try_from(at - base), u32::try_from(bytes.len())) {
+            return GuidAt::Input(offset, len);
+        }
+    }
+    owned.push(guid.into_string());
+    GuidAt::Owned(u32::try_from(owned.len() - 1).unwrap_or(u32::MAX))
+}
+
 /// Work for a parsing thread, and where its result goes.
 enum Work {
     Lines(Chunk),
     Messages(MessageBatch),
 }
 
+/// What a parsing thread hands back.
+enum Output {
+    Partial(Box<Partial>),
+    Ordered(Box<Ordered>),
+}
+
+impl Output {
+    fn into_event(self) -> SourceEvent {
+        match self {
+            Output::Partial(partial) => SourceEvent::Parsed(partial),
+            Output::Ordered(ordered) => SourceEvent::Ordered(ordered),
+        }
+    }
+}
+
+/// Parses `work` as `mode` asks; `sensors` sizes a partial's sensor map, and is updated.
+fn parse_work(parser: &Parser, work: Work, mode: Mode, sensors: &mut usize) -> Output {
+    match (mode, work) {
+        (Mode::Ordered, Work::Lines(chunk)) => {
+            Output::Ordered(Box::new(parse_ordered(parser, OrderedInput::Lines(chunk))))
+        }
+        (Mode::Ordered, Work::Messages(batch)) => {
+            Output::Ordered(Box::new(parse_ordered(parser, OrderedInput::Messages(batch))))
+        }
+        (Mode::Aggregate, work) => {
+            let partial = match &work {
+                Work::Lines(chunk) => parse_chunk(parser, chunk, *sensors),
+                Work::Messages(batch) => parse_batch(parser, batch, *sensors),
+            };
+            *sensors = partial.aggregate.sensors() as usize;
+            // Hands a chunk's buffer back to the reader's pool now, not after the collector took it.
+            drop(work);
+            Output::Partial(Box::new(partial))
+        }
+    }
+}
+
 /// One place in the output order: an event to forward as it is, or one being parsed.
 enum Slot {
     Ready(SourceEvent),
-    Parsing(std_mpsc::Receiver<Partial>),
+    Parsing(std_mpsc::Receiver<Output>),
 }
 
 /// Puts `threads` parsing workers between a source and the pipeline: chunks and message batches
-/// come out as [`SourceEvent::Parsed`] partial aggregates, in input order, with every other event
+/// come out as [`SourceEvent::Parsed`] partial aggregates or [`SourceEvent::Ordered`] readings (by
+/// `mode`), in input order, with every other event
 /// (end of input, failures, assignments, revocations) in its place among them.
-pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser) -> SourceReceiver {
+pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser, mode: Mode) -> SourceReceiver {
     let threads = threads.max(1);
     let (out, events) = mpsc::channel(CHANNEL_DEPTH);
-    let (work, queue) = std_mpsc::sync_channel::<(Work, std_mpsc::SyncSender<Partial>)>(threads * 2);
+    let (work, queue) = std_mpsc::sync_channel::<(Work, std_mpsc::SyncSender<Output>)>(threads * 2);
     // Enough slots to keep every worker busy while the collector waits for the oldest one.
     let (slots, ordered) = std_mpsc::sync_channel::<Slot>(threads * 2 + CHANNEL_DEPTH);
     let queue = Arc::new(Mutex::new(queue));
@@ -92,7 +193,7 @@ pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser) -> Sour
         let queue = Arc::clone(&queue);
         std::thread::Builder::new()
             .name(format!("parser-{i}"))
-            .spawn(move || work_loop(&queue, &parser))
+            .spawn(move || work_loop(&queue, &parser, mode))
             .expect("spawning a thread only fails when the OS is out of resources");
     }
     std::thread::Builder::new()
@@ -134,6 +235,7 @@ pub fn spawn_reading<R: ChunkReader>(
     start_line: u64,
     threads: usize,
     parser: Parser,
+    mode: Mode,
 ) -> SourceReceiver {
     let (out, events) = mpsc::channel(CHANNEL_DEPTH);
     let (slots, ordered) = std_mpsc::sync_channel::<Slot>(threads.max(1) * 2 + CHANNEL_DEPTH);
@@ -142,7 +244,7 @@ pub fn spawn_reading<R: ChunkReader>(
         let shared = Arc::clone(&shared);
         std::thread::Builder::new()
             .name(format!("parser-{i}"))
-            .spawn(move || read_and_parse(&shared, &parser))
+            .spawn(move || read_and_parse(&shared, &parser, mode))
             .expect("spawning a thread only fails when the OS is out of resources");
     }
     spawn_collector(ordered, out);
@@ -162,7 +264,7 @@ struct SharedReader<R> {
     slots: Option<std_mpsc::SyncSender<Slot>>,
 }
 
-fn read_and_parse<R: ChunkReader>(shared: &Mutex<SharedReader<R>>, parser: &Parser) {
+fn read_and_parse<R: ChunkReader>(shared: &Mutex<SharedReader<R>>, parser: &Parser, mode: Mode) {
     let mut sensors = 0;
     loop {
         let (chunk, reply) = {
@@ -191,11 +293,10 @@ fn read_and_parse<R: ChunkReader>(shared: &Mutex<SharedReader<R>>, parser: &Pars
             }
             (chunk, reply)
         };
-        let partial = parse_chunk(parser, &chunk, sensors);
-        sensors = partial.aggregate.sensors() as usize;
-        // The buffer goes back to the pool before the next block is read.
-        drop(chunk);
-        let _ = reply.send(partial);
+        // A partial's chunk goes back to the pool before the next block is read; ordered
+        // readings keep theirs (the pipeline may need a late line's bytes) until it is done.
+        let output = parse_work(parser, Work::Lines(chunk), mode, &mut sensors);
+        let _ = reply.send(output);
     }
 }
 
@@ -208,7 +309,7 @@ fn spawn_collector(ordered: std_mpsc::Receiver<Slot>, out: mpsc::Sender<SourceEv
                 let event = match slot {
                     Slot::Ready(event) => event,
                     Slot::Parsing(result) => match result.recv() {
-                        Ok(partial) => SourceEvent::Parsed(Box::new(partial)),
+                        Ok(output) => output.into_event(),
                         // A worker died (a bug): fail the run rather than report partial results.
                         Err(_) => SourceEvent::Failed("a parsing thread failed".into()),
                     },
@@ -222,22 +323,19 @@ fn spawn_collector(ordered: std_mpsc::Receiver<Slot>, out: mpsc::Sender<SourceEv
         .expect("spawning a thread only fails when the OS is out of resources");
 }
 
-fn work_loop(queue: &Mutex<std_mpsc::Receiver<(Work, std_mpsc::SyncSender<Partial>)>>, parser: &Parser) {
+/// The queue of work shared by the parsing threads, each item with where its result goes.
+type WorkQueue = Mutex<std_mpsc::Receiver<(Work, std_mpsc::SyncSender<Output>)>>;
+
+fn work_loop(queue: &WorkQueue, parser: &Parser, mode: Mode) {
     // Distinct sensors in this worker's last partial: the next one likely sees about as many.
     let mut sensors = 0;
     loop {
         // Hold the lock only to take work, not while parsing it.
         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok((work, reply)) = next else { return };
-        let partial = match &work {
-            Work::Lines(chunk) => parse_chunk(parser, chunk, sensors),
-            Work::Messages(batch) => parse_batch(parser, batch, sensors),
-        };
-        sensors = partial.aggregate.sensors() as usize;
-        // Hands a chunk's buffer back to the reader's pool now, not after the collector took it.
-        drop(work);
+        let output = parse_work(parser, work, mode, &mut sensors);
         // The collector may be gone (the run stopped); there is nothing to do about it then.
-        let _ = reply.send(partial);
+        let _ = reply.send(output);
     }
 }
 
@@ -258,6 +356,21 @@ mod tests {
         assert_eq!(*next_line, 13);
         assert_eq!(examples, &[(11, RejectReason::MalformedJson, b"nope".to_vec())]);
         assert_eq!(partial.aggregate.messages(), 2);
+    }
+
+    #[test]
+    fn ordered_readings_keep_order_positions_and_guids() {
+        let escaped = LINE.replace(r#""guid":"g""#, r#""guid":"\u0067h""#);
+        let text = format!("{LINE}\nnope\n{escaped}\n");
+        let ordered = parse_ordered(&Parser::default(), OrderedInput::Lines(Chunk::from_vec(text.into(), 1)));
+        let items = &ordered.items;
+        assert_eq!(items.len(), 3);
+        assert_eq!(ordered.line(&items[1]), b"nope");
+        assert_eq!(items[1].outcome.unwrap_err(), RejectReason::MalformedJson);
+        assert_eq!((ordered.guid(&items[0]), ordered.guid(&items[2])), ("g".into(), "gh".into()));
+        assert!(matches!(items[2].outcome, Ok(Compact { guid: GuidAt::Owned(0), .. })));
+        // Read once per reading by the pipeline, written on another core: small on purpose.
+        assert!(std::mem::size_of::<Item>() <= 48, "{}", std::mem::size_of::<Item>());
     }
 
     #[test]
@@ -285,7 +398,7 @@ mod tests {
         // see them (and the events between them) in the order the source sent them.
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let (tx, rx) = mpsc::channel(4);
-        let mut events = spawn(rx, 3, Parser::default());
+        let mut events = spawn(rx, 3, Parser::default(), Mode::Aggregate);
         std::thread::spawn(move || {
             let mut first = 1;
             for i in 0..60u64 {
@@ -329,7 +442,7 @@ mod tests {
     fn the_pool_counts_everything_before_the_end() {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let (tx, rx) = mpsc::channel(4);
-        let mut events = spawn(rx, 3, Parser::default());
+        let mut events = spawn(rx, 3, Parser::default(), Mode::Aggregate);
         std::thread::spawn(move || {
             for i in 0..50 {
                 let chunk = Chunk::from_vec(format!("{LINE}\n{LINE}\n").into_bytes(), i * 2 + 1);
@@ -366,7 +479,7 @@ mod tests {
                 1000,
                 4096,
             );
-            let mut events = spawn_reading(lines, start_line, 3, Parser::default());
+            let mut events = spawn_reading(lines, start_line, 3, Parser::default(), Mode::Aggregate);
             let (readings, rejected, lines_seen) = runtime.block_on(async {
                 let (mut readings, mut rejected, mut next) = (0, 0, start_line.min(3001));
                 loop {

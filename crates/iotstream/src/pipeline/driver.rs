@@ -116,6 +116,10 @@ impl Driver {
                 self.on_input()?;
             }
             Some(SourceEvent::Parsed(partial)) => self.on_parsed(&partial)?,
+            Some(SourceEvent::Ordered(ordered)) => {
+                self.on_ordered(&ordered);
+                self.on_input()?;
+            }
             Some(SourceEvent::Revoke(revoke)) => self.on_revoke(revoke)?,
             Some(SourceEvent::Assigned(partitions)) => {
                 self.operator.on_partitions(&partitions_u32(&partitions), wall_clock_now());
@@ -277,7 +281,13 @@ impl Driver {
     }
 
     /// A rejected message of a partitioned source: logged, and queued as a dead letter.
-    fn reject_message(&mut self, payload: &[u8], reason: RejectReason, partition: i32, offset: i64) {
+    pub(super) fn reject_message(
+        &mut self,
+        payload: &[u8],
+        reason: RejectReason,
+        partition: i32,
+        offset: i64,
+    ) {
         self.rejects.record(reason, &format_args!("partition {partition} offset {offset}"), payload);
         if let Some(dead_letters) = &mut self.outputs.dead_letters {
             if !self.mutation.drop_dead_letter() {
@@ -305,6 +315,12 @@ impl Driver {
                 Err(reason)
             }
         };
+        self.tally(outcome)
+    }
+
+    /// Adds what became of one message to the run's totals; passes the outcome on.
+    #[inline]
+    pub(super) fn tally(&mut self, outcome: Result<(), RejectReason>) -> Result<(), RejectReason> {
         match outcome {
             Ok(()) => self.summary.readings += 1,
             Err(reason) => {

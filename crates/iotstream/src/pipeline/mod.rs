@@ -5,6 +5,7 @@
 //! does everything synchronously (and is unit-tested without threads or ports). The files name
 //! the jobs:
 //! - `driver`: one event at a time — parse and count input, emit what the operator completes;
+//! - `ordered`: input parsed on other threads, counted here in input order;
 //! - `positions`: how far the input is processed, what is safe to acknowledge, and the
 //!   acknowledgements themselves;
 //! - `checkpoints`: saving and restoring the whole state (`--state-dir`);
@@ -22,6 +23,7 @@
 mod alerting;
 mod checkpoints;
 mod driver;
+mod ordered;
 mod positions;
 mod scaleout;
 mod status;

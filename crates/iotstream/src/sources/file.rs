@@ -5,13 +5,19 @@
 //! to the pool when it has been parsed. Only the unfinished last line of a block is copied, to the
 //! start of the next buffer. A line longer than the limit that does not fit a buffer is cut to
 //! `limit + 1` bytes and the rest of it skipped as it streams past, so one multi-gigabyte line costs
-//! no memory. Reading a pipe returns what is there, so a live producer
-//! (`iotstream simulate --rate … | iotstream analyze --input -`) flows through without waiting for
-//! a block to fill.
+//! no memory.
+//!
+//! Live input (a pipe: `iotstream simulate --rate … | iotstream analyze --input -`) is read in
+//! batches rather than one small read per write of its producer: after a read that emptied the
+//! pipe, the reader waits [`LINGER`] and then takes everything that has arrived meanwhile (until
+//! the pipe is empty or the block is full) before handing the chunk over. Each hand-off wakes the
+//! pipeline, and at a few dozen readings per read those wake-ups, not the readings, were the cost
+//! (about 14 times what `cat` spends on the same pipe). A backlog (a full block) is never held back.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
@@ -25,6 +31,15 @@ use crate::{parallel, progress};
 /// Bytes asked of the OS per read: large enough that system calls do not matter, small enough
 /// that a block is still in the cache when the newline count reads it right after.
 const BLOCK: usize = 1 << 20;
+
+/// How long live input gathers after a read that emptied the pipe, before the chunk is handed
+/// over: a few milliseconds of latency buy a hand-off per few hundred readings instead of per few
+/// dozen at 150k readings/s.
+pub const LINGER: Duration = Duration::from_millis(2);
+
+/// The pipe buffer asked for on standard input, so that a producer does not block while the
+/// reader lingers (the default 64 KiB fill in about 2 ms at 150k readings/s).
+const PIPE_BUFFER: usize = 1 << 20;
 
 /// An input to read: a path, or `-` for standard input.
 #[derive(Clone, Debug)]
@@ -48,22 +63,67 @@ impl Input {
     /// Opens the input now, so that a missing or unreadable file fails before anything starts.
     pub fn open(&self) -> anyhow::Result<Box<dyn Read + Send>> {
         Ok(match self {
-            Input::Stdin => Box::new(io::stdin()),
+            Input::Stdin => {
+                enlarge_pipe();
+                Box::new(io::stdin())
+            }
             Input::Path(path) => Box::new(
                 File::open(path).with_context(|| format!("cannot open input file {}", path.display()))?,
             ),
         })
     }
+
+    /// How to tell, without blocking, that more of this input is waiting: standard input may be a
+    /// pipe fed live. A file read to its end has nothing more to wait for.
+    pub fn waiting(&self) -> Option<Box<dyn MoreWaiting>> {
+        match self {
+            #[cfg(unix)]
+            Input::Stdin => Some(Box::new(Pollable(io::stdin()))),
+            _ => None,
+        }
+    }
+}
+
+/// Asks for a larger pipe buffer on standard input (a no-op when it is no pipe, or the system
+/// refuses: the reader only lingers less usefully then).
+fn enlarge_pipe() {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = rustix::pipe::fcntl_setpipe_size(io::stdin(), PIPE_BUFFER);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = PIPE_BUFFER;
+}
+
+/// Whether more input is waiting to be read, asked without blocking.
+pub trait MoreWaiting: Send {
+    /// True when a read would return at once (data, or the end of input).
+    fn more_waiting(&self) -> bool;
+}
+
+/// Input behind a file descriptor, asked with `poll` and no timeout.
+#[cfg(unix)]
+struct Pollable<F>(F);
+
+#[cfg(unix)]
+impl<F: std::os::fd::AsFd + Send> MoreWaiting for Pollable<F> {
+    fn more_waiting(&self) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut fds = [PollFd::new(&self.0, PollFlags::IN)];
+        let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+        // An error says nothing is known to be waiting: hand over what is there.
+        poll(&mut fds, Some(&zero)).is_ok_and(|ready| ready > 0)
+    }
 }
 
 /// Starts a thread reading `reader` to its end, from line `start_line` (1-based; earlier lines are
 /// skipped, which is how a run resumes from a checkpoint); lines over `max_line_bytes` are cut.
-pub fn spawn(reader: Box<dyn Read + Send>, max_line_bytes: usize, start_line: u64) -> SourceReceiver {
+pub fn spawn(lines: LineReader, start_line: u64) -> SourceReceiver {
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     std::thread::Builder::new()
         .name("file-source".into())
         .spawn(move || {
-            let mut lines = LineReader::new(reader, max_line_bytes, BLOCK);
+            let mut lines = lines;
             let event = match read_all(&mut lines, start_line, &tx) {
                 Ok(()) => SourceEvent::End,
                 Err(e) => SourceEvent::Failed(format!("reading input failed: {e}")),
@@ -88,11 +148,15 @@ pub fn open(path: &Path, max_line_bytes: usize, options: &SourceOptions) -> anyh
             reader = Box::new(progress::ProgressRead::new(reader, progress::bytes(size)));
         }
     }
+    let mut lines = LineReader::new(reader, max_line_bytes, BLOCK);
+    if let Some(waiting) = input.waiting() {
+        lines = lines.live(waiting, LINGER);
+    }
     let events = if options.threads > 1 {
-        let lines = LineReader::new(reader, max_line_bytes, BLOCK);
-        parallel::spawn_reading(lines, start_line, options.threads, Parser::new(max_line_bytes))
+        let parser = Parser::new(max_line_bytes);
+        parallel::spawn_reading(lines, start_line, options.threads, parser, options.mode)
     } else {
-        spawn(reader, max_line_bytes, start_line)
+        spawn(lines, start_line)
     };
     Ok(Source::plain(events))
 }
@@ -134,6 +198,10 @@ pub struct LineReader {
     skipping: bool,
     next_line: u64,
     ended: bool,
+    /// Live input: how to see more is waiting, and how long to gather after emptying it.
+    live: Option<(Box<dyn MoreWaiting>, Duration)>,
+    /// The end of input was met while gathering: the next read returns nothing.
+    at_end: bool,
 }
 
 impl parallel::ChunkReader for LineReader {
@@ -154,6 +222,57 @@ impl LineReader {
             skipping: false,
             next_line: 1,
             ended: false,
+            live: None,
+            at_end: false,
+        }
+    }
+
+    /// Reads live input in batches: after a read that leaves the buffer room (the input had no
+    /// more), waits `linger`, then reads whatever `waiting` says has arrived, until it says
+    /// nothing is left or the buffer is full.
+    pub fn live(mut self, waiting: Box<dyn MoreWaiting>, linger: Duration) -> LineReader {
+        self.live = Some((waiting, linger));
+        self
+    }
+
+    /// Reads into `buffer[from..]`: at least one read; for live input, also what arrives while
+    /// lingering. 0 only at the end of input.
+    fn fill(&mut self, buffer: &mut [u8], from: usize) -> io::Result<usize> {
+        let mut end = from + self.read_some(&mut buffer[from..])?;
+        if end == from || end == buffer.len() {
+            return Ok(end - from);
+        }
+        let Some((waiting, linger)) = self.live.take() else { return Ok(end - from) };
+        std::thread::sleep(linger);
+        let gathered = self.gather(buffer, &mut end, waiting.as_ref());
+        self.live = Some((waiting, linger));
+        gathered.map(|()| end - from)
+    }
+
+    /// Reads into `buffer[*end..]` while `waiting` says more is there and the buffer has room.
+    fn gather(&mut self, buffer: &mut [u8], end: &mut usize, waiting: &dyn MoreWaiting) -> io::Result<()> {
+        while *end < buffer.len() && waiting.more_waiting() {
+            let read = self.read_some(&mut buffer[*end..])?;
+            if read == 0 {
+                self.at_end = true;
+                break;
+            }
+            *end += read;
+        }
+        Ok(())
+    }
+
+    /// One read, retried when interrupted by a signal.
+    fn read_some(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if self.at_end {
+            return Ok(0);
+        }
+        loop {
+            match self.reader.read(buffer) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -175,11 +294,11 @@ impl LineReader {
             let mut buffer = self.pool.take(carried + self.block);
             buffer[..carried].copy_from_slice(&self.partial);
             self.partial.clear();
-            let read = loop {
-                match self.reader.read(&mut buffer[carried..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
+            let read = match self.fill(&mut buffer, carried) {
+                Ok(read) => read,
+                Err(e) => {
+                    self.pool.put(buffer);
+                    return Err(e);
                 }
             };
             if read == 0 {

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::client::ClientContext;
@@ -50,6 +50,11 @@ use commits::{Committer, RetryPolicy};
 const BATCH_MESSAGES: usize = 4096;
 /// How long one poll waits for a message.
 const POLL: Duration = Duration::from_millis(100);
+/// How long polled messages (and end-of-partition news) wait for more before they are handed to
+/// the pipeline, in a live run. Messages trickling in arrive a few per fetch; handing each fetch
+/// over woke the pipeline per few messages, and those wake-ups, not the messages, were the cost.
+/// A full batch (a backlog) goes at once.
+const LINGER: Duration = Duration::from_millis(2);
 /// How long a rebalance waits for the pipeline to release partitions.
 const REVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long start-up waits for each answer from the broker (metadata, offsets, watermarks).
@@ -123,7 +128,8 @@ pub fn open(
         stop: options.stop.clone(),
     })?;
     if options.threads > 1 {
-        source.events = parallel::spawn(source.events, options.threads, Parser::new(max_line_bytes));
+        let parser = Parser::new(max_line_bytes);
+        source.events = parallel::spawn(source.events, options.threads, parser, options.mode);
     }
     Ok(source)
 }
@@ -194,6 +200,7 @@ pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
         from: config.from,
         seen: Mutex::new(HashSet::new()),
         pending: Mutex::new(MessageBatch::default()),
+        caught_up: Mutex::new(Vec::new()),
         keep_bytes: config.keep_bytes,
         resume: config.resume.clone(),
         closing: AtomicBool::new(false),
@@ -219,7 +226,8 @@ pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
         move |positions| commit(&consumer, positions)
     })
     .context("cannot start the Kafka commit thread")?;
-    let poller = Poller { consumer, committer, control, expected, eof: BTreeSet::new(), ended: false };
+    let poller =
+        Poller { consumer, committer, control, expected, eof: BTreeSet::new(), ended: false, since: None };
     let thread = std::thread::Builder::new()
         .name("kafka-source".into())
         .spawn(move || poller.run())
@@ -349,6 +357,8 @@ struct SourceContext {
     seen: Mutex<HashSet<i32>>,
     /// Messages polled but not yet handed over; here so a rebalance can flush them first.
     pending: Mutex<MessageBatch>,
+    /// Live runs: partitions whose end was reached since, said after the pending batch.
+    caught_up: Mutex<Vec<i32>>,
     keep_bytes: usize,
     /// Checkpointed positions, applied when a partition is first assigned.
     resume: BTreeMap<i32, i64>,
@@ -501,7 +511,8 @@ impl SourceContext {
         !full || self.flush()
     }
 
-    /// Hands the pending batch to the pipeline. False if the pipeline is gone.
+    /// Hands the pending batch to the pipeline, then the ends of partitions reached after it.
+    /// False if the pipeline is gone.
     fn flush(&self) -> bool {
         let lag = self.lag.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(lag) = lag {
@@ -510,7 +521,11 @@ impl SourceContext {
             }
         }
         let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        batch.is_empty() || self.events.blocking_send(SourceEvent::Messages(batch)).is_ok()
+        if !batch.is_empty() && self.events.blocking_send(SourceEvent::Messages(batch)).is_err() {
+            return false;
+        }
+        let caught_up = std::mem::take(&mut *self.caught_up.lock().unwrap_or_else(|p| p.into_inner()));
+        caught_up.into_iter().all(|p| self.events.blocking_send(SourceEvent::CaughtUp(p)).is_ok())
     }
 }
 
@@ -555,6 +570,8 @@ struct Poller {
     eof: BTreeSet<i32>,
     /// `--once`: every partition reached its end; waiting for the final commit.
     ended: bool,
+    /// Live runs: since when something polled waits to be handed over (see [`LINGER`]).
+    since: Option<Instant>,
 }
 
 impl Poller {
@@ -607,12 +624,16 @@ impl Poller {
         }
     }
 
-    /// Polls one message (or event). False when the pipeline has gone away.
+    /// Polls one message (or event); hands over what has lingered long enough. False when the
+    /// pipeline has gone away.
     fn poll_once(&mut self) -> bool {
+        let wait = self.since.map_or(POLL, |since| LINGER.saturating_sub(since.elapsed()));
+        let polled = self.consumer.poll(wait);
         let context = self.consumer.context();
-        match self.consumer.poll(POLL) {
-            None => context.flush(),
+        let alive = match polled {
+            None => self.hand_over(),
             Some(Ok(message)) => {
+                self.since.get_or_insert_with(Instant::now);
                 context.push(message.payload().unwrap_or_default(), message.partition(), message.offset())
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => self.on_eof(partition),
@@ -620,18 +641,34 @@ impl Poller {
                 context.logging.report(&error, "poll");
                 true
             }
+        };
+        match self.since {
+            Some(since) if alive && since.elapsed() >= LINGER => self.hand_over(),
+            _ => alive,
         }
     }
 
-    /// `--once`: a partition reached its end; when all have, hand everything over and end.
+    /// Hands the pending batch to the pipeline (then the ends of partitions reached after it).
+    fn hand_over(&mut self) -> bool {
+        self.since = None;
+        self.consumer.context().flush()
+    }
+
+    /// A partition reached its end: a live run says so with the next hand-over; `--once` hands
+    /// everything over now and ends when all partitions have.
     fn on_eof(&mut self, partition: i32) -> bool {
+        let Some(expected) = &self.expected else {
+            let mut caught_up = self.consumer.context().caught_up.lock().unwrap_or_else(|p| p.into_inner());
+            if !caught_up.contains(&partition) {
+                caught_up.push(partition);
+            }
+            self.since.get_or_insert_with(Instant::now);
+            return true;
+        };
         let context = self.consumer.context();
         if !context.flush() || context.events.blocking_send(SourceEvent::CaughtUp(partition)).is_err() {
             return false;
         }
-        let Some(expected) = &self.expected else {
-            return true;
-        };
         if !self.eof.insert(partition) {
             return true;
         }

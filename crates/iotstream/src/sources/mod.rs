@@ -34,9 +34,9 @@ pub struct SourceArgs {
     /// Messages longer than this many bytes are rejected unread (reason too_large).
     #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
-    /// Threads parsing input in parallel, file lines or Kafka and MQTT messages (0: one per
-    /// core). Processing time only; event time keeps the order of readings within each partition
-    /// and parses on one thread.
+    /// Threads parsing input in parallel: file lines, or Kafka and MQTT messages (0: one per
+    /// core). Event time and live views keep the order of readings within each partition: the
+    /// threads parse, and one ordered stage counts each reading in its place.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Kafka connection and its settings.
@@ -54,6 +54,9 @@ pub struct SourceArgs {
 pub struct SourceOptions {
     /// Threads to parse on (1: the pipeline parses).
     pub threads: usize,
+    /// What several parsing threads hand the pipeline: partial aggregates, or readings in order
+    /// (event time, live views).
+    pub mode: crate::parallel::Mode,
     /// Where to resume, per partition (from a checkpoint).
     pub resume: BTreeMap<i32, i64>,
     /// A checkpoint holds the state of every partition: the process must own them all.

@@ -159,7 +159,8 @@ pub fn open(args: &MqttSourceArgs, max_line_bytes: usize, options: &SourceOption
         .context("cannot start the MQTT reader thread")?;
     let mut source = Source { events, control: Some(control_tx), thread: Some(thread) };
     if options.threads > 1 {
-        source.events = parallel::spawn(source.events, options.threads, Parser::new(max_line_bytes));
+        source.events =
+            parallel::spawn(source.events, options.threads, Parser::new(max_line_bytes), options.mode);
     }
     Ok(source)
 }
