@@ -422,17 +422,7 @@ fn tls_with_a_password_from_the_environment_that_is_never_logged() {
     let _serial = common::serial();
     let _cleanup = Cleanup;
     let dir = tempfile::tempdir().unwrap();
-    let (certificate, key) = (dir.path().join("broker.crt"), dir.path().join("broker.key"));
-    let status = Command::new("openssl")
-        .args(["req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&certificate)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "openssl");
+    let (certificate, key) = common::self_signed(dir.path(), "broker");
     let secret = "s3cret-pw-8812";
     let broker = Mosquitto::start_tls(&certificate, &key, "fleet", secret);
     let url = format!("mqtts://fleet@127.0.0.1:{}", broker.port);

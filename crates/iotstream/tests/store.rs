@@ -389,18 +389,7 @@ fn tls_is_used_and_the_certificate_checked_as_sslmode_asks() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let certificate = dir.path().join("server.crt");
-    let key = dir.path().join("server.key");
-    let status = Command::new("openssl")
-        .args(["req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&certificate)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "openssl");
+    let (certificate, key) = common::self_signed(dir.path(), "server");
     let settings = ["ssl=on", "ssl_cert_file=server.crt", "ssl_key_file=server.key"];
     let server = Postgres::start_with_setup(&settings, |data| {
         copy_private(&certificate, &data.join("server.crt"));
