@@ -44,6 +44,8 @@ const BATCH_WAIT: Duration = Duration::from_millis(5);
 /// With a state directory: ask for a checkpoint when this many messages wait for one (the broker
 /// sends at most 65,535 unacknowledged messages, and then waits).
 const ACK_HIGH_WATER: usize = 16_384;
+/// Without a state directory: warn (once) when this many messages wait for their results.
+const STALL_WARNING: usize = 60_000;
 /// How long a clean stop waits for the last acknowledgements to reach the broker.
 const GOODBYE: Duration = Duration::from_secs(2);
 /// The journal of messages handed over, in the state directory.
@@ -152,6 +154,7 @@ pub fn open(args: &MqttSourceArgs, max_line_bytes: usize, options: &SourceOption
         redelivered: (0, 0),
         acks: VecDeque::new(),
         batch_due: None,
+        warned_stall: false,
     };
     let thread = std::thread::Builder::new()
         .name("mqtt-source".into())
@@ -195,6 +198,8 @@ struct Reader {
     acks: VecDeque<u16>,
     /// When the batch being filled must be handed over.
     batch_due: Option<Instant>,
+    /// The reading-pauses warning was given.
+    warned_stall: bool,
 }
 
 /// Why the reader stops.
@@ -358,6 +363,15 @@ impl Reader {
         if self.durable && !self.asked && self.ledger.unacked() >= ACK_HIGH_WATER {
             self.asked = true;
             return self.events.blocking_send(SourceEvent::CheckpointWanted).is_ok();
+        }
+        if !self.durable && !self.warned_stall && self.ledger.unacked() >= STALL_WARNING {
+            self.warned_stall = true;
+            tracing::warn!(
+                unacknowledged = self.ledger.unacked(),
+                "the broker stops at 65,535 unacknowledged messages, and without --state-dir they are \
+                 acknowledged only when their results are written: reading pauses until then (use \
+                 --state-dir to acknowledge at checkpoints)"
+            );
         }
         true
     }
