@@ -10,7 +10,6 @@
 //! recognised and not forwarded twice. With `--mqtt-topic-fields`, small device payloads are
 //! forwarded in the seed's format (see `sources::mqtt`), so Kafka consumers read whole readings.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -54,7 +53,6 @@ pub fn bridge(args: &BridgeArgs) -> anyhow::Result<()> {
         scratch: Vec::new(),
         subscribed: false,
         forwarded: 0,
-        acks: VecDeque::new(),
     };
     bridge.run(&stop)?;
     tracing::info!(forwarded = bridge.forwarded, "bridge stopped");
@@ -71,8 +69,6 @@ struct Bridge {
     scratch: Vec<u8>,
     subscribed: bool,
     forwarded: u64,
-    /// Packet ids to acknowledge, waiting for room in the session's request queue.
-    acks: VecDeque<u16>,
 }
 
 impl Bridge {
@@ -101,7 +97,6 @@ impl Bridge {
                     std::thread::sleep(backoff.next_wait());
                 }
             }
-            self.send_acks();
             let waiting = self.ledger.unacked();
             if waiting >= FLUSH_MESSAGES || (waiting > 0 && flushed.elapsed() >= FLUSH_EVERY) {
                 self.acknowledge()?;
@@ -109,18 +104,7 @@ impl Bridge {
             }
         }
         self.acknowledge()?;
-        // The acknowledgements and the DISCONNECT go out while polling.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let mut disconnecting = false;
-        while Instant::now() < deadline {
-            self.send_acks();
-            if !disconnecting && self.acks.is_empty() {
-                disconnecting = self.session.disconnect().is_ok();
-            }
-            if self.session.poll(POLL).is_err() {
-                break;
-            }
-        }
+        self.session.close(Duration::from_secs(2));
         Ok(())
     }
 
@@ -132,7 +116,7 @@ impl Bridge {
             Receipt::Redelivered { ack_now } => {
                 instruments::record_mqtt_redelivery(true);
                 if ack_now {
-                    self.acks.push_back(message.pkid);
+                    self.session.ack(message.pkid);
                 }
             }
             Receipt::New(_) => {
@@ -161,19 +145,9 @@ impl Bridge {
     fn acknowledge(&mut self) -> anyhow::Result<()> {
         self.sender.flush()?;
         let next = self.ledger.next();
-        let pkids = self.ledger.safe_through(next);
-        self.acks.extend(pkids);
-        self.send_acks();
-        Ok(())
-    }
-
-    /// Queues the acknowledgements waiting, as far as the session's request queue has room.
-    fn send_acks(&mut self) {
-        while let Some(&pkid) = self.acks.front() {
-            if self.session.ack(pkid).is_err() {
-                return;
-            }
-            self.acks.pop_front();
+        for pkid in self.ledger.safe_through(next) {
+            self.session.ack(pkid);
         }
+        Ok(())
     }
 }

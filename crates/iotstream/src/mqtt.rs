@@ -9,6 +9,7 @@
 //! session that never expires) under a client id the user chooses: a random id would start a new,
 //! empty session at every restart and the broker would keep nothing while iotstream is away.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -282,6 +283,9 @@ pub struct Closed;
 pub struct Session {
     requests: Requests,
     network: Network,
+    /// Packet ids to acknowledge, waiting for room in the request queue (it empties as the
+    /// session is polled).
+    acks: VecDeque<u16>,
 }
 
 /// The request half of a session.
@@ -321,7 +325,7 @@ impl Broker {
                     options.set_credentials(user, self.password.clone().unwrap_or_default());
                 }
                 let (client, connection) = rumqttc::Client::new(options, REQUEST_CAPACITY);
-                Session { requests: Requests::V3(client), network: Network::V3(Box::new(connection)) }
+                Session::new(Requests::V3(client), Network::V3(Box::new(connection)))
             }
             Version::V5 => {
                 let mut options = rumqttc::v5::MqttOptions::new(client_id, host, port);
@@ -343,7 +347,7 @@ impl Broker {
                     options.set_credentials(user, self.password.clone().unwrap_or_default());
                 }
                 let (client, connection) = rumqttc::v5::Client::new(options, REQUEST_CAPACITY);
-                Session { requests: Requests::V5(client), network: Network::V5(Box::new(connection)) }
+                Session::new(Requests::V5(client), Network::V5(Box::new(connection)))
             }
         })
     }
@@ -360,8 +364,14 @@ impl Broker {
 }
 
 impl Session {
-    /// Waits up to `wait` for something from the broker (connecting first if needed).
+    fn new(requests: Requests, network: Network) -> Session {
+        Session { requests, network, acks: VecDeque::new() }
+    }
+
+    /// Waits up to `wait` for something from the broker (connecting first if needed); the
+    /// acknowledgements waiting for room are queued first.
     pub fn poll(&mut self, wait: Duration) -> Result<Incoming, Broken> {
+        self.send_acks();
         self.network.poll(wait)
     }
 
@@ -370,14 +380,42 @@ impl Session {
         self.requests.subscribe(filters)
     }
 
-    /// Acknowledges the QoS 1 message with packet id `pkid` (sent with the next polls).
-    pub fn ack(&self, pkid: u16) -> Result<(), Closed> {
-        self.requests.ack(pkid)
+    /// Acknowledges the QoS 1 message with packet id `pkid` (sent with the next polls, in
+    /// order); never waits: when the request queue is full, it waits here for a later poll.
+    pub fn ack(&mut self, pkid: u16) {
+        self.acks.push_back(pkid);
+        self.send_acks();
+    }
+
+    /// Queues the acknowledgements waiting, as far as the request queue has room.
+    fn send_acks(&mut self) {
+        while let Some(&pkid) = self.acks.front() {
+            if self.requests.ack(pkid).is_err() {
+                return;
+            }
+            self.acks.pop_front();
+        }
     }
 
     /// Asks the broker to close the connection cleanly (sent with the next polls); never waits.
     pub fn disconnect(&self) -> Result<(), Closed> {
         self.requests.disconnect()
+    }
+
+    /// A clean end, within `patience`: the acknowledgements waiting go out, then a DISCONNECT
+    /// (the broker keeps the session), and the broker closes the connection.
+    pub fn close(&mut self, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        let mut disconnecting = false;
+        while Instant::now() < deadline {
+            self.send_acks();
+            if !disconnecting && self.acks.is_empty() {
+                disconnecting = self.disconnect().is_ok();
+            }
+            if self.network.poll(Duration::from_millis(50)).is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -520,7 +558,7 @@ pub struct Publisher {
 impl Publisher {
     /// Connects `client_id` to `broker` for publishing.
     pub fn connect(broker: &Broker, client_id: &str) -> anyhow::Result<Publisher> {
-        let Session { requests, mut network } = broker.session(client_id, Acks::Automatic)?;
+        let Session { requests, mut network, .. } = broker.session(client_id, Acks::Automatic)?;
         let acked = Arc::new(AtomicU64::new(0));
         let closing = Arc::new(AtomicBool::new(false));
         let (counter, closed, url) = (Arc::clone(&acked), Arc::clone(&closing), broker.url.clone());

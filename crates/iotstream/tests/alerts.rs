@@ -203,9 +203,7 @@ fn anomalies_agree_with_the_python_oracle() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .filter(|a| a["rule"] == "spike")
         .collect();
-    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/anomaly.py");
-    let out = Command::new(interpreter).arg(script).args([&input, "4.0", "0.2", "10"]).output().unwrap();
+    let out = common::python_script("oracle/anomaly.py").args([&input, "4.0", "0.2", "10"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let theirs: Vec<Value> =
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -462,20 +460,13 @@ fn notifications_queued_for_a_webhook_survive_kill_9() {
 #[test]
 fn an_https_webhook_checks_the_certificate_and_gets_every_notification() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
+    let (cert, key) = common::self_signed(dir.path(), "receiver");
+    let mut receiver = common::python_script("webhook/https_receiver.py")
         .arg(&cert)
-        .output()
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/webhook/https_receiver.py");
-    let mut receiver =
-        Command::new(interpreter).arg(script).arg(&cert).arg(&key).stdout(Stdio::piped()).spawn().unwrap();
     let lines = common::lines_of(receiver.stdout.take().unwrap());
     let port = lines.recv_timeout(Duration::from_secs(10)).expect("the receiver's port");
     let input = write(dir.path(), "in.jsonl", &crafted(60));
@@ -508,9 +499,8 @@ fn an_https_webhook_checks_the_certificate_and_gets_every_notification() {
 /// HMAC-SHA256 (RFC 2104) in lowercase hex, computed with Python's standard library as an
 /// independent check of the signature.
 fn hmac_sha256(key: &[u8], body: &[u8]) -> String {
-    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = "import hmac,hashlib,sys; k=sys.argv[1].encode(); print(hmac.new(k, sys.stdin.buffer.read(), hashlib.sha256).hexdigest())";
-    let mut child = Command::new(interpreter)
+    let mut child = Command::new(common::python_interpreter())
         .args(["-c", script, std::str::from_utf8(key).unwrap()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

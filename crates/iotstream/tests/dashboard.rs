@@ -8,7 +8,6 @@ mod common;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{bin, counter, get, serial, serve, wait_for};
@@ -113,9 +112,10 @@ fn browser(test: &str) -> bool {
 
 /// Runs `tests/browser/SCRIPT ARGS` with the tests' Python; what it printed, as JSON.
 fn browser_script(script: &str, args: &[&str]) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(script);
-    let python = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(python).arg(script).args(args).output().expect("run the browser script");
+    let out = common::python_script(&format!("browser/{script}"))
+        .args(args)
+        .output()
+        .expect("run the browser script");
     assert!(
         out.status.success(),
         "browser script failed (is selenium installed? scripts/test installs it): {}",

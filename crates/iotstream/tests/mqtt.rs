@@ -103,10 +103,7 @@ fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
 
 /// The publisher, in the background: every line of `file` at QoS 1.
 fn publish(broker: &Mosquitto, file: &Path, extra: &[&str]) -> Child {
-    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mqtt/publish.py");
-    Command::new(interpreter)
-        .arg(script)
+    common::python_script("mqtt/publish.py")
         .args(["127.0.0.1", &broker.port.to_string(), TOPIC, file.to_str().unwrap()])
         .args(extra)
         .stdout(Stdio::null())
@@ -279,9 +276,7 @@ fn small_payloads_on_sensor_topics_give_the_windows_of_whole_readings() {
     let fields = ["--mqtt-topic-fields", pattern, "--mqtt-dead-letter-topic", "dead"];
     let (engine, _) = engine(&broker, "devices", &output, None, &[&fields[..], &stats[..]].concat());
     // An independent subscriber to the dead-letter topics.
-    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let mut collector = Command::new(interpreter)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mqtt/collect.py"))
+    let mut collector = common::python_script("mqtt/collect.py")
         .args(["127.0.0.1", &broker.port.to_string(), "dead/#", "4"])
         .stdout(Stdio::piped())
         .spawn()

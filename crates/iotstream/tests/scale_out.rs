@@ -146,15 +146,9 @@ fn oracle(broker: &Broker, dir: &Path) -> BTreeMap<i64, (u64, u64)> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok()?["value"].as_str().map(str::to_owned))
         .collect();
     std::fs::write(&input, values.join("\n") + "\n").unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/windows.py");
-    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(interpreter).arg(script).arg(&input).arg("10").output().expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
+    common::python_oracle(&input, 10)
+        .into_iter()
+        .map(|v| {
             (
                 v["window_start"].as_i64().unwrap(),
                 (v["messages"].as_u64().unwrap(), v["sensors"].as_u64().unwrap()),

@@ -17,7 +17,6 @@
 mod fields;
 mod ledger;
 
-use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
@@ -152,7 +151,6 @@ pub fn open(args: &MqttSourceArgs, max_line_bytes: usize, options: &SourceOption
         idle: false,
         asked: false,
         redelivered: (0, 0),
-        acks: VecDeque::new(),
         batch_due: None,
         warned_stall: false,
     };
@@ -194,8 +192,6 @@ struct Reader {
     asked: bool,
     /// Messages sent again since the connection was made: already counted, and not.
     redelivered: (u64, u64),
-    /// Packet ids to acknowledge, waiting for room in the session's request queue.
-    acks: VecDeque<u16>,
     /// When the batch being filled must be handed over.
     batch_due: Option<Instant>,
     /// The reading-pauses warning was given.
@@ -227,7 +223,6 @@ impl Reader {
             if let Some(exit) = self.handle_controls() {
                 return exit;
             }
-            self.send_acks();
             // A batch waits at most BATCH_WAIT for more messages: large batches at high rates
             // (one hand-over, one journal write for thousands of messages), little delay at low.
             let wait = match self.batch_due {
@@ -277,19 +272,8 @@ impl Reader {
     /// Acknowledges every message below the position of partition 0 in `positions`.
     fn acknowledge(&mut self, positions: &[(i32, i64)]) {
         let Some(&(_, position)) = positions.iter().find(|(p, _)| *p == 0) else { return };
-        let pkids = self.ledger.safe_through(u64::try_from(position).unwrap_or(0));
-        self.acks.extend(pkids);
-        self.send_acks();
-    }
-
-    /// Queues the acknowledgements waiting, as far as the session's request queue has room (it
-    /// empties as the session is polled: the rest go on a later turn).
-    fn send_acks(&mut self) {
-        while let Some(&pkid) = self.acks.front() {
-            if self.session.ack(pkid).is_err() {
-                return;
-            }
-            self.acks.pop_front();
+        for pkid in self.ledger.safe_through(u64::try_from(position).unwrap_or(0)) {
+            self.session.ack(pkid);
         }
     }
 
@@ -302,7 +286,7 @@ impl Reader {
                 instruments::record_mqtt_redelivery(true);
                 self.note_redelivery(true);
                 if ack_now {
-                    self.acks.push_back(message.pkid);
+                    self.session.ack(message.pkid);
                 }
                 true
             }
@@ -465,18 +449,9 @@ impl Reader {
         if !self.durable {
             self.acknowledge(positions);
         }
-        let deadline = Instant::now() + GOODBYE;
-        // Requests go out while polling, acknowledgements first; the broker closes the
-        // connection after the DISCONNECT.
-        let mut disconnecting = false;
-        while self.connected && Instant::now() < deadline {
-            self.send_acks();
-            if !disconnecting && self.acks.is_empty() {
-                disconnecting = self.session.disconnect().is_ok();
-            }
-            if self.session.poll(Duration::from_millis(50)).is_err() {
-                break;
-            }
+        // The broker is not there to say goodbye to while the connection is down.
+        if self.connected {
+            self.session.close(GOODBYE);
         }
         tracing::debug!("MQTT reader closed");
     }

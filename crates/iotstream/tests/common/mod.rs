@@ -92,10 +92,20 @@ pub fn run(args: &[&str]) -> Output {
     out
 }
 
+/// The tests' Python (`IOTSTREAM_PYTHON`, the virtualenv `scripts/test` makes, else `python3`).
+pub fn python_interpreter() -> String {
+    std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// The tests' Python running `tests/SCRIPT` (a path below `tests/`).
+pub fn python_script(script: &str) -> Command {
+    let mut command = Command::new(python_interpreter());
+    command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(script));
+    command
+}
+
 pub fn python(script: &str, args: &[&str]) -> Output {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka").join(script);
-    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(interpreter).arg(path).args(args).output().expect("python3");
+    let out = python_script(&format!("kafka/{script}")).args(args).output().expect("python3");
     assert!(
         out.status.success(),
         "{script} failed (is confluent-kafka installed? scripts/test installs it): {}",
@@ -107,10 +117,8 @@ pub fn python(script: &str, args: &[&str]) -> Output {
 /// The independent oracle, `tests/oracle/windows.py`: tumbling windows of `seconds` over the
 /// readings in `path` (all valid), one JSON object per window, in window order.
 pub fn python_oracle(path: &Path, seconds: u64) -> Vec<Value> {
-    let interpreter = std::env::var("IOTSTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/windows.py");
     let out =
-        Command::new(interpreter).arg(script).arg(path).arg(seconds.to_string()).output().expect("python3");
+        python_script("oracle/windows.py").arg(path).arg(seconds.to_string()).output().expect("python3");
     assert!(out.status.success(), "the oracle failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -253,12 +261,12 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process
     }
 }
 
-/// A self-signed certificate for 127.0.0.1, made by `openssl`: `NAME.crt` and `NAME.key` in `dir`.
+/// A self-signed certificate for 127.0.0.1 and localhost, made by `openssl`: `NAME.crt` and `NAME.key` in `dir`.
 pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let (certificate, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
     let status = Command::new("openssl")
         .args(["req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
         .arg(&key)
         .arg("-out")
         .arg(&certificate)

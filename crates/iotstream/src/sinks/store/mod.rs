@@ -125,25 +125,10 @@ struct StoreAlerts {
 
 impl crate::alerts::AlertSink for StoreAlerts {
     fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()> {
-        let mut outage: Option<Outage> = None;
-        let mut wait = self.backoff.first;
-        loop {
-            match self.writer.write_alerts(notes) {
-                Ok(()) => {
-                    if let Some(outage) = outage {
-                        outage.ended();
-                    }
-                    return Ok(());
-                }
-                Err(StoreError::Unavailable(error)) => {
-                    instruments::record_store_error();
-                    outage.get_or_insert_with(Outage::new).failed(&error);
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(self.backoff.max);
-                }
-                Err(error) => anyhow::bail!("the store: {error}"),
-            }
-        }
+        let writer = &mut self.writer;
+        self.backoff
+            .until_available(|| writer.write_alerts(notes))
+            .map_err(|e| anyhow::anyhow!("the store: {e}"))
     }
 }
 
@@ -178,6 +163,32 @@ impl Default for Backoff {
     }
 }
 
+impl Backoff {
+    /// Runs `attempt` until the database takes it: while the database is unavailable, waits and
+    /// tries again (the outage logged and counted); any other error is returned.
+    fn until_available(&self, mut attempt: impl FnMut() -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut outage: Option<Outage> = None;
+        let mut wait = self.first;
+        loop {
+            match attempt() {
+                Ok(()) => {
+                    if let Some(outage) = outage {
+                        outage.ended();
+                    }
+                    return Ok(());
+                }
+                Err(StoreError::Unavailable(error)) => {
+                    instruments::record_store_error();
+                    outage.get_or_insert_with(Outage::new).failed(&error);
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(self.max);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
 /// How often old rows are deleted when a retention is set.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// How often a continuing outage is logged again.
@@ -200,27 +211,11 @@ impl StoreSink {
     /// Writes until the database takes the batch: an unavailable database is waited for (logged
     /// and counted), any other error ends the run (nothing is acknowledged; a restart replays).
     fn write_until_committed(&mut self, batch: &[&WindowResult]) -> Result<(), StoreError> {
-        let mut outage: Option<Outage> = None;
-        let mut wait = self.backoff.first;
-        loop {
+        let writer = &mut self.writer;
+        self.backoff.until_available(|| {
             let started = Instant::now();
-            match self.writer.write(batch) {
-                Ok(()) => {
-                    instruments::record_store_write(started.elapsed());
-                    if let Some(outage) = outage {
-                        outage.ended();
-                    }
-                    return Ok(());
-                }
-                Err(StoreError::Unavailable(error)) => {
-                    instruments::record_store_error();
-                    outage.get_or_insert_with(Outage::new).failed(&error);
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(self.backoff.max);
-                }
-                Err(error) => return Err(error),
-            }
-        }
+            writer.write(batch).map(|()| instruments::record_store_write(started.elapsed()))
+        })
     }
 
     /// Deletes expired rows at most once a minute. A failure is logged and counted, never fatal:
