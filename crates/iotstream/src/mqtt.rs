@@ -263,7 +263,9 @@ pub enum Incoming {
     },
     /// The broker acknowledged a QoS 1 message published.
     Published,
-    /// Nothing within the wait, or a packet of no interest.
+    /// Nothing arrived within the wait.
+    Quiet,
+    /// A packet of no interest (a ping answer, an outgoing acknowledgement).
     Nothing,
 }
 
@@ -484,12 +486,12 @@ impl Network {
     fn poll(&mut self, wait: Duration) -> Result<Incoming, Broken> {
         match self {
             Network::V3(connection) => match connection.recv_timeout(wait) {
-                Err(_) => Ok(Incoming::Nothing),
+                Err(_) => Ok(Incoming::Quiet),
                 Ok(Err(error)) => Err(Broken(error.to_string())),
                 Ok(Ok(event)) => Ok(v3_incoming(event)),
             },
             Network::V5(connection) => match connection.recv_timeout(wait) {
-                Err(_) => Ok(Incoming::Nothing),
+                Err(_) => Ok(Incoming::Quiet),
                 Ok(Err(error)) => Err(Broken(error.to_string())),
                 Ok(Ok(event)) => Ok(v5_incoming(event)),
             },

@@ -237,8 +237,8 @@ impl Reader {
                 }
                 Ok(Incoming::Connected { session_present }) => self.on_connected(session_present),
                 Ok(Incoming::Subscribed { refused }) => self.on_subscribed(refused),
-                Ok(Incoming::Nothing) => self.on_quiet(),
-                Ok(Incoming::Published) => true,
+                Ok(Incoming::Quiet) => self.on_quiet(),
+                Ok(Incoming::Nothing | Incoming::Published) => true,
                 Err(broken) => self.on_broken(&broken.to_string()),
             };
             if !handed {
