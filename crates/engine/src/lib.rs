@@ -6,7 +6,8 @@
 //!
 //! The data flow, one module per step: [`lines`] → [`parse`] (→ [`reading`]) → [`operator`]
 //! (accumulating [`aggregate`]s in [`window`]s closed by [`watermark`]s) → [`result`]; [`live`]
-//! keeps the per-sensor views; [`alerts`] judges rules on readings and results.
+//! keeps the per-sensor views; [`alerts`] judges rules on readings and results; [`units`] reads
+//! durations and sizes as people write them.
 #![deny(missing_docs)]
 
 pub mod aggregate;
@@ -20,6 +21,7 @@ pub mod reading;
 pub mod result;
 pub mod state;
 pub mod time;
+pub mod units;
 pub mod watermark;
 pub mod window;
 

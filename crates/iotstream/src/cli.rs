@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use iotstream_engine::units::{parse_duration, parse_positive_duration};
 use iotstream_engine::{EventTime, StateCode};
 
 pub use crate::alerts::AlertArgs;
@@ -92,7 +93,7 @@ pub struct FleetArgs {
     pub sensors: u32,
     /// Emit readings out of event-time order, none displaced by more than this (the same
     /// readings as without it, only reordered).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub disorder: Option<Duration>,
     /// With --disorder: this fraction of readings is delayed 2–4 times beyond the bound (late data).
     #[arg(long, default_value_t = 0.0, requires = "disorder", value_parser = parse_ratio)]
@@ -114,7 +115,7 @@ pub struct SimulateArgs {
     pub start: Option<EventTime>,
     /// Event-time step between readings on the simulated clock (e.g. 1ms, 2s); implies a simulated
     /// clock starting now when --start is not given.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub interval: Option<Duration>,
     /// Pace output at this many readings per second of real time (default: as fast as possible).
     #[arg(long, value_parser = parse_rate)]
@@ -236,7 +237,7 @@ pub struct CheckpointArgs {
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
     /// How often to checkpoint (also at the end and on a clean stop).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = parse_positive_duration)]
     pub checkpoint_interval: Duration,
 }
 
@@ -255,32 +256,32 @@ pub enum TimeMode {
 pub struct WindowArgs {
     /// Window length: a result every this much processing time (the seed's 3-second
     /// micro-batches), or event-time windows of this length with --time event.
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    #[arg(long, default_value = "3s", value_parser = parse_positive_duration)]
     pub window: Duration,
     /// Cut windows on processing time (default, the seed's behaviour) or on eventTime.
     #[arg(long, value_enum, default_value_t = TimeMode::Processing)]
     pub time: TimeMode,
     /// Event time: sliding windows starting this often (default: tumbling, = --window).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub slide: Option<Duration>,
     /// Event time: how far behind the latest event time a reading may arrive and still be on
     /// time (bounded out-of-orderness).
-    #[arg(long, default_value = "5s", value_parser = parse_duration_or_zero)]
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub max_delay: Duration,
     /// Event time: how long after its end a window still takes late readings, re-emitting it
     /// with a higher revision; later readings are reported as late.
-    #[arg(long, default_value = "0s", value_parser = parse_duration_or_zero)]
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub allowed_lateness: Duration,
     /// Event time: also emit partial results of open windows this often.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub emit_every: Option<Duration>,
     /// Event time: an input partition silent this long stops holding windows open; when all are
     /// silent, event time advances with the wall clock so the last windows close.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration)]
     pub idle_timeout: Duration,
     /// Event time: readings further than this ahead of the wall clock are rejected
     /// (future_timestamp) and do not move the watermark.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = parse_positive_duration)]
     pub max_skew: Duration,
 }
 
@@ -289,11 +290,11 @@ pub struct WindowArgs {
 #[command(next_help_heading = "Output")]
 pub struct StatsArgs {
     /// Sensors silent longer than this count as offline in stats records.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_positive_duration)]
     pub offline_after: Duration,
     /// Emit a stats record (totals, rejections, late readings, offline sensors) this often, and
     /// at the end (default: every 3s with --time event, never otherwise).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub stats_every: Option<Duration>,
 }
 
@@ -393,25 +394,6 @@ impl Default for DemoArgs {
     }
 }
 
-/// A positive duration in the friendly form `3s`, `500ms`, `1m`, `2h 30m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let parsed: jiff::SignedDuration =
-        text.parse().map_err(|e| format!("not a duration like 3s, 500ms or 1m: {e}"))?;
-    let duration = Duration::try_from(parsed).map_err(|_| "must not be negative".to_string())?;
-    if duration.is_zero() {
-        return Err("must be greater than zero".into());
-    }
-    Ok(duration)
-}
-
-/// A duration that may be zero.
-pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
-    match parse_duration(text) {
-        Err(e) if e.contains("greater than zero") => Ok(Duration::ZERO),
-        other => other,
-    }
-}
-
 fn parse_time(text: &str) -> Result<EventTime, String> {
     EventTime::parse_rfc3339(text.as_bytes())
         .ok_or_else(|| "not an RFC 3339 timestamp like 2016-11-16T13:26:39Z".to_string())
@@ -422,10 +404,10 @@ pub fn parse_time_or_ago(text: &str) -> Result<EventTime, String> {
     if let Some(time) = EventTime::parse_rfc3339(text.as_bytes()) {
         return Ok(time);
     }
-    let ago = parse_duration(text).map_err(|_| {
+    let ago = parse_positive_duration(text).map_err(|_| {
         "not an RFC 3339 time like 2016-11-16T13:26:39Z, nor a duration like 1h (that long ago)".to_string()
     })?;
-    let micros = i64::try_from(ago.as_micros()).unwrap_or(i64::MAX);
+    let micros = iotstream_engine::units::micros(ago);
     Ok(EventTime(crate::clock::wall_clock_now().as_micros().saturating_sub(micros)))
 }
 
@@ -460,13 +442,10 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("-3s").is_err());
-        assert!(parse_duration("soon").is_err());
+    fn durations_read_as_every_flag_did() {
+        assert_eq!(parse_positive_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_positive_duration("0s").is_err(), "--window and friends need more than nothing");
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO), "--max-delay may be zero");
+        assert!(parse_time_or_ago("1h").is_ok_and(|t| t < crate::clock::wall_clock_now()));
     }
 }

@@ -131,9 +131,9 @@ impl Connection {
     pub fn probe(&self, stop: &Stop) -> anyhow::Result<()> {
         tracing::debug!(options = ?self.options, "Kafka client settings");
         tracing::info!(brokers = %self.brokers, "asking Kafka for its metadata");
-        let client: rdkafka::consumer::BaseConsumer<LoggingContext> = self
+        let client: rdkafka::consumer::BaseConsumer<Context> = self
             .config(&[("group.id", "iotstream-probe")])
-            .create_with_context(LoggingContext::quiet())
+            .create_with_context(Context::quiet())
             .map_err(|e| self.error("cannot create a Kafka client", &e))?;
         match within(stop, REACH_TIMEOUT, |t| rdkafka::consumer::Consumer::fetch_metadata(&client, None, t))?
         {
@@ -239,21 +239,76 @@ pub fn is_transient(error: &KafkaError) -> bool {
     )
 }
 
+/// Every Kafka client's context: its logging, and `callbacks`, what one kind of client does beyond
+/// logging (a consumer's rebalances and statistics, a producer's deliveries, an election). The
+/// librdkafka callbacks every client shares are implemented once, here.
+#[derive(Default)]
+pub struct Context<C = ()> {
+    /// Client events and librdkafka's own log lines, through `tracing`.
+    pub logging: Logging,
+    /// What this kind of client does with its other callbacks.
+    pub callbacks: C,
+}
+
+impl<C> Context<C> {
+    /// A context logging as usual around `callbacks`.
+    pub fn new(callbacks: C) -> Context<C> {
+        Context { logging: Logging::default(), callbacks }
+    }
+}
+
+impl Context {
+    /// A context that logs nothing (a probe, whose caller reports the outcome).
+    pub fn quiet() -> Context {
+        Context { logging: Logging { quiet: true, ..Logging::default() }, callbacks: () }
+    }
+}
+
+/// The callbacks' own state, as if it were the context's (`consumer.context().pending`).
+impl<C> std::ops::Deref for Context<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.callbacks
+    }
+}
+
+/// The callbacks a kind of client adds to logging; each has a default that does nothing.
+pub trait Callbacks: Send + Sync + 'static {
+    /// The client's periodic statistics (`statistics.interval.ms`).
+    fn stats(&self, _statistics: rdkafka::Statistics) {}
+}
+
+/// A client that only logs.
+impl Callbacks for () {}
+
+impl<C: Callbacks> ClientContext for Context<C> {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.logging.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.logging.report(&error, reason);
+    }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.callbacks.stats(statistics);
+    }
+}
+
+/// A consumer that only logs (readers that assign partitions themselves, never rebalance).
+impl rdkafka::consumer::ConsumerContext for Context {}
+
 /// Logs client-level events through `tracing`: transient errors as rate-limited warnings (a broker
 /// restart produces dozens), everything else as errors.
 #[derive(Default)]
-pub struct LoggingContext {
+pub struct Logging {
     last_warning: Mutex<Option<Instant>>,
     /// Say nothing: the caller reports the outcome itself (a reachability probe).
     quiet: bool,
 }
 
-impl LoggingContext {
-    /// A context that logs nothing.
-    pub fn quiet() -> LoggingContext {
-        LoggingContext { quiet: true, ..LoggingContext::default() }
-    }
-
+impl Logging {
     /// Logs a client error, rate-limiting the transient ones to one line per 5 seconds.
     pub fn report(&self, error: &KafkaError, reason: &str) {
         if self.quiet {
@@ -273,9 +328,7 @@ impl LoggingContext {
             tracing::warn!(%error, reason, "Kafka broker unavailable; retrying");
         }
     }
-}
 
-impl LoggingContext {
     /// librdkafka's own log lines. Connection failures ("FAIL") repeat many times a second while a
     /// broker is down and are already summarised by the rate-limited error report: debug level.
     pub fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
@@ -292,19 +345,6 @@ impl LoggingContext {
         }
     }
 }
-
-impl ClientContext for LoggingContext {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        LoggingContext::log(self, level, facility, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.report(&error, reason);
-    }
-}
-
-/// A consumer that only logs (readers that assign partitions themselves, never rebalance).
-impl rdkafka::consumer::ConsumerContext for LoggingContext {}
 
 /// Parses `host:port` lists early, to fail on typos before connecting.
 pub fn check_brokers(brokers: &str) -> anyhow::Result<()> {

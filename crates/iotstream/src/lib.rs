@@ -28,6 +28,7 @@ pub mod kafka;
 pub mod mqtt;
 pub mod mutants;
 pub mod parallel;
+pub mod percent;
 pub mod pipeline;
 pub mod progress;
 #[cfg(feature = "kafka")]

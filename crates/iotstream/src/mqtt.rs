@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use rumqttc::{TlsConfiguration, Transport};
 
+use crate::percent::decode;
+
 /// Environment variable with the broker password (when the URL has none).
 pub const PASSWORD_ENV: &str = "IOTSTREAM_MQTT_PASSWORD";
 
@@ -101,10 +103,10 @@ impl FromStr for BrokerUrl {
         let (user, password) = match userinfo {
             Some(info) => {
                 let (user, password) = match info.split_once(':') {
-                    Some((user, password)) => (user, Some(percent_decode(password)?)),
+                    Some((user, password)) => (user, Some(decode(password).map_err(|e| e.to_string())?)),
                     None => (info, None),
                 };
-                (Some(percent_decode(user)?), password)
+                (Some(decode(user).map_err(|e| e.to_string())?), password)
             }
             None => (None, None),
         };
@@ -125,24 +127,6 @@ impl FromStr for BrokerUrl {
         }
         Ok(BrokerUrl { tls, host: host.to_owned(), port, user, password })
     }
-}
-
-/// `%XX` escapes in URL credentials (a password may contain `@` or `:`).
-fn percent_decode(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3).ok_or("a % escape in the URL is cut short")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad % escape %{hex} in the URL"))?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "the URL's credentials are not UTF-8".into())
 }
 
 /// Shown without the password, wherever it is printed.

@@ -31,8 +31,8 @@ use serde::{Deserialize, Serialize};
 pub use machine::{Machine, Observation, Phase, Step};
 pub use record::{fingerprint, AlertRecord, AlertTag, Notification, Status};
 pub use rules::{
-    metric_text, op_text, parse_duration, parse_rules, Anomaly, Flap, Kind, Metric, Op, Problem, Rule,
-    RulesError, Scope, Threshold,
+    metric_text, op_text, parse_rules, Anomaly, Flap, Kind, Metric, Op, Problem, Rule, RulesError, Scope,
+    Threshold,
 };
 pub use sensors::Ewm;
 

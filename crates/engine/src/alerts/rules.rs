@@ -12,9 +12,6 @@ use toml::Spanned;
 
 use crate::reading::StateCode;
 
-/// Microseconds per second.
-const MICROS: i64 = 1_000_000;
-
 /// What a rule watches, and how it judges it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kind {
@@ -739,20 +736,9 @@ pub fn op_text(op: Op) -> &'static str {
     }
 }
 
-/// `500ms`, `30s`, `5m`, `1h`, `1d` (a whole or decimal number and a unit) in µs.
-pub fn parse_duration(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let unit = match unit.trim() {
-        "ms" => 1_000.0,
-        "s" => MICROS as f64,
-        "m" | "min" => 60.0 * MICROS as f64,
-        "h" => 3_600.0 * MICROS as f64,
-        "d" => 86_400.0 * MICROS as f64,
-        _ => return None,
-    };
-    let micros = (number * unit).round();
-    (micros > 0.0 && micros < i64::MAX as f64).then_some(micros as i64)
+/// A rules file's duration in µs: the grammar of [`crate::units`] (`500ms`, `30s`, `5m`, `1h`,
+/// `1d`, `1h 30m`), rounded to the microsecond, and greater than zero.
+fn parse_duration(text: &str) -> Option<i64> {
+    let micros = crate::units::parse_duration(text).ok().map(crate::units::micros_rounded)?;
+    (micros > 0).then_some(micros)
 }

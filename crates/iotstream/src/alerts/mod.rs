@@ -55,13 +55,6 @@ pub trait AlertSink: Send {
     fn restored(&mut self, _firing: &[AlertRecord]) {}
 }
 
-/// `--alerts-webhook-max-backoff` and friends: a duration like 500ms, 5s or 1m.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    iotstream_engine::alerts::parse_duration(text)
-        .map(|micros| Duration::from_micros(micros.unsigned_abs()))
-        .ok_or_else(|| "not a duration like 500ms, 5s or 1m".to_string())
-}
-
 /// Alert flags, shared by `analyze` and `demo`.
 #[derive(Debug, Args, Default)]
 #[command(next_help_heading = "Alerts")]
@@ -86,7 +79,7 @@ pub struct AlertArgs {
     #[arg(long, value_name = "VAR", requires = "alerts_webhook")]
     pub alerts_webhook_secret_env: Option<String>,
     /// Longest pause between webhook retries (they start at 100 ms and double).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    #[arg(long, value_name = "DURATION", value_parser = iotstream_engine::units::parse_positive_duration, default_value = "5s")]
     pub alerts_webhook_max_backoff: Duration,
 }
 

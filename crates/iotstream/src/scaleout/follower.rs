@@ -20,12 +20,12 @@ use iotstream_engine::{EventTime, EventTimeConfig, PartitionStatus, ScaleOutStat
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::log::{decode, Entry};
 use crate::channel::{Control, MergeUpdate, SourceEvent};
-use crate::kafka::{Connection, LoggingContext};
+use crate::kafka::{Callbacks, Connection, Context};
 
 /// How long one poll of the log waits.
 const POLL: Duration = Duration::from_millis(100);
@@ -61,14 +61,14 @@ pub fn spawn(
 ) -> anyhow::Result<JoinHandle<()>> {
     let data = open_reader(&config)?;
     let leading = Arc::new(AtomicBool::new(false));
-    let elector: BaseConsumer<Elector> = config
+    let elector: BaseConsumer<Context<Elector>> = config
         .connection
         .config(&[
             ("group.id", &config.merger_group),
             ("session.timeout.ms", "6000"),
             ("enable.auto.commit", "false"),
         ])
-        .create_with_context(Elector { leading: Arc::clone(&leading), logging: LoggingContext::default() })
+        .create_with_context(Context::new(Elector { leading: Arc::clone(&leading) }))
         .map_err(|e| config.connection.error("cannot join the merger group", &e))?;
     elector.subscribe(&[&config.topic]).context("cannot join the merger group")?;
     let follower = Follower {
@@ -97,8 +97,8 @@ pub fn spawn(
 }
 
 /// A reader of the merge log from its start.
-fn open_reader(config: &FollowerConfig) -> anyhow::Result<BaseConsumer<LoggingContext>> {
-    let data: BaseConsumer<LoggingContext> = config
+fn open_reader(config: &FollowerConfig) -> anyhow::Result<BaseConsumer<Context>> {
+    let data: BaseConsumer<Context> = config
         .connection
         // Assigned, never subscribed: this reader joins no group, whatever its id.
         .config(&[
@@ -106,7 +106,7 @@ fn open_reader(config: &FollowerConfig) -> anyhow::Result<BaseConsumer<LoggingCo
             ("enable.partition.eof", "true"),
             ("enable.auto.commit", "false"),
         ])
-        .create_with_context(LoggingContext::default())
+        .create_with_context(Context::default())
         .map_err(|e| config.connection.error("cannot create the merge log reader", &e))?;
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(&config.topic, 0, Offset::Beginning)?;
@@ -117,20 +117,11 @@ fn open_reader(config: &FollowerConfig) -> anyhow::Result<BaseConsumer<LoggingCo
 /// Says whether this instance owns the merge log in the merger group: then it is the merger.
 struct Elector {
     leading: Arc<AtomicBool>,
-    logging: LoggingContext,
 }
 
-impl ClientContext for Elector {
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
-        self.logging.log(level, facility, message);
-    }
+impl Callbacks for Elector {}
 
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.logging.report(&error, reason);
-    }
-}
-
-impl ConsumerContext for Elector {
+impl ConsumerContext for Context<Elector> {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(partitions) if partitions.count() > 0 => {
@@ -163,8 +154,8 @@ struct Follower {
     merger: Merger,
     partitions: u32,
     instance: String,
-    data: BaseConsumer<LoggingContext>,
-    elector: BaseConsumer<Elector>,
+    data: BaseConsumer<Context>,
+    elector: BaseConsumer<Context<Elector>>,
     leading: Arc<AtomicBool>,
     events: mpsc::Sender<SourceEvent>,
     /// The next log offset to read.
@@ -202,7 +193,7 @@ impl Follower {
                     self.caught_up = false;
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => self.caught_up = true,
-                Some(Err(error)) => self.data.context().report(&error, "merge log"),
+                Some(Err(error)) => self.data.context().logging.report(&error, "merge log"),
                 None => {}
             }
             if !self.hand_over() {
@@ -406,7 +397,7 @@ pub fn read_to_end(config: FollowerConfig) -> anyhow::Result<GroupView> {
                 unpublished += merger.on_record(&entry.record).len();
             }
             Some(Err(KafkaError::PartitionEOF(_))) => break,
-            Some(Err(error)) => data.context().report(&error, "merge log"),
+            Some(Err(error)) => data.context().logging.report(&error, "merge log"),
             None => {}
         }
     }

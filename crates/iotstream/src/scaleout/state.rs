@@ -17,7 +17,7 @@ use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use crate::kafka::{Connection, LoggingContext};
+use crate::kafka::{Connection, Context};
 
 /// How long to wait for the state topic to answer.
 const WAIT: Duration = Duration::from_secs(10);
@@ -35,7 +35,7 @@ pub struct SavedPartition {
 
 /// Reads saved states.
 pub struct StateReader {
-    consumer: BaseConsumer<LoggingContext>,
+    consumer: BaseConsumer<Context>,
     topic: String,
 }
 
@@ -51,7 +51,7 @@ impl StateReader {
                 // A handover waits for this read: answer as soon as there is anything.
                 ("fetch.wait.max.ms", "10"),
             ])
-            .create_with_context(LoggingContext::default())
+            .create_with_context(Context::default())
             .map_err(|e| connection.error("cannot create the state reader", &e))?;
         Ok(StateReader { consumer, topic: topic.to_owned() })
     }
@@ -106,7 +106,7 @@ impl StateReader {
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     open.remove(&partition);
                 }
-                Some(Err(error)) => self.consumer.context().report(&error, "reading saved states"),
+                Some(Err(error)) => self.consumer.context().logging.report(&error, "reading saved states"),
                 None => {}
             }
         }

@@ -10,13 +10,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use iotstream_engine::{RejectReason, WindowResult};
-use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
 use super::ResultSink;
-use crate::kafka::{Connection, LoggingContext};
+use crate::kafka::{Connection, Context};
 
 /// Kafka outputs of `analyze --kafka`.
 #[derive(Debug, clap::Args)]
@@ -28,8 +27,12 @@ pub struct KafkaSinkArgs {
     /// Send every rejected message to this topic, with its reason and origin in headers.
     #[arg(long, requires = "brokers")]
     pub dead_letter_topic: Option<String>,
-    /// Dead letters keep at most this many bytes of the original message.
-    #[arg(long, default_value_t = iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES)]
+    /// Dead letters keep at most this many bytes of the original message (a size: 1048576, 1MiB).
+    #[arg(
+        long,
+        default_value_t = iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES,
+        value_parser = iotstream_engine::units::parse_size_usize
+    )]
     pub dead_letter_max_bytes: usize,
 }
 
@@ -64,37 +67,29 @@ const THROUGHPUT: [(&str, &str); 6] = [
     ("queue.buffering.max.kbytes", "1048576"),
 ];
 
-/// Counts deliveries, logs failures (rate-limited through the logging context).
+/// A producer's deliveries: counted, failures logged (rate-limited through the client's logging).
 #[derive(Default)]
-pub struct DeliveryContext {
-    logging: LoggingContext,
+pub struct Deliveries {
     delivered: AtomicU64,
     failed: AtomicU64,
     first_failure: Mutex<Option<String>>,
 }
 
-impl ClientContext for DeliveryContext {
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
-        self.logging.log(level, facility, message);
-    }
+impl crate::kafka::Callbacks for Deliveries {}
 
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.logging.report(&error, reason);
-    }
-}
-
-impl ProducerContext for DeliveryContext {
+impl ProducerContext for Context<Deliveries> {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        let deliveries = &self.callbacks;
         match result {
             Ok(_) => {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
+                deliveries.delivered.fetch_add(1, Ordering::Relaxed);
             }
             Err((error, _)) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
+                deliveries.failed.fetch_add(1, Ordering::Relaxed);
                 self.logging.report(error, "delivery");
-                let mut first = self.first_failure.lock().unwrap_or_else(|p| p.into_inner());
+                let mut first = deliveries.first_failure.lock().unwrap_or_else(|p| p.into_inner());
                 first.get_or_insert_with(|| error.to_string());
             }
         }
@@ -103,7 +98,7 @@ impl ProducerContext for DeliveryContext {
 
 /// A producer with delivery accounting.
 pub struct Sender {
-    producer: ThreadedProducer<DeliveryContext>,
+    producer: ThreadedProducer<Context<Deliveries>>,
     topic: String,
 }
 
@@ -115,7 +110,7 @@ impl Sender {
             config.set("message.timeout.ms", "0");
         }
         let producer = config
-            .create_with_context(DeliveryContext::default())
+            .create_with_context(Context::new(Deliveries::default()))
             .map_err(|e| connection.error("cannot create the Kafka producer", &e))?;
         Ok(Sender { producer, topic: topic.to_owned() })
     }
@@ -126,7 +121,7 @@ impl Sender {
         let mut config = connection.config(&THROUGHPUT);
         config.set("message.timeout.ms", "0").set("max.in.flight.requests.per.connection", "1");
         let producer = config
-            .create_with_context(DeliveryContext::default())
+            .create_with_context(Context::new(Deliveries::default()))
             .map_err(|e| connection.error("cannot create the Kafka producer", &e))?;
         Ok(Sender { producer, topic: topic.to_owned() })
     }
@@ -163,7 +158,7 @@ impl Sender {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 Err((error, _)) => {
-                    self.producer.context().failed.fetch_add(1, Ordering::Relaxed);
+                    self.producer.context().callbacks.failed.fetch_add(1, Ordering::Relaxed);
                     self.producer.context().logging.report(&error, "send");
                     return;
                 }
@@ -181,16 +176,17 @@ impl Sender {
 
     /// Messages acknowledged so far.
     pub fn delivered(&self) -> u64 {
-        self.producer.context().delivered.load(Ordering::Relaxed)
+        self.producer.context().callbacks.delivered.load(Ordering::Relaxed)
     }
 
     /// An error if any message failed for good.
     pub fn check(&self) -> anyhow::Result<()> {
-        let failed = self.producer.context().failed.load(Ordering::Relaxed);
+        let failed = self.producer.context().callbacks.failed.load(Ordering::Relaxed);
         if failed == 0 {
             return Ok(());
         }
-        let first = self.producer.context().first_failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let first =
+            self.producer.context().callbacks.first_failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
         anyhow::bail!(
             "{failed} messages could not be delivered to {} (first error: {})",
             self.topic,

@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -38,7 +37,7 @@ use iotstream_engine::Parser;
 
 use super::SourceOptions;
 use crate::instruments;
-use crate::kafka::{within, Connection, KafkaArgs, LoggingContext};
+use crate::kafka::{within, Callbacks, Connection, Context, KafkaArgs};
 use crate::parallel;
 use crate::scaleout;
 use crate::scaleout::follower::FollowerConfig;
@@ -193,8 +192,7 @@ pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
         // It runs as long as the pipeline takes events: no handle to join.
         drop(scaleout::follower::spawn(follower, tx.clone(), control_tx.clone())?);
     }
-    let context = SourceContext {
-        logging: LoggingContext::default(),
+    let context = Consumption {
         events: tx,
         topic: config.topic.clone(),
         from: config.from,
@@ -207,7 +205,7 @@ pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
         lag: Mutex::new(None),
         states,
     };
-    let consumer = Arc::new(create_consumer(&config, context)?);
+    let consumer = Arc::new(create_consumer(&config, Context::new(context))?);
     let expected = if config.once || config.own_all {
         let partitions = assign_all(&consumer, &config)?;
         let assigned = SourceEvent::Assigned(partitions.iter().copied().collect());
@@ -237,8 +235,8 @@ pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
 
 fn create_consumer(
     config: &KafkaSourceConfig,
-    context: SourceContext,
-) -> anyhow::Result<BaseConsumer<SourceContext>> {
+    context: Context<Consumption>,
+) -> anyhow::Result<KafkaConsumer> {
     let settings = config.connection.config(&[
         ("group.id", &config.group),
         ("enable.auto.commit", "false"),
@@ -262,10 +260,7 @@ fn create_consumer(
 
 /// `--once` and checkpoints: assigns every partition of the topic at its start position, after
 /// checking that no start position has been deleted by the broker; returns the partitions.
-fn assign_all(
-    consumer: &BaseConsumer<SourceContext>,
-    config: &KafkaSourceConfig,
-) -> anyhow::Result<BTreeSet<i32>> {
+fn assign_all(consumer: &KafkaConsumer, config: &KafkaSourceConfig) -> anyhow::Result<BTreeSet<i32>> {
     tracing::info!(topic = %config.topic, "reading the topic's partitions");
     let metadata = within(&config.stop, BROKER_TIMEOUT, |t| consumer.fetch_metadata(Some(&config.topic), t))?
         .map_err(|e| config.connection.error("cannot read topic metadata", &e))?;
@@ -310,7 +305,7 @@ fn assign_all(
 /// messages before they were read, and the consumer would otherwise skip them without a word. The
 /// pipeline counts them in the metrics and stats records.
 fn check_retention(
-    consumer: &BaseConsumer<SourceContext>,
+    consumer: &KafkaConsumer,
     config: &KafkaSourceConfig,
     tpl: &TopicPartitionList,
 ) -> Result<(), Stopped> {
@@ -347,9 +342,11 @@ pub fn lost_before(start: i64, log_start: i64) -> Option<u64> {
     (start >= 0 && start < log_start).then(|| log_start.abs_diff(start))
 }
 
-/// The callbacks librdkafka makes from inside `poll`, on the consumer thread.
-struct SourceContext {
-    logging: LoggingContext,
+/// The consumer, with what its callbacks share with the consumer thread.
+type KafkaConsumer = BaseConsumer<Context<Consumption>>;
+
+/// What the callbacks librdkafka makes from inside `poll` (on the consumer thread) work with.
+struct Consumption {
     events: mpsc::Sender<SourceEvent>,
     topic: String,
     from: StartFrom,
@@ -371,15 +368,7 @@ struct SourceContext {
     states: Option<Mutex<StateReader>>,
 }
 
-impl ClientContext for SourceContext {
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
-        self.logging.log(level, facility, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.logging.report(&error, reason);
-    }
-
+impl Callbacks for Consumption {
     /// The client's periodic statistics: each partition's lag behind its end, handed to the
     /// pipeline as an event (for `/metrics` and stats records). Never blocks the client: when the
     /// channel is full, the lag goes with the next batch instead.
@@ -403,7 +392,7 @@ impl ClientContext for SourceContext {
     }
 }
 
-impl ConsumerContext for SourceContext {
+impl ConsumerContext for Context<Consumption> {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         let outcome = match err {
@@ -429,7 +418,7 @@ impl ConsumerContext for SourceContext {
     }
 }
 
-impl SourceContext {
+impl Consumption {
     /// Applies `--from` to partitions this process has never had.
     fn start_positions(&self, tpl: &mut TopicPartitionList) {
         if let Some(states) = &self.states {
@@ -482,7 +471,7 @@ impl SourceContext {
 
     /// Hands over pending messages, waits for the pipeline to emit and return the positions of
     /// `partitions`, and commits them synchronously before the partitions move away.
-    fn release(&self, consumer: &BaseConsumer<Self>, partitions: Vec<i32>) {
+    fn release(&self, consumer: &KafkaConsumer, partitions: Vec<i32>) {
         if self.closing.load(Ordering::SeqCst) || !self.flush() {
             return;
         }
@@ -531,7 +520,7 @@ impl SourceContext {
 
 /// Commits `positions` synchronously, for the partitions still assigned (a rebalance may have
 /// taken some since, and committed them itself); false if the commit failed (it is logged).
-fn commit(consumer: &BaseConsumer<SourceContext>, positions: &Positions) -> bool {
+fn commit(consumer: &KafkaConsumer, positions: &Positions) -> bool {
     let context = consumer.context();
     let assigned: BTreeSet<i32> = match consumer.assignment() {
         Ok(tpl) => tpl.elements().iter().map(|e| e.partition()).collect(),
@@ -562,7 +551,7 @@ fn commit(consumer: &BaseConsumer<SourceContext>, positions: &Positions) -> bool
 /// The consumer thread's loop.
 struct Poller {
     /// Shared with the commit thread.
-    consumer: Arc<BaseConsumer<SourceContext>>,
+    consumer: Arc<KafkaConsumer>,
     committer: Committer,
     control: std_mpsc::Receiver<Control>,
     /// `--once`: the partitions that must reach their end.

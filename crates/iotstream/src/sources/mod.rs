@@ -31,8 +31,9 @@ pub struct SourceArgs {
     /// Read all input that is available, emit exactly one result covering it, and exit.
     #[arg(long)]
     pub once: bool,
-    /// Messages longer than this many bytes are rejected unread (reason too_large).
-    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    /// Messages longer than this many bytes are rejected unread (reason too_large); a size:
+    /// 1048576, 1MiB.
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES, value_parser = iotstream_engine::units::parse_size_usize)]
     pub max_line_bytes: usize,
     /// Threads parsing input in parallel: file lines, or Kafka and MQTT messages (0: one per
     /// core). Event time and live views keep the order of readings within each partition: the

@@ -58,7 +58,7 @@ pub struct StoreArgs {
     pub store: Option<StoreUrl>,
     /// Delete stored results whose window ended longer ago than this (e.g. 30d, 12h), checked
     /// every minute (default: keep everything).
-    #[arg(long, value_name = "AGE", value_parser = parse_retention)]
+    #[arg(long, value_name = "AGE", value_parser = iotstream_engine::units::parse_positive_duration)]
     pub store_retention: Option<Duration>,
 }
 
@@ -129,22 +129,6 @@ impl crate::alerts::AlertSink for StoreAlerts {
         self.backoff
             .until_available(|| writer.write_alerts(notes))
             .map_err(|e| anyhow::anyhow!("the store: {e}"))
-    }
-}
-
-/// Parses `--store-retention`: a duration like `12h`, or whole days or weeks (`30d`, `2w`).
-pub fn parse_retention(text: &str) -> Result<Duration, String> {
-    let days =
-        |n: &str, per: u64| n.trim().parse::<u64>().ok().map(|n| Duration::from_secs(n * per * 86_400));
-    let parsed = match text.trim() {
-        t if t.ends_with('d') => days(&t[..t.len() - 1], 1),
-        t if t.ends_with('w') => days(&t[..t.len() - 1], 7),
-        _ => None,
-    };
-    match parsed {
-        Some(duration) if duration.is_zero() => Err("must be greater than zero".into()),
-        Some(duration) => Ok(duration),
-        None => crate::cli::parse_duration(text),
     }
 }
 

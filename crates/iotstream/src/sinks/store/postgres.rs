@@ -75,7 +75,11 @@ impl Url {
                         invalid("sslmode must be disable, prefer, require, verify-ca or verify-full".into())
                     })?
                 }
-                "sslrootcert" => root_certificate = Some(PathBuf::from(percent_decode(value))),
+                "sslrootcert" => {
+                    // A value with a malformed escape is taken as written.
+                    let path = crate::percent::decode(value).unwrap_or_else(|_| value.to_owned());
+                    root_certificate = Some(PathBuf::from(path));
+                }
                 _ => kept.push(pair),
             }
         }
@@ -146,27 +150,6 @@ fn ssl_mode(value: &str) -> Option<(SslMode, Verify)> {
         "verify-full" => (SslMode::Require, Verify::ChainAndHost),
         _ => return None,
     })
-}
-
-/// `%XX` escapes decoded (a path in a URL parameter); anything malformed is kept as it is.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn shown(config: &Config) -> String {

@@ -109,11 +109,11 @@ fn one_emission_is_one_batch_with_the_furthest_result_per_window() {
 
 #[test]
 fn retention_accepts_days_and_weeks() {
-    assert_eq!(parse_retention("30d"), Ok(Duration::from_secs(30 * 86_400)));
-    assert_eq!(parse_retention("2w"), Ok(Duration::from_secs(14 * 86_400)));
-    assert_eq!(parse_retention("12h"), Ok(Duration::from_secs(12 * 3600)));
-    assert!(parse_retention("0d").is_err());
-    assert!(parse_retention("soon").is_err());
+    assert_eq!(iotstream_engine::units::parse_positive_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+    assert_eq!(iotstream_engine::units::parse_positive_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
+    assert_eq!(iotstream_engine::units::parse_positive_duration("12h"), Ok(Duration::from_secs(12 * 3600)));
+    assert!(iotstream_engine::units::parse_positive_duration("0d").is_err());
+    assert!(iotstream_engine::units::parse_positive_duration("soon").is_err());
 }
 
 #[test]
