@@ -13,9 +13,9 @@ pub use crate::alerts::AlertArgs;
 use crate::kafka::KafkaArgs;
 use crate::mutants::Mutant;
 use crate::simulator::SEED_FLEET_SIZE;
-pub use crate::sinks::store::{StoreArgs, StoreUrl};
 pub use crate::sinks::{OutputArgs, SinkArgs};
 pub use crate::sources::SourceArgs;
+pub use crate::store::{StoreArgs, StoreUrl};
 
 /// Real-time IoT sensor analytics: per-state temperature, message and sensor counts, live.
 ///

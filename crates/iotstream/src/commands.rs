@@ -18,10 +18,10 @@ use crate::progress;
 use crate::signals::{self, Stop, Stopped};
 use crate::simulator::{Clock, DisorderConfig, Simulator, SimulatorConfig};
 use crate::sinks::alerts::AlertContext;
-use crate::sinks::store;
 use crate::sinks::{self, SinkContext};
 use crate::sources::generator::{self, Pacer};
 use crate::sources::SourceOptions;
+use crate::store;
 
 /// How often the dashboard gets a fresh status.
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
@@ -448,7 +448,7 @@ fn serve_dashboard(
     let Some(addr) = http.http else { return Ok(None) };
     let (time, size, slide) = options.operator.describe();
     let seconds = |micros: i64| micros as f64 / 1e6;
-    let history = dashboard.store.map(store::Reader::open).transpose()?;
+    let history = dashboard.store.map(store::Target::open_reader).transpose()?;
     let info = RunInfo {
         version: env!("CARGO_PKG_VERSION"),
         source: dashboard.source.to_owned(),

@@ -9,8 +9,8 @@ use iotstream_engine::WindowResult;
 
 use crate::cli::{HistoryArgs, HistoryFormat};
 use crate::sinks::console::ConsoleSink;
-use crate::sinks::store::{self, Range, Reader, Target};
 use crate::sinks::{self, ResultSink as _};
+use crate::store::{self, Range, Target};
 
 /// Windows read per query: a page of results, never the whole range, in memory.
 const PAGE: usize = 1000;
@@ -18,7 +18,7 @@ const PAGE: usize = 1000;
 /// Runs `iotstream history`.
 pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
     let target = target(args)?;
-    let reader = Reader::open(&target)?;
+    let reader = target.open_reader()?;
     let range = Range { from: args.from, to: args.to, state: args.state };
     let out = sinks::open_output(args.output.as_deref(), None)?.writer;
     let mut printer = Printer::new(args.format, out)?;

@@ -37,4 +37,5 @@ pub mod signals;
 pub mod simulator;
 pub mod sinks;
 pub mod sources;
+pub mod store;
 pub mod telemetry;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{json, AppState};
 use crate::clock::wall_clock_now;
-use crate::sinks::store::{Bucket, Range};
+use crate::store::{Bucket, Range};
 
 /// The most buckets one answer has.
 pub const MAX_POINTS: i64 = 600;

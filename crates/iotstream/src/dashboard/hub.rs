@@ -18,7 +18,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::channel::SensorQuery;
-use crate::sinks::store::Reader;
+use crate::store::Reader;
 
 /// Results kept for `/api/windows` and for a page that has just opened.
 pub const RECENT_RESULTS: usize = 500;
@@ -78,7 +78,7 @@ pub struct Hub {
     queries: mpsc::Sender<SensorQuery>,
     info: Arc<str>,
     subscribers: AtomicUsize,
-    history: Option<Reader>,
+    history: Option<Arc<dyn Reader>>,
     /// Alerts firing now, by fingerprint, as JSON.
     active: Mutex<BTreeMap<String, Arc<str>>>,
     /// The latest alert transitions, as JSON.
@@ -93,7 +93,10 @@ impl Hub {
     }
 
     /// A hub whose history charts read `history` (the run's store).
-    pub fn with_history(info: &RunInfo, history: Option<Reader>) -> (Arc<Hub>, mpsc::Receiver<SensorQuery>) {
+    pub fn with_history(
+        info: &RunInfo,
+        history: Option<Arc<dyn Reader>>,
+    ) -> (Arc<Hub>, mpsc::Receiver<SensorQuery>) {
         let (queries, receiver) = mpsc::channel(QUERY_DEPTH);
         let info = serde_json::to_string(info).unwrap_or_else(|_| "{}".into());
         let hub = Hub {
@@ -183,8 +186,8 @@ impl Hub {
     }
 
     /// The store, when results are kept in one.
-    pub fn history(&self) -> Option<&Reader> {
-        self.history.as_ref()
+    pub fn history(&self) -> Option<&dyn Reader> {
+        self.history.as_deref()
     }
 
     /// The run's description, as JSON.

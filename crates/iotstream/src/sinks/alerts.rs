@@ -24,7 +24,7 @@ pub struct AlertContext<'a> {
     /// The Kafka input, for `--alerts-topic`.
     pub kafka: Option<&'a super::KafkaInput>,
     /// The results store, when there is one: alerts go into its `alerts` table.
-    pub store: Option<&'a super::store::Target>,
+    pub store: Option<&'a crate::store::Target>,
     /// The dashboard's hub, when there is a dashboard.
     #[cfg(feature = "http")]
     pub hub: Option<Arc<crate::dashboard::Hub>>,
@@ -69,7 +69,7 @@ pub fn open(
         "this build has no webhook support (the `webhook` feature)"
     );
     if let Some(target) = context.store {
-        sinks.push(super::store::alert_sink(target)?);
+        sinks.push(crate::store::alert_sink(target)?);
     }
     #[cfg(feature = "http")]
     if let Some(hub) = context.hub {

@@ -15,7 +15,6 @@ pub mod jsonl;
 pub mod kafka;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
-pub mod store;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 
@@ -59,7 +58,7 @@ pub struct SinkArgs {
     pub mqtt: mqtt::MqttSinkArgs,
     /// The results store.
     #[command(flatten)]
-    pub store: store::StoreArgs,
+    pub store: crate::store::StoreArgs,
 }
 
 /// Where results and rejected messages go.
@@ -100,7 +99,7 @@ pub struct SinkContext {
     #[cfg(feature = "mqtt")]
     pub mqtt: Option<mqtt::MqttInput>,
     /// Where `--store` keeps results (checked with the other flags).
-    pub store: Option<store::Target>,
+    pub store: Option<crate::store::Target>,
 }
 
 /// The stream sink for `--format`/`--output`.
@@ -118,7 +117,7 @@ pub fn open(args: &SinkArgs, context: &SinkContext) -> anyhow::Result<Outputs> {
     kafka::open(&args.kafka, context.kafka.as_ref(), &mut outputs)?;
     #[cfg(feature = "mqtt")]
     mqtt::open(&args.mqtt, context.mqtt.as_ref(), &mut outputs)?;
-    store::open(context.store.as_ref(), args.store.store_retention, &mut outputs)?;
+    crate::store::open(context.store.as_ref(), args.store.store_retention, &mut outputs)?;
     Ok(outputs)
 }
 

@@ -7,7 +7,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::{StoreError, Writer};
+use std::sync::Arc;
+
+use super::error::StoreError;
+use super::reader::Reader;
+use super::writer::Writer;
 
 /// The `--store` value as given; its `Debug` and `Display` never show it whole.
 #[derive(Clone)]
@@ -68,6 +72,19 @@ impl Target {
             Target::Sqlite(path) => Ok(Box::new(super::sqlite::SqliteWriter::open(path)?)),
             #[cfg(feature = "store-postgres")]
             Target::Postgres(url) => Ok(Box::new(super::postgres::PostgresWriter::open(url)?)),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("no store features: no target can be built"),
+        }
+    }
+
+    /// Checks that the store is one this build reads, and returns its reader. PostgreSQL
+    /// connections are made on first use, on the runtime that uses them.
+    pub fn open_reader(&self) -> Result<Arc<dyn Reader>, StoreError> {
+        match self {
+            #[cfg(feature = "store-sqlite")]
+            Target::Sqlite(path) => Ok(Arc::new(super::sqlite::SqliteReader::open(path)?)),
+            #[cfg(feature = "store-postgres")]
+            Target::Postgres(url) => Ok(Arc::new(super::postgres::PostgresReader::new(url)?)),
             #[allow(unreachable_patterns)]
             _ => unreachable!("no store features: no target can be built"),
         }

@@ -1,37 +1,6 @@
-//! `--store URL`: every result kept in a database that outlives the process — an SQLite file
-//! (`sqlite:PATH`, the demo's default, in the user's data directory) or PostgreSQL
-//! (`postgres://USER@HOST:PORT/DB`) — and read back by `iotstream history` and the dashboard.
-//!
-//! The files name the jobs:
-//! - `target`: what `--store` names, checked before anything starts, and never shown with its
-//!   password;
-//! - `schema`: the tables (`windows`, `window_states`) and their versioned migrations, one SQL
-//!   text per database;
-//! - `sqlite`, `postgres`: writing a batch of results in one transaction, and reading them back;
-//! - `history`: the questions the readers answer (results in a time range, downsampled series).
-//!
-//! Exactly once: [`StoreSink::write_results`] returns only after the transaction holding the
-//! results of one emission has committed, and the pipeline acknowledges input right after. Rows are
-//! upserted by window (and state), and a row is replaced only by a result at least as far along
-//! (final after partial, a higher revision, or the same result again), so a replay after a crash,
-//! or the same input run twice, leaves one row per window and state with the latest values. While
-//! the database is unreachable, the sink retries with backoff and does not return: nothing is
-//! acknowledged, the source's bounded channel fills, and the source waits.
-
-// A build without a database keeps the store's flags (which then say so) but has no reader to
-// serve, and a build with one database never reads the other's SQL.
-#[cfg_attr(
-    not(any(feature = "store-sqlite", feature = "store-postgres")),
-    allow(unused_variables, dead_code)
-)]
-pub mod history;
-#[cfg(feature = "store-postgres")]
-mod postgres;
-#[cfg_attr(not(all(feature = "store-sqlite", feature = "store-postgres")), allow(dead_code))]
-mod schema;
-#[cfg(feature = "store-sqlite")]
-mod sqlite;
-mod target;
+//! The store as an output: [`StoreSink`] writes each emission's results in one transaction and
+//! [`StoreAlerts`] the alert notifications, both retried while the database is away (nothing is
+//! acknowledged meanwhile: the source waits, as behind a slow broker).
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -39,88 +8,24 @@ use std::time::{Duration, Instant};
 use iotstream_engine::alerts::Notification;
 use iotstream_engine::{EventTime, WindowResult};
 
-pub use history::{Bucket, Page, Range, Reader, WindowKey};
-pub use target::{default_path, default_target, StoreUrl, Target};
-
-use super::{Outputs, ResultSink};
+use super::error::StoreError;
+use super::writer::Writer;
 use crate::clock::wall_clock_now;
 use crate::instruments;
-
-/// `--store` and its settings, shared by `analyze` and `demo`.
-#[derive(Clone, Debug, clap::Args)]
-#[command(next_help_heading = "Store")]
-pub struct StoreArgs {
-    /// Keep every result in a database that outlives the run: `sqlite:PATH`,
-    /// `postgres://USER@HOST:PORT/DB` (password in the URL or PGPASSWORD; `?sslmode=require`
-    /// for TLS), or `none`. Default: none for `analyze`; for `demo` and `iotstream` alone, an
-    /// SQLite file in the user's data directory (printed at start).
-    #[arg(long, value_name = "URL", value_parser = StoreUrl::from_arg)]
-    pub store: Option<StoreUrl>,
-    /// Delete stored results whose window ended longer ago than this (e.g. 30d, 12h), checked
-    /// every minute (default: keep everything).
-    #[arg(long, value_name = "AGE", value_parser = iotstream_engine::units::parse_positive_duration)]
-    pub store_retention: Option<Duration>,
-}
-
-impl StoreArgs {
-    /// Where results go: `--store`, else `default` (the demo's data-directory file, or none).
-    pub fn target(&self, default: Option<Target>) -> Result<Option<Target>, StoreError> {
-        match &self.store {
-            Some(url) => url.parse(),
-            None => Ok(default),
-        }
-    }
-}
-
-/// Why the store could not do what was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database cannot be reached, is restarting or busy: the same request may succeed later.
-    #[error("{0}")]
-    Unavailable(String),
-    /// Anything else (a refused statement, a schema from a newer iotstream, a bad URL): retrying
-    /// would not help.
-    #[error("{0}")]
-    Failed(String),
-}
-
-/// One database's side of writing: a batch in one transaction, and deleting old rows.
-pub trait Writer: Send {
-    /// Upserts `results` (at most one per window) and their states in one transaction; returns
-    /// once it has committed.
-    fn write(&mut self, results: &[&WindowResult]) -> Result<(), StoreError>;
-    /// Deletes the rows of windows that ended before `before`; the number of windows deleted.
-    fn prune(&mut self, before: EventTime) -> Result<u64, StoreError>;
-    /// Inserts alert notifications (a row already there, from a replay, is left as it is) in one
-    /// transaction; returns once it has committed.
-    fn write_alerts(&mut self, alerts: &[Notification]) -> Result<(), StoreError>;
-}
-
-/// Adds the store sink to `outputs` when there is a target; says where results go.
-pub fn open(
-    target: Option<&Target>,
-    retention: Option<Duration>,
-    outputs: &mut Outputs,
-) -> anyhow::Result<()> {
-    let Some(target) = target else { return Ok(()) };
-    let writer = target.open_writer()?;
-    tracing::info!(
-        "results are stored in {target} (`iotstream history` reads them; --store none turns it off)"
-    );
-    outputs.sinks.push(Box::new(StoreSink::new(writer, retention, Backoff::default())));
-    Ok(())
-}
-
-/// The store as an alert output (`--rules` with `--store`): a connection of its own.
-pub fn alert_sink(target: &Target) -> anyhow::Result<Box<dyn crate::alerts::AlertSink>> {
-    Ok(Box::new(StoreAlerts { writer: target.open_writer()?, backoff: Backoff::default() }))
-}
+use crate::sinks::ResultSink;
 
 /// Alert notifications into the `alerts` table, retried while the database is away (as results
 /// are: nothing is acknowledged meanwhile).
-struct StoreAlerts {
+pub struct StoreAlerts {
     writer: Box<dyn Writer>,
     backoff: Backoff,
+}
+
+impl StoreAlerts {
+    /// Notifications written through `writer`.
+    pub fn new(writer: Box<dyn Writer>) -> StoreAlerts {
+        StoreAlerts { writer, backoff: Backoff::default() }
+    }
 }
 
 impl crate::alerts::AlertSink for StoreAlerts {
@@ -292,6 +197,3 @@ impl Outage {
         tracing::info!(failed_attempts = self.attempts, seconds, "the store is back; results written");
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -15,36 +15,32 @@ use iotstream_engine::result::WindowTag;
 use iotstream_engine::{EventTime, StateCode, StateResult, WindowResult};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension as _, TransactionBehavior};
 
-use super::history::{Bucket, Range, WindowKey};
+use super::error::StoreError;
+use super::query::{attach_states, Bucket, Range, WindowKey};
+use super::reader::{Answer, Reader};
 use super::schema::{self, count, int, WindowRow};
-use super::{StoreError, Writer};
+use super::writer::Writer;
 use crate::clock::wall_clock_now;
 
 /// How long a statement waits for another process's write lock before reporting the file busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const UPSERT_WINDOW: &str = "
+const UPSERT_WINDOW: &str = concat!(
+    "
     INSERT INTO windows AS w (window_start, window_end, time, final, revision, messages, sensors,
         rejected, rejected_by_reason, late, avg_temperature, min_temperature, max_temperature,
         partitions)
-    VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-    ON CONFLICT (time, window_start) DO UPDATE SET
-        final = excluded.final, revision = excluded.revision, messages = excluded.messages,
-        sensors = excluded.sensors, rejected = excluded.rejected,
-        rejected_by_reason = excluded.rejected_by_reason, late = excluded.late,
-        avg_temperature = excluded.avg_temperature, min_temperature = excluded.min_temperature,
-        max_temperature = excluded.max_temperature, partitions = excluded.partitions
-    WHERE (excluded.final, excluded.revision, excluded.messages) >= (w.final, w.revision, w.messages)";
+    VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    crate::upsert_window_rule!()
+);
 
-const UPSERT_STATE: &str = "
-    INSERT INTO window_states AS s (window_start, window_end, time, state, final, revision,
+const UPSERT_STATE: &str = concat!(
+    "
+    INSERT INTO window_states AS t (window_start, window_end, time, state, final, revision,
         messages, sensors, avg_temperature, min_temperature, max_temperature)
-    VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-    ON CONFLICT (time, window_start, state) DO UPDATE SET
-        final = excluded.final, revision = excluded.revision, messages = excluded.messages,
-        sensors = excluded.sensors, avg_temperature = excluded.avg_temperature,
-        min_temperature = excluded.min_temperature, max_temperature = excluded.max_temperature
-    WHERE (excluded.final, excluded.revision, excluded.messages) >= (s.final, s.revision, s.messages)";
+    VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    crate::upsert_state_rule!()
+);
 
 /// Writes results into one SQLite file.
 pub struct SqliteWriter {
@@ -283,7 +279,7 @@ impl SqliteReader {
         let (Some(first), Some(last)) = (windows.first(), windows.last()) else { return Ok(windows) };
         let span = Range { from: Some(first.window_end), to: Some(last.window_end), state: range.state };
         let states = read_states(&connection, &span).map_err(classify)?;
-        super::history::attach_states(&mut windows, states);
+        attach_states(&mut windows, states);
         Ok(windows)
     }
 
@@ -292,6 +288,35 @@ impl SqliteReader {
         let connection = self.connect()?;
         read_buckets(&connection, range, step).map_err(classify)
     }
+}
+
+/// Each query on the runtime's blocking threads, with a connection of its own, so that a long
+/// one never stalls the thread serving other requests.
+impl Reader for SqliteReader {
+    fn windows<'a>(
+        &'a self,
+        range: &'a Range,
+        after: Option<WindowKey>,
+        limit: usize,
+    ) -> Answer<'a, Vec<WindowResult>> {
+        let (reader, range) = (SqliteReader { path: self.path.clone() }, *range);
+        blocking(move || reader.windows(&range, after, limit))
+    }
+
+    fn buckets<'a>(&'a self, range: &'a Range, step: i64) -> Answer<'a, Vec<Bucket>> {
+        let (reader, range) = (SqliteReader { path: self.path.clone() }, *range);
+        blocking(move || reader.buckets(&range, step))
+    }
+}
+
+fn blocking<'a, T: Send + 'static>(
+    query: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Answer<'a, T> {
+    Box::pin(async move {
+        tokio::task::spawn_blocking(query)
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Failed(format!("the query stopped: {e}"))))
+    })
 }
 
 fn read_windows(

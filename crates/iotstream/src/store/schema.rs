@@ -152,6 +152,38 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// What both databases do when a window's row is already there: replace it only with a result at
+/// least as far along (see `sink::rank`), so that a replay never undoes a revision. The table is
+/// `w`; the rows offered are `excluded`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! upsert_window_rule {
+    () => {
+        "
+    ON CONFLICT (time, window_start) DO UPDATE SET
+        final = excluded.final, revision = excluded.revision, messages = excluded.messages,
+        sensors = excluded.sensors, rejected = excluded.rejected,
+        rejected_by_reason = excluded.rejected_by_reason, late = excluded.late,
+        avg_temperature = excluded.avg_temperature, min_temperature = excluded.min_temperature,
+        max_temperature = excluded.max_temperature, partitions = excluded.partitions
+    WHERE (excluded.final, excluded.revision, excluded.messages) >= (w.final, w.revision, w.messages)"
+    };
+}
+
+/// The same rule for a window's state rows; the table is `t`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! upsert_state_rule {
+    () => {
+        "
+    ON CONFLICT (time, window_start, state) DO UPDATE SET
+        final = excluded.final, revision = excluded.revision, messages = excluded.messages,
+        sensors = excluded.sensors, avg_temperature = excluded.avg_temperature,
+        min_temperature = excluded.min_temperature, max_temperature = excluded.max_temperature
+    WHERE (excluded.final, excluded.revision, excluded.messages) >= (t.final, t.revision, t.messages)"
+    };
+}
+
 /// The newest schema this build knows.
 pub fn latest_version() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.version)

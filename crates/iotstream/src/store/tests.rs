@@ -8,6 +8,9 @@ use iotstream_engine::result::WindowTag;
 use iotstream_engine::StateResult;
 
 use super::*;
+use crate::sinks::ResultSink as _;
+use iotstream_engine::{EventTime, WindowResult};
+use std::time::Duration;
 
 /// A result as the engine makes them (states by average descending).
 fn result(start: i64, is_final: bool, revision: u32, states: &[(&str, u64, f64)]) -> WindowResult {
@@ -135,7 +138,7 @@ fn targets_are_checked_and_never_show_a_password() {
 #[cfg(feature = "store-sqlite")]
 mod sqlite {
     use super::*;
-    use crate::sinks::store::sqlite::{SqliteReader, SqliteWriter};
+    use crate::store::sqlite::{SqliteReader, SqliteWriter};
 
     fn read_all(path: &std::path::Path, state: Option<&str>) -> Vec<WindowResult> {
         let state = state.and_then(|s| iotstream_engine::StateCode::from_bytes(s.as_bytes()));

@@ -1,0 +1,18 @@
+//! What every database does for the writing side of the store.
+
+use iotstream_engine::alerts::Notification;
+use iotstream_engine::{EventTime, WindowResult};
+
+use super::error::StoreError;
+
+/// One database's side of writing: a batch in one transaction, and deleting old rows.
+pub trait Writer: Send {
+    /// Upserts `results` (at most one per window) and their states in one transaction; returns
+    /// once it has committed.
+    fn write(&mut self, results: &[&WindowResult]) -> Result<(), StoreError>;
+    /// Deletes the rows of windows that ended before `before`; the number of windows deleted.
+    fn prune(&mut self, before: EventTime) -> Result<u64, StoreError>;
+    /// Inserts alert notifications (a row already there, from a replay, is left as it is) in one
+    /// transaction; returns once it has committed.
+    fn write_alerts(&mut self, alerts: &[Notification]) -> Result<(), StoreError>;
+}
