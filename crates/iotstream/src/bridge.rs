@@ -17,11 +17,11 @@ use iotstream_engine::Parser;
 
 use crate::cli::BridgeArgs;
 use crate::clock::wall_clock_now;
+use crate::connectors::kafka::sink::Sender;
+use crate::connectors::mqtt::source::identity;
+use crate::connectors::mqtt::{Acks, Backoff, Incoming, Ledger, Receipt, Session, TopicFields};
 use crate::instruments;
-use crate::mqtt::{Acks, Backoff, Incoming, Session};
 use crate::signals::{self, Stop};
-use crate::sinks::kafka::Sender;
-use crate::sources::mqtt::{identity, Ledger, Receipt, TopicFields};
 
 /// How long one poll of the MQTT connection waits.
 const POLL: Duration = Duration::from_millis(50);
@@ -110,7 +110,7 @@ impl Bridge {
 
     /// Sends a new message to Kafka, keyed by its guid; one sent again is dropped (or, if Kafka
     /// already has it, acknowledged again).
-    fn forward(&mut self, message: &crate::mqtt::Message) {
+    fn forward(&mut self, message: &crate::connectors::mqtt::Message) {
         let hash = identity(&message.topic, &message.payload);
         match self.ledger.receive(message.pkid, hash, message.dup, message.qos) {
             Receipt::Redelivered { ack_now } => {

@@ -9,12 +9,13 @@ use iotstream_engine::units::{parse_duration, parse_positive_duration};
 use iotstream_engine::{EventTime, StateCode};
 
 pub use crate::alerts::AlertArgs;
+pub use crate::connectors::file::output::OutputArgs;
 #[cfg(feature = "kafka")]
-use crate::kafka::KafkaArgs;
+use crate::connectors::kafka::KafkaArgs;
+pub use crate::connectors::SinkArgs;
+pub use crate::connectors::SourceArgs;
 use crate::mutants::Mutant;
 use crate::simulator::SEED_FLEET_SIZE;
-pub use crate::sinks::{OutputArgs, SinkArgs};
-pub use crate::sources::SourceArgs;
 pub use crate::store::{StoreArgs, StoreUrl};
 
 /// Real-time IoT sensor analytics: per-state temperature, message and sensor counts, live.
@@ -126,7 +127,7 @@ pub struct SimulateArgs {
     /// MQTT broker to publish to, and how.
     #[cfg(feature = "mqtt")]
     #[command(flatten)]
-    pub mqtt: crate::mqtt::MqttPublishArgs,
+    pub mqtt: crate::connectors::mqtt::MqttPublishArgs,
     /// Kafka connection and its settings.
     #[cfg(feature = "kafka")]
     #[command(flatten)]
@@ -158,7 +159,7 @@ pub struct ProduceArgs {
 pub struct BridgeArgs {
     /// The MQTT side: broker, client id, topics, topic fields.
     #[command(flatten)]
-    pub mqtt: crate::sources::mqtt::MqttSourceArgs,
+    pub mqtt: crate::connectors::mqtt::source::MqttSourceArgs,
     /// The Kafka side: brokers and the topic to write.
     #[command(flatten)]
     pub kafka: KafkaArgs,

@@ -7,20 +7,20 @@ use anyhow::Context as _;
 use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
 use iotstream_engine::{EventTimeConfig, OperatorConfig, WindowSpec};
 
+use crate::alerts::outputs::AlertContext;
 use crate::channel::Source;
 use crate::checkpoint::{self, CheckpointStore};
 use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, HttpArgs, SimulateArgs, StatsArgs, TimeMode, WindowArgs};
 use crate::clock::wall_clock_now;
+use crate::connectors::generator::{self, Pacer};
+use crate::connectors::SinkContext;
+use crate::connectors::SourceOptions;
 use crate::mutants::Mutant;
 use crate::parallel;
 use crate::pipeline::{self, Checkpointing, Outputs, PipelineOptions, RunSummary};
 use crate::progress;
 use crate::signals::{self, Stop, Stopped};
 use crate::simulator::{Clock, DisorderConfig, Simulator, SimulatorConfig};
-use crate::sinks::alerts::AlertContext;
-use crate::sinks::{self, SinkContext};
-use crate::sources::generator::{self, Pacer};
-use crate::sources::SourceOptions;
 use crate::store;
 
 /// How often the dashboard gets a fresh status.
@@ -40,12 +40,12 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         return mqtt::simulate(args, &broker, &mut simulator);
     }
     #[cfg(feature = "kafka")]
-    if let Some(connection) = crate::kafka::Connection::from_args(&args.kafka) {
+    if let Some(connection) = crate::connectors::kafka::Connection::from_args(&args.kafka) {
         return kafka::simulate(args, &connection, &mut simulator);
     }
     #[cfg(feature = "kafka")]
     anyhow::ensure!(args.kafka.topic.is_none(), "--topic needs --kafka BROKERS or --mqtt URL");
-    let mut out = sinks::open_output(args.output.as_deref(), None)?.writer;
+    let mut out = crate::connectors::file::output::open_output(args.output.as_deref(), None)?.writer;
     let mut buffer = Vec::with_capacity(SIMULATE_BATCH as usize * 200);
     let pacer = args.rate.map(Pacer::new);
     // Readings on stdout are someone's input: no bar beside them.
@@ -196,7 +196,7 @@ fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
         mqtt: mqtt_input(source)?,
         store: store.clone(),
     };
-    let mut outputs = sinks::open(&args.output, &context)?;
+    let mut outputs = crate::connectors::open_sinks(&args.output, &context)?;
     #[cfg(feature = "kafka")]
     let scale_out = scale_out(args, &mut options, context.kafka.as_ref(), &mut outputs)?;
     stop.check()?;
@@ -224,11 +224,17 @@ fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
         progress: source.once || args.output.stream.output.is_some(),
         keep_bytes: keep_bytes(args),
         state_dir: args.checkpoints.state_dir.clone(),
-        #[cfg(feature = "kafka")]
-        scale_out,
         stop: stop.clone(),
     };
     tracing::debug!(threads = source_options.threads, "parsing threads");
+    #[cfg(feature = "kafka")]
+    let events = match &scale_out {
+        Some(plan) => {
+            crate::scaleout::source::open(&source.kafka, source.max_line_bytes, &source_options, plan)?
+        }
+        None => source.open(&source_options)?,
+    };
+    #[cfg(not(feature = "kafka"))]
     let events = source.open(&source_options)?;
     block_on(pipeline::run(events, outputs, options, checkpointing, stop))
 }
@@ -239,8 +245,8 @@ fn start_and_run(args: &AnalyzeArgs, stop: Stop) -> anyhow::Result<RunSummary> {
 fn scale_out(
     args: &AnalyzeArgs,
     options: &mut PipelineOptions,
-    kafka: Option<&sinks::KafkaInput>,
-    outputs: &mut sinks::Outputs,
+    kafka: Option<&crate::connectors::KafkaInput>,
+    outputs: &mut crate::sinks::Outputs,
 ) -> anyhow::Result<Option<crate::scaleout::Plan>> {
     let (Some((connection, topic)), true) = (kafka, args.source.kafka.scale_out) else { return Ok(None) };
     let OperatorConfig::Windows { config, .. } = options.operator else {
@@ -292,9 +298,9 @@ fn keep_bytes(args: &AnalyzeArgs) -> usize {
 
 /// The Kafka connection and topic, when the input is Kafka (the Kafka sinks use them too).
 fn kafka_input(
-    source: &crate::sources::SourceArgs,
+    source: &crate::connectors::SourceArgs,
     stop: &Stop,
-) -> anyhow::Result<Option<sinks::KafkaInput>> {
+) -> anyhow::Result<Option<crate::connectors::KafkaInput>> {
     #[cfg(feature = "kafka")]
     if source.input.is_none() && source.kafka.connection.brokers.is_some() {
         let args = &source.kafka.connection;
@@ -357,17 +363,22 @@ fn checkpointing(args: &AnalyzeArgs) -> anyhow::Result<Option<Checkpointing>> {
 
 /// The broker and client id read, when the input is MQTT.
 #[cfg(feature = "mqtt")]
-fn mqtt_input(source: &crate::sources::SourceArgs) -> anyhow::Result<Option<sinks::mqtt::MqttInput>> {
+fn mqtt_input(
+    source: &crate::connectors::SourceArgs,
+) -> anyhow::Result<Option<crate::connectors::mqtt::Input>> {
     let connection = &source.mqtt.connection;
     let Some(broker) = connection.broker()? else { return Ok(None) };
     Ok(Some((broker, connection.required_client_id()?.to_owned())))
 }
 
 /// Files the source keeps in the state directory `dir`, which each checkpoint must find on disk.
-fn source_companions(source: &crate::sources::SourceArgs, dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+fn source_companions(
+    source: &crate::connectors::SourceArgs,
+    dir: &std::path::Path,
+) -> Vec<std::path::PathBuf> {
     #[cfg(feature = "mqtt")]
     if source.mqtt.connection.url.is_some() {
-        return vec![crate::sources::mqtt::ledger_path(dir)];
+        return vec![crate::connectors::mqtt::source::ledger_path(dir)];
     }
     let _ = (source, dir);
     Vec::new()
@@ -404,7 +415,7 @@ pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
     let mut options = options?;
     let mut store = store?;
     let rules = rules?;
-    let mut outputs = sinks::open_stream(&args.output, None)?;
+    let mut outputs = crate::connectors::file::output::open_stream(&args.output, None)?;
     match store::open(store.as_ref(), args.store.store_retention, &mut outputs) {
         Ok(()) => {}
         // The default store is a convenience: a data directory that cannot take it costs the
@@ -467,7 +478,7 @@ fn serve_dashboard(
         }
         Err(error) => return Err(error),
     }
-    outputs.sinks.push(Box::new(sinks::http::HttpSink::new(std::sync::Arc::clone(&hub))));
+    outputs.sinks.push(Box::new(crate::dashboard::sink::HttpSink::new(std::sync::Arc::clone(&hub))));
     outputs.sensor_queries = Some(queries);
     options.status_every = Some(STATUS_EVERY);
     Ok(Some(hub))
@@ -494,7 +505,7 @@ fn open_alerts(
         OperatorConfig::Batches { .. } => 0,
     };
     tracing::info!(rules = rules.len(), "alert rules loaded");
-    sinks::alerts::open(args, rules, delay, context, wall_clock_now()).map(Some)
+    crate::alerts::outputs::open(args, rules, delay, context, wall_clock_now()).map(Some)
 }
 
 /// Without the `http` feature, `--http` is an error.
@@ -536,8 +547,8 @@ pub mod kafka {
 
     use super::*;
     use crate::cli::ProduceArgs;
-    use crate::kafka::{check_brokers, Connection};
-    use crate::sinks::kafka::Sender;
+    use crate::connectors::kafka::sink::Sender;
+    use crate::connectors::kafka::{check_brokers, Connection};
 
     /// `simulate --kafka`: readings keyed by guid, so a sensor's readings stay in one partition.
     pub fn simulate(
@@ -574,8 +585,10 @@ pub mod kafka {
         let connection = args.kafka.connect()?;
         connection.probe(&crate::signals::Stop::default())?;
         let topic = args.kafka.topic()?;
-        let mut reader =
-            io::BufReader::with_capacity(1 << 20, crate::sources::file::Input::from_arg(&args.input).open()?);
+        let mut reader = io::BufReader::with_capacity(
+            1 << 20,
+            crate::connectors::file::Input::from_arg(&args.input).open()?,
+        );
         connection.ensure_topic(topic, args.partitions)?;
         let sender = Sender::new(&connection, topic, false)?;
         let parser = Parser::new(usize::MAX);
@@ -630,7 +643,7 @@ pub mod mqtt {
     use iotstream_engine::Parser;
 
     use super::*;
-    use crate::mqtt::{Broker, Publisher};
+    use crate::connectors::mqtt::{Broker, Publisher};
 
     /// How long the end of `simulate --mqtt` waits for the broker to acknowledge everything.
     const PATIENCE: Duration = Duration::from_secs(60);

@@ -8,8 +8,8 @@ use anyhow::Context as _;
 use iotstream_engine::WindowResult;
 
 use crate::cli::{HistoryArgs, HistoryFormat};
-use crate::sinks::console::ConsoleSink;
-use crate::sinks::{self, ResultSink as _};
+use crate::connectors::file::console::ConsoleSink;
+use crate::sinks::ResultSink as _;
 use crate::store::{self, Range, Target};
 
 /// Windows read per query: a page of results, never the whole range, in memory.
@@ -20,7 +20,7 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
     let target = target(args)?;
     let reader = target.open_reader()?;
     let range = Range { from: args.from, to: args.to, state: args.state };
-    let out = sinks::open_output(args.output.as_deref(), None)?.writer;
+    let out = crate::connectors::file::output::open_output(args.output.as_deref(), None)?.writer;
     let mut printer = Printer::new(args.format, out)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

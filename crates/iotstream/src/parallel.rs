@@ -474,7 +474,7 @@ mod tests {
         for (start_line, expected_readings, expected_rejected) in
             [(1, 2994, 6), (1001, 1996, 4), (4000, 0, 0)]
         {
-            let lines = crate::sources::file::LineReader::new(
+            let lines = crate::connectors::file::LineReader::new(
                 Box::new(std::io::Cursor::new(text.clone().into_bytes())),
                 1000,
                 4096,

@@ -4,8 +4,8 @@
 //!
 //! - `check`: `iotstream rules check FILE`.
 //!
-//! The outputs are sinks ([`AlertSink`]), in `crate::sinks::alerts` (the file, the Kafka topic, the
-//! dashboard) and `crate::sinks::webhook`; the metrics are updated here.
+//! The outputs are sinks ([`AlertSink`]), in `outputs` (the file, the Kafka topic, the store, the
+//! dashboard) and `webhook`; the metrics are updated here.
 //!
 //! Delivery follows the pipeline's rule, emit then acknowledge: notifications are written to the
 //! file and the topic before the driver acknowledges the input that caused them, and a checkpoint
@@ -13,6 +13,9 @@
 //! repeats exactly the history an uninterrupted run writes (see docs/ALERTS.md).
 
 pub mod check;
+pub mod outputs;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

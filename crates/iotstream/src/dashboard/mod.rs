@@ -23,6 +23,7 @@ mod assets;
 mod guard;
 mod history;
 pub mod hub;
+pub mod sink;
 #[cfg(test)]
 mod tests;
 

@@ -415,7 +415,7 @@ fn the_result_file_is_synced_before_a_checkpoint_records_its_length() {
 
 #[test]
 fn a_torn_last_line_is_cut_back_and_the_replay_writes_it_whole() {
-    use crate::sinks::{open_stream, Format, OutputArgs};
+    use crate::connectors::file::output::{open_stream, Format, OutputArgs};
     let dir = tempfile::tempdir().unwrap();
     let (path, state) = (dir.path().join("results.jsonl"), dir.path().join("state"));
     let args = OutputArgs { format: Format::Jsonl, output: Some(path.clone()) };

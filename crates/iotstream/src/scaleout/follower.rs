@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 
 use super::log::{decode, Entry};
 use crate::channel::{Control, MergeUpdate, SourceEvent};
-use crate::kafka::{Callbacks, Connection, Context};
+use crate::connectors::kafka::{Callbacks, Connection, Context};
 
 /// How long one poll of the log waits.
 const POLL: Duration = Duration::from_millis(100);

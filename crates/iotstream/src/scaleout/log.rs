@@ -15,8 +15,8 @@ use iotstream_engine::{EventTimeWindows, WindowShare};
 use serde::{Deserialize, Serialize};
 
 use super::state::SavedPartition;
-use crate::kafka::Connection;
-use crate::sinks::kafka::Sender;
+use crate::connectors::kafka::sink::Sender;
+use crate::connectors::kafka::Connection;
 use crate::sinks::ShareSink;
 
 /// One record of the merge log as written: who wrote it, and for a clock, its owner's lag.

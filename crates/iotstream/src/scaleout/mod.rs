@@ -16,6 +16,7 @@
 
 pub mod follower;
 pub mod log;
+pub mod source;
 pub mod state;
 
 /// The group's merge log: shares, partition clocks and publication marks, in one order.
@@ -49,7 +50,7 @@ use anyhow::Context as _;
 use iotstream_engine::EventTimeConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 
-use crate::kafka::Connection;
+use crate::connectors::kafka::Connection;
 
 /// A scale-out run's topics and settings, found before anything starts.
 #[derive(Clone, Debug)]

@@ -17,7 +17,7 @@ use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use crate::kafka::{Connection, Context};
+use crate::connectors::kafka::{Connection, Context};
 
 /// How long to wait for the state topic to answer.
 const WAIT: Duration = Duration::from_secs(10);

@@ -51,7 +51,7 @@ use std::time::Duration;
 pub use error::StoreError;
 pub use query::{Bucket, Page, Range, WindowKey};
 pub use reader::Reader;
-pub use sink::{Backoff, StoreAlerts, StoreSink};
+pub use sink::{Backoff, StoreSink};
 pub use target::{default_path, default_target, StoreUrl, Target};
 pub use writer::Writer;
 
@@ -96,9 +96,4 @@ pub fn open(
     );
     outputs.sinks.push(Box::new(StoreSink::new(writer, retention, Backoff::default())));
     Ok(())
-}
-
-/// The store as an alert output (`--rules` with `--store`): a connection of its own.
-pub fn alert_sink(target: &Target) -> anyhow::Result<Box<dyn crate::alerts::AlertSink>> {
-    Ok(Box::new(StoreAlerts::new(target.open_writer()?)))
 }

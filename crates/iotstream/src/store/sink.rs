@@ -1,11 +1,10 @@
-//! The store as an output: [`StoreSink`] writes each emission's results in one transaction and
-//! [`StoreAlerts`] the alert notifications, both retried while the database is away (nothing is
-//! acknowledged meanwhile: the source waits, as behind a slow broker).
+//! The store as an output: [`StoreSink`] writes each emission's results in one transaction,
+//! retried while the database is away (nothing is acknowledged meanwhile: the source waits, as
+//! behind a slow broker); [`Backoff`] is that wait, for the alerts' writes too.
 
 use std::io;
 use std::time::{Duration, Instant};
 
-use iotstream_engine::alerts::Notification;
 use iotstream_engine::{EventTime, WindowResult};
 
 use super::error::StoreError;
@@ -13,29 +12,6 @@ use super::writer::Writer;
 use crate::clock::wall_clock_now;
 use crate::instruments;
 use crate::sinks::ResultSink;
-
-/// Alert notifications into the `alerts` table, retried while the database is away (as results
-/// are: nothing is acknowledged meanwhile).
-pub struct StoreAlerts {
-    writer: Box<dyn Writer>,
-    backoff: Backoff,
-}
-
-impl StoreAlerts {
-    /// Notifications written through `writer`.
-    pub fn new(writer: Box<dyn Writer>) -> StoreAlerts {
-        StoreAlerts { writer, backoff: Backoff::default() }
-    }
-}
-
-impl crate::alerts::AlertSink for StoreAlerts {
-    fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()> {
-        let writer = &mut self.writer;
-        self.backoff
-            .until_available(|| writer.write_alerts(notes))
-            .map_err(|e| anyhow::anyhow!("the store: {e}"))
-    }
-}
 
 /// How long to wait between attempts while the database is away: doubling up to a ceiling.
 #[derive(Clone, Copy, Debug)]
@@ -55,7 +31,10 @@ impl Default for Backoff {
 impl Backoff {
     /// Runs `attempt` until the database takes it: while the database is unavailable, waits and
     /// tries again (the outage logged and counted); any other error is returned.
-    fn until_available(&self, mut attempt: impl FnMut() -> Result<(), StoreError>) -> Result<(), StoreError> {
+    pub fn until_available(
+        &self,
+        mut attempt: impl FnMut() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut outage: Option<Outage> = None;
         let mut wait = self.first;
         loop {

@@ -25,7 +25,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::{Request, Uri};
 use iotstream_engine::alerts::Notification;
 
-use crate::alerts::{AlertArgs, AlertSink};
+use super::{AlertArgs, AlertSink};
 use crate::instruments;
 
 /// Notifications held for a receiver that is down; beyond this the oldest are dropped (logged,

@@ -14,8 +14,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
-use super::ResultSink;
-use crate::kafka::{Connection, Context};
+use super::{Callbacks, Connection, Context, Input};
+use crate::sinks::{Outputs, RejectSink, ResultSink};
 
 /// Kafka outputs of `analyze --kafka`.
 #[derive(Debug, clap::Args)]
@@ -38,11 +38,7 @@ pub struct KafkaSinkArgs {
 
 /// Adds the results topic and the dead-letter topic, if asked for, to `outputs`; `kafka` is the
 /// connection and the topic read (both need a Kafka input).
-pub fn open(
-    args: &KafkaSinkArgs,
-    kafka: Option<&super::KafkaInput>,
-    outputs: &mut super::Outputs,
-) -> anyhow::Result<()> {
+pub fn open(args: &KafkaSinkArgs, kafka: Option<&Input>, outputs: &mut Outputs) -> anyhow::Result<()> {
     let Some((connection, source_topic)) = kafka else { return Ok(()) };
     if let Some(results) = &args.results_topic {
         connection.ensure_topic(results, 1)?;
@@ -75,7 +71,7 @@ pub struct Deliveries {
     first_failure: Mutex<Option<String>>,
 }
 
-impl crate::kafka::Callbacks for Deliveries {}
+impl Callbacks for Deliveries {}
 
 impl ProducerContext for Context<Deliveries> {
     type DeliveryOpaque = ();
@@ -244,7 +240,7 @@ pub struct TopicDeadLetters {
     pub source_topic: String,
 }
 
-impl super::RejectSink for TopicDeadLetters {
+impl RejectSink for TopicDeadLetters {
     fn reject(&mut self, payload: &[u8], reason: RejectReason, partition: i32, offset: i64) {
         let origin = Origin { topic: &self.source_topic, partition, offset };
         self.dead_letters.send(payload, reason, origin);

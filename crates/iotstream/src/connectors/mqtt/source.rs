@@ -14,23 +14,17 @@
 //! The connection is retried with backoff through broker restarts; when the broker reports that
 //! it has no session for the client id, the topics are subscribed to again.
 
-mod fields;
-mod ledger;
-
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-pub use fields::TopicFields;
-pub use ledger::{Ledger, Receipt};
-
-use super::SourceOptions;
+use super::{Acks, Backoff, Broker, Incoming, Ledger, Message, MqttArgs, Receipt, Session, TopicFields};
 use crate::channel::{Control, MessageBatch, Source, SourceEvent, CHANNEL_DEPTH};
 use crate::clock::wall_clock_now;
+use crate::connectors::options::SourceOptions;
 use crate::instruments;
-use crate::mqtt::{Acks, Backoff, Broker, Incoming, Message, MqttArgs, Session};
 use crate::parallel;
 use iotstream_engine::Parser;
 

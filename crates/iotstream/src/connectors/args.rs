@@ -1,23 +1,26 @@
-//! Where messages come from. One file per protocol, each with its own flags; each runs on its own
-//! thread and hands the pipeline chunks of whole messages (see [`crate::channel`]) through a
-//! bounded channel, so a slow engine slows the source down (backpressure) instead of buffering
-//! without limit.
+//! Every connector's flags in one place each way: [`SourceArgs`] (where readings come from) and
+//! [`SinkArgs`] (where results go), with what opens them.
 
-pub mod file;
-pub mod generator;
-#[cfg(feature = "kafka")]
-pub mod kafka;
-#[cfg(feature = "mqtt")]
-pub mod mqtt;
-
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
 use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
 
+use super::file;
+#[cfg(feature = "kafka")]
+use super::kafka;
+#[cfg(feature = "mqtt")]
+use super::mqtt;
+use super::options::SourceOptions;
 use crate::channel::Source;
-use crate::signals::Stop;
+use crate::sinks::Outputs;
+
+/// The Kafka connection and the topic read, when the input is Kafka.
+#[cfg(feature = "kafka")]
+pub use kafka::Input as KafkaInput;
+/// Without Kafka support there is never a Kafka input.
+#[cfg(not(feature = "kafka"))]
+pub type KafkaInput = std::convert::Infallible;
 
 /// Every source's flags: those of reading in general under "Input", each protocol's under its
 /// own heading. Adding a source is a file here, its flags as one more field, and one arm in
@@ -43,36 +46,11 @@ pub struct SourceArgs {
     /// Kafka connection and its settings.
     #[cfg(feature = "kafka")]
     #[command(flatten)]
-    pub kafka: kafka::KafkaSourceArgs,
+    pub kafka: kafka::source::KafkaSourceArgs,
     /// MQTT connection, topics and how to read them.
     #[cfg(feature = "mqtt")]
     #[command(flatten)]
-    pub mqtt: mqtt::MqttSourceArgs,
-}
-
-/// What a run needs of its source beyond the source's own flags.
-#[derive(Debug, Default)]
-pub struct SourceOptions {
-    /// Threads to parse on (1: the pipeline parses).
-    pub threads: usize,
-    /// What several parsing threads hand the pipeline: partial aggregates, or readings in order
-    /// (event time, live views).
-    pub mode: crate::parallel::Mode,
-    /// Where to resume, per partition (from a checkpoint).
-    pub resume: BTreeMap<i32, i64>,
-    /// A checkpoint holds the state of every partition: the process must own them all.
-    pub own_all: bool,
-    /// The state directory (`--state-dir`), for sources that keep state of their own there.
-    pub state_dir: Option<PathBuf>,
-    /// Show a progress bar (on a terminal) while reading a file.
-    pub progress: bool,
-    /// Rejected messages are kept up to this many bytes (for dead letters).
-    pub keep_bytes: usize,
-    /// Scale-out: the group's topics and this instance's place in them.
-    #[cfg(feature = "kafka")]
-    pub scale_out: Option<crate::scaleout::Plan>,
-    /// Asked for by Ctrl-C or SIGTERM: a source that waits while it opens (for a broker) gives up.
-    pub stop: Stop,
+    pub mqtt: mqtt::source::MqttSourceArgs,
 }
 
 impl SourceArgs {
@@ -120,10 +98,10 @@ impl SourceArgs {
         }
         #[cfg(feature = "mqtt")]
         if self.mqtt.connection.url.is_some() {
-            return mqtt::open(&self.mqtt, self.max_line_bytes, options);
+            return mqtt::source::open(&self.mqtt, self.max_line_bytes, options);
         }
         #[cfg(feature = "kafka")]
-        return kafka::open(&self.kafka, self.once, self.max_line_bytes, options);
+        return kafka::source::open(&self.kafka, self.once, self.max_line_bytes, options);
         #[cfg(not(feature = "kafka"))]
         anyhow::bail!("this build has no Kafka support; use --input")
     }
@@ -135,4 +113,49 @@ impl SourceArgs {
         #[cfg(not(feature = "kafka"))]
         None
     }
+}
+
+/// Every sink's flags (`analyze`).
+#[derive(Debug, Args)]
+pub struct SinkArgs {
+    /// Results on stdout or in a file.
+    #[command(flatten)]
+    pub stream: file::output::OutputArgs,
+    /// Kafka connection and its settings.
+    #[cfg(feature = "kafka")]
+    #[command(flatten)]
+    pub kafka: kafka::sink::KafkaSinkArgs,
+    /// MQTT outputs (dead letters).
+    #[cfg(feature = "mqtt")]
+    #[command(flatten)]
+    pub mqtt: mqtt::sink::MqttSinkArgs,
+    /// The results store.
+    #[command(flatten)]
+    pub store: crate::store::StoreArgs,
+}
+
+/// What sinks need from the rest of the run.
+#[derive(Default)]
+pub struct SinkContext {
+    /// A resumed run cuts the result file back to this length (from its checkpoint).
+    pub resume_len: Option<u64>,
+    /// The input, when it is Kafka.
+    pub kafka: Option<KafkaInput>,
+    /// The input, when it is MQTT.
+    #[cfg(feature = "mqtt")]
+    pub mqtt: Option<mqtt::Input>,
+    /// Where `--store` keeps results (checked with the other flags).
+    pub store: Option<crate::store::Target>,
+}
+
+/// Every sink `args` ask for.
+pub fn open_sinks(args: &SinkArgs, context: &SinkContext) -> anyhow::Result<Outputs> {
+    #[allow(unused_mut)]
+    let mut outputs = file::output::open_stream(&args.stream, context.resume_len)?;
+    #[cfg(feature = "kafka")]
+    kafka::sink::open(&args.kafka, context.kafka.as_ref(), &mut outputs)?;
+    #[cfg(feature = "mqtt")]
+    mqtt::sink::open(&args.mqtt, context.mqtt.as_ref(), &mut outputs)?;
+    crate::store::open(context.store.as_ref(), args.store.store_retention, &mut outputs)?;
+    Ok(outputs)
 }

@@ -24,8 +24,8 @@ use tokio::sync::mpsc;
 
 use iotstream_engine::Parser;
 
-use super::SourceOptions;
 use crate::channel::{BufferPool, Chunk, Source, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
+use crate::connectors::options::SourceOptions;
 use crate::{parallel, progress};
 
 /// Bytes asked of the OS per read: large enough that system calls do not matter, small enough

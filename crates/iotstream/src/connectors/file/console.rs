@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use iotstream_engine::{EventTime, WindowResult};
 
-use super::ResultSink;
+use crate::sinks::ResultSink;
 
 const RULE: &str = "-------------------------------------------";
 

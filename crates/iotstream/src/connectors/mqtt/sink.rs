@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use iotstream_engine::RejectReason;
 
-use crate::mqtt::{Broker, Publisher};
+use super::{Input, Publisher};
+use crate::sinks::{Outputs, RejectSink};
 
 /// How long `flush` waits between two log lines while the broker has not acknowledged.
 const PATIENCE_LOG: Duration = Duration::from_secs(10);
@@ -28,15 +29,8 @@ pub struct MqttSinkArgs {
     pub dead_letter_topic: Option<String>,
 }
 
-/// The broker read and the client id reading it, when the input is MQTT (its sinks need both).
-pub type MqttInput = (Broker, String);
-
 /// Adds the dead-letter topic, if asked for, to `outputs`.
-pub fn open(
-    args: &MqttSinkArgs,
-    input: Option<&MqttInput>,
-    outputs: &mut super::Outputs,
-) -> anyhow::Result<()> {
+pub fn open(args: &MqttSinkArgs, input: Option<&Input>, outputs: &mut Outputs) -> anyhow::Result<()> {
     let (Some(topic), Some((broker, client_id))) = (&args.dead_letter_topic, input) else { return Ok(()) };
     anyhow::ensure!(
         !topic.is_empty() && !topic.contains(['+', '#']),
@@ -56,7 +50,7 @@ pub struct MqttDeadLetters {
     sent: u64,
 }
 
-impl super::RejectSink for MqttDeadLetters {
+impl RejectSink for MqttDeadLetters {
     fn reject(&mut self, payload: &[u8], reason: RejectReason, _partition: i32, _offset: i64) {
         let topic = format!("{}/{reason}", self.topic);
         // The publisher's queue only closes when its connection thread has ended, which the

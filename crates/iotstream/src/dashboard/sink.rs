@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use iotstream_engine::{StatsRecord, WindowResult};
 
-use crate::dashboard::Hub;
+use super::Hub;
 use crate::sinks::ResultSink;
 
 /// The dashboard's sink.

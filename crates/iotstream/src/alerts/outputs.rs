@@ -1,5 +1,6 @@
 //! Where alert notifications go: the alerts file (`--alerts-output`, JSON lines), the alerts topic
-//! (`--alerts-topic`, keyed by fingerprint), the dashboard, and the webhook (`webhook.rs`).
+//! (`--alerts-topic`, keyed by fingerprint), the store's `alerts` table, the dashboard, and the
+//! webhook (`webhook.rs`).
 //!
 //! The file is opened like the result file: a resumed run cuts it back to the length its
 //! checkpoint recorded, so that the replay writes the same lines again.
@@ -13,8 +14,11 @@ use anyhow::Context as _;
 use iotstream_engine::alerts::{Notification, Rule};
 use iotstream_engine::EventTime;
 
-use super::{open_output, Durable};
-use crate::alerts::{AlertArgs, AlertSink, Alerting};
+use super::{AlertArgs, AlertSink, Alerting};
+use crate::connectors::file::output::open_output;
+use crate::connectors::KafkaInput;
+use crate::sinks::Durable;
+use crate::store::{Backoff, Writer};
 
 /// What alert outputs need from the rest of the run.
 #[derive(Default)]
@@ -22,7 +26,7 @@ pub struct AlertContext<'a> {
     /// A resumed run cuts the alerts file back to this length (from its checkpoint).
     pub resume_len: Option<u64>,
     /// The Kafka input, for `--alerts-topic`.
-    pub kafka: Option<&'a super::KafkaInput>,
+    pub kafka: Option<&'a KafkaInput>,
     /// The results store, when there is one: alerts go into its `alerts` table.
     pub store: Option<&'a crate::store::Target>,
     /// The dashboard's hub, when there is a dashboard.
@@ -56,7 +60,7 @@ pub fn open(
             anyhow::bail!("--alerts-topic needs a Kafka input (--brokers)");
         };
         connection.ensure_topic(topic, 1)?;
-        let sender = super::kafka::Sender::new(connection, topic, true)?;
+        let sender = crate::connectors::kafka::sink::Sender::new(connection, topic, true)?;
         sinks.push(Box::new(AlertsTopic { sender }));
     }
     #[cfg(feature = "webhook")]
@@ -69,7 +73,7 @@ pub fn open(
         "this build has no webhook support (the `webhook` feature)"
     );
     if let Some(target) = context.store {
-        sinks.push(crate::store::alert_sink(target)?);
+        sinks.push(Box::new(StoreAlerts { writer: target.open_writer()?, backoff: Backoff::default() }));
     }
     #[cfg(feature = "http")]
     if let Some(hub) = context.hub {
@@ -107,7 +111,7 @@ impl AlertSink for AlertsFile {
 /// topic keeps each alert's latest state), with the idempotency key as a header.
 #[cfg(feature = "kafka")]
 struct AlertsTopic {
-    sender: super::kafka::Sender,
+    sender: crate::connectors::kafka::sink::Sender,
 }
 
 #[cfg(feature = "kafka")]
@@ -122,6 +126,22 @@ impl AlertSink for AlertsTopic {
             self.sender.send(Some(note.record.fingerprint.as_bytes()), &payload, Some(headers));
         }
         self.sender.flush().context("the alerts topic")
+    }
+}
+
+/// Alert notifications into the `alerts` table, retried while the database is away (as results
+/// are: nothing is acknowledged meanwhile).
+struct StoreAlerts {
+    writer: Box<dyn Writer>,
+    backoff: Backoff,
+}
+
+impl AlertSink for StoreAlerts {
+    fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()> {
+        let writer = &mut self.writer;
+        self.backoff
+            .until_available(|| writer.write_alerts(notes))
+            .map_err(|e| anyhow::anyhow!("the store: {e}"))
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use iotstream_engine::{StatsRecord, WindowResult};
 
-use super::ResultSink;
+use crate::sinks::ResultSink;
 
 /// Writes each result as a JSON line.
 pub struct JsonlSink {
