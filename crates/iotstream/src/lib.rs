@@ -10,8 +10,6 @@
 //! hands notifications to its outputs. [`scaleout`] splits a topic's partitions among instances.
 
 pub mod alerts;
-#[cfg(all(feature = "kafka", feature = "mqtt"))]
-pub mod bridge;
 pub mod channel;
 pub mod checkpoint;
 pub mod cli;
@@ -21,14 +19,17 @@ pub mod config;
 pub mod connectors;
 #[cfg(feature = "http")]
 pub mod dashboard;
-pub mod history;
 pub mod instruments;
 pub mod mutants;
 pub mod parallel;
 pub mod percent;
 pub mod pipeline;
+pub mod plan;
 pub mod progress;
 #[cfg(feature = "kafka")]
+pub mod scaleout;
+#[cfg(not(feature = "kafka"))]
+#[path = "scaleout/absent.rs"]
 pub mod scaleout;
 pub mod signals;
 pub mod simulator;

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use iotstream::cli::{Command, DemoArgs, RulesCommand};
 use iotstream::config::{self, ConfigError, Invocation};
 use iotstream::{commands, telemetry};
 
@@ -17,27 +16,7 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(cli.verbose as i8 - cli.quiet as i8);
-    let outcome = match &cli.command {
-        Some(Command::Simulate(args)) => commands::simulate(args),
-        Some(Command::Analyze(args)) => commands::analyze(args).map(drop),
-        Some(Command::Demo(args)) => commands::demo(args, embedded).map(drop),
-        #[cfg(feature = "kafka")]
-        Some(Command::Produce(args)) => commands::kafka::produce(args),
-        #[cfg(feature = "kafka")]
-        Some(Command::Group(args)) => commands::kafka::group(args),
-        #[cfg(all(feature = "kafka", feature = "mqtt"))]
-        Some(Command::Bridge(args)) => iotstream::bridge::bridge(args),
-        Some(Command::History(args)) => iotstream::history::history(args),
-        Some(Command::Rules(RulesCommand::Check { file })) => {
-            iotstream::alerts::check::check(file).map(|summary| print!("{summary}"))
-        }
-        Some(Command::GenerateConfig) => {
-            print!("{}", config::generate());
-            Ok(())
-        }
-        // Only without a config file: with one, the demo arrives as `Command::Demo` with its settings.
-        None => commands::demo(&DemoArgs::default(), true).map(drop),
-    };
+    let outcome = commands::run(&cli, embedded);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if commands::is_broken_pipe(&error) => ExitCode::SUCCESS,

@@ -2,8 +2,6 @@
 //! results as the pipeline hands them over, and delivering each notification to every alert
 //! output before the input it covers is acknowledged.
 //!
-//! - `check`: `iotstream rules check FILE`.
-//!
 //! The outputs are sinks ([`AlertSink`]), in `outputs` (the file, the Kafka topic, the store, the
 //! dashboard) and `webhook`; the metrics are updated here.
 //!
@@ -12,7 +10,6 @@
 //! records the file's length, the rules' state and the webhook's undelivered queue, so a restart
 //! repeats exactly the history an uninterrupted run writes (see docs/ALERTS.md).
 
-pub mod check;
 pub mod outputs;
 #[cfg(feature = "webhook")]
 pub mod webhook;
@@ -59,7 +56,7 @@ pub trait AlertSink: Send {
 }
 
 /// Alert flags, shared by `analyze` and `demo`.
-#[derive(Debug, Args, Default)]
+#[derive(Clone, Debug, Args, Default)]
 #[command(next_help_heading = "Alerts")]
 pub struct AlertArgs {
     /// Alert rules (TOML; see docs/ALERTS.md and `iotstream rules check`).

@@ -25,7 +25,7 @@ pub type KafkaInput = std::convert::Infallible;
 /// Every source's flags: those of reading in general under "Input", each protocol's under its
 /// own heading. Adding a source is a file here, its flags as one more field, and one arm in
 /// [`SourceArgs::open`] and [`SourceArgs::name`].
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 #[command(next_help_heading = "Input")]
 pub struct SourceArgs {
     /// JSON-lines input: a file, or - for stdin.
@@ -98,12 +98,58 @@ impl SourceArgs {
         }
         #[cfg(feature = "mqtt")]
         if self.mqtt.connection.url.is_some() {
-            return mqtt::source::open(&self.mqtt, self.max_line_bytes, options);
+            return mqtt::source::open(&self.mqtt, options);
         }
         #[cfg(feature = "kafka")]
-        return kafka::source::open(&self.kafka, self.once, self.max_line_bytes, options);
+        return kafka::source::open(&self.kafka, self.once, options);
         #[cfg(not(feature = "kafka"))]
         anyhow::bail!("this build has no Kafka support; use --input")
+    }
+
+    /// Files the source keeps in the state directory `dir`, which each checkpoint must find on
+    /// disk.
+    pub fn companions(&self, dir: &std::path::Path) -> Vec<PathBuf> {
+        #[cfg(feature = "mqtt")]
+        if self.mqtt.connection.url.is_some() {
+            return vec![mqtt::source::ledger_path(dir)];
+        }
+        let _ = dir;
+        Vec::new()
+    }
+
+    /// The Kafka connection and the topic read, when the input is Kafka (the Kafka sinks use them
+    /// too). A run that reads what the topic holds now cannot do without the broker; a live run
+    /// waits for it to come (back), and says so.
+    pub fn kafka_input(&self, stop: &crate::signals::Stop) -> anyhow::Result<Option<KafkaInput>> {
+        #[cfg(feature = "kafka")]
+        if self.input.is_none() && self.kafka.connection.brokers.is_some() {
+            let args = &self.kafka.connection;
+            let connection = args.connect()?;
+            match connection.probe(stop) {
+                Ok(()) => {}
+                Err(error) if self.once || stop.is_requested() => return Err(error),
+                Err(error) => tracing::warn!("{error:#}; retrying until it answers"),
+            }
+            return Ok(Some((connection, args.topic()?.to_owned())));
+        }
+        let _ = stop;
+        Ok(None)
+    }
+
+    /// The broker and client id read, when the input is MQTT.
+    #[cfg(feature = "mqtt")]
+    pub fn mqtt_input(&self) -> anyhow::Result<Option<mqtt::Input>> {
+        let connection = &self.mqtt.connection;
+        let Some(broker) = connection.broker()? else { return Ok(None) };
+        Ok(Some((broker, connection.required_client_id()?.to_owned())))
+    }
+
+    /// The consumer group, with Kafka.
+    pub fn kafka_group(&self) -> Option<String> {
+        #[cfg(feature = "kafka")]
+        return Some(self.kafka.group.clone());
+        #[cfg(not(feature = "kafka"))]
+        None
     }
 
     /// The Kafka topic read, if the input is Kafka.
@@ -116,7 +162,7 @@ impl SourceArgs {
 }
 
 /// Every sink's flags (`analyze`).
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct SinkArgs {
     /// Results on stdout or in a file.
     #[command(flatten)]
@@ -134,6 +180,16 @@ pub struct SinkArgs {
     pub store: crate::store::StoreArgs,
 }
 
+impl SinkArgs {
+    /// How much of a rejected message a dead letter keeps (0 without dead letters to Kafka).
+    pub fn dead_letter_max_bytes(&self) -> usize {
+        #[cfg(feature = "kafka")]
+        return self.kafka.dead_letter_max_bytes;
+        #[cfg(not(feature = "kafka"))]
+        0
+    }
+}
+
 /// What sinks need from the rest of the run.
 #[derive(Default)]
 pub struct SinkContext {
@@ -144,18 +200,15 @@ pub struct SinkContext {
     /// The input, when it is MQTT.
     #[cfg(feature = "mqtt")]
     pub mqtt: Option<mqtt::Input>,
-    /// Where `--store` keeps results (checked with the other flags).
-    pub store: Option<crate::store::Target>,
 }
 
-/// Every sink `args` ask for.
-pub fn open_sinks(args: &SinkArgs, context: &SinkContext) -> anyhow::Result<Outputs> {
-    #[allow(unused_mut)]
-    let mut outputs = file::output::open_stream(&args.stream, context.resume_len)?;
+/// The connectors' outputs `args` ask for (Kafka results and dead letters, MQTT dead letters),
+/// added to `outputs`.
+pub fn open_sinks(args: &SinkArgs, context: &SinkContext, outputs: &mut Outputs) -> anyhow::Result<()> {
     #[cfg(feature = "kafka")]
-    kafka::sink::open(&args.kafka, context.kafka.as_ref(), &mut outputs)?;
+    kafka::sink::open(&args.kafka, context.kafka.as_ref(), outputs)?;
     #[cfg(feature = "mqtt")]
-    mqtt::sink::open(&args.mqtt, context.mqtt.as_ref(), &mut outputs)?;
-    crate::store::open(context.store.as_ref(), args.store.store_retention, &mut outputs)?;
-    Ok(outputs)
+    mqtt::sink::open(&args.mqtt, context.mqtt.as_ref(), outputs)?;
+    let _ = (args, context, outputs);
+    Ok(())
 }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::checkpoints::Checkpointing;
 use super::positions::{Acknowledge, Progress};
 use super::tickers::Tick;
-use super::{Outputs, PipelineOptions, RunSummary};
+use super::{Outputs, RunSummary, Settings};
 use crate::channel::{Chunk, Control, Covers, MessageBatch, Partial, Revoke, SourceEvent};
 use crate::clock::wall_clock_now;
 use crate::instruments;
@@ -61,7 +61,7 @@ pub struct Driver {
     pub(super) scale_out: Option<iotstream_engine::ScaleOutStatus>,
     /// Messages deleted before they were read, since start (Kafka retention).
     pub(super) data_lost: u64,
-    pub(super) options: PipelineOptions,
+    pub(super) options: Settings,
     /// The fault suite's deliberate bug, if one was asked for.
     pub(super) mutation: Mutation,
 }
@@ -69,7 +69,7 @@ pub struct Driver {
 impl Driver {
     /// A driver for a run with `options`, resuming from `checkpointing`'s checkpoint if it has one.
     pub fn new(
-        options: &PipelineOptions,
+        options: &Settings,
         outputs: Outputs,
         acks: Option<Box<dyn Acknowledge>>,
         mut checkpointing: Option<Checkpointing>,
@@ -77,8 +77,8 @@ impl Driver {
         let now = wall_clock_now();
         let resume = checkpointing.as_mut().and_then(|c| c.resume.take());
         let mut driver = Driver {
-            parser: Parser::new(options.max_line_bytes),
-            operator: options.operator.build(now),
+            parser: options.parser(),
+            operator: options.operator().build(now),
             sensors: SensorTable::default(),
             track_sensors: options.tracks_sensors(),
             rejected: RejectCounts::default(),

@@ -26,52 +26,21 @@ mod driver;
 mod ordered;
 mod positions;
 mod scaleout;
+mod settings;
 mod status;
 #[cfg(test)]
 mod tests;
 mod tickers;
 
-use std::time::Duration;
-
-use iotstream_engine::OperatorConfig;
-
 pub use checkpoints::Checkpointing;
 pub use driver::{Driver, Flow};
 pub use positions::Acknowledge;
+pub use settings::{Analysis, Settings};
 pub use tickers::Tick;
 
 use crate::channel::Source;
-use crate::mutants::Mutant;
 use crate::signals::Stop;
 pub use crate::sinks::Outputs;
-
-/// Everything about a run that is not a source or a sink.
-#[derive(Clone, Copy, Debug)]
-pub struct PipelineOptions {
-    /// How results are cut: processing-time batches or event-time windows.
-    pub operator: OperatorConfig,
-    /// Emit results covering all input at its end, and exit.
-    pub once: bool,
-    /// Messages longer than this are rejected as too large.
-    pub max_line_bytes: usize,
-    /// Emit a stats record (totals, late readings, live sensor views) this often.
-    pub stats_every: Option<Duration>,
-    /// Sensors silent for longer than this count as offline.
-    pub offline_after: Duration,
-    /// Publish a status (a stats record for live views and metrics) to the sinks this often.
-    pub status_every: Option<Duration>,
-    /// Scale-out: save the owned partitions' states this often (as checkpoints are saved).
-    pub save_every: Option<Duration>,
-    /// A deliberately broken engine, for the fault suite only (`None`: the real one).
-    pub mutant: Option<Mutant>,
-}
-
-impl PipelineOptions {
-    /// True when the last reading of every sensor is kept (stats records, status, sensor lookups).
-    pub fn tracks_sensors(&self) -> bool {
-        self.stats_every.is_some() || self.status_every.is_some()
-    }
-}
 
 /// Totals over a whole run, for the closing log line and for tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -88,7 +57,7 @@ pub struct RunSummary {
 pub async fn run(
     source: Source,
     mut outputs: Outputs,
-    options: PipelineOptions,
+    options: Settings,
     checkpointing: Option<Checkpointing>,
     stop: Stop,
 ) -> anyhow::Result<RunSummary> {

@@ -116,9 +116,9 @@ impl Acknowledge for Recorder {
     }
 }
 
-fn batches() -> PipelineOptions {
-    PipelineOptions {
-        operator: OperatorConfig::Batches { period: 3 * SECOND },
+fn batches() -> Settings {
+    Settings {
+        analysis: Analysis::Seed { operator: OperatorConfig::Batches { period: 3 * SECOND } },
         once: false,
         max_line_bytes: 1024,
         stats_every: None,
@@ -129,7 +129,7 @@ fn batches() -> PipelineOptions {
     }
 }
 
-fn windows() -> PipelineOptions {
+fn windows() -> Settings {
     let config = EventTimeConfig {
         window: WindowSpec::new(10 * SECOND, 10 * SECOND).unwrap(),
         max_delay: SECOND,
@@ -137,16 +137,17 @@ fn windows() -> PipelineOptions {
         max_skew: None,
         idle_timeout: None,
     };
-    PipelineOptions { operator: OperatorConfig::Windows { config, emit_every: None }, ..batches() }
+    let operator = OperatorConfig::Windows { config, emit_every: None };
+    Settings { analysis: Analysis::Seed { operator }, ..batches() }
 }
 
 /// A driver whose sink, dead letters and acknowledgements all go to one journal.
-fn new_driver(options: PipelineOptions, journal: &Journal, checkpointing: Option<Checkpointing>) -> Driver {
+fn new_driver(options: Settings, journal: &Journal, checkpointing: Option<Checkpointing>) -> Driver {
     driver_with(options, journal, checkpointing, false)
 }
 
 fn driver_with(
-    options: PipelineOptions,
+    options: Settings,
     journal: &Journal,
     checkpointing: Option<Checkpointing>,
     failing_sink: bool,
@@ -337,11 +338,8 @@ fn the_end_of_input_and_a_failed_source_end_the_run() {
 #[test]
 fn stats_carry_the_consumer_lag_the_source_reported() {
     let journal = Journal::default();
-    let mut driver = new_driver(
-        PipelineOptions { stats_every: Some(Duration::from_secs(1)), ..batches() },
-        &journal,
-        None,
-    );
+    let mut driver =
+        new_driver(Settings { stats_every: Some(Duration::from_secs(1)), ..batches() }, &journal, None);
     driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
     driver.on_tick(Tick::Stats).unwrap();
     driver.on_event(Some(SourceEvent::Lag(vec![(0, 5), (1, 7)]))).unwrap();
@@ -358,7 +356,7 @@ fn stats_carry_the_consumer_lag_the_source_reported() {
 #[test]
 fn sensor_lookups_are_answered_from_the_last_readings() {
     let journal = Journal::default();
-    let options = PipelineOptions { status_every: Some(Duration::from_secs(1)), ..batches() };
+    let options = Settings { status_every: Some(Duration::from_secs(1)), ..batches() };
     let mut driver = new_driver(options, &journal, None);
     driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
     let (reply, answer) = tokio::sync::oneshot::channel();
@@ -461,8 +459,8 @@ fn data_lost_to_retention_is_carried_in_stats_records() {
 
 /// Event-time windows run by one of the fault suite's mutants (`crate::mutants`), which break,
 /// each in one place, promises the tests above check.
-fn mutant(mutant: Mutant) -> PipelineOptions {
-    PipelineOptions { mutant: Some(mutant), ..windows() }
+fn mutant(mutant: Mutant) -> Settings {
+    Settings { mutant: Some(mutant), ..windows() }
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
-use super::PipelineOptions;
+use super::Settings;
 use crate::channel::{SensorQuery, SourceReceiver};
 use crate::clock::wall_clock_now;
 
@@ -37,10 +37,10 @@ pub struct Tickers {
 impl Tickers {
     /// The clocks for `options`, and checkpoints every `checkpoint_every` if given. A run with
     /// `--once` has no operator, early or stats clock: it emits at the end of its input.
-    pub fn new(options: &PipelineOptions, checkpoint_every: Option<Duration>) -> Tickers {
+    pub fn new(options: &Settings, checkpoint_every: Option<Duration>) -> Tickers {
         let live = |period: Option<Duration>| period.filter(|_| !options.once).map(aligned_ticker);
         let micros = |m: i64| Duration::from_micros(m.max(1) as u64);
-        let operator = &options.operator;
+        let operator = options.operator();
         Tickers {
             operator: live(Some(micros(operator.tick_period()))),
             early: live(operator.early_period().map(micros)),

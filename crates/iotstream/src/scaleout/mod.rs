@@ -50,11 +50,61 @@ use anyhow::Context as _;
 use iotstream_engine::EventTimeConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 
+use crate::cli::{AnalyzeArgs, TimeMode};
 use crate::connectors::kafka::Connection;
 
-/// A scale-out run's topics and settings, found before anything starts.
+/// Whether `--scale-out` is asked for, after checking that it goes with event time and without
+/// what it replaces or cannot do yet.
+pub fn requested(args: &AnalyzeArgs) -> Result<bool, String> {
+    if !args.source.kafka.scale_out {
+        return Ok(false);
+    }
+    let conflicts = [
+        ("--time event", args.windows.time != TimeMode::Event),
+        ("no --emit-every", args.windows.emit_every.is_some()),
+        (
+            "no --state-dir (partition states live in the group's topics)",
+            args.checkpoints.state_dir.is_some(),
+        ),
+        ("no --once", args.source.once),
+    ];
+    let wrong: Vec<&str> = conflicts.iter().filter(|(_, bad)| *bad).map(|(what, _)| *what).collect();
+    if !wrong.is_empty() {
+        return Err(format!("--scale-out needs {}", wrong.join(", ")));
+    }
+    if args.alerts.rules.is_some() {
+        return Err("--rules does not work with --scale-out yet".into());
+    }
+    Ok(true)
+}
+
+/// This instance's part in a group, as the run plan decides it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Role {
+    /// The consumer group (its topics are named after it).
+    pub group: String,
+    /// Window shape and watermark rules, the same on every instance.
+    pub windows: EventTimeConfig,
+}
+
+/// Opens the group's side of a run (`role`, with a Kafka input): finds the input's partitions,
+/// creates the group's topics, and adds the merge log, where this instance's shares go, to
+/// `outputs`.
+pub fn open(
+    role: Option<&Role>,
+    kafka: Option<&crate::connectors::KafkaInput>,
+    outputs: &mut crate::sinks::Outputs,
+) -> anyhow::Result<Option<Group>> {
+    let (Some(role), Some((connection, topic))) = (role, kafka) else { return Ok(None) };
+    let group = Group::prepare(connection, topic, &role.group, role.windows)?;
+    let log = log::ShareLog::new(connection, &group.merge_topic, &group.state_topic, &group.instance)?;
+    outputs.shares = Some(Box::new(log));
+    Ok(Some(group))
+}
+
+/// A scale-out group's topics and settings, as this instance finds them before it starts.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub struct Group {
     /// Partitions of the input topic.
     pub partitions: u32,
     /// The merge log.
@@ -69,16 +119,16 @@ pub struct Plan {
     pub windows: EventTimeConfig,
 }
 
-impl Plan {
+impl Group {
     /// Finds the input topic's partitions and creates the group's topics if they do not exist.
     pub fn prepare(
         connection: &Connection,
         topic: &str,
         group: &str,
         windows: EventTimeConfig,
-    ) -> anyhow::Result<Plan> {
+    ) -> anyhow::Result<Group> {
         let partitions = partitions_of(connection, topic)?;
-        let plan = Plan {
+        let group_plan = Group {
             partitions,
             merge_topic: merge_topic(group),
             state_topic: state_topic(group),
@@ -86,10 +136,10 @@ impl Plan {
             instance: instance_name(),
             windows,
         };
-        connection.ensure_topic(&plan.merge_topic, 1)?;
-        connection.ensure_topic(&plan.state_topic, i32::try_from(partitions)?)?;
-        tracing::info!(partitions, merge_log = %plan.merge_topic, instance = %plan.instance, "scale-out");
-        Ok(plan)
+        connection.ensure_topic(&group_plan.merge_topic, 1)?;
+        connection.ensure_topic(&group_plan.state_topic, i32::try_from(partitions)?)?;
+        tracing::info!(partitions, merge_log = %group_plan.merge_topic, instance = %group_plan.instance, "scale-out");
+        Ok(group_plan)
     }
 
     /// The topics of an existing group, creating nothing (`iotstream group`).
@@ -98,8 +148,8 @@ impl Plan {
         topic: &str,
         group: &str,
         windows: EventTimeConfig,
-    ) -> anyhow::Result<Plan> {
-        Ok(Plan {
+    ) -> anyhow::Result<Group> {
+        Ok(Group {
             partitions: partitions_of(connection, topic)?,
             merge_topic: merge_topic(group),
             state_topic: state_topic(group),
@@ -107,6 +157,15 @@ impl Plan {
             instance: instance_name(),
             windows,
         })
+    }
+
+    /// The Kafka source `source` names, as one instance of this group (see `source`).
+    pub fn open_source(
+        &self,
+        source: &crate::connectors::SourceArgs,
+        options: &crate::connectors::SourceOptions,
+    ) -> anyhow::Result<crate::channel::Source> {
+        source::open(&source.kafka, options, self)
     }
 
     /// The merge log reader's settings.

@@ -10,19 +10,14 @@ use tokio::sync::mpsc;
 
 use super::follower;
 use super::state::StateReader;
-use super::Plan;
+use super::Group;
 use crate::channel::{Source, SourceEvent};
 use crate::connectors::kafka::source::{self as kafka, KafkaSourceArgs};
 use crate::connectors::kafka::Assignment;
 use crate::connectors::SourceOptions;
 
 /// `analyze --kafka … --scale-out`: the consumer, decorated for the group `plan` describes.
-pub fn open(
-    args: &KafkaSourceArgs,
-    max_line_bytes: usize,
-    options: &SourceOptions,
-    plan: &Plan,
-) -> anyhow::Result<Source> {
+pub fn open(args: &KafkaSourceArgs, options: &SourceOptions, plan: &Group) -> anyhow::Result<Source> {
     let mut config = kafka::config(args, false, options)?;
     let states = StateReader::new(&config.connection, &plan.state_topic)?;
     config.assignment = Some(Box::new(TakeOver { states: Mutex::new(states) }));
@@ -32,7 +27,7 @@ pub fn open(
         drop(follower::spawn(follower, events.clone(), control.clone())?);
         Ok(())
     }));
-    kafka::start(config, max_line_bytes, options)
+    kafka::start(config, options)
 }
 
 /// Partitions start from their saved states.

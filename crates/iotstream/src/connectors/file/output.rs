@@ -15,7 +15,7 @@ use super::{console, jsonl};
 use crate::sinks::{Durable, Outputs, ResultSink};
 
 /// Results on stdout or in a file: shared by `analyze` and `demo`.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
     /// Output format.

@@ -22,8 +22,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use iotstream_engine::Parser;
-
 use crate::channel::{BufferPool, Chunk, Source, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
 use crate::connectors::options::SourceOptions;
 use crate::{parallel, progress};
@@ -153,8 +151,7 @@ pub fn open(path: &Path, max_line_bytes: usize, options: &SourceOptions) -> anyh
         lines = lines.live(waiting, LINGER);
     }
     let events = if options.threads > 1 {
-        let parser = Parser::new(max_line_bytes);
-        parallel::spawn_reading(lines, start_line, options.threads, parser, options.mode)
+        parallel::spawn_reading(lines, start_line, options.threads, options.parser, options.mode)
     } else {
         spawn(lines, start_line)
     };

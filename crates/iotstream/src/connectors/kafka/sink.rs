@@ -18,7 +18,7 @@ use super::{Callbacks, Connection, Context, Input};
 use crate::sinks::{Outputs, RejectSink, ResultSink};
 
 /// Kafka outputs of `analyze --kafka`.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 #[command(next_help_heading = "Kafka")]
 pub struct KafkaSinkArgs {
     /// Also send each result, as JSON, to this topic (keyed by window and partitions).

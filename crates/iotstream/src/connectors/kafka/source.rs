@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use iotstream_engine::Parser;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -40,7 +39,7 @@ use crate::signals::{Stop, Stopped};
 const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `analyze --kafka`: what to read and as which consumer group.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 #[command(next_help_heading = "Kafka")]
 pub struct KafkaSourceArgs {
     /// Brokers, topic and client settings.
@@ -77,13 +76,8 @@ impl KafkaSourceArgs {
 /// `analyze --kafka`: connects and starts the consumer; with several threads, message batches of
 /// all partitions are parsed on them and seen by the pipeline in the order they were polled (see
 /// [`crate::parallel`]).
-pub fn open(
-    args: &KafkaSourceArgs,
-    once: bool,
-    max_line_bytes: usize,
-    options: &SourceOptions,
-) -> anyhow::Result<Source> {
-    start(config(args, once, options)?, max_line_bytes, options)
+pub fn open(args: &KafkaSourceArgs, once: bool, options: &SourceOptions) -> anyhow::Result<Source> {
+    start(config(args, once, options)?, options)
 }
 
 /// What `args` and `options` ask to consume.
@@ -108,15 +102,10 @@ pub fn config(
 }
 
 /// Starts the consumer `config` describes, with `options.threads` parsing threads behind it.
-pub fn start(
-    config: KafkaSourceConfig,
-    max_line_bytes: usize,
-    options: &SourceOptions,
-) -> anyhow::Result<Source> {
+pub fn start(config: KafkaSourceConfig, options: &SourceOptions) -> anyhow::Result<Source> {
     let mut source = spawn(config)?;
     if options.threads > 1 {
-        let parser = Parser::new(max_line_bytes);
-        source.events = parallel::spawn(source.events, options.threads, parser, options.mode);
+        source.events = parallel::spawn(source.events, options.threads, options.parser, options.mode);
     }
     Ok(source)
 }

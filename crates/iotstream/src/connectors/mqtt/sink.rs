@@ -16,7 +16,7 @@ use crate::sinks::{Outputs, RejectSink};
 const PATIENCE_LOG: Duration = Duration::from_secs(10);
 
 /// `analyze --mqtt`'s outputs.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 #[command(next_help_heading = "MQTT")]
 pub struct MqttSinkArgs {
     /// Publish every rejected message (its bytes) at QoS 1 to TOPIC/REASON on the broker read.

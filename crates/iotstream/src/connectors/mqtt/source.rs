@@ -26,7 +26,6 @@ use crate::clock::wall_clock_now;
 use crate::connectors::options::SourceOptions;
 use crate::instruments;
 use crate::parallel;
-use iotstream_engine::Parser;
 
 /// Messages per batch handed to the pipeline.
 const BATCH_MESSAGES: usize = 4096;
@@ -45,7 +44,7 @@ const GOODBYE: Duration = Duration::from_secs(2);
 const LEDGER_FILE: &str = "mqtt-ledger";
 
 /// `analyze --mqtt`: where to connect, what to subscribe to, how to read topics.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 #[command(next_help_heading = "MQTT")]
 pub struct MqttSourceArgs {
     /// Broker, client id, version, TLS.
@@ -112,7 +111,7 @@ fn check_filter(filter: &str) -> Result<(), String> {
 }
 
 /// Connects (in the background: a broker that is down is waited for) and starts the reader.
-pub fn open(args: &MqttSourceArgs, max_line_bytes: usize, options: &SourceOptions) -> anyhow::Result<Source> {
+pub fn open(args: &MqttSourceArgs, options: &SourceOptions) -> anyhow::Result<Source> {
     let broker = args.connection.broker()?.context("--mqtt URL is required")?;
     let client_id = args.connection.required_client_id()?.to_owned();
     let resume = options.resume.get(&0).copied().unwrap_or(0);
@@ -154,8 +153,7 @@ pub fn open(args: &MqttSourceArgs, max_line_bytes: usize, options: &SourceOption
         .context("cannot start the MQTT reader thread")?;
     let mut source = Source { events, control: Some(control_tx), thread: Some(thread) };
     if options.threads > 1 {
-        source.events =
-            parallel::spawn(source.events, options.threads, Parser::new(max_line_bytes), options.mode);
+        source.events = parallel::spawn(source.events, options.threads, options.parser, options.mode);
     }
     Ok(source)
 }

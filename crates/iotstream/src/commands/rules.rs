@@ -8,7 +8,7 @@ use iotstream_engine::alerts::{metric_text, op_text, Kind, Rule, Scope};
 
 /// Checks `path`; the summary printed when it is fine.
 pub fn check(path: &Path) -> anyhow::Result<String> {
-    let rules = super::read_rules(path)?;
+    let rules = crate::alerts::read_rules(path)?;
     let mut out = format!("{}: {} rule(s), all fine\n", path.display(), rules.len());
     for rule in &rules {
         let _ = writeln!(out, "  {} ({}, line {}): {}", rule.id, rule.severity, rule.line, describe(rule));

@@ -1,0 +1,211 @@
+//! Opening what a run plan names, in the order that makes a failure cheap: the checkpoint store
+//! (a second process on the same state directory is refused before anything else), the outputs,
+//! the dashboard, the alerts' outputs, and the source last, so that nothing is read before
+//! everything it goes to is ready. Between the slow steps (a broker that takes its time), a stop
+//! asked for ends the start-up there.
+
+use crate::alerts::outputs::AlertContext;
+use crate::alerts::Alerting;
+use crate::channel::Source;
+use crate::checkpoint::{self, CheckpointStore, EngineState};
+use crate::clock::wall_clock_now;
+use crate::connectors::{file, generator, SinkContext, SourceOptions};
+use crate::mutants::Mutant;
+use crate::pipeline::{Checkpointing, Outputs};
+use crate::plan::{self, RunPlan};
+use crate::scaleout;
+use crate::signals::Stop;
+use crate::store::{self, Target};
+
+/// Everything a run reads from and writes to, open.
+pub struct Opened {
+    /// The source, reading.
+    pub source: Source,
+    /// The outputs, alerts and dashboard questions included.
+    pub outputs: Outputs,
+    /// The checkpoint store and the checkpoint to resume from.
+    pub checkpointing: Option<Checkpointing>,
+}
+
+/// Opens everything `plan` names; `None` if `stop` was asked for during start-up (nothing has
+/// been read then).
+pub fn open(plan: &RunPlan, stop: &Stop) -> anyhow::Result<Option<Opened>> {
+    let checkpointing = checkpointing(plan)?;
+    let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
+    let Some(context) = unless_stopped(stop, sink_context(plan, resume, stop))? else { return Ok(None) };
+    let (mut outputs, store) = open_outputs(plan, &context)?;
+    let scale_out = scaleout::open(plan.scale_out.as_ref(), context.kafka.as_ref(), &mut outputs)?;
+    if stop.is_requested() {
+        return Ok(None);
+    }
+    let hub = serve_dashboard(plan, store.as_ref(), &mut outputs)?;
+    let alerts_resume = resume.and_then(|r| r.alerts.as_ref()).and_then(|a| a.output_len);
+    let alerts =
+        AlertContext { resume_len: alerts_resume, kafka: context.kafka.as_ref(), store: store.as_ref(), hub };
+    outputs.alerts = open_alerts(plan, alerts)?;
+    if stop.is_requested() {
+        return Ok(None);
+    }
+    let positions = resume.map(|r| r.positions.clone()).unwrap_or_default();
+    let opened = open_source(plan, positions, checkpointing.is_some(), scale_out.as_ref(), stop);
+    let Some(source) = unless_stopped(stop, opened)? else { return Ok(None) };
+    Ok(Some(Opened { source, outputs, checkpointing }))
+}
+
+/// `outcome`, unless it failed because a stop came meanwhile: a broker waited for in slices
+/// gives up at a stop, and its error only says so.
+fn unless_stopped<T>(stop: &Stop, outcome: anyhow::Result<T>) -> anyhow::Result<Option<T>> {
+    match outcome {
+        Err(_) if stop.is_requested() => Ok(None),
+        outcome => outcome.map(Some),
+    }
+}
+
+/// `--state-dir`: the store, and the checkpoint to resume from (checked to be of this input).
+fn checkpointing(plan: &RunPlan) -> anyhow::Result<Option<Checkpointing>> {
+    let Some(checkpoints) = &plan.checkpoints else { return Ok(None) };
+    let input = plan.input.checkpoint.clone();
+    let store = CheckpointStore::open(&checkpoints.dir)?;
+    let resume = store.load()?;
+    if let Some(state) = &resume {
+        checkpoint::check_input(state, &input)?;
+    }
+    Ok(Some(Checkpointing {
+        store,
+        interval: checkpoints.interval,
+        input,
+        resume,
+        unsafe_positions_only: plan.mutant == Some(Mutant::PositionsWithoutState),
+        companions: checkpoints.companions.clone(),
+    }))
+}
+
+/// What the outputs need to know: where a resumed result file is cut back to, and the input's
+/// connection when the input is Kafka or MQTT (their outputs use it).
+fn sink_context(plan: &RunPlan, resume: Option<&EngineState>, stop: &Stop) -> anyhow::Result<SinkContext> {
+    let output = plan.outputs.stream.output.as_deref();
+    let resume_len = Mutant::resume_len(plan.mutant, output, resume.and_then(|r| r.output_len));
+    let plan::Source::Flags(source) = &plan.source else {
+        return Ok(SinkContext { resume_len, ..SinkContext::default() });
+    };
+    Ok(SinkContext {
+        resume_len,
+        kafka: source.kafka_input(stop)?,
+        #[cfg(feature = "mqtt")]
+        mqtt: source.mqtt_input()?,
+    })
+}
+
+/// The result stream, every connector's outputs, and the store; the store's target when it opened.
+fn open_outputs(plan: &RunPlan, context: &SinkContext) -> anyhow::Result<(Outputs, Option<Target>)> {
+    #[allow(unused_mut)]
+    let mut outputs = file::output::open_stream(&plan.outputs.stream, context.resume_len)?;
+    if let Some(connectors) = &plan.outputs.connectors {
+        crate::connectors::open_sinks(connectors, context, &mut outputs)?;
+    }
+    let Some(store) = &plan.outputs.store else { return Ok((outputs, None)) };
+    match store::open(Some(&store.target), store.retention, &mut outputs) {
+        Ok(()) => Ok((outputs, Some(&store.target).cloned())),
+        // The default store is a convenience: a data directory that cannot take it costs the
+        // history, not the demo. A store asked for with --store must open.
+        Err(error) if store.optional => {
+            tracing::warn!("no history: {error:#} (--store none silences this)");
+            Ok((outputs, None))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// `--http`: starts the dashboard server and adds its sink and sensor lookups to the run.
+#[cfg(feature = "http")]
+fn serve_dashboard(
+    plan: &RunPlan,
+    store: Option<&Target>,
+    outputs: &mut Outputs,
+) -> anyhow::Result<DashboardHub> {
+    use crate::dashboard::{self, Hub, RunInfo, ServerConfig};
+    let Some(plan_dashboard) = &plan.dashboard else { return Ok(None) };
+    let (time, size, slide) = plan.settings.operator().describe();
+    let seconds = |micros: i64| micros as f64 / 1e6;
+    let history = store.map(Target::open_reader).transpose()?;
+    let info = RunInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        source: plan.input.shown.clone(),
+        time,
+        window_seconds: seconds(size),
+        slide_seconds: seconds(slide),
+        history: history.is_some(),
+    };
+    let (hub, queries) = Hub::with_history(&info, history);
+    let config = ServerConfig {
+        addr: plan_dashboard.addr,
+        token: plan_dashboard.token.clone(),
+        rate_limit: plan_dashboard.rate_limit,
+    };
+    match dashboard::start(&config, std::sync::Arc::clone(&hub)) {
+        Ok(_) => {}
+        Err(error) if plan_dashboard.optional => {
+            tracing::warn!("no dashboard: {error:#}");
+            return Ok(None);
+        }
+        Err(error) => return Err(error),
+    }
+    outputs.sinks.push(Box::new(dashboard::sink::HttpSink::new(std::sync::Arc::clone(&hub))));
+    outputs.sensor_queries = Some(queries);
+    Ok(Some(hub))
+}
+
+/// Without the `http` feature there is no dashboard (the plan refuses `--http`).
+#[cfg(not(feature = "http"))]
+fn serve_dashboard(_: &RunPlan, _: Option<&Target>, _: &mut Outputs) -> anyhow::Result<DashboardHub> {
+    Ok(None)
+}
+
+/// The dashboard's hub, when one is served (alerts publish to it).
+#[cfg(feature = "http")]
+type DashboardHub = Option<std::sync::Arc<crate::dashboard::Hub>>;
+/// Without the `http` feature there is never a hub.
+#[cfg(not(feature = "http"))]
+type DashboardHub = Option<std::convert::Infallible>;
+
+/// `--rules`: the alerts and their outputs (`None` without rules).
+fn open_alerts(plan: &RunPlan, context: AlertContext<'_>) -> anyhow::Result<Option<Alerting>> {
+    let Some(alerts) = &plan.alerts else { return Ok(None) };
+    tracing::info!(rules = alerts.rules.len(), "alert rules loaded");
+    let rules = alerts.rules.clone();
+    crate::alerts::outputs::open(&alerts.args, rules, alerts.delay, context, wall_clock_now()).map(Some)
+}
+
+/// The source, reading from where the checkpoint left off (`positions`), as one instance of its
+/// scale-out group if it has one.
+fn open_source(
+    plan: &RunPlan,
+    positions: std::collections::BTreeMap<i32, i64>,
+    own_all: bool,
+    group: Option<&scaleout::Group>,
+    stop: &Stop,
+) -> anyhow::Result<Source> {
+    let source = match &plan.source {
+        plan::Source::Flags(source) => source,
+        plan::Source::Simulator { config, rate } => {
+            tracing::info!(rate, "demo: built-in simulator → engine → console; Ctrl-C stops");
+            return Ok(Source::plain(generator::spawn(config.clone(), *rate, None)));
+        }
+    };
+    let options = SourceOptions {
+        parser: plan.settings.parser(),
+        threads: plan.parsing.threads(),
+        mode: plan.parsing.mode,
+        resume: positions,
+        own_all,
+        progress: plan.progress,
+        keep_bytes: plan.parsing.keep_bytes,
+        state_dir: plan.checkpoints.as_ref().map(|c| c.dir.clone()),
+        stop: stop.clone(),
+    };
+    tracing::debug!(threads = options.threads, "parsing threads");
+    match group {
+        Some(group) => group.open_source(source, &options),
+        None => source.open(&options),
+    }
+}

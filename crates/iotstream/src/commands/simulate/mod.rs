@@ -1,0 +1,75 @@
+//! `iotstream simulate`: the seed's readings, to stdout, a file, a Kafka topic (keyed by guid) or
+//! an MQTT broker (whole, or small on each sensor's topic).
+
+#[cfg(feature = "kafka")]
+mod kafka;
+#[cfg(feature = "mqtt")]
+mod mqtt;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use crate::cli::SimulateArgs;
+use crate::clock::wall_clock_now;
+use crate::connectors::generator::Pacer;
+use crate::plan;
+use crate::progress;
+use crate::simulator::Simulator;
+
+/// Readings generated per write when not pacing.
+const SIMULATE_BATCH: u64 = 4096;
+
+/// `iotstream simulate`: readings to stdout, a file, or Kafka.
+pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
+    let clock = plan::simulated_clock(args.start, args.interval, wall_clock_now());
+    let config = plan::simulator_config(&args.fleet, clock, Some(args.count));
+    let mut simulator = Simulator::new(&config);
+    tracing::debug!(seed = simulator.seed(), "simulating");
+    #[cfg(feature = "mqtt")]
+    if let Some(broker) = args.mqtt.connection.broker()? {
+        return mqtt::simulate(args, &broker, &mut simulator);
+    }
+    #[cfg(feature = "kafka")]
+    if let Some(connection) = crate::connectors::kafka::Connection::from_args(&args.kafka) {
+        return kafka::simulate(args, &connection, &mut simulator);
+    }
+    #[cfg(feature = "kafka")]
+    anyhow::ensure!(args.kafka.topic.is_none(), "--topic needs --kafka BROKERS or --mqtt URL");
+    let mut out = crate::connectors::file::output::open_output(args.output.as_deref(), None)?.writer;
+    let mut buffer = Vec::with_capacity(SIMULATE_BATCH as usize * 200);
+    let pacer = args.rate.map(Pacer::new);
+    // Readings on stdout are someone's input: no bar beside them.
+    let bar = args.output.is_some().then(|| progress::readings(args.count));
+    while simulator.produced() < args.count {
+        let n = next_batch(pacer.as_ref(), simulator.produced(), args.count);
+        buffer.clear();
+        simulator.fill(&mut buffer, n);
+        out.write_all(&buffer)?;
+        if pacer.is_some() {
+            out.flush()?; // a paced stream is read live
+        }
+        if let Some(bar) = &bar {
+            bar.inc(n);
+        }
+    }
+    out.flush()?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(())
+}
+
+/// How many readings to make next: what is due when pacing (waiting for at least one), else a batch.
+pub(super) fn next_batch(pacer: Option<&Pacer>, produced: u64, count: u64) -> u64 {
+    let left = count - produced;
+    let Some(pacer) = pacer else {
+        return SIMULATE_BATCH.min(left);
+    };
+    loop {
+        let due = pacer.due(produced);
+        if due > 0 {
+            return due.min(left);
+        }
+        std::thread::sleep(pacer.wait(produced).min(Duration::from_millis(50)));
+    }
+}

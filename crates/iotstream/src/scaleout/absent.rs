@@ -1,0 +1,39 @@
+//! Scale-out without Kafka: there is no `--scale-out` flag, so no run has a role in a group. The
+//! same names as `scaleout/mod.rs`, so that a build without Kafka needs no feature switches where
+//! scale-out is used.
+
+use iotstream_engine::EventTimeConfig;
+
+use crate::channel::Source;
+use crate::cli::AnalyzeArgs;
+use crate::connectors::{KafkaInput, SourceArgs, SourceOptions};
+use crate::sinks::Outputs;
+
+/// This instance's part in a group: never, without Kafka.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Role {
+    /// The consumer group.
+    pub group: String,
+    /// Window shape and watermark rules.
+    pub windows: EventTimeConfig,
+}
+
+/// A group this instance is part of: none can be.
+pub enum Group {}
+
+/// Never asked for: the flag does not exist.
+pub fn requested(_: &AnalyzeArgs) -> Result<bool, String> {
+    Ok(false)
+}
+
+/// Nothing to open.
+pub fn open(_: Option<&Role>, _: Option<&KafkaInput>, _: &mut Outputs) -> anyhow::Result<Option<Group>> {
+    Ok(None)
+}
+
+impl Group {
+    /// Unreachable: there is no group.
+    pub fn open_source(&self, _: &SourceArgs, _: &SourceOptions) -> anyhow::Result<Source> {
+        match *self {}
+    }
+}
