@@ -1,16 +1,14 @@
 //! The types that travel between the threads of a run: what sources send the pipeline
-//! ([`SourceEvent`]: chunks, message batches, parsed partials, rebalances, lag), what the pipeline
-//! tells sources ([`Control`]: positions to commit), and the dashboard's questions
-//! ([`SensorQuery`]).
+//! ([`SourceEvent`]: input as [`Data`], the input's course as [`Control`], measurements as
+//! [`Telemetry`]), what the pipeline tells sources ([`Command`]: positions to commit), and the
+//! dashboard's questions ([`SensorQuery`]).
 //!
 //! This module depends on nothing else in the crate, so that sources, the parsing pool, the
 //! pipeline and the sinks all depend on it and never on each other.
 
 use iotstream_engine::live::LastReading;
 use iotstream_engine::reading::{SensorId, StateCode};
-use iotstream_engine::{
-    Aggregate, EventTime, EventTimeWindows, Reading, RejectReason, ScaleOutStatus, WindowResult,
-};
+use iotstream_engine::{Aggregate, EventTime, Reading, RejectReason};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -108,7 +106,7 @@ impl BufferPool {
 }
 
 /// Messages from a partitioned source (Kafka): payloads back to back in one buffer.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct MessageBatch {
     /// The payloads, concatenated (each cut to the parser's limit + 1 bytes).
     pub data: Vec<u8>,
@@ -164,9 +162,9 @@ pub struct Revoke {
     pub reply: std_mpsc::SyncSender<Positions>,
 }
 
-/// What the pipeline tells a source that keeps positions (Kafka).
+/// What the pipeline (or scale-out, beside it) tells a source that keeps positions (Kafka, MQTT).
 #[derive(Debug)]
-pub enum Control {
+pub enum Command {
     /// Everything before these positions is in results that have been written: commit them.
     Commit(Positions),
     /// A checkpoint holding everything before these positions has been saved: a source whose
@@ -185,7 +183,7 @@ pub struct Source {
     /// Events from the source thread.
     pub events: SourceReceiver,
     /// Acknowledgements back to it (`None` for files and the generator).
-    pub control: Option<std_mpsc::Sender<Control>>,
+    pub control: Option<std_mpsc::Sender<Command>>,
     /// The source thread, joined at shutdown so that its final commit completes.
     pub thread: Option<JoinHandle<()>>,
 }
@@ -197,48 +195,105 @@ impl Source {
     }
 }
 
-/// What a source sends.
+/// What a source sends: input to count, news about the input, and measurements.
 #[derive(Debug)]
 pub enum SourceEvent {
-    /// More input.
+    /// Input.
+    Data(Data),
+    /// The input's course: partitions coming and going, its end, its failure.
+    Control(Control),
+    /// Measurements of the source, for metrics and stats records.
+    Telemetry(Telemetry),
+}
+
+/// Input to count.
+#[derive(Debug)]
+pub enum Data {
+    /// Lines of a file or pipe.
     Chunk(Chunk),
-    /// More messages from a partitioned source.
+    /// Messages from a partitioned source.
     Messages(MessageBatch),
     /// A chunk already parsed and aggregated by a worker thread (see `parallel`).
     Parsed(Box<Partial>),
     /// A chunk or message batch parsed by a worker thread, each reading kept in input order for
     /// the pipeline's ordered part (event time, live views: see `parallel`).
     Ordered(Box<Ordered>),
+}
+
+/// The input's course.
+#[derive(Debug)]
+pub enum Control {
     /// Partitions are being taken away.
     Revoke(Revoke),
     /// These partitions are now assigned (they hold event time back until they deliver).
     Assigned(Vec<i32>),
     /// The source has nothing more for this partition for now (end of partition).
     CaughtUp(i32),
-    /// Messages not yet read, per partition (Kafka's consumer lag, reported about once a second).
-    Lag(Vec<(i32, i64)>),
-    /// Scale-out: a partition is taken over from its saved state, which covers its input before
-    /// `next` (sent before the partition is assigned).
-    Restored {
-        /// The input partition.
-        partition: i32,
-        /// Where reading goes on.
-        next: i64,
-        /// Its windows as saved.
-        windows: Box<EventTimeWindows>,
-    },
-    /// Scale-out: what the merge log produced (global results, the group's status).
-    Merged(Box<MergeUpdate>),
-    /// Messages deleted (retention) before they were read, per partition: the position to resume
-    /// from was below the partition's first offset.
-    DataLoss(Vec<(i32, u64)>),
     /// Many messages wait for a checkpoint before they can be acknowledged (MQTT with a state
     /// directory, whose broker stops sending at 65,535 unacknowledged): save one soon.
     CheckpointWanted,
+    /// Something beside the source (scale-out) has queued news for the driver's extension on a
+    /// channel of its own; sent after it, so that the extension finds it in its place among the
+    /// input.
+    Ring,
     /// The input ended (a file's end, a generator's count).
     End,
     /// Reading failed; the run stops with this error.
-    Failed(String),
+    Failed(SourceError),
+}
+
+/// Measurements of the source.
+#[derive(Debug)]
+pub enum Telemetry {
+    /// Messages not yet read, per partition (Kafka's consumer lag, reported about once a second).
+    Lag(Vec<(i32, i64)>),
+    /// Messages deleted (retention) before they were read, per partition: the position to resume
+    /// from was below the partition's first offset.
+    DataLoss(Vec<(i32, u64)>),
+}
+
+/// Why a source stopped reading.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Reading the input failed.
+    #[error("reading input failed: {0}")]
+    Read(#[source] std::io::Error),
+    /// A parsing thread died (a bug): partial results are not reported.
+    #[error("a parsing thread failed")]
+    Parser,
+    /// The MQTT journal could not be written.
+    #[error("cannot write the MQTT journal: {0}")]
+    Journal(#[source] std::io::Error),
+    /// The MQTT broker refused topic filters: nothing would arrive.
+    #[error("the MQTT broker refused {refused} of the topic filters {filters:?}")]
+    Refused {
+        /// How many.
+        refused: usize,
+        /// The filters asked for.
+        filters: Vec<String>,
+    },
+}
+
+impl SourceEvent {
+    /// More lines.
+    pub fn chunk(chunk: Chunk) -> SourceEvent {
+        SourceEvent::Data(Data::Chunk(chunk))
+    }
+
+    /// More messages.
+    pub fn messages(batch: MessageBatch) -> SourceEvent {
+        SourceEvent::Data(Data::Messages(batch))
+    }
+
+    /// The end of the input.
+    pub fn end() -> SourceEvent {
+        SourceEvent::Control(Control::End)
+    }
+
+    /// True for the last event a source sends (its end or its failure).
+    pub fn is_last(&self) -> bool {
+        matches!(self, SourceEvent::Control(Control::End | Control::Failed(_)))
+    }
 }
 
 /// The receiving end the pipeline reads.
@@ -433,17 +488,4 @@ pub struct SensorQuery {
     pub guid: String,
     /// Where the answer goes.
     pub reply: tokio::sync::oneshot::Sender<Option<LastReading>>,
-}
-
-/// Scale-out: what the merge log produced since the last update.
-#[derive(Debug)]
-pub struct MergeUpdate {
-    /// Global results for this instance's live views (the dashboard) only.
-    pub live: Vec<WindowResult>,
-    /// Global results to write to every sink: this instance merges.
-    pub publish: Vec<WindowResult>,
-    /// With `publish`: the last log offset they cover, to mark as published once written.
-    pub through: Option<i64>,
-    /// The group as the log shows it.
-    pub status: ScaleOutStatus,
 }

@@ -19,7 +19,6 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use anyhow::{bail, Context as _};
 use iotstream_engine::aggregate::RejectCounts;
 use iotstream_engine::alerts::AlertsSnapshot;
 use iotstream_engine::live::SensorTable;
@@ -30,6 +29,90 @@ use iotstream_engine::{EventTime, Operator};
 use redb::{Database, ReadableDatabase as _, TableDefinition, TableHandle as _};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
+
+/// Why the checkpoint store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The state directory cannot be made.
+    #[error("cannot create state directory {}", .dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state directory cannot be locked.
+    #[error("cannot lock the state directory {}", .dir.display())]
+    Lock {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process holds the state directory.
+    #[error("the state directory {} is in use by another iotstream process{holder}; stop it, or use another --state-dir", .dir.display())]
+    InUse {
+        /// The directory.
+        dir: PathBuf,
+        /// ` (process N)`, when the lock file says who.
+        holder: String,
+    },
+    /// The store cannot be used: damaged, or unreadable.
+    #[error(
+        "the checkpoint store {} is damaged or unreadable ({why}). Remove it to start afresh \
+         without a checkpoint (the result file is then written anew, and the input read from its \
+         start, or for Kafka from the group's committed offsets), or use another --state-dir",
+        .path.display()
+    )]
+    Damaged {
+        /// The store's file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// A checkpoint of another format than this build reads.
+    #[error(transparent)]
+    Format(#[from] SnapshotError),
+    /// A checkpoint could not be encoded.
+    #[error("encoding the checkpoint")]
+    Encode(#[source] postcard::Error),
+    /// A checkpoint could not be written.
+    #[error("writing a checkpoint")]
+    Write(#[source] redb::Error),
+    /// A checkpoint could not be committed.
+    #[error("committing a checkpoint")]
+    Commit(#[source] redb::CommitError),
+    /// The checkpoint is of another input than this run reads.
+    #[error("the state directory holds a checkpoint of {found:?}, not {input:?}; use another --state-dir or remove it")]
+    OtherInput {
+        /// What the checkpoint read.
+        found: String,
+        /// What this run reads.
+        input: String,
+    },
+}
+
+/// Where a run's checkpoints go: the store, or (in the fault suite) a deliberately broken one
+/// around it.
+pub trait StateStore: Send {
+    /// The newest good checkpoint, if any.
+    fn load(&self) -> Result<Option<EngineState>, CheckpointError>;
+    /// Saves `state` (lent mutably, so that a wrapper can change what is saved without a copy);
+    /// `last`: the run's final checkpoint.
+    fn save(&self, state: &mut EngineState, last: bool) -> Result<(), CheckpointError>;
+}
+
+impl StateStore for CheckpointStore {
+    fn load(&self) -> Result<Option<EngineState>, CheckpointError> {
+        CheckpointStore::load(self)
+    }
+
+    fn save(&self, state: &mut EngineState, _last: bool) -> Result<(), CheckpointError> {
+        CheckpointStore::save(self, state)
+    }
+}
 
 /// The two slots, one table each: a damaged page of one leaves the other readable.
 const SLOTS: [TableDefinition<&str, &[u8]>; 2] =
@@ -105,7 +188,7 @@ impl From<EngineStateV1> for EngineState {
 
 /// Decodes a snapshot of any format this build reads: a newer one is refused, format 1 is read
 /// in its own shape.
-fn decode_snapshot(bytes: &[u8]) -> anyhow::Result<Result<EngineState, postcard::Error>> {
+fn decode_snapshot(bytes: &[u8]) -> Result<Result<EngineState, postcard::Error>, CheckpointError> {
     let version = match postcard::take_from_bytes::<u32>(bytes) {
         Ok((version, _)) => version,
         Err(error) => return Ok(Err(error)),
@@ -155,9 +238,9 @@ enum Record {
 
 impl CheckpointStore {
     /// Opens (creating if needed) the store in `dir`, after locking the directory.
-    pub fn open(dir: &Path) -> anyhow::Result<CheckpointStore> {
+    pub fn open(dir: &Path) -> Result<CheckpointStore, CheckpointError> {
         std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create state directory {}", dir.display()))?;
+            .map_err(|source| CheckpointError::CreateDir { dir: dir.to_owned(), source })?;
         let lock = lock(dir)?;
         let path = dir.join("state.redb");
         let db = Database::create(&path).map_err(|e| damaged(&path, &e))?;
@@ -167,7 +250,7 @@ impl CheckpointStore {
     /// The newest good checkpoint, if any. If one of the two is damaged, the other is used, with
     /// a warning; if the store itself is unreadable, or every checkpoint in it damaged, the error
     /// says what to do.
-    pub fn load(&self) -> anyhow::Result<Option<EngineState>> {
+    pub fn load(&self) -> Result<Option<EngineState>, CheckpointError> {
         let mut good = None;
         let mut problems = Vec::new();
         for (slot, table) in SLOTS.iter().enumerate() {
@@ -200,7 +283,7 @@ impl CheckpointStore {
 
     /// Saves `state` atomically and durably (redb syncs on commit) into the slot that does not
     /// hold the newest good checkpoint, which therefore survives whatever happens to this save.
-    pub fn save(&self, state: &EngineState) -> anyhow::Result<()> {
+    pub fn save(&self, state: &EngineState) -> Result<(), CheckpointError> {
         let known = *self.known();
         let newest = match known {
             Some(newest) => newest,
@@ -211,13 +294,14 @@ impl CheckpointStore {
             None => (0, 1),
         };
         let record = encode(generation, state)?;
-        let write = self.db.begin_write().context("writing a checkpoint")?;
+        let failed = |e: redb::Error| CheckpointError::Write(e);
+        let write = self.db.begin_write().map_err(|e| failed(e.into()))?;
         {
-            let mut table = write.open_table(SLOTS[slot]).context("writing a checkpoint")?;
-            table.insert(KEY, record.as_slice()).context("writing a checkpoint")?;
+            let mut table = write.open_table(SLOTS[slot]).map_err(|e| failed(e.into()))?;
+            table.insert(KEY, record.as_slice()).map_err(|e| failed(e.into()))?;
         }
-        write.delete_table(LEGACY).context("writing a checkpoint")?;
-        write.commit().context("committing a checkpoint")?;
+        write.delete_table(LEGACY).map_err(|e| failed(e.into()))?;
+        write.commit().map_err(CheckpointError::Commit)?;
         *self.known() = Some(Some((slot, generation)));
         Ok(())
     }
@@ -227,13 +311,13 @@ impl CheckpointStore {
     }
 
     /// Reads the slots for their generations (a save before any load).
-    fn find_newest(&self) -> anyhow::Result<Newest> {
+    fn find_newest(&self) -> Result<Newest, CheckpointError> {
         let _ = self.load()?;
         Ok(self.known().unwrap_or(None))
     }
 
     /// One slot's record, checked.
-    fn read_slot(&self, table: TableDefinition<&str, &[u8]>) -> anyhow::Result<Record> {
+    fn read_slot(&self, table: TableDefinition<&str, &[u8]>) -> Result<Record, CheckpointError> {
         let read = self.db.begin_read().map_err(|e| damaged(&self.path, &e))?;
         let table = match read.open_table(table) {
             Ok(table) => table,
@@ -248,7 +332,7 @@ impl CheckpointStore {
     }
 
     /// The one checkpoint of a store written before the slots, if there is one.
-    fn read_legacy(&self) -> anyhow::Result<Option<EngineState>> {
+    fn read_legacy(&self) -> Result<Option<EngineState>, CheckpointError> {
         let read = self.db.begin_read().map_err(|e| damaged(&self.path, &e))?;
         let table = match read.open_table(LEGACY) {
             Ok(table) => table,
@@ -265,11 +349,11 @@ impl CheckpointStore {
 
 /// A record for `state`: its checksum (XXH3 of the rest, 8 bytes), its generation (8 bytes, little
 /// endian like the checksum), then the snapshot.
-fn encode(generation: u64, state: &EngineState) -> anyhow::Result<Vec<u8>> {
+fn encode(generation: u64, state: &EngineState) -> Result<Vec<u8>, CheckpointError> {
     // The checksum's place, zero for now, then the generation: the snapshot goes after them.
     let header = [[0; 8], generation.to_le_bytes()].concat();
     let mut record = postcard::to_extend(&Snapshot { version: SNAPSHOT_VERSION, state }, header)
-        .context("encoding the checkpoint")?;
+        .map_err(CheckpointError::Encode)?;
     let checksum = xxh3_64(&record[8..]);
     record[..8].copy_from_slice(&checksum.to_le_bytes());
     Ok(record)
@@ -277,7 +361,7 @@ fn encode(generation: u64, state: &EngineState) -> anyhow::Result<Vec<u8>> {
 
 /// Checks and decodes a record; an error only for a snapshot of a newer format (which must be
 /// refused, not skipped).
-fn decode(record: &[u8]) -> anyhow::Result<Record> {
+fn decode(record: &[u8]) -> Result<Record, CheckpointError> {
     let Some((checksum, checked)) = record.split_first_chunk::<8>() else {
         return Ok(Record::Damaged(format!("{} bytes, too short", record.len())));
     };
@@ -310,27 +394,17 @@ fn refuse_old_windows(snapshot: &[u8]) -> Result<(), SnapshotError> {
 }
 
 /// The error for a store that cannot be used, with what to do about it.
-fn damaged(path: &Path, error: &dyn std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!(
-        "the checkpoint store {} is damaged or unreadable ({error}). Remove it to start afresh \
-         without a checkpoint (the result file is then written anew, and the input read from its \
-         start, or for Kafka from the group's committed offsets), or use another --state-dir",
-        path.display()
-    )
+fn damaged(path: &Path, error: &dyn std::fmt::Display) -> CheckpointError {
+    CheckpointError::Damaged { path: path.to_owned(), why: error.to_string() }
 }
 
 /// Locks `dir` for this process (until it ends), writing the process id into the lock file so
 /// that a second process can say who holds it.
-fn lock(dir: &Path) -> anyhow::Result<File> {
+fn lock(dir: &Path) -> Result<File, CheckpointError> {
     let path = dir.join("lock");
-    let cannot = || format!("cannot lock the state directory {}", dir.display());
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(cannot)?;
+    let cannot = |source| CheckpointError::Lock { dir: dir.to_owned(), source };
+    let mut file =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(cannot)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -338,26 +412,19 @@ fn lock(dir: &Path) -> anyhow::Result<File> {
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
             let holder = if holder.is_empty() { String::new() } else { format!(" (process {holder})") };
-            bail!(
-                "the state directory {} is in use by another iotstream process{holder}; stop it, or use another --state-dir",
-                dir.display()
-            );
+            return Err(CheckpointError::InUse { dir: dir.to_owned(), holder });
         }
-        Err(TryLockError::Error(e)) => return Err(e).with_context(cannot),
+        Err(TryLockError::Error(e)) => return Err(cannot(e)),
     }
-    file.set_len(0).with_context(cannot)?;
-    write!(file, "{}", std::process::id()).with_context(cannot)?;
+    file.set_len(0).map_err(cannot)?;
+    write!(file, "{}", std::process::id()).map_err(cannot)?;
     Ok(file)
 }
 
 /// Refuses to resume a checkpoint taken on another input.
-pub fn check_input(state: &EngineState, input: &str) -> anyhow::Result<()> {
+pub fn check_input(state: &EngineState, input: &str) -> Result<(), CheckpointError> {
     if state.input != input {
-        bail!(
-            "the state directory holds a checkpoint of {:?}, not {:?}; use another --state-dir or remove it",
-            state.input,
-            input
-        );
+        return Err(CheckpointError::OtherInput { found: state.input.clone(), input: input.to_owned() });
     }
     Ok(())
 }
@@ -402,12 +469,12 @@ mod tests {
         starts.len()
     }
 
-    fn load(dir: &Path) -> anyhow::Result<Option<EngineState>> {
+    fn load(dir: &Path) -> Result<Option<EngineState>, CheckpointError> {
         CheckpointStore::open(dir)?.load()
     }
 
-    fn says_what_to_do(error: &anyhow::Error, dir: &Path) {
-        let message = format!("{error:#}");
+    fn says_what_to_do(error: &CheckpointError, dir: &Path) {
+        let message = error.to_string();
         let file = dir.join("state.redb").display().to_string();
         for words in [file.as_str(), "damaged", "Remove it", "another --state-dir"] {
             assert!(message.contains(words), "{words:?} missing from: {message}");

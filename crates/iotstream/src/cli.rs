@@ -14,7 +14,6 @@ pub use crate::connectors::file::output::OutputArgs;
 use crate::connectors::kafka::KafkaArgs;
 pub use crate::connectors::SinkArgs;
 pub use crate::connectors::SourceArgs;
-use crate::mutants::Mutant;
 use crate::simulator::SEED_FLEET_SIZE;
 pub use crate::store::{StoreArgs, StoreUrl};
 
@@ -224,9 +223,9 @@ pub struct AnalyzeArgs {
     /// Alert rules and where their notifications go.
     #[command(flatten)]
     pub alerts: AlertArgs,
-    /// Fault-suite self-test only: run a deliberately broken engine (see `mutants`).
-    #[arg(long, hide = true, value_enum, value_name = "NAME")]
-    pub fault_mutant: Option<Mutant>,
+    /// The fault suite's deliberately broken engines (only in builds with `fault-injection`).
+    #[command(flatten)]
+    pub faults: crate::faults::FaultArgs,
 }
 
 /// `--state-dir` and its settings.

@@ -5,8 +5,8 @@
 //! the clock) → [`sinks`] (the outputs' traits) and the results [`store`], read back by the
 //! [`dashboard`] and `iotstream history`. [`cli`] declares the commands and [`commands`] wires them
 //! up; [`telemetry`] owns logging and [`instruments`] the Prometheus metrics; [`signals`] turns
-//! Ctrl-C and SIGTERM into a clean stop from the first moment of a run. [`mutants`] are
-//! deliberately broken engines for the fault suite. [`alerts`] judges the rules of `--rules` and
+//! Ctrl-C and SIGTERM into a clean stop from the first moment of a run. [`faults`] holds
+//! deliberately broken engines for the fault suite (cargo feature `fault-injection`). [`alerts`] judges the rules of `--rules` and
 //! hands notifications to its outputs. [`scaleout`] splits a topic's partitions among instances.
 
 pub mod alerts;
@@ -19,8 +19,12 @@ pub mod config;
 pub mod connectors;
 #[cfg(feature = "http")]
 pub mod dashboard;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
+#[cfg(not(feature = "fault-injection"))]
+#[path = "faults/off.rs"]
+pub mod faults;
 pub mod instruments;
-pub mod mutants;
 pub mod parallel;
 pub mod percent;
 pub mod pipeline;

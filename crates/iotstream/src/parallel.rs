@@ -27,17 +27,17 @@ use iotstream_engine::Parser;
 use tokio::sync::mpsc;
 
 use crate::channel::{
-    Chunk, Compact, Covers, GuidAt, Item, MessageBatch, Ordered, OrderedInput, Partial, RejectedMessage,
-    SourceEvent, SourceReceiver, CHANNEL_DEPTH,
+    Chunk, Compact, Control, Covers, Data, GuidAt, Item, MessageBatch, Ordered, OrderedInput, Partial,
+    RejectedMessage, SourceError, SourceEvent, SourceReceiver, CHANNEL_DEPTH,
 };
 
 /// What the parsing threads make of their input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
-    /// Partial aggregates, merged by the pipeline in any order ([`SourceEvent::Parsed`]).
+    /// Partial aggregates, merged by the pipeline in any order ([`Data::Parsed`]).
     #[default]
     Aggregate,
-    /// Compact readings in input order, for the pipeline's ordered part ([`SourceEvent::Ordered`]).
+    /// Compact readings in input order, for the pipeline's ordered part ([`Data::Ordered`]).
     Ordered,
 }
 
@@ -144,8 +144,8 @@ enum Output {
 impl Output {
     fn into_event(self) -> SourceEvent {
         match self {
-            Output::Partial(partial) => SourceEvent::Parsed(partial),
-            Output::Ordered(ordered) => SourceEvent::Ordered(ordered),
+            Output::Partial(partial) => SourceEvent::Data(Data::Parsed(partial)),
+            Output::Ordered(ordered) => SourceEvent::Data(Data::Ordered(ordered)),
         }
     }
 }
@@ -179,7 +179,7 @@ enum Slot {
 }
 
 /// Puts `threads` parsing workers between a source and the pipeline: chunks and message batches
-/// come out as [`SourceEvent::Parsed`] partial aggregates or [`SourceEvent::Ordered`] readings (by
+/// come out as [`Data::Parsed`] partial aggregates or [`Data::Ordered`] readings (by
 /// `mode`), in input order, with every other event
 /// (end of input, failures, assignments, revocations) in its place among them.
 pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser, mode: Mode) -> SourceReceiver {
@@ -201,10 +201,10 @@ pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser, mode: M
         .spawn(move || {
             while let Some(event) = source.blocking_recv() {
                 let work_item = match event {
-                    SourceEvent::Chunk(chunk) => Work::Lines(chunk),
-                    SourceEvent::Messages(batch) => Work::Messages(batch),
+                    SourceEvent::Data(Data::Chunk(chunk)) => Work::Lines(chunk),
+                    SourceEvent::Data(Data::Messages(batch)) => Work::Messages(batch),
                     other => {
-                        let last = matches!(other, SourceEvent::End | SourceEvent::Failed(_));
+                        let last = other.is_last();
                         if slots.send(Slot::Ready(other)).is_err() || last {
                             return;
                         }
@@ -277,8 +277,8 @@ fn read_and_parse<R: ChunkReader>(shared: &Mutex<SharedReader<R>>, parser: &Pars
                 Ok(Some(chunk)) => chunk,
                 end => {
                     let last = match end {
-                        Err(e) => SourceEvent::Failed(format!("reading input failed: {e}")),
-                        _ => SourceEvent::End,
+                        Err(e) => SourceEvent::Control(Control::Failed(SourceError::Read(e))),
+                        _ => SourceEvent::end(),
                     };
                     let _ = slots.send(Slot::Ready(last));
                     // Dropping the queue's last sender lets the collector finish after the end.
@@ -311,10 +311,10 @@ fn spawn_collector(ordered: std_mpsc::Receiver<Slot>, out: mpsc::Sender<SourceEv
                     Slot::Parsing(result) => match result.recv() {
                         Ok(output) => output.into_event(),
                         // A worker died (a bug): fail the run rather than report partial results.
-                        Err(_) => SourceEvent::Failed("a parsing thread failed".into()),
+                        Err(_) => SourceEvent::Control(Control::Failed(SourceError::Parser)),
                     },
                 };
-                let failed = matches!(event, SourceEvent::Failed(_));
+                let failed = matches!(event, SourceEvent::Control(Control::Failed(_)));
                 if out.blocking_send(event).is_err() || failed {
                     return;
                 }
@@ -405,23 +405,23 @@ mod tests {
                 let n = if i % 3 == 0 { 2000 } else { 1 };
                 let chunk = Chunk::from_vec(format!("{LINE}\n").repeat(n).into_bytes(), first);
                 first += n as u64;
-                tx.blocking_send(SourceEvent::Chunk(chunk)).unwrap();
+                tx.blocking_send(SourceEvent::chunk(chunk)).unwrap();
                 if i % 10 == 9 {
-                    tx.blocking_send(SourceEvent::CaughtUp(i as i32)).unwrap();
+                    tx.blocking_send(SourceEvent::Control(Control::CaughtUp(i as i32))).unwrap();
                 }
             }
-            tx.blocking_send(SourceEvent::End).unwrap();
+            tx.blocking_send(SourceEvent::end()).unwrap();
         });
         let seen = runtime.block_on(async {
             let mut seen = Vec::new();
             loop {
                 match events.recv().await {
-                    Some(SourceEvent::Parsed(partial)) => match partial.covers {
+                    Some(SourceEvent::Data(Data::Parsed(partial))) => match partial.covers {
                         Covers::Lines { next_line, .. } => seen.push(next_line as i64),
                         other => panic!("{other:?}"),
                     },
-                    Some(SourceEvent::CaughtUp(i)) => seen.push(-i64::from(i)),
-                    Some(SourceEvent::End) => return seen,
+                    Some(SourceEvent::Control(Control::CaughtUp(i))) => seen.push(-i64::from(i)),
+                    Some(SourceEvent::Control(Control::End)) => return seen,
                     other => panic!("{other:?}"),
                 }
             }
@@ -446,16 +446,16 @@ mod tests {
         std::thread::spawn(move || {
             for i in 0..50 {
                 let chunk = Chunk::from_vec(format!("{LINE}\n{LINE}\n").into_bytes(), i * 2 + 1);
-                tx.blocking_send(SourceEvent::Chunk(chunk)).unwrap();
+                tx.blocking_send(SourceEvent::chunk(chunk)).unwrap();
             }
-            tx.blocking_send(SourceEvent::End).unwrap();
+            tx.blocking_send(SourceEvent::end()).unwrap();
         });
         let readings = runtime.block_on(async {
             let mut readings = 0;
             loop {
                 match events.recv().await {
-                    Some(SourceEvent::Parsed(partial)) => readings += partial.readings,
-                    Some(SourceEvent::End) => return readings,
+                    Some(SourceEvent::Data(Data::Parsed(partial))) => readings += partial.readings,
+                    Some(SourceEvent::Control(Control::End)) => return readings,
                     other => panic!("{other:?}"),
                 }
             }
@@ -484,7 +484,7 @@ mod tests {
                 let (mut readings, mut rejected, mut next) = (0, 0, start_line.min(3001));
                 loop {
                     match events.recv().await {
-                        Some(SourceEvent::Parsed(partial)) => {
+                        Some(SourceEvent::Data(Data::Parsed(partial))) => {
                             readings += partial.readings;
                             rejected += partial.rejected;
                             let Covers::Lines { next_line, examples } = &partial.covers else { panic!() };
@@ -495,7 +495,7 @@ mod tests {
                             }
                             next = *next_line;
                         }
-                        Some(SourceEvent::End) => return (readings, rejected, next),
+                        Some(SourceEvent::Control(Control::End)) => return (readings, rejected, next),
                         other => panic!("{other:?}"),
                     }
                 }

@@ -442,3 +442,20 @@ fn a_damaged_checkpoint_store_is_reported_with_what_to_do() {
         assert!(stderr.contains(words), "{words:?} missing: {stderr}");
     }
 }
+
+/// The fault suite's broken engines exist only in builds with the `fault-injection` feature: a
+/// plain (release) build has no such flag, and the suite's build takes it.
+#[test]
+fn fault_mutants_exist_only_in_the_fault_suites_build() {
+    let out =
+        bin().args(["analyze", "--input", "-", "--once", "--fault-mutant", "no-cut-back"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if cfg!(feature = "fault-injection") {
+        assert!(!stderr.contains("unexpected argument"), "{stderr}");
+    } else {
+        assert_eq!(out.status.code(), Some(2), "a usage error: {stderr}");
+        assert!(stderr.contains("unexpected argument '--fault-mutant'"), "{stderr}");
+    }
+    let help = bin().args(["analyze", "--help"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("mutant"), "never in --help");
+}

@@ -15,7 +15,8 @@
 //!   with its reason and bytes (repeats after a crash allowed: at least once).
 //!
 //! And the checker is checked: each of the engine's mutants (`--fault-mutant`, see
-//! `src/mutants.rs`) must fail a short scenario (the `mutant_*` tests).
+//! `src/faults/`, in builds with the `fault-injection` feature) must fail a short scenario (the
+//! `mutant_*` tests, compiled only with that feature).
 //!
 //! Forms: quick by default (`cargo test`); `FAULTS_MEDIUM=1` (CI, in release mode: at least 10
 //! faults per scenario); `FAULTS_LONG=1` (1M readings). `FAULTS_SEED=N` replays a schedule (every
@@ -79,6 +80,7 @@ fn poison() -> Scenario {
 }
 
 /// A short form of `scenario`, to catch a mutant: two faults.
+#[cfg(feature = "fault-injection")]
 fn short(scenario: Scenario) -> Scenario {
     Scenario { faults: 2, must_count: 1, ..scenario }
 }
@@ -176,6 +178,7 @@ fn must_pass(mut scenario: Scenario) {
 }
 
 /// `scenario` against `mutant` must fail.
+#[cfg(feature = "fault-injection")]
 fn must_catch(scenario: Scenario, mutant: &str) {
     if skipped() {
         return;
@@ -211,21 +214,25 @@ fn poison_is_dead_lettered_exactly_and_the_rest_counted_exactly() {
     must_pass(poison());
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn mutant_no_cut_back_is_caught() {
     must_catch(short(scenario("kill -9", Fault::KillEngine)), "no-cut-back");
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn mutant_ack_before_write_is_caught() {
     must_catch(short(at_least_once()), "ack-before-write");
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn mutant_drop_dead_letter_is_caught() {
     must_catch(short(poison()), "drop-dead-letter");
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn mutant_double_count_replay_is_caught() {
     must_catch(short(scenario("SIGTERM", Fault::StopEngine)), "double-count-replay");
@@ -233,6 +240,7 @@ fn mutant_double_count_replay_is_caught() {
 
 /// Positions checkpointed without their state pass while nothing crashes, and fail once the
 /// engine is killed: the kills are what catch it.
+#[cfg(feature = "fault-injection")]
 #[test]
 fn mutant_positions_without_state_is_caught_by_the_kills() {
     if skipped() {

@@ -155,16 +155,6 @@ pub struct Live {
 }
 
 impl Operator {
-    /// An operator of the same kind and settings with nothing in it (the fault suite's unsafe
-    /// self-test saves one beside real positions).
-    pub fn blank_like(&self, now: EventTime) -> Operator {
-        match self {
-            Operator::Batches(_) => Operator::Batches(MicroBatches::new(now)),
-            Operator::Windows(w) => Operator::Windows(EventTimeWindows::new(*w.config())),
-            Operator::Shares(s) => Operator::Shares(PartitionWindows::new(s.config())),
-        }
-    }
-
     /// Whether `saved` (from a checkpoint) may replace this operator: same kind, same settings.
     pub fn check_resumable(&self, saved: &Operator) -> Result<(), OperatorError> {
         match (self, saved) {

@@ -136,8 +136,8 @@ fn resumes_only_a_checkpoint_of_the_same_settings() {
     let now = EventTime(BASE);
     let windows = windows_config().build(now);
     let batches = batches_config().build(now);
-    assert_eq!(windows.check_resumable(&windows.blank_like(now)), Ok(()));
-    assert_eq!(batches.check_resumable(&batches.blank_like(now)), Ok(()));
+    assert_eq!(windows.check_resumable(&windows_config().build(EventTime(0))), Ok(()));
+    assert_eq!(batches.check_resumable(&batches_config().build(EventTime(0))), Ok(()));
     assert_eq!(windows.check_resumable(&batches), Err(OperatorError::OtherSettings));
     let other = EventTimeConfig { max_delay: 2 * SECOND, ..windows_inner() };
     let other = OperatorConfig::Windows { config: other, emit_every: None }.build(now);

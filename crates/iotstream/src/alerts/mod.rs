@@ -26,15 +26,16 @@ use iotstream_engine::alerts::{
 use iotstream_engine::{EventTime, Reading, WindowResult};
 
 use crate::instruments;
+use crate::sinks::SinkError;
 
 /// A destination for alert notifications.
 pub trait AlertSink: Send {
     /// Delivers `notes`, in order; durable outputs return once they are durable (or handed to the
     /// OS, for a file: see [`Self::sync`]), queues (the webhook) once they are queued.
-    fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()>;
+    fn deliver(&mut self, notes: &[Notification]) -> Result<(), SinkError>;
 
     /// Makes what was delivered survive an OS crash (before a checkpoint records it).
-    fn sync(&mut self) -> anyhow::Result<()> {
+    fn sync(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
 
@@ -143,7 +144,12 @@ impl Alerting {
 
     /// Judges `results` (window rules) and source idleness at `now` (`inputs`: messages so far),
     /// then delivers every notification waiting, returning once the durable outputs have them.
-    pub fn deliver(&mut self, results: &[WindowResult], inputs: u64, now: EventTime) -> anyhow::Result<()> {
+    pub fn deliver(
+        &mut self,
+        results: &[WindowResult],
+        inputs: u64,
+        now: EventTime,
+    ) -> Result<(), SinkError> {
         for result in results {
             self.engine.on_result(result);
         }
@@ -157,7 +163,7 @@ impl Alerting {
         }
         let notes = self.engine.take();
         for sink in &mut self.sinks {
-            sink.deliver(&notes).context("delivering alerts")?;
+            sink.deliver(&notes).map_err(|e| e.within("delivering alerts"))?;
         }
         self.count(&notes);
         Ok(())
@@ -184,7 +190,7 @@ impl Alerting {
     }
 
     /// Makes the durable outputs durable (before a checkpoint records their length).
-    pub fn sync(&mut self) -> anyhow::Result<()> {
+    pub fn sync(&mut self) -> Result<(), SinkError> {
         self.sinks.iter_mut().try_for_each(|s| s.sync())
     }
 

@@ -17,7 +17,7 @@ use iotstream_engine::EventTime;
 use super::{AlertArgs, AlertSink, Alerting};
 use crate::connectors::file::output::open_output;
 use crate::connectors::KafkaInput;
-use crate::sinks::Durable;
+use crate::sinks::{Durable, SinkError};
 use crate::store::{Backoff, Writer};
 
 /// What alert outputs need from the rest of the run.
@@ -90,16 +90,16 @@ struct AlertsFile {
 }
 
 impl AlertSink for AlertsFile {
-    fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()> {
+    fn deliver(&mut self, notes: &[Notification]) -> Result<(), SinkError> {
         for note in notes {
             serde_json::to_writer(&mut self.out, &note.record)?;
             self.out.write_all(b"\n")?;
         }
-        self.out.flush().context("writing the alerts file")
+        self.out.flush().map_err(|source| SinkError::Write { what: "the alerts file", source })
     }
 
-    fn sync(&mut self) -> anyhow::Result<()> {
-        self.durable.sync().context("cannot sync the alerts file before a checkpoint")
+    fn sync(&mut self) -> Result<(), SinkError> {
+        self.durable.sync().map_err(|source| SinkError::Sync { what: "the alerts file", source })
     }
 
     fn written(&self) -> Option<u64> {
@@ -116,7 +116,7 @@ struct AlertsTopic {
 
 #[cfg(feature = "kafka")]
 impl AlertSink for AlertsTopic {
-    fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()> {
+    fn deliver(&mut self, notes: &[Notification]) -> Result<(), SinkError> {
         use rdkafka::message::{Header, OwnedHeaders};
         for note in notes {
             let payload = serde_json::to_vec(&note.record)?;
@@ -125,7 +125,7 @@ impl AlertSink for AlertsTopic {
                 OwnedHeaders::new().insert(Header { key: "idempotency-key", value: Some(key.as_bytes()) });
             self.sender.send(Some(note.record.fingerprint.as_bytes()), &payload, Some(headers));
         }
-        self.sender.flush().context("the alerts topic")
+        self.sender.flush().map_err(|e| e.within("the alerts topic"))
     }
 }
 
@@ -137,11 +137,11 @@ struct StoreAlerts {
 }
 
 impl AlertSink for StoreAlerts {
-    fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()> {
+    fn deliver(&mut self, notes: &[Notification]) -> Result<(), SinkError> {
         let writer = &mut self.writer;
         self.backoff
             .until_available(|| writer.write_alerts(notes))
-            .map_err(|e| anyhow::anyhow!("the store: {e}"))
+            .map_err(|e| SinkError::Store(e.to_string()))
     }
 }
 
@@ -153,7 +153,7 @@ struct AlertsHub {
 
 #[cfg(feature = "http")]
 impl AlertSink for AlertsHub {
-    fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()> {
+    fn deliver(&mut self, notes: &[Notification]) -> Result<(), SinkError> {
         for note in notes {
             self.hub.publish_alert(&note.record)?;
         }

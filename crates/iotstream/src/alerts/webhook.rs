@@ -27,6 +27,7 @@ use iotstream_engine::alerts::Notification;
 
 use super::{AlertArgs, AlertSink};
 use crate::instruments;
+use crate::sinks::SinkError;
 
 /// Notifications held for a receiver that is down; beyond this the oldest are dropped (logged,
 /// counted) rather than letting memory grow without bound.
@@ -100,7 +101,7 @@ fn check_url(url: &str) -> anyhow::Result<Uri> {
 }
 
 impl AlertSink for Webhook {
-    fn deliver(&mut self, notes: &[Notification]) -> anyhow::Result<()> {
+    fn deliver(&mut self, notes: &[Notification]) -> Result<(), SinkError> {
         self.requeue(notes);
         Ok(())
     }

@@ -26,8 +26,10 @@ pub(super) fn run(plan: &RunPlan, startup: &Stop, stop: Stop) -> anyhow::Result<
     if startup.is_requested() {
         return stopped();
     }
-    let Some(Opened { source, outputs, checkpointing }) = open(plan, startup)? else { return stopped() };
-    block_on(pipeline::run(source, outputs, plan.settings, checkpointing, stop))
+    let Some(Opened { source, outputs, checkpointing, hook }) = open(plan, startup)? else {
+        return stopped();
+    };
+    block_on(async { Ok(pipeline::run(source, outputs, plan.settings, checkpointing, hook, stop).await?) })
 }
 
 fn stopped() -> anyhow::Result<RunSummary> {

@@ -9,7 +9,6 @@ use iotstream_engine::WindowResult;
 
 use crate::cli::{HistoryArgs, HistoryFormat};
 use crate::connectors::file::console::ConsoleSink;
-use crate::sinks::ResultSink as _;
 use crate::store::{self, Range, Target};
 
 /// Windows read per query: a page of results, never the whole range, in memory.

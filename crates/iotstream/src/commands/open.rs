@@ -10,8 +10,7 @@ use crate::channel::Source;
 use crate::checkpoint::{self, CheckpointStore, EngineState};
 use crate::clock::wall_clock_now;
 use crate::connectors::{file, generator, SinkContext, SourceOptions};
-use crate::mutants::Mutant;
-use crate::pipeline::{Checkpointing, Outputs};
+use crate::pipeline::{Checkpointing, DriverHook, Outputs};
 use crate::plan::{self, RunPlan};
 use crate::scaleout;
 use crate::signals::Stop;
@@ -25,6 +24,8 @@ pub struct Opened {
     pub outputs: Outputs,
     /// The checkpoint store and the checkpoint to resume from.
     pub checkpointing: Option<Checkpointing>,
+    /// The driver's extension, when the run has one (scale-out).
+    pub hook: Option<Box<dyn DriverHook>>,
 }
 
 /// Opens everything `plan` names; `None` if `stop` was asked for during start-up (nothing has
@@ -34,7 +35,7 @@ pub fn open(plan: &RunPlan, stop: &Stop) -> anyhow::Result<Option<Opened>> {
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
     let Some(context) = unless_stopped(stop, sink_context(plan, resume, stop))? else { return Ok(None) };
     let (mut outputs, store) = open_outputs(plan, &context)?;
-    let scale_out = scaleout::open(plan.scale_out.as_ref(), context.kafka.as_ref(), &mut outputs)?;
+    let (member, hook) = scaleout::open(plan.scale_out.as_ref(), context.kafka.as_ref())?.unzip();
     if stop.is_requested() {
         return Ok(None);
     }
@@ -47,9 +48,11 @@ pub fn open(plan: &RunPlan, stop: &Stop) -> anyhow::Result<Option<Opened>> {
         return Ok(None);
     }
     let positions = resume.map(|r| r.positions.clone()).unwrap_or_default();
-    let opened = open_source(plan, positions, checkpointing.is_some(), scale_out.as_ref(), stop);
+    let resumed = resume.is_some();
+    let opened = open_source(plan, positions, checkpointing.is_some(), member.as_ref(), stop);
     let Some(source) = unless_stopped(stop, opened)? else { return Ok(None) };
-    Ok(Some(Opened { source, outputs, checkpointing }))
+    let source = plan.faults.source(source, resumed);
+    Ok(Some(Opened { source, outputs, checkpointing, hook }))
 }
 
 /// `outcome`, unless it failed because a stop came meanwhile: a broker waited for in slices
@@ -65,7 +68,7 @@ fn unless_stopped<T>(stop: &Stop, outcome: anyhow::Result<T>) -> anyhow::Result<
 fn checkpointing(plan: &RunPlan) -> anyhow::Result<Option<Checkpointing>> {
     let Some(checkpoints) = &plan.checkpoints else { return Ok(None) };
     let input = plan.input.checkpoint.clone();
-    let store = CheckpointStore::open(&checkpoints.dir)?;
+    let store = plan.faults.store(Box::new(CheckpointStore::open(&checkpoints.dir)?));
     let resume = store.load()?;
     if let Some(state) = &resume {
         checkpoint::check_input(state, &input)?;
@@ -75,7 +78,6 @@ fn checkpointing(plan: &RunPlan) -> anyhow::Result<Option<Checkpointing>> {
         interval: checkpoints.interval,
         input,
         resume,
-        unsafe_positions_only: plan.mutant == Some(Mutant::PositionsWithoutState),
         companions: checkpoints.companions.clone(),
     }))
 }
@@ -83,8 +85,7 @@ fn checkpointing(plan: &RunPlan) -> anyhow::Result<Option<Checkpointing>> {
 /// What the outputs need to know: where a resumed result file is cut back to, and the input's
 /// connection when the input is Kafka or MQTT (their outputs use it).
 fn sink_context(plan: &RunPlan, resume: Option<&EngineState>, stop: &Stop) -> anyhow::Result<SinkContext> {
-    let output = plan.outputs.stream.output.as_deref();
-    let resume_len = Mutant::resume_len(plan.mutant, output, resume.and_then(|r| r.output_len));
+    let resume_len = resume.and_then(|r| r.output_len);
     let plan::Source::Flags(source) = &plan.source else {
         return Ok(SinkContext { resume_len, ..SinkContext::default() });
     };
@@ -103,6 +104,7 @@ fn open_outputs(plan: &RunPlan, context: &SinkContext) -> anyhow::Result<(Output
     if let Some(connectors) = &plan.outputs.connectors {
         crate::connectors::open_sinks(connectors, context, &mut outputs)?;
     }
+    plan.faults.outputs(&mut outputs);
     let Some(store) = &plan.outputs.store else { return Ok((outputs, None)) };
     match store::open(Some(&store.target), store.retention, &mut outputs) {
         Ok(()) => Ok((outputs, Some(&store.target).cloned())),
@@ -182,7 +184,7 @@ fn open_source(
     plan: &RunPlan,
     positions: std::collections::BTreeMap<i32, i64>,
     own_all: bool,
-    group: Option<&scaleout::Group>,
+    member: Option<&scaleout::Member>,
     stop: &Stop,
 ) -> anyhow::Result<Source> {
     let source = match &plan.source {
@@ -204,8 +206,8 @@ fn open_source(
         stop: stop.clone(),
     };
     tracing::debug!(threads = options.threads, "parsing threads");
-    match group {
-        Some(group) => group.open_source(source, &options),
+    match member {
+        Some(member) => member.open_source(source, &options),
         None => source.open(&options),
     }
 }

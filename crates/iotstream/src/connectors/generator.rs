@@ -30,7 +30,7 @@ fn run(mut simulator: Simulator, rate: f64, count: Option<u64>, tx: &mpsc::Sende
     loop {
         let remaining = count.map_or(u64::MAX, |c| c - simulator.produced());
         if remaining == 0 {
-            let _ = tx.blocking_send(SourceEvent::End);
+            let _ = tx.blocking_send(SourceEvent::end());
             return;
         }
         let due = pacer.due(simulator.produced()).min(remaining);
@@ -39,7 +39,7 @@ fn run(mut simulator: Simulator, rate: f64, count: Option<u64>, tx: &mpsc::Sende
             let mut data = Vec::with_capacity(due as usize * 200);
             simulator.fill(&mut data, due);
             let chunk = Chunk::from_vec(data, first_line);
-            if tx.blocking_send(SourceEvent::Chunk(chunk)).is_err() {
+            if tx.blocking_send(SourceEvent::chunk(chunk)).is_err() {
                 return; // the pipeline has stopped
             }
         }

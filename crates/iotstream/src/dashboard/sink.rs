@@ -5,13 +5,12 @@
 //! chart; stats records (`--stats-every`) are for files and topics. Taking both would put two
 //! records a few microseconds apart into the history, and the rate between them would spike.
 
-use std::io;
 use std::sync::Arc;
 
-use iotstream_engine::{StatsRecord, WindowResult};
+use iotstream_engine::StatsRecord;
 
 use super::Hub;
-use crate::sinks::ResultSink;
+use crate::sinks::{Emission, ResultSink, SinkError};
 
 /// The dashboard's sink.
 pub struct HttpSink {
@@ -26,12 +25,15 @@ impl HttpSink {
 }
 
 impl ResultSink for HttpSink {
-    fn write_result(&mut self, result: &WindowResult) -> io::Result<()> {
-        self.hub.publish_result(result).map_err(io::Error::other)
+    fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
+        for result in emission.windows {
+            self.hub.publish_result(result)?;
+        }
+        Ok(())
     }
 
-    fn write_status(&mut self, status: &StatsRecord) -> io::Result<()> {
-        self.hub.publish_status(status).map_err(io::Error::other)
+    fn write_status(&mut self, status: &StatsRecord) -> Result<(), SinkError> {
+        Ok(self.hub.publish_status(status)?)
     }
 
     fn is_live_view(&self) -> bool {

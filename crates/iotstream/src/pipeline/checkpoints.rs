@@ -1,33 +1,35 @@
-//! Saving and restoring the whole state of a run (`--state-dir`).
+//! Checkpointing: saving the whole state of a run (`--state-dir`) and restoring it.
+//!
+//! A checkpoint is saved between events, after everything it covers is durable: dead letters
+//! flushed, the result and alerts files synced (their lengths are recorded), the source's own
+//! files (the MQTT journal) synced. It holds what counting holds (the operator, the sensor table,
+//! the tallies, the positions), the number of results written, and the alerts' state.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use iotstream_engine::{MicroBatches, Operator};
+use iotstream_engine::{EventTime, MicroBatches, Operator};
 use tokio::time::Instant;
 
-use super::driver::Driver;
+use super::counting::Counting;
+use super::emitting::Emitting;
+use super::error::RunError;
 use super::positions::Progress;
-use super::RunSummary;
-use crate::channel::Control;
-use crate::checkpoint::{CheckpointStore, EngineState};
-use crate::clock::wall_clock_now;
+use super::totals::RunSummary;
+use crate::channel::Command;
+use crate::checkpoint::{EngineState, StateStore};
 use crate::instruments;
+use crate::sinks::SinkError;
 
-/// Saving state while running (`--state-dir`).
+/// Saving state while running (`--state-dir`): what the run's start opened.
 pub struct Checkpointing {
     /// Where checkpoints go.
-    pub store: CheckpointStore,
+    pub store: Box<dyn StateStore>,
     /// How often.
     pub interval: Duration,
     /// What is being read, recorded so that a checkpoint resumes only the same input.
     pub input: String,
     /// The checkpoint to resume from, if there was one.
     pub resume: Option<EngineState>,
-    /// Deliberately wrong (the fault suite's `positions-without-state` mutant): periodic
-    /// checkpoints save the positions but not the state that goes with them.
-    pub unsafe_positions_only: bool,
     /// Files a source writes beside the checkpoints (the MQTT journal) that must be on disk
     /// before a checkpoint is: synced first. The source writes them before handing input over,
     /// so a sync here covers everything the checkpoint counts, one sync per checkpoint instead
@@ -35,86 +37,109 @@ pub struct Checkpointing {
     pub companions: Vec<std::path::PathBuf>,
 }
 
-impl Driver {
-    /// Resumes from a checkpoint: the operator, live views, totals and positions as they were.
-    pub(super) fn restore(&mut self, state: EngineState) -> anyhow::Result<()> {
-        self.operator.check_resumable(&state.operator)?;
-        self.operator = state.operator;
-        self.sensors = state.sensors;
-        self.rejected = state.rejected;
-        if let Some(alerts) = &mut self.outputs.alerts {
-            alerts.restore(state.alerts);
+/// The checkpoints of a running pipeline.
+pub struct Checkpointer {
+    store: Box<dyn StateStore>,
+    input: String,
+    companions: Vec<std::path::PathBuf>,
+    /// When the last checkpoint was saved (for the checkpoint-age metric).
+    last: Option<Instant>,
+}
+
+impl Checkpointer {
+    /// Checkpoints as `checkpointing` says, and the checkpoint to resume from.
+    pub fn new(checkpointing: Checkpointing) -> (Checkpointer, Option<EngineState>) {
+        let Checkpointing { store, input, resume, companions, .. } = checkpointing;
+        (Checkpointer { store, input, companions, last: None }, resume)
+    }
+
+    /// Saves a checkpoint at processing time `now`; `last`: the run's final one. Tells the source
+    /// once it is saved: a source that cannot read messages again once acknowledged (MQTT)
+    /// acknowledges what it holds.
+    pub fn save(
+        &mut self,
+        counting: &mut Counting,
+        emitting: &mut Emitting,
+        now: EventTime,
+        last: bool,
+    ) -> Result<(), RunError> {
+        emitting.flush_dead_letters()?;
+        emitting.sync()?;
+        if let Some(alerts) = &mut counting.alerts {
+            alerts.sync()?;
         }
-        self.summary =
-            RunSummary { readings: state.readings, rejected: state.rejected_count, results: state.results };
-        tracing::info!(readings = state.readings, positions = ?state.positions, saved_at = %state.saved_at, "resumed from checkpoint");
-        self.progress = Progress::restore(state.positions);
+        sync_companions(&self.companions)?;
+        let positions = counting.progress.positions().clone();
+        let mut state = take_state(counting, emitting, self.input.clone(), now);
+        let saved = self.store.save(&mut state, last);
+        put_back(counting, state);
+        saved?;
+        self.last = Some(Instant::now());
+        instruments::record_checkpoint();
+        // Everything counted is in the checkpoint, open windows included.
+        emitting.tell(Command::Checkpointed(positions.into_iter().collect()));
         Ok(())
     }
 
-    /// Saves a checkpoint. Everything emitted so far is already written (sinks flush each result);
-    /// dead letters are flushed first, and the result file is synced: the checkpoint records its
-    /// length, and after an OS crash the file must not be shorter than that.
-    pub(super) fn checkpoint(&mut self) -> anyhow::Result<()> {
-        if self.checkpointing.is_none() {
-            return Ok(());
-        }
-        self.flush_dead_letters()?;
-        if let Some(durable) = &mut self.outputs.durable {
-            durable.sync().context("cannot sync the result file before a checkpoint")?;
-        }
-        if let Some(alerts) = &mut self.outputs.alerts {
-            alerts.sync()?;
-        }
-        let Some(checkpointing) = &self.checkpointing else { return Ok(()) };
-        sync_companions(&checkpointing.companions)?;
-        let now = wall_clock_now();
-        // Moved out and back rather than cloned: the state can be large (a million sensors).
-        let operator = std::mem::replace(&mut self.operator, Operator::Batches(MicroBatches::default()));
-        // The fault suite's deliberately unsafe mode saves a blank operator beside real positions.
-        let (saved_operator, kept) = match checkpointing.unsafe_positions_only {
-            true => (operator.blank_like(now), Some(operator)),
-            false => (operator, None),
-        };
-        let positions = self.progress.positions().clone();
-        let state = EngineState {
-            input: checkpointing.input.clone(),
-            positions: positions.clone(),
-            operator: saved_operator,
-            sensors: std::mem::take(&mut self.sensors),
-            rejected: self.rejected,
-            readings: self.summary.readings,
-            rejected_count: self.summary.rejected,
-            results: self.summary.results,
-            output_len: self.outputs.written.as_ref().map(|w| w.load(Ordering::SeqCst)),
-            saved_at: now,
-            alerts: self.outputs.alerts.as_mut().map(|a| a.take_snapshot()),
-        };
-        let saved = checkpointing.store.save(&state);
-        self.operator = kept.unwrap_or(state.operator);
-        self.sensors = state.sensors;
-        if let (Some(alerts), Some(snapshot)) = (&mut self.outputs.alerts, state.alerts) {
-            alerts.put_back(snapshot);
-        }
-        if saved.is_ok() {
-            self.last_checkpoint = Some(Instant::now());
-            instruments::record_checkpoint();
-            // Everything counted is in the checkpoint, open windows included.
-            if let Some(acks) = &mut self.acks {
-                acks.acknowledge(Control::Checkpointed(positions.into_iter().collect()));
-            }
-        }
-        saved
+    /// When the last checkpoint was saved, if one was.
+    pub fn last(&self) -> Option<Instant> {
+        self.last
+    }
+}
+
+/// Resumes counting and emitting from a checkpoint: the operator (checked to be of the same
+/// settings), live views, totals and positions as they were.
+pub fn restore(state: EngineState, counting: &mut Counting, emitting: &mut Emitting) -> Result<(), RunError> {
+    counting.operator.check_resumable(&state.operator)?;
+    tracing::info!(readings = state.readings, positions = ?state.positions, saved_at = %state.saved_at, "resumed from checkpoint");
+    counting.operator = state.operator;
+    counting.sensors = state.sensors;
+    counting.rejected = state.rejected;
+    if let Some(alerts) = &mut counting.alerts {
+        alerts.restore(state.alerts);
+    }
+    counting.totals = RunSummary { readings: state.readings, rejected: state.rejected_count, results: 0 };
+    emitting.resume(state.results);
+    counting.progress = Progress::restore(state.positions);
+    Ok(())
+}
+
+/// The state to save, moved out of counting rather than cloned: it can be large (a million
+/// sensors). [`put_back`] returns it.
+fn take_state(counting: &mut Counting, emitting: &Emitting, input: String, now: EventTime) -> EngineState {
+    EngineState {
+        input,
+        positions: counting.progress.positions().clone(),
+        operator: std::mem::replace(&mut counting.operator, Operator::Batches(MicroBatches::default())),
+        sensors: std::mem::take(&mut counting.sensors),
+        rejected: counting.rejected,
+        readings: counting.totals.readings,
+        rejected_count: counting.totals.rejected,
+        results: emitting.results(),
+        output_len: emitting.written(),
+        saved_at: now,
+        alerts: counting.alerts.as_mut().map(|a| a.take_snapshot()),
+    }
+}
+
+/// Returns what [`take_state`] took.
+fn put_back(counting: &mut Counting, state: EngineState) {
+    counting.operator = state.operator;
+    counting.sensors = state.sensors;
+    if let (Some(alerts), Some(snapshot)) = (&mut counting.alerts, state.alerts) {
+        alerts.put_back(snapshot);
     }
 }
 
 /// Syncs each of `files` that exists (a source may not have written its file yet).
-fn sync_companions(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
+fn sync_companions(files: &[std::path::PathBuf]) -> Result<(), SinkError> {
     for path in files {
         match std::fs::File::open(path) {
-            Ok(file) => file.sync_data().with_context(|| format!("cannot sync {}", path.display()))?,
+            Ok(file) => file
+                .sync_data()
+                .map_err(|error| SinkError::Other(format!("cannot sync {}: {error}", path.display())))?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(error).with_context(|| format!("cannot open {}", path.display())),
+            Err(error) => return Err(SinkError::Other(format!("cannot open {}: {error}", path.display()))),
         }
     }
     Ok(())

@@ -10,18 +10,18 @@ use std::sync::mpsc as std_mpsc;
 
 use iotstream_engine::Coverage;
 
-use crate::channel::{Control, Positions};
+use crate::channel::{Command, Positions};
 
 /// Where acknowledgements go: the source's control channel, or a recorder in tests.
 pub trait Acknowledge: Send {
-    /// Hands `control` (positions to commit) to the source.
-    fn acknowledge(&mut self, control: Control);
+    /// Hands `command` (positions to commit) to the source.
+    fn acknowledge(&mut self, command: Command);
 }
 
-impl Acknowledge for std_mpsc::Sender<Control> {
-    fn acknowledge(&mut self, control: Control) {
+impl Acknowledge for std_mpsc::Sender<Command> {
+    fn acknowledge(&mut self, command: Command) {
         // A source that has gone needs no more positions.
-        let _ = self.send(control);
+        let _ = self.send(command);
     }
 }
 

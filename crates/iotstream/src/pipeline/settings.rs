@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use iotstream_engine::{OperatorConfig, Parser};
 
-use crate::mutants::Mutant;
-
 /// What a run computes. Today the seed's analysis only: readings parsed in the seed's shape,
 /// counted by state in batches or windows. A second kind of analysis is a second variant, with
 /// its own parser and operator.
@@ -52,8 +50,6 @@ pub struct Settings {
     pub status_every: Option<Duration>,
     /// Scale-out: save the owned partitions' states this often (as checkpoints are saved).
     pub save_every: Option<Duration>,
-    /// A deliberately broken engine, for the fault suite only (`None`: the real one).
-    pub mutant: Option<Mutant>,
 }
 
 impl Settings {

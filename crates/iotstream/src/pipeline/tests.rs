@@ -5,13 +5,15 @@ use std::io;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use iotstream_engine::{EventTime, EventTimeConfig, OperatorConfig, RejectReason, WindowResult, WindowSpec};
+use iotstream_engine::{EventTime, EventTimeConfig, OperatorConfig, RejectReason, WindowSpec};
 
 use super::*;
-use crate::channel::{Control, MessageBatch, Positions, Revoke, SourceEvent};
+use crate::channel::{
+    Command, Control, MessageBatch, Positions, Revoke, SourceError, SourceEvent, Telemetry,
+};
 use crate::checkpoint::CheckpointStore;
-use crate::mutants::Mutant;
-use crate::sinks::{RejectSink, ResultSink};
+use crate::clock::wall_clock_now;
+use crate::sinks::{Emission, RejectSink, ResultSink, SinkError};
 
 const SECOND: i64 = 1_000_000;
 const BASE: i64 = 1_479_302_790 * SECOND; // 2016-11-16T13:26:30Z
@@ -64,20 +66,22 @@ struct MemorySink {
 }
 
 impl ResultSink for MemorySink {
-    fn write_result(&mut self, result: &WindowResult) -> io::Result<()> {
+    fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
         if self.fail {
-            return Err(io::Error::other("disk full"));
+            return Err(io::Error::other("disk full").into());
         }
-        self.journal.push(Entry::Result {
-            messages: result.messages,
-            rejected: result.rejected,
-            is_final: result.is_final,
-            partitions: result.partitions.clone(),
-        });
+        for result in emission.windows {
+            self.journal.push(Entry::Result {
+                messages: result.messages,
+                rejected: result.rejected,
+                is_final: result.is_final,
+                partitions: result.partitions.clone(),
+            });
+        }
         Ok(())
     }
 
-    fn write_stats(&mut self, stats: &iotstream_engine::StatsRecord) -> io::Result<()> {
+    fn write_stats(&mut self, stats: &iotstream_engine::StatsRecord) -> Result<(), SinkError> {
         self.journal.push(Entry::Stats { readings: stats.readings, consumer_lag: stats.consumer_lag });
         Ok(())
     }
@@ -95,7 +99,7 @@ impl RejectSink for MemoryDeadLetters {
         self.queued += 1;
     }
 
-    fn flush(&mut self) -> anyhow::Result<()> {
+    fn flush(&mut self) -> Result<(), SinkError> {
         if std::mem::take(&mut self.queued) > 0 {
             self.journal.push(Entry::DeadLettersFlushed);
         }
@@ -106,13 +110,34 @@ impl RejectSink for MemoryDeadLetters {
 struct Recorder(Journal);
 
 impl Acknowledge for Recorder {
-    fn acknowledge(&mut self, control: Control) {
-        self.0.push(match control {
-            Control::Commit(positions) => Entry::Commit(positions),
-            Control::Shutdown(positions) => Entry::Shutdown(positions),
-            Control::Checkpointed(positions) => Entry::Checkpointed(positions),
-            Control::Rejoin => panic!("the driver never asks to rejoin"),
+    fn acknowledge(&mut self, command: Command) {
+        self.0.push(match command {
+            Command::Commit(positions) => Entry::Commit(positions),
+            Command::Shutdown(positions) => Entry::Shutdown(positions),
+            Command::Checkpointed(positions) => Entry::Checkpointed(positions),
+            Command::Rejoin => panic!("the driver never asks to rejoin"),
         });
+    }
+}
+
+/// The driver as the run loop drives it: each call at the wall clock's time.
+trait Now {
+    fn on_event_now(&mut self, event: Option<SourceEvent>) -> Result<Flow, RunError>;
+    fn on_tick_now(&mut self, tick: Tick) -> Result<(), RunError>;
+    fn finish_now(self, ended: bool) -> Result<RunSummary, RunError>;
+}
+
+impl Now for Driver {
+    fn on_event_now(&mut self, event: Option<SourceEvent>) -> Result<Flow, RunError> {
+        self.on_event(event, wall_clock_now())
+    }
+
+    fn on_tick_now(&mut self, tick: Tick) -> Result<(), RunError> {
+        self.on_tick(tick, wall_clock_now())
+    }
+
+    fn finish_now(self, ended: bool) -> Result<RunSummary, RunError> {
+        self.finish(ended, wall_clock_now())
     }
 }
 
@@ -125,7 +150,6 @@ fn batches() -> Settings {
         offline_after: Duration::from_secs(60),
         status_every: None,
         save_every: None,
-        mutant: None,
     }
 }
 
@@ -143,7 +167,7 @@ fn windows() -> Settings {
 
 /// A driver whose sink, dead letters and acknowledgements all go to one journal.
 fn new_driver(options: Settings, journal: &Journal, checkpointing: Option<Checkpointing>) -> Driver {
-    driver_with(options, journal, checkpointing, false)
+    driver_with(options, journal, checkpointing, false, None)
 }
 
 fn driver_with(
@@ -151,13 +175,16 @@ fn driver_with(
     journal: &Journal,
     checkpointing: Option<Checkpointing>,
     failing_sink: bool,
+    durable: Option<Box<dyn crate::sinks::Durable>>,
 ) -> Driver {
     let outputs = Outputs {
         sinks: vec![Box::new(MemorySink { journal: journal.clone(), fail: failing_sink })],
         dead_letters: Some(Box::new(MemoryDeadLetters { journal: journal.clone(), queued: 0 })),
+        durable,
         ..Outputs::default()
     };
-    Driver::new(&options, outputs, Some(Box::new(Recorder(journal.clone()))), checkpointing).unwrap()
+    let acks = Some(Box::new(Recorder(journal.clone())) as Box<dyn Acknowledge>);
+    Driver::new(&options, outputs, acks, checkpointing, None, wall_clock_now()).unwrap()
 }
 
 fn reading(t: i64) -> String {
@@ -173,7 +200,7 @@ fn messages(partition: i32, first_offset: i64, payloads: &[String]) -> Option<So
     for (offset, payload) in (first_offset..).zip(payloads) {
         batch.push(payload.as_bytes(), usize::MAX, partition, offset);
     }
-    Some(SourceEvent::Messages(batch))
+    Some(SourceEvent::messages(batch))
 }
 
 fn result(messages: u64, rejected: u64, is_final: bool, partitions: &[i32]) -> Entry {
@@ -184,10 +211,10 @@ fn result(messages: u64, rejected: u64, is_final: bool, partitions: &[i32]) -> E
 fn a_result_is_written_before_the_positions_it_covers_are_acknowledged() {
     let journal = Journal::default();
     let mut driver = new_driver(batches(), &journal, None);
-    let flow = driver.on_event(messages(0, 0, &[reading(BASE), reading(BASE), reading(BASE)])).unwrap();
+    let flow = driver.on_event_now(messages(0, 0, &[reading(BASE), reading(BASE), reading(BASE)])).unwrap();
     assert_eq!(flow, Flow::Continue);
     assert_eq!(journal.take(), vec![], "nothing is acknowledged before a result covers it");
-    driver.on_tick(Tick::Operator).unwrap();
+    driver.on_tick_now(Tick::Operator).unwrap();
     assert_eq!(journal.take(), vec![result(3, 0, true, &[0]), Entry::Commit(vec![(0, 3)])]);
 }
 
@@ -195,8 +222,8 @@ fn a_result_is_written_before_the_positions_it_covers_are_acknowledged() {
 fn dead_letters_are_durable_before_the_result_that_counts_them() {
     let journal = Journal::default();
     let mut driver = new_driver(batches(), &journal, None);
-    driver.on_event(messages(1, 5, &["{nope".to_owned(), reading(BASE)])).unwrap();
-    driver.on_tick(Tick::Operator).unwrap();
+    driver.on_event_now(messages(1, 5, &["{nope".to_owned(), reading(BASE)])).unwrap();
+    driver.on_tick_now(Tick::Operator).unwrap();
     let dead = Entry::DeadLetter { partition: 1, offset: 5, reason: RejectReason::MalformedJson };
     let expected =
         vec![dead, Entry::DeadLettersFlushed, result(1, 1, true, &[1]), Entry::Commit(vec![(1, 7)])];
@@ -206,12 +233,12 @@ fn dead_letters_are_durable_before_the_result_that_counts_them() {
 #[test]
 fn a_failing_sink_stops_acknowledgements() {
     let journal = Journal::default();
-    let mut driver = driver_with(batches(), &journal, None, true);
-    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
-    let error = driver.on_tick(Tick::Operator).unwrap_err();
+    let mut driver = driver_with(batches(), &journal, None, true, None);
+    driver.on_event_now(messages(0, 0, &[reading(BASE)])).unwrap();
+    let error = driver.on_tick_now(Tick::Operator).unwrap_err();
     assert!(format!("{error:#}").contains("disk full"), "{error:#}");
     assert!(!journal.take().iter().any(|e| matches!(e, Entry::Commit(_))), "nothing acknowledged");
-    assert!(driver.finish(true).is_err(), "the end cannot be written either");
+    assert!(driver.finish_now(true).is_err(), "the end cannot be written either");
     assert!(!journal.take().iter().any(|e| matches!(e, Entry::Shutdown(_))), "no final positions");
 }
 
@@ -219,14 +246,16 @@ fn a_failing_sink_stops_acknowledgements() {
 fn a_revoke_emits_the_open_batch_and_releases_the_partitions() {
     let journal = Journal::default();
     let mut driver = new_driver(batches(), &journal, None);
-    driver.on_event(messages(0, 0, &[reading(BASE), reading(BASE)])).unwrap();
-    driver.on_event(messages(1, 0, &[reading(BASE)])).unwrap();
+    driver.on_event_now(messages(0, 0, &[reading(BASE), reading(BASE)])).unwrap();
+    driver.on_event_now(messages(1, 0, &[reading(BASE)])).unwrap();
     let (reply, released) = std_mpsc::sync_channel(1);
-    driver.on_event(Some(SourceEvent::Revoke(Revoke { partitions: vec![0], reply }))).unwrap();
+    driver
+        .on_event_now(Some(SourceEvent::Control(Control::Revoke(Revoke { partitions: vec![0], reply }))))
+        .unwrap();
     assert_eq!(released.try_recv().unwrap(), vec![(0, 2)]);
     assert_eq!(journal.take(), vec![result(3, 0, true, &[0, 1])]);
-    driver.on_event(messages(1, 1, &[reading(BASE)])).unwrap();
-    driver.on_tick(Tick::Operator).unwrap();
+    driver.on_event_now(messages(1, 1, &[reading(BASE)])).unwrap();
+    driver.on_tick_now(Tick::Operator).unwrap();
     assert_eq!(journal.take(), vec![result(1, 0, true, &[1]), Entry::Commit(vec![(1, 2)])], "0 is gone");
 }
 
@@ -235,14 +264,14 @@ fn event_time_acknowledges_only_input_in_emitted_windows() {
     let journal = Journal::default();
     let mut driver = new_driver(windows(), &journal, None);
     // Two readings in [BASE, BASE+10s), then one at +12 s: the watermark (12 s - 1 s) closes it.
-    driver.on_event(messages(0, 0, &[reading(BASE + SECOND), reading(BASE + 2 * SECOND)])).unwrap();
-    driver.on_tick(Tick::Operator).unwrap();
+    driver.on_event_now(messages(0, 0, &[reading(BASE + SECOND), reading(BASE + 2 * SECOND)])).unwrap();
+    driver.on_tick_now(Tick::Operator).unwrap();
     assert_eq!(journal.take(), vec![Entry::Commit(vec![(0, 0)])], "the open window pins offset 0");
-    driver.on_event(messages(0, 2, &[reading(BASE + 12 * SECOND)])).unwrap();
+    driver.on_event_now(messages(0, 2, &[reading(BASE + 12 * SECOND)])).unwrap();
     assert_eq!(journal.take(), vec![result(2, 0, true, &[0])], "closed as soon as the input completes it");
-    driver.on_tick(Tick::Operator).unwrap();
+    driver.on_tick_now(Tick::Operator).unwrap();
     assert_eq!(journal.take(), vec![Entry::Commit(vec![(0, 2)])], "offset 2 is in the next, open window");
-    assert_eq!(driver.finish(true).unwrap().results, 2);
+    assert_eq!(driver.finish_now(true).unwrap().results, 2);
     assert_eq!(journal.take(), vec![result(1, 0, true, &[0]), Entry::Shutdown(vec![(0, 3)])]);
 }
 
@@ -250,14 +279,14 @@ fn event_time_acknowledges_only_input_in_emitted_windows() {
 fn a_stop_without_a_state_directory_emits_what_is_open() {
     let journal = Journal::default();
     let mut driver = new_driver(batches(), &journal, None);
-    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
-    let summary = driver.finish(false).unwrap();
+    driver.on_event_now(messages(0, 0, &[reading(BASE)])).unwrap();
+    let summary = driver.finish_now(false).unwrap();
     assert_eq!(summary, RunSummary { readings: 1, rejected: 0, results: 1 });
     assert_eq!(journal.take(), vec![result(1, 0, true, &[0]), Entry::Shutdown(vec![(0, 1)])]);
 
     let mut driver = new_driver(windows(), &journal, None);
-    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
-    driver.finish(false).unwrap();
+    driver.on_event_now(messages(0, 0, &[reading(BASE)])).unwrap();
+    driver.finish_now(false).unwrap();
     let partial = result(1, 0, false, &[0]);
     assert_eq!(
         journal.take(),
@@ -270,11 +299,10 @@ fn checkpointing(dir: &std::path::Path) -> Checkpointing {
     let store = CheckpointStore::open(dir).unwrap();
     let resume = store.load().unwrap();
     Checkpointing {
-        store,
+        store: Box::new(store),
         interval: Duration::from_secs(5),
         input: "kafka:t".into(),
         resume,
-        unsafe_positions_only: false,
         companions: Vec::new(),
     }
 }
@@ -284,16 +312,16 @@ fn a_stop_with_a_state_directory_saves_what_is_open_and_the_restart_completes_it
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::default();
     let mut first = new_driver(batches(), &journal, Some(checkpointing(dir.path())));
-    first.on_event(messages(0, 0, &[reading(BASE), reading(BASE)])).unwrap();
-    first.finish(false).unwrap();
+    first.on_event_now(messages(0, 0, &[reading(BASE), reading(BASE)])).unwrap();
+    first.finish_now(false).unwrap();
     // Nothing emitted early: the open batch is in the checkpoint, which the source is told.
     assert_eq!(journal.take(), vec![Entry::Checkpointed(vec![(0, 2)]), Entry::Shutdown(vec![(0, 2)])]);
     let saved = CheckpointStore::open(dir.path()).unwrap().load().unwrap().unwrap();
     assert_eq!((saved.readings, saved.positions.get(&0)), (2, Some(&2)));
 
     let mut second = new_driver(batches(), &journal, Some(checkpointing(dir.path())));
-    second.on_event(messages(0, 2, &[reading(BASE)])).unwrap();
-    let summary = second.finish(true).unwrap();
+    second.on_event_now(messages(0, 2, &[reading(BASE)])).unwrap();
+    let summary = second.finish_now(true).unwrap();
     assert_eq!(summary, RunSummary { readings: 3, rejected: 0, results: 1 });
     let expected =
         vec![result(3, 0, true, &[0]), Entry::Checkpointed(vec![(0, 3)]), Entry::Shutdown(vec![(0, 3)])];
@@ -307,8 +335,8 @@ fn a_checkpoint_asked_for_is_saved_at_once_and_the_source_told() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::default();
     let mut driver = new_driver(batches(), &journal, Some(checkpointing(dir.path())));
-    driver.on_event(messages(0, 0, &[reading(BASE), reading(BASE)])).unwrap();
-    driver.on_event(Some(SourceEvent::CheckpointWanted)).unwrap();
+    driver.on_event_now(messages(0, 0, &[reading(BASE), reading(BASE)])).unwrap();
+    driver.on_event_now(Some(SourceEvent::Control(Control::CheckpointWanted))).unwrap();
     assert_eq!(journal.take(), vec![Entry::Checkpointed(vec![(0, 2)]), Entry::Commit(vec![(0, 2)])]);
     drop(driver);
     let saved = CheckpointStore::open(dir.path()).unwrap().load().unwrap().unwrap();
@@ -319,9 +347,10 @@ fn a_checkpoint_asked_for_is_saved_at_once_and_the_source_told() {
 fn a_checkpoint_of_other_window_settings_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::default();
-    new_driver(batches(), &journal, Some(checkpointing(dir.path()))).finish(true).unwrap();
+    new_driver(batches(), &journal, Some(checkpointing(dir.path()))).finish_now(true).unwrap();
     let outputs = Outputs::default();
-    let refused = Driver::new(&windows(), outputs, None, Some(checkpointing(dir.path())));
+    let refused =
+        Driver::new(&windows(), outputs, None, Some(checkpointing(dir.path())), None, wall_clock_now());
     assert!(format!("{:#}", refused.err().unwrap()).contains("other window settings"));
 }
 
@@ -329,9 +358,10 @@ fn a_checkpoint_of_other_window_settings_is_refused() {
 fn the_end_of_input_and_a_failed_source_end_the_run() {
     let journal = Journal::default();
     let mut driver = new_driver(batches(), &journal, None);
-    assert_eq!(driver.on_event(Some(SourceEvent::End)).unwrap(), Flow::End);
-    assert_eq!(driver.on_event(None).unwrap(), Flow::End);
-    let failed = driver.on_event(Some(SourceEvent::Failed("broker gone".into())));
+    assert_eq!(driver.on_event_now(Some(SourceEvent::end())).unwrap(), Flow::End);
+    assert_eq!(driver.on_event_now(None).unwrap(), Flow::End);
+    let gone = SourceError::Read(io::Error::other("broker gone"));
+    let failed = driver.on_event_now(Some(SourceEvent::Control(Control::Failed(gone))));
     assert!(format!("{:#}", failed.unwrap_err()).contains("broker gone"));
 }
 
@@ -340,11 +370,11 @@ fn stats_carry_the_consumer_lag_the_source_reported() {
     let journal = Journal::default();
     let mut driver =
         new_driver(Settings { stats_every: Some(Duration::from_secs(1)), ..batches() }, &journal, None);
-    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
-    driver.on_tick(Tick::Stats).unwrap();
-    driver.on_event(Some(SourceEvent::Lag(vec![(0, 5), (1, 7)]))).unwrap();
-    driver.on_event(Some(SourceEvent::Lag(vec![(1, 2)]))).unwrap();
-    driver.on_tick(Tick::Stats).unwrap();
+    driver.on_event_now(messages(0, 0, &[reading(BASE)])).unwrap();
+    driver.on_tick_now(Tick::Stats).unwrap();
+    driver.on_event_now(Some(SourceEvent::Telemetry(Telemetry::Lag(vec![(0, 5), (1, 7)])))).unwrap();
+    driver.on_event_now(Some(SourceEvent::Telemetry(Telemetry::Lag(vec![(1, 2)])))).unwrap();
+    driver.on_tick_now(Tick::Stats).unwrap();
     let stats = journal.take();
     let expected = vec![
         Entry::Stats { readings: 1, consumer_lag: None },
@@ -358,7 +388,7 @@ fn sensor_lookups_are_answered_from_the_last_readings() {
     let journal = Journal::default();
     let options = Settings { status_every: Some(Duration::from_secs(1)), ..batches() };
     let mut driver = new_driver(options, &journal, None);
-    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
+    driver.on_event_now(messages(0, 0, &[reading(BASE)])).unwrap();
     let (reply, answer) = tokio::sync::oneshot::channel();
     driver.answer(crate::channel::SensorQuery { guid: format!("g{BASE}"), reply });
     let last = answer.blocking_recv().unwrap().expect("the sensor has reported");
@@ -388,12 +418,13 @@ impl crate::sinks::Durable for MemoryDurable {
 fn the_result_file_is_synced_before_a_checkpoint_records_its_length() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::default();
-    let mut driver = new_driver(batches(), &journal, Some(checkpointing(dir.path())));
-    driver.outputs.durable = Some(Box::new(MemoryDurable { journal: journal.clone(), fail: false }));
-    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
-    driver.on_tick(Tick::Operator).unwrap();
+    let durable = MemoryDurable { journal: journal.clone(), fail: false };
+    let mut driver =
+        driver_with(batches(), &journal, Some(checkpointing(dir.path())), false, Some(Box::new(durable)));
+    driver.on_event_now(messages(0, 0, &[reading(BASE)])).unwrap();
+    driver.on_tick_now(Tick::Operator).unwrap();
     journal.take();
-    driver.on_tick(Tick::Checkpoint).unwrap();
+    driver.on_tick_now(Tick::Checkpoint).unwrap();
     assert_eq!(
         journal.take(),
         vec![Entry::Synced, Entry::Checkpointed(vec![(0, 1)]), Entry::Commit(vec![(0, 1)])]
@@ -401,11 +432,12 @@ fn the_result_file_is_synced_before_a_checkpoint_records_its_length() {
 
     // A sync that fails stops the checkpoint: had it been saved first, it would be there now.
     let dir = tempfile::tempdir().unwrap();
-    let mut driver = new_driver(batches(), &journal, Some(checkpointing(dir.path())));
-    driver.outputs.durable = Some(Box::new(MemoryDurable { journal: journal.clone(), fail: true }));
-    driver.on_event(messages(0, 0, &[reading(BASE)])).unwrap();
-    driver.on_tick(Tick::Operator).unwrap();
-    let error = driver.on_tick(Tick::Checkpoint).unwrap_err();
+    let durable = MemoryDurable { journal: journal.clone(), fail: true };
+    let mut driver =
+        driver_with(batches(), &journal, Some(checkpointing(dir.path())), false, Some(Box::new(durable)));
+    driver.on_event_now(messages(0, 0, &[reading(BASE)])).unwrap();
+    driver.on_tick_now(Tick::Operator).unwrap();
+    let error = driver.on_tick_now(Tick::Checkpoint).unwrap_err();
     assert!(format!("{error:#}").contains("cannot sync the result file"), "{error:#}");
     drop(driver);
     assert!(CheckpointStore::open(dir.path()).unwrap().load().unwrap().is_none(), "no checkpoint saved");
@@ -420,16 +452,16 @@ fn a_torn_last_line_is_cut_back_and_the_replay_writes_it_whole() {
     let driver = |resume_len: Option<u64>| {
         let outputs = open_stream(&args, resume_len).unwrap();
         let acks = Some(Box::new(Recorder(Journal::default())) as Box<dyn Acknowledge>);
-        Driver::new(&windows(), outputs, acks, Some(checkpointing(&state))).unwrap()
+        Driver::new(&windows(), outputs, acks, Some(checkpointing(&state)), None, wall_clock_now()).unwrap()
     };
     // The window [0 s, 10 s) closes and is checkpointed; then [10 s, 20 s) is written, and the
     // process dies: the file is longer than the checkpoint says, and its last line is torn.
     let mut first = driver(None);
-    first.on_event(messages(0, 0, &[reading(BASE + SECOND), reading(BASE + 2 * SECOND)])).unwrap();
-    first.on_event(messages(0, 2, &[reading(BASE + 12 * SECOND)])).unwrap();
-    first.on_tick(Tick::Checkpoint).unwrap();
+    first.on_event_now(messages(0, 0, &[reading(BASE + SECOND), reading(BASE + 2 * SECOND)])).unwrap();
+    first.on_event_now(messages(0, 2, &[reading(BASE + 12 * SECOND)])).unwrap();
+    first.on_tick_now(Tick::Checkpoint).unwrap();
     let replayed = [reading(BASE + 13 * SECOND), reading(BASE + 25 * SECOND)];
-    first.on_event(messages(0, 3, &replayed)).unwrap();
+    first.on_event_now(messages(0, 3, &replayed)).unwrap();
     drop(first);
     let whole = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = whole.lines().collect();
@@ -441,7 +473,7 @@ fn a_torn_last_line_is_cut_back_and_the_replay_writes_it_whole() {
     let resume_len = CheckpointStore::open(&state).unwrap().load().unwrap().unwrap().output_len;
     assert_eq!(resume_len, Some(checkpointed as u64));
     let mut second = driver(resume_len);
-    second.on_event(messages(0, 3, &replayed)).unwrap();
+    second.on_event_now(messages(0, 3, &replayed)).unwrap();
     drop(second);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), whole, "cut back, and the torn line rewritten whole");
 }
@@ -450,61 +482,9 @@ fn a_torn_last_line_is_cut_back_and_the_replay_writes_it_whole() {
 fn data_lost_to_retention_is_carried_in_stats_records() {
     let journal = Journal::default();
     let mut driver = new_driver(batches(), &journal, None);
-    let json = |driver: &Driver| serde_json::to_value(driver.stats()).unwrap();
+    let json = |driver: &Driver| serde_json::to_value(driver.stats(wall_clock_now())).unwrap();
     assert!(json(&driver).get("data_lost").is_none(), "absent while nothing is lost");
-    driver.on_event(Some(SourceEvent::DataLoss(vec![(1, 40), (3, 2)]))).unwrap();
-    assert_eq!(driver.stats().data_lost, 42);
+    driver.on_event_now(Some(SourceEvent::Telemetry(Telemetry::DataLoss(vec![(1, 40), (3, 2)])))).unwrap();
+    assert_eq!(driver.stats(wall_clock_now()).data_lost, 42);
     assert_eq!(json(&driver)["data_lost"], 42);
-}
-
-/// Event-time windows run by one of the fault suite's mutants (`crate::mutants`), which break,
-/// each in one place, promises the tests above check.
-fn mutant(mutant: Mutant) -> Settings {
-    Settings { mutant: Some(mutant), ..windows() }
-}
-
-#[test]
-fn mutants_acknowledge_unwritten_input_and_drop_dead_letters() {
-    let journal = Journal::default();
-    let mut driver = new_driver(mutant(Mutant::AckBeforeWrite), &journal, None);
-    driver.on_event(messages(0, 0, &[reading(BASE + SECOND), reading(BASE + 2 * SECOND)])).unwrap();
-    driver.on_tick(Tick::Operator).unwrap();
-    assert_eq!(journal.take(), vec![Entry::Commit(vec![(0, 2)])], "the open window pins nothing");
-
-    let mut driver = new_driver(mutant(Mutant::DropDeadLetter), &journal, None);
-    driver.on_event(messages(0, 0, &vec!["{nope".to_owned(); 14])).unwrap();
-    let letters = journal.take().into_iter().filter(|e| matches!(e, Entry::DeadLetter { .. })).count();
-    assert_eq!(letters, 12, "every 7th is dropped");
-}
-
-#[test]
-fn positions_without_state_are_saved_until_a_clean_stop_saves_everything() {
-    let journal = Journal::default();
-    let dir = tempfile::tempdir().unwrap();
-    let unsafe_checkpoints = || Checkpointing { unsafe_positions_only: true, ..checkpointing(dir.path()) };
-    let load = || CheckpointStore::open(dir.path()).unwrap().load().unwrap().unwrap();
-    let mut crashed = new_driver(windows(), &journal, Some(unsafe_checkpoints()));
-    crashed.on_event(messages(0, 0, &[reading(BASE + SECOND)])).unwrap();
-    crashed.on_tick(Tick::Checkpoint).unwrap();
-    drop(crashed);
-    let saved = load();
-    assert_eq!((saved.positions[&0], saved.operator.pinned_positions().len()), (1, 0), "a blank operator");
-
-    let mut stopped = new_driver(windows(), &journal, Some(unsafe_checkpoints()));
-    stopped.on_event(messages(0, 1, &[reading(BASE + 2 * SECOND)])).unwrap();
-    stopped.finish(false).unwrap();
-    assert_eq!(load().operator.pinned_positions(), [(0, 1)].into(), "the open window, saved");
-}
-
-#[test]
-fn double_count_replay_counts_the_first_batch_after_a_restore_twice() {
-    let journal = Journal::default();
-    let dir = tempfile::tempdir().unwrap();
-    let mut first = new_driver(mutant(Mutant::DoubleCountReplay), &journal, Some(checkpointing(dir.path())));
-    first.on_event(messages(0, 0, &[reading(BASE + SECOND)])).unwrap();
-    assert_eq!(first.finish(false).unwrap().readings, 1, "nothing restored, nothing twice");
-    let mut second = new_driver(mutant(Mutant::DoubleCountReplay), &journal, Some(checkpointing(dir.path())));
-    second.on_event(messages(0, 1, &[reading(BASE + 2 * SECOND)])).unwrap();
-    second.on_event(messages(0, 2, &[reading(BASE + 3 * SECOND)])).unwrap();
-    assert_eq!(second.finish(true).unwrap().readings, 1 + 2 + 1);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
-use super::Settings;
+use super::settings::Settings;
 use crate::channel::{SensorQuery, SourceReceiver};
 use crate::clock::wall_clock_now;
 

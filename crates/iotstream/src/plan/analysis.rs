@@ -64,7 +64,6 @@ pub fn settings(
         offline_after: stats.offline_after,
         status_every: None,
         save_every: None,
-        mutant: None,
     })
 }
 

@@ -27,7 +27,7 @@ use crate::alerts::AlertArgs;
 use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, HttpArgs};
 use crate::connectors::file::output::OutputArgs;
 use crate::connectors::{SinkArgs, SourceArgs};
-use crate::mutants::Mutant;
+use crate::faults::Faults;
 use crate::parallel;
 use crate::pipeline::Settings;
 use crate::scaleout;
@@ -61,15 +61,15 @@ pub struct RunPlan {
     pub alerts: Option<AlertPlan>,
     /// A progress bar on a terminal while a file is read.
     pub progress: bool,
-    /// The fault suite's deliberately broken engine, if asked for.
-    pub mutant: Option<Mutant>,
+    /// The fault suite's deliberately broken engines (none, in a build without them).
+    pub faults: Faults,
 }
 
 /// Where readings come from.
 #[derive(Clone, Debug)]
 pub enum Source {
     /// What the source flags name: a file, stdin, Kafka or MQTT.
-    Flags(SourceArgs),
+    Flags(Box<SourceArgs>),
     /// The built-in simulator, paced in real time (`demo`).
     Simulator {
         /// The fleet.
@@ -216,9 +216,10 @@ impl RunPlan {
             return Err(Problems(checks.0));
         };
         checks.done(|| {
-            let mut settings =
+            let settings =
                 adjusted(settings, scale_out.is_some(), &dashboard, &args.checkpoints.checkpoint_interval);
-            settings.mutant = args.fault_mutant;
+            let output = args.output.stream.output.as_deref();
+            let faults = Faults::new(&args.faults, output, settings.operator());
             let alerts = rules.map(|rules| alert_plan(&args.alerts, rules, &settings));
             let name = source.name();
             let shown = match (source.kafka_topic(), source.mqtt_name()) {
@@ -234,7 +235,7 @@ impl RunPlan {
             RunPlan {
                 parsing: parsing(&settings, alerts.as_ref(), source.threads, keep_bytes(args)),
                 settings,
-                source: Source::Flags(source.clone()),
+                source: Source::Flags(Box::new(source.clone())),
                 input: InputName { checkpoint: name, shown },
                 checkpoints,
                 scale_out,
@@ -253,7 +254,7 @@ impl RunPlan {
                 // its results are printed only at the end, or elsewhere, so the bar never
                 // interleaves with them.
                 progress: source.once || args.output.stream.output.is_some(),
-                mutant: args.fault_mutant,
+                faults,
             }
         })
     }
@@ -290,7 +291,7 @@ impl RunPlan {
                 dashboard,
                 alerts,
                 progress: false,
-                mutant: None,
+                faults: Faults::none(),
             }
         })
     }

@@ -7,7 +7,7 @@ use iotstream_engine::EventTimeConfig;
 use crate::channel::Source;
 use crate::cli::AnalyzeArgs;
 use crate::connectors::{KafkaInput, SourceArgs, SourceOptions};
-use crate::sinks::Outputs;
+use crate::pipeline::DriverHook;
 
 /// This instance's part in a group: never, without Kafka.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,8 +18,8 @@ pub struct Role {
     pub windows: EventTimeConfig,
 }
 
-/// A group this instance is part of: none can be.
-pub enum Group {}
+/// This instance in a group: none can be.
+pub enum Member {}
 
 /// Never asked for: the flag does not exist.
 pub fn requested(_: &AnalyzeArgs) -> Result<bool, String> {
@@ -27,11 +27,14 @@ pub fn requested(_: &AnalyzeArgs) -> Result<bool, String> {
 }
 
 /// Nothing to open.
-pub fn open(_: Option<&Role>, _: Option<&KafkaInput>, _: &mut Outputs) -> anyhow::Result<Option<Group>> {
+pub fn open(
+    _: Option<&Role>,
+    _: Option<&KafkaInput>,
+) -> anyhow::Result<Option<(Member, Box<dyn DriverHook>)>> {
     Ok(None)
 }
 
-impl Group {
+impl Member {
     /// Unreachable: there is no group.
     pub fn open_source(&self, _: &SourceArgs, _: &SourceOptions) -> anyhow::Result<Source> {
         match *self {}

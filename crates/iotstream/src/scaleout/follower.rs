@@ -21,10 +21,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance}
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::mpsc;
 
+use super::events::{Event, MergeUpdate, Queue};
 use super::log::{decode, Entry};
-use crate::channel::{Control, MergeUpdate, SourceEvent};
+use crate::channel::Command;
 use crate::connectors::kafka::{Callbacks, Connection, Context};
 
 /// How long one poll of the log waits.
@@ -53,11 +53,11 @@ pub struct FollowerConfig {
     pub instance: String,
 }
 
-/// Starts following the log on a thread of its own, sending what it finds to `events`.
+/// Starts following the log on a thread of its own, queueing what it finds on `queue`.
 pub fn spawn(
     config: FollowerConfig,
-    events: mpsc::Sender<SourceEvent>,
-    control: std::sync::mpsc::Sender<Control>,
+    queue: Queue,
+    control: std::sync::mpsc::Sender<Command>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let data = open_reader(&config)?;
     let leading = Arc::new(AtomicBool::new(false));
@@ -78,7 +78,7 @@ pub fn spawn(
         data,
         elector,
         leading,
-        events,
+        queue,
         next_offset: 0,
         caught_up: false,
         pending: Vec::new(),
@@ -157,7 +157,7 @@ struct Follower {
     data: BaseConsumer<Context>,
     elector: BaseConsumer<Context<Elector>>,
     leading: Arc<AtomicBool>,
-    events: mpsc::Sender<SourceEvent>,
+    queue: Queue,
     /// The next log offset to read.
     next_offset: i64,
     /// Read to the log's end (as of the last end-of-partition event).
@@ -169,7 +169,7 @@ struct Follower {
     owners: BTreeMap<u32, Owner>,
     status_at: Instant,
     /// The consumer's controls, to have the group rebalance when a partition is orphaned.
-    control: std::sync::mpsc::Sender<Control>,
+    control: std::sync::mpsc::Sender<Command>,
     started: Instant,
     /// When this instance last asked the group to rebalance.
     rejoined: Option<Instant>,
@@ -179,7 +179,7 @@ struct Follower {
 
 impl Follower {
     fn run(mut self) {
-        while !self.events.is_closed() {
+        while !self.queue.ring.is_closed() {
             // Serves the election's callbacks; its partition is paused, so no messages come.
             let _ = self.elector.poll(Duration::ZERO);
             match self.data.poll(POLL) {
@@ -262,7 +262,7 @@ impl Follower {
         self.watch_owners();
         let through = (!publish.is_empty()).then_some(self.next_offset - 1);
         let update = MergeUpdate { live, publish, through, status: self.status(merging) };
-        self.events.blocking_send(SourceEvent::Merged(Box::new(update))).is_ok()
+        self.queue.send(Event::Merged(Box::new(update)))
     }
 
     /// A partition whose owner has not reported for a while, when others have, has lost its
@@ -288,7 +288,7 @@ impl Follower {
             "partitions without an owner for {ORPHANED:?}; rejoining the group to have them reassigned"
         );
         self.rejoined = Some(Instant::now());
-        let _ = self.control.send(Control::Rejoin);
+        let _ = self.control.send(Command::Rejoin);
     }
 
     fn status(&self, merging: bool) -> ScaleOutStatus {

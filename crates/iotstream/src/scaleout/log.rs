@@ -17,7 +17,25 @@ use serde::{Deserialize, Serialize};
 use super::state::SavedPartition;
 use crate::connectors::kafka::sink::Sender;
 use crate::connectors::kafka::Connection;
-use crate::sinks::ShareSink;
+use crate::sinks::SinkError;
+
+/// Where an owner's shares, partition clocks and saved partition states go (the group's merge
+/// log and state topic).
+pub trait ShareSink: Send {
+    /// Queues a partition's share of a completed window.
+    fn share(&mut self, partition: u32, share: &WindowShare);
+    /// Queues what an idle partition's open window holds.
+    fn provisional(&mut self, partition: u32, share: &WindowShare);
+    /// Queues the owned partitions' clocks (and their consumer lag) as of `at`.
+    fn progress(&mut self, clocks: &[(u32, PartitionClock)], lag: &BTreeMap<i32, i64>, at: i64);
+    /// Queues the mark that the global results up to log offset `through` are written.
+    fn published(&mut self, through: i64);
+    /// Saves a partition's state, covering its input before `next`, once every share queued
+    /// before it is durable; returns once the state is.
+    fn save_state(&mut self, partition: u32, next: i64, windows: &EventTimeWindows) -> Result<(), SinkError>;
+    /// Returns once everything queued is durable.
+    fn flush(&mut self) -> Result<(), SinkError>;
+}
 
 /// One record of the merge log as written: who wrote it, and for a clock, its owner's lag.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -94,17 +112,18 @@ impl ShareSink for ShareLog {
         self.append("published", None, MergeRecord::Published { through });
     }
 
-    fn save_state(&mut self, partition: u32, next: i64, windows: &EventTimeWindows) -> anyhow::Result<()> {
+    fn save_state(&mut self, partition: u32, next: i64, windows: &EventTimeWindows) -> Result<(), SinkError> {
         // Every share the state counts as emitted must be in the log first.
         self.log.flush()?;
         let saved = SavedPartition { partition, next, windows: windows.clone() };
-        let bytes = postcard::to_stdvec(&Snapshot { version: SNAPSHOT_VERSION, state: &saved })?;
-        let target = i32::try_from(partition)?;
+        let bytes = postcard::to_stdvec(&Snapshot { version: SNAPSHOT_VERSION, state: &saved })
+            .map_err(|e| SinkError::Other(format!("encoding a partition's state: {e}")))?;
+        let target = i32::try_from(partition).map_err(|e| SinkError::Other(e.to_string()))?;
         self.states.send_to(Some(target), Some(partition.to_string().as_bytes()), &bytes, None);
         self.states.flush()
     }
 
-    fn flush(&mut self) -> anyhow::Result<()> {
+    fn flush(&mut self) -> Result<(), SinkError> {
         self.log.flush()
     }
 }

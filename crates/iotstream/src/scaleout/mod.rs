@@ -14,7 +14,9 @@
 //! marks in the log how far it has written, so that another instance taking over writes exactly
 //! the rest ([`log`]).
 
+mod events;
 pub mod follower;
+mod hook;
 pub mod log;
 pub mod source;
 pub mod state;
@@ -87,19 +89,36 @@ pub struct Role {
     pub windows: EventTimeConfig,
 }
 
+/// This instance in its group: how its source is opened; its driver's hook is the other half.
+pub struct Member {
+    group: Group,
+    /// Where the source's threads queue news for the hook.
+    news: std::sync::mpsc::Sender<events::Event>,
+}
+
+impl Member {
+    /// The Kafka source `source` names, as one instance of the group (see `source`).
+    pub fn open_source(
+        &self,
+        source: &crate::connectors::SourceArgs,
+        options: &crate::connectors::SourceOptions,
+    ) -> anyhow::Result<crate::channel::Source> {
+        source::open(&source.kafka, options, &self.group, &self.news)
+    }
+}
+
 /// Opens the group's side of a run (`role`, with a Kafka input): finds the input's partitions,
-/// creates the group's topics, and adds the merge log, where this instance's shares go, to
-/// `outputs`.
+/// creates the group's topics, and makes the driver's hook, which writes to the merge log.
 pub fn open(
     role: Option<&Role>,
     kafka: Option<&crate::connectors::KafkaInput>,
-    outputs: &mut crate::sinks::Outputs,
-) -> anyhow::Result<Option<Group>> {
+) -> anyhow::Result<Option<(Member, Box<dyn crate::pipeline::DriverHook>)>> {
     let (Some(role), Some((connection, topic))) = (role, kafka) else { return Ok(None) };
     let group = Group::prepare(connection, topic, &role.group, role.windows)?;
     let log = log::ShareLog::new(connection, &group.merge_topic, &group.state_topic, &group.instance)?;
-    outputs.shares = Some(Box::new(log));
-    Ok(Some(group))
+    let (news, queue) = std::sync::mpsc::channel();
+    let hook = hook::Hook::new(Box::new(log), queue);
+    Ok(Some((Member { group, news }, Box::new(hook))))
 }
 
 /// A scale-out group's topics and settings, as this instance finds them before it starts.
@@ -157,15 +176,6 @@ impl Group {
             instance: instance_name(),
             windows,
         })
-    }
-
-    /// The Kafka source `source` names, as one instance of this group (see `source`).
-    pub fn open_source(
-        &self,
-        source: &crate::connectors::SourceArgs,
-        options: &crate::connectors::SourceOptions,
-    ) -> anyhow::Result<crate::channel::Source> {
-        source::open(&source.kafka, options, self)
     }
 
     /// The merge log reader's settings.

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
+use super::events::{Event, Queue};
 use super::follower;
 use super::state::StateReader;
 use super::Group;
@@ -17,14 +18,22 @@ use crate::connectors::kafka::Assignment;
 use crate::connectors::SourceOptions;
 
 /// `analyze --kafka … --scale-out`: the consumer, decorated for the group `plan` describes.
-pub fn open(args: &KafkaSourceArgs, options: &SourceOptions, plan: &Group) -> anyhow::Result<Source> {
+/// What scale-out's threads find goes to the driver's hook through `news`.
+pub fn open(
+    args: &KafkaSourceArgs,
+    options: &SourceOptions,
+    group: &Group,
+    news: &std::sync::mpsc::Sender<Event>,
+) -> anyhow::Result<Source> {
     let mut config = kafka::config(args, false, options)?;
-    let states = StateReader::new(&config.connection, &plan.state_topic)?;
-    config.assignment = Some(Box::new(TakeOver { states: Mutex::new(states) }));
-    let follower = plan.follower(&config.connection);
+    let states = StateReader::new(&config.connection, &group.state_topic)?;
+    config.assignment = Some(Box::new(TakeOver { states: Mutex::new(states), news: news.clone() }));
+    let follower = group.follower(&config.connection);
+    let news = news.clone();
     config.alongside = Some(Box::new(move |events, control| {
+        let queue = Queue { news, ring: events.clone() };
         // It runs as long as the pipeline takes events: no handle to join.
-        drop(follower::spawn(follower, events.clone(), control.clone())?);
+        drop(follower::spawn(follower, queue, control.clone())?);
         Ok(())
     }));
     kafka::start(config, options)
@@ -33,6 +42,8 @@ pub fn open(args: &KafkaSourceArgs, options: &SourceOptions, plan: &Group) -> an
 /// Partitions start from their saved states.
 struct TakeOver {
     states: Mutex<StateReader>,
+    /// The hook's queue (the ring goes to the consumer's events).
+    news: std::sync::mpsc::Sender<Event>,
 }
 
 impl Assignment for TakeOver {
@@ -53,7 +64,8 @@ impl Assignment for TakeOver {
             let start = match saved.remove(&partition) {
                 Some(state) => {
                     let (next, windows) = (state.next, Box::new(state.windows));
-                    let _ = events.blocking_send(SourceEvent::Restored { partition, next, windows });
+                    let queue = Queue { news: self.news.clone(), ring: events.clone() };
+                    queue.send(Event::Restored { partition, next, windows });
                     Offset::Offset(next)
                 }
                 None => Offset::Beginning,

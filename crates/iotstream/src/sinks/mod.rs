@@ -1,10 +1,12 @@
 //! Where results go: the traits every output implements ([`ResultSink`], [`RejectSink`],
-//! [`Durable`]) and [`Outputs`], what a run writes to. The outputs themselves live with their
-//! connectors (`crate::connectors`: files and stdout, Kafka, MQTT), the store (`crate::store`) and
-//! the dashboard (`crate::dashboard`).
+//! [`Durable`]), their one error type ([`SinkError`]), what an emission hands them
+//! ([`Emission`]), and [`Outputs`], what a run writes to. The outputs themselves live with their
+//! connectors (`crate::connectors`: files and stdout, Kafka, MQTT), the store (`crate::store`), the
+//! dashboard (`crate::dashboard`) and the alerts (`crate::alerts`).
 //!
-//! Sinks are called from the pipeline's single loop in emission order. A sink returns only once the
-//! result is handed to the OS (or the broker), because offsets are committed after sinks return.
+//! Sinks are called from the pipeline's single loop in emission order. A sink returns only once
+//! what it was given is handed to the OS (or the broker, or the database), because input is
+//! acknowledged right after sinks return.
 
 use std::io;
 use std::sync::atomic::AtomicU64;
@@ -14,10 +16,86 @@ use iotstream_engine::{RejectReason, StatsRecord, WindowResult};
 
 use crate::channel::SensorQuery;
 
+/// Why an output did not take what it was given: the one error of every sink trait (results,
+/// dead letters, durability, alert notifications, scale-out's merge log).
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Writing to a file, stdout or a socket failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// A file could not be made durable (before a checkpoint records its length).
+    #[error("cannot sync {what} before a checkpoint")]
+    Sync {
+        /// Which file.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A broker did not take messages for good.
+    #[error("{0}")]
+    Delivery(String),
+    /// The store refused them, or could not be written.
+    #[error("the store: {0}")]
+    Store(String),
+    /// A record could not be put into JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Any other output's failure, as it says it.
+    #[error("{0}")]
+    Other(String),
+    /// Writing to a file failed: which one.
+    #[error("writing {what}")]
+    Write {
+        /// Which file.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// One of several outputs failed: which, and why.
+    #[error("{what}")]
+    In {
+        /// The output.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<SinkError>,
+    },
+}
+
+impl SinkError {
+    /// This error, said to have happened in `what`.
+    pub fn within(self, what: &'static str) -> SinkError {
+        SinkError::In { what, source: Box::new(self) }
+    }
+}
+
+/// What one emission writes: everything the operator completed at one moment, handed to every
+/// sink before the input it covers is acknowledged. A second kind of result is a second field
+/// here; sinks write the kinds they know.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Emission<'a> {
+    /// Windows (or batches) of the seed's analysis, in emission order.
+    pub windows: &'a [WindowResult],
+}
+
+impl<'a> Emission<'a> {
+    /// An emission of `windows`.
+    pub fn of_windows(windows: &'a [WindowResult]) -> Emission<'a> {
+        Emission { windows }
+    }
+
+    /// True when it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+}
+
 /// Where results and rejected messages go.
 #[derive(Default)]
 pub struct Outputs {
-    /// Every result goes to each of these.
+    /// Every emission goes to each of these.
     pub sinks: Vec<Box<dyn ResultSink>>,
     /// Rejected messages of partitioned sources, if configured.
     pub dead_letters: Option<Box<dyn RejectSink>>,
@@ -28,32 +106,24 @@ pub struct Outputs {
     pub durable: Option<Box<dyn Durable>>,
     /// Lookups of sensors' last readings, if something (the dashboard) asks.
     pub sensor_queries: Option<tokio::sync::mpsc::Receiver<SensorQuery>>,
-    /// Scale-out: the group's merge log, where this instance's shares go.
-    pub shares: Option<Box<dyn ShareSink>>,
     /// Alert rules and their outputs (`--rules`).
     pub alerts: Option<crate::alerts::Alerting>,
 }
 
 /// A destination for results.
 pub trait ResultSink: Send {
-    /// Writes one result and flushes it.
-    fn write_result(&mut self, result: &WindowResult) -> io::Result<()>;
-
-    /// Writes the results of one emission (several when input completes several windows at once),
-    /// in order, returning once all are written; sinks that can write them together (a database
-    /// transaction) do.
-    fn write_results(&mut self, results: &[WindowResult]) -> io::Result<()> {
-        results.iter().try_for_each(|result| self.write_result(result))
-    }
+    /// Writes one emission, in order, returning once all of it is written; sinks that can write
+    /// it at once (a database transaction) do.
+    fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError>;
 
     /// Writes a stats record (totals and live views); sinks without a place for them skip it.
-    fn write_stats(&mut self, _stats: &StatsRecord) -> io::Result<()> {
+    fn write_stats(&mut self, _stats: &StatsRecord) -> Result<(), SinkError> {
         Ok(())
     }
 
     /// Takes the live status (a stats record every second while a dashboard is served); only live
     /// views keep it, files and topics do not.
-    fn write_status(&mut self, _status: &StatsRecord) -> io::Result<()> {
+    fn write_status(&mut self, _status: &StatsRecord) -> Result<(), SinkError> {
         Ok(())
     }
 
@@ -64,40 +134,12 @@ pub trait ResultSink: Send {
     }
 }
 
-/// Scale-out: where an owner's shares, partition clocks and saved partition states go (the
-/// group's merge log and state topic).
-pub trait ShareSink: Send {
-    /// Queues a partition's share of a completed window.
-    fn share(&mut self, partition: u32, share: &iotstream_engine::WindowShare);
-    /// Queues what an idle partition's open window holds.
-    fn provisional(&mut self, partition: u32, share: &iotstream_engine::WindowShare);
-    /// Queues the owned partitions' clocks (and their consumer lag) as of `at`.
-    fn progress(
-        &mut self,
-        clocks: &[(u32, iotstream_engine::watermark::PartitionClock)],
-        lag: &std::collections::BTreeMap<i32, i64>,
-        at: i64,
-    );
-    /// Queues the mark that the global results up to log offset `through` are written.
-    fn published(&mut self, through: i64);
-    /// Saves a partition's state, covering its input before `next`, once every share queued
-    /// before it is durable; returns once the state is.
-    fn save_state(
-        &mut self,
-        partition: u32,
-        next: i64,
-        windows: &iotstream_engine::EventTimeWindows,
-    ) -> anyhow::Result<()>;
-    /// Returns once everything queued is durable.
-    fn flush(&mut self) -> anyhow::Result<()>;
-}
-
 /// A destination for rejected messages (a dead-letter topic).
 pub trait RejectSink: Send {
     /// Queues one rejected message from `partition` at `offset`.
     fn reject(&mut self, payload: &[u8], reason: RejectReason, partition: i32, offset: i64);
     /// Returns once everything queued is durable (before the offsets are committed).
-    fn flush(&mut self) -> anyhow::Result<()>;
+    fn flush(&mut self) -> Result<(), SinkError>;
 }
 
 /// What makes written results durable: the result file's `fsync`.

@@ -16,7 +16,7 @@
 //! The store is read back by `iotstream history` and the dashboard, and written by the pipeline
 //! (results) and the alerts (notifications): it sits beside them, not inside either.
 //!
-//! Exactly once: [`StoreSink::write_results`] returns only after the transaction holding the
+//! Exactly once: the sink's `write` returns only after the transaction holding the
 //! results of one emission has committed, and the pipeline acknowledges input right after. Rows are
 //! upserted by window (and state), and a row is replaced only by a result at least as far along
 //! (final after partial, a higher revision, or the same result again), so a replay after a crash,

@@ -2,7 +2,6 @@
 //! retried while the database is away (nothing is acknowledged meanwhile: the source waits, as
 //! behind a slow broker); [`Backoff`] is that wait, for the alerts' writes too.
 
-use std::io;
 use std::time::{Duration, Instant};
 
 use iotstream_engine::{EventTime, WindowResult};
@@ -11,7 +10,7 @@ use super::error::StoreError;
 use super::writer::Writer;
 use crate::clock::wall_clock_now;
 use crate::instruments;
-use crate::sinks::ResultSink;
+use crate::sinks::{Emission, ResultSink, SinkError};
 
 /// How long to wait between attempts while the database is away: doubling up to a ceiling.
 #[derive(Clone, Copy, Debug)]
@@ -108,14 +107,10 @@ impl StoreSink {
 }
 
 impl ResultSink for StoreSink {
-    fn write_result(&mut self, result: &WindowResult) -> io::Result<()> {
-        self.write_results(std::slice::from_ref(result))
-    }
-
-    fn write_results(&mut self, results: &[WindowResult]) -> io::Result<()> {
-        let batch = latest_per_window(results);
+    fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
+        let batch = latest_per_window(emission.windows);
         if !batch.is_empty() {
-            self.write_until_committed(&batch).map_err(|e| io::Error::other(format!("the store: {e}")))?;
+            self.write_until_committed(&batch).map_err(|e| SinkError::Store(e.to_string()))?;
         }
         self.prune_if_due();
         Ok(())

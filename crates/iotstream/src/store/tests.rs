@@ -8,7 +8,7 @@ use iotstream_engine::result::WindowTag;
 use iotstream_engine::StateResult;
 
 use super::*;
-use crate::sinks::ResultSink as _;
+use crate::sinks::{Emission, ResultSink as _};
 use iotstream_engine::{EventTime, WindowResult};
 use std::time::Duration;
 
@@ -81,7 +81,7 @@ fn an_unavailable_database_is_waited_for_and_nothing_is_lost() {
     let flaky = Flaky::default();
     flaky.failures.lock().unwrap().extend((0..5).map(|_| StoreError::Unavailable("down".into())));
     let mut sink = StoreSink::new(Box::new(flaky.clone()), None, quick());
-    sink.write_results(&[result(0, true, 0, &[("CA", 3, 60.0)])]).unwrap();
+    sink.write(&Emission::of_windows(&[result(0, true, 0, &[("CA", 3, 60.0)])])).unwrap();
     assert_eq!(*flaky.attempts.lock().unwrap(), 6);
     assert_eq!(*flaky.written.lock().unwrap(), vec![vec![(0, true, 0)]]);
 }
@@ -91,7 +91,7 @@ fn other_errors_end_the_run_unacknowledged() {
     let flaky = Flaky::default();
     flaky.failures.lock().unwrap().push(StoreError::Failed("no such table".into()));
     let mut sink = StoreSink::new(Box::new(flaky.clone()), None, quick());
-    let error = sink.write_results(&[result(0, true, 0, &[])]).unwrap_err();
+    let error = sink.write(&Emission::of_windows(&[result(0, true, 0, &[])])).unwrap_err();
     assert!(error.to_string().contains("no such table"), "{error}");
     assert!(flaky.written.lock().unwrap().is_empty());
 }
@@ -106,7 +106,7 @@ fn one_emission_is_one_batch_with_the_furthest_result_per_window() {
         result(0, true, 0, &[("CA", 2, 60.0)]),
         result(0, false, 0, &[("CA", 1, 60.0)]),
     ];
-    sink.write_results(&results).unwrap();
+    sink.write(&Emission::of_windows(&results)).unwrap();
     assert_eq!(*flaky.written.lock().unwrap(), vec![vec![(0, true, 0), (60_000_000, true, 0)]]);
 }
 

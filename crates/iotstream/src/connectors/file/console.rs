@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use iotstream_engine::{EventTime, WindowResult};
 
-use crate::sinks::ResultSink;
+use crate::sinks::{Emission, ResultSink, SinkError};
 
 const RULE: &str = "-------------------------------------------";
 
@@ -25,8 +25,9 @@ impl ConsoleSink {
     }
 }
 
-impl ResultSink for ConsoleSink {
-    fn write_result(&mut self, result: &WindowResult) -> io::Result<()> {
+impl ConsoleSink {
+    /// Writes one result's blocks and flushes them.
+    pub fn write_result(&mut self, result: &WindowResult) -> io::Result<()> {
         let mut time = local_time(result.window_end);
         // Event-time results that are not a window's first final answer say so in the header.
         if !result.is_final {
@@ -37,6 +38,13 @@ impl ResultSink for ConsoleSink {
         let text = render(result, &time);
         self.out.write_all(text.as_bytes())?;
         self.out.flush()
+    }
+}
+
+impl ResultSink for ConsoleSink {
+    fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
+        emission.windows.iter().try_for_each(|result| self.write_result(result))?;
+        Ok(())
     }
 }
 

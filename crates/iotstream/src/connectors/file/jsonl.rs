@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use iotstream_engine::{StatsRecord, WindowResult};
 
-use crate::sinks::ResultSink;
+use crate::sinks::{Emission, ResultSink, SinkError};
 
 /// Writes each result as a JSON line.
 pub struct JsonlSink {
@@ -28,11 +28,12 @@ impl JsonlSink {
 }
 
 impl ResultSink for JsonlSink {
-    fn write_result(&mut self, result: &WindowResult) -> io::Result<()> {
-        self.write_line(result)
+    fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
+        emission.windows.iter().try_for_each(|result: &WindowResult| self.write_line(result))?;
+        Ok(())
     }
 
-    fn write_stats(&mut self, stats: &StatsRecord) -> io::Result<()> {
-        self.write_line(stats)
+    fn write_stats(&mut self, stats: &StatsRecord) -> Result<(), SinkError> {
+        Ok(self.write_line(stats)?)
     }
 }

@@ -22,7 +22,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use crate::channel::{BufferPool, Chunk, Source, SourceEvent, SourceReceiver, CHANNEL_DEPTH};
+use crate::channel::{
+    BufferPool, Chunk, Control, Source, SourceError, SourceEvent, SourceReceiver, CHANNEL_DEPTH,
+};
 use crate::connectors::options::SourceOptions;
 use crate::{parallel, progress};
 
@@ -123,8 +125,8 @@ pub fn spawn(lines: LineReader, start_line: u64) -> SourceReceiver {
         .spawn(move || {
             let mut lines = lines;
             let event = match read_all(&mut lines, start_line, &tx) {
-                Ok(()) => SourceEvent::End,
-                Err(e) => SourceEvent::Failed(format!("reading input failed: {e}")),
+                Ok(()) => SourceEvent::end(),
+                Err(e) => SourceEvent::Control(Control::Failed(SourceError::Read(e))),
             };
             // The receiver may be gone (the run was stopped); nothing left to tell then.
             let _ = tx.blocking_send(event);
@@ -160,7 +162,7 @@ pub fn open(path: &Path, max_line_bytes: usize, options: &SourceOptions) -> anyh
 
 fn read_all(lines: &mut LineReader, start_line: u64, tx: &mpsc::Sender<SourceEvent>) -> io::Result<()> {
     while let Some(chunk) = lines.next_chunk_from(start_line)? {
-        if tx.blocking_send(SourceEvent::Chunk(chunk)).is_err() {
+        if tx.blocking_send(SourceEvent::chunk(chunk)).is_err() {
             return Ok(());
         }
     }

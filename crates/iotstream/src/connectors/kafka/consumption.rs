@@ -14,7 +14,7 @@ use rdkafka::types::RDKafkaRespErr;
 use tokio::sync::mpsc;
 
 use super::{Callbacks, Context};
-use crate::channel::{MessageBatch, Positions, Revoke, SourceEvent};
+use crate::channel::{Control, MessageBatch, Positions, Revoke, SourceEvent, Telemetry};
 use crate::instruments;
 
 /// Messages per batch handed to the pipeline.
@@ -111,8 +111,8 @@ impl Callbacks for Consumption {
         if lag.is_empty() {
             return;
         }
-        if let Err(mpsc::error::TrySendError::Full(SourceEvent::Lag(lag))) =
-            self.events.try_send(SourceEvent::Lag(lag))
+        if let Err(mpsc::error::TrySendError::Full(SourceEvent::Telemetry(Telemetry::Lag(lag)))) =
+            self.events.try_send(SourceEvent::Telemetry(Telemetry::Lag(lag)))
         {
             *self.lag.lock().unwrap_or_else(|p| p.into_inner()) = Some(lag);
         }
@@ -126,7 +126,8 @@ impl ConsumerContext for Context<Consumption> {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.assignment.assign(tpl, &self.topic, &self.events);
                 tracing::info!(?partitions, "partitions assigned");
-                let _ = self.events.blocking_send(SourceEvent::Assigned(partitions.clone()));
+                let _ =
+                    self.events.blocking_send(SourceEvent::Control(Control::Assigned(partitions.clone())));
                 consumer.assign(tpl)
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
@@ -173,7 +174,8 @@ impl Consumption {
             return;
         }
         let (reply, answer) = std_mpsc::sync_channel(1);
-        if self.events.blocking_send(SourceEvent::Revoke(Revoke { partitions, reply })).is_err() {
+        let revoke = SourceEvent::Control(Control::Revoke(Revoke { partitions, reply }));
+        if self.events.blocking_send(revoke).is_err() {
             return;
         }
         match answer.recv_timeout(REVOKE_TIMEOUT) {
@@ -202,16 +204,18 @@ impl Consumption {
     pub fn flush(&self) -> bool {
         let lag = self.lag.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(lag) = lag {
-            if self.events.blocking_send(SourceEvent::Lag(lag)).is_err() {
+            if self.events.blocking_send(SourceEvent::Telemetry(Telemetry::Lag(lag))).is_err() {
                 return false;
             }
         }
         let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        if !batch.is_empty() && self.events.blocking_send(SourceEvent::Messages(batch)).is_err() {
+        if !batch.is_empty() && self.events.blocking_send(SourceEvent::messages(batch)).is_err() {
             return false;
         }
         let caught_up = std::mem::take(&mut *self.caught_up.lock().unwrap_or_else(|p| p.into_inner()));
-        caught_up.into_iter().all(|p| self.events.blocking_send(SourceEvent::CaughtUp(p)).is_ok())
+        caught_up
+            .into_iter()
+            .all(|p| self.events.blocking_send(SourceEvent::Control(Control::CaughtUp(p))).is_ok())
     }
 }
 

@@ -15,7 +15,7 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 
 use super::commits::Committer;
 use super::consumption::KafkaConsumer;
-use crate::channel::{Control, SourceEvent};
+use crate::channel::{Command, Control, SourceEvent};
 
 /// How long one poll waits for a message.
 const POLL: Duration = Duration::from_millis(100);
@@ -32,7 +32,7 @@ pub struct Poller {
     /// Shared with the commit thread.
     consumer: Arc<KafkaConsumer>,
     committer: Committer,
-    control: std_mpsc::Receiver<Control>,
+    control: std_mpsc::Receiver<Command>,
     /// `--once`: the partitions that must reach their end.
     expected: Option<BTreeSet<i32>>,
     eof: BTreeSet<i32>,
@@ -48,7 +48,7 @@ impl Poller {
     pub fn new(
         consumer: Arc<KafkaConsumer>,
         committer: Committer,
-        control: std_mpsc::Receiver<Control>,
+        control: std_mpsc::Receiver<Command>,
         expected: Option<BTreeSet<i32>>,
     ) -> Poller {
         Poller { consumer, committer, control, expected, eof: BTreeSet::new(), ended: false, since: None }
@@ -58,11 +58,11 @@ impl Poller {
     pub fn run(mut self) {
         loop {
             match self.next_control() {
-                Some(Control::Commit(positions)) => self.committer.commit(positions),
-                Some(Control::Rejoin) => self.rejoin(),
+                Some(Command::Commit(positions)) => self.committer.commit(positions),
+                Some(Command::Rejoin) => self.rejoin(),
                 // Kafka resumes from a checkpoint's own positions: commits follow results.
-                Some(Control::Checkpointed(_)) => {}
-                Some(Control::Shutdown(positions)) => {
+                Some(Command::Checkpointed(_)) => {}
+                Some(Command::Shutdown(positions)) => {
                     self.committer.finish(positions, FINAL_COMMIT_GRACE);
                     self.consumer.context().closing.store(true, Ordering::SeqCst);
                     // Dropping the consumer closes it: it leaves the group so others take over now.
@@ -80,18 +80,18 @@ impl Poller {
     }
 
     /// A pending control message; after the end, waits for one instead of polling.
-    fn next_control(&self) -> Option<Control> {
+    fn next_control(&self) -> Option<Command> {
         if self.ended {
             return match self.control.recv_timeout(POLL) {
                 Ok(c) => Some(c),
                 Err(std_mpsc::RecvTimeoutError::Timeout) => None,
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => Some(Control::Shutdown(Vec::new())),
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => Some(Command::Shutdown(Vec::new())),
             };
         }
         match self.control.try_recv() {
             Ok(c) => Some(c),
             Err(std_mpsc::TryRecvError::Empty) => None,
-            Err(std_mpsc::TryRecvError::Disconnected) => Some(Control::Shutdown(Vec::new())),
+            Err(std_mpsc::TryRecvError::Disconnected) => Some(Command::Shutdown(Vec::new())),
         }
     }
 
@@ -146,7 +146,9 @@ impl Poller {
             return true;
         };
         let context = self.consumer.context();
-        if !context.flush() || context.events.blocking_send(SourceEvent::CaughtUp(partition)).is_err() {
+        if !context.flush()
+            || context.events.blocking_send(SourceEvent::Control(Control::CaughtUp(partition))).is_err()
+        {
             return false;
         }
         if !self.eof.insert(partition) {
@@ -163,6 +165,6 @@ impl Poller {
             return true;
         }
         self.ended = true;
-        context.flush() && context.events.blocking_send(SourceEvent::End).is_ok()
+        context.flush() && context.events.blocking_send(SourceEvent::end()).is_ok()
     }
 }

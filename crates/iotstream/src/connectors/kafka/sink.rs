@@ -15,7 +15,7 @@ use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
 use super::{Callbacks, Connection, Context, Input};
-use crate::sinks::{Outputs, RejectSink, ResultSink};
+use crate::sinks::{Emission, Outputs, RejectSink, ResultSink, SinkError};
 
 /// Kafka outputs of `analyze --kafka`.
 #[derive(Clone, Debug, clap::Args)]
@@ -163,7 +163,7 @@ impl Sender {
     }
 
     /// Waits until every queued message is acknowledged, logging while the broker is away.
-    pub fn flush(&self) -> anyhow::Result<()> {
+    pub fn flush(&self) -> Result<(), SinkError> {
         while let Err(error) = self.producer.flush(Duration::from_secs(10)) {
             tracing::warn!(%error, in_flight = self.producer.in_flight_count(), topic = %self.topic, "waiting for the broker to acknowledge");
         }
@@ -176,18 +176,18 @@ impl Sender {
     }
 
     /// An error if any message failed for good.
-    pub fn check(&self) -> anyhow::Result<()> {
+    pub fn check(&self) -> Result<(), SinkError> {
         let failed = self.producer.context().callbacks.failed.load(Ordering::Relaxed);
         if failed == 0 {
             return Ok(());
         }
         let first =
             self.producer.context().callbacks.first_failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        anyhow::bail!(
+        Err(SinkError::Delivery(format!(
             "{failed} messages could not be delivered to {} (first error: {})",
             self.topic,
             first.unwrap_or_default()
-        )
+        )))
     }
 }
 
@@ -214,10 +214,13 @@ pub fn result_key(result: &WindowResult) -> String {
 }
 
 impl ResultSink for KafkaResultSink {
-    fn write_result(&mut self, result: &WindowResult) -> std::io::Result<()> {
-        let payload = serde_json::to_vec(result)?;
-        self.sender.send(Some(result_key(result).as_bytes()), &payload, None);
-        self.sender.flush().map_err(std::io::Error::other)
+    fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
+        for result in emission.windows {
+            let payload = serde_json::to_vec(result)?;
+            self.sender.send(Some(result_key(result).as_bytes()), &payload, None);
+            self.sender.flush()?;
+        }
+        Ok(())
     }
 }
 
@@ -246,7 +249,7 @@ impl RejectSink for TopicDeadLetters {
         self.dead_letters.send(payload, reason, origin);
     }
 
-    fn flush(&mut self) -> anyhow::Result<()> {
+    fn flush(&mut self) -> Result<(), SinkError> {
         self.dead_letters.flush()
     }
 }
@@ -280,7 +283,7 @@ impl DeadLetters {
     }
 
     /// Waits until every dead letter is acknowledged.
-    pub fn flush(&self) -> anyhow::Result<()> {
+    pub fn flush(&self) -> Result<(), SinkError> {
         self.sender.flush()
     }
 }

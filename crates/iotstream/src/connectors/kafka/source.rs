@@ -30,7 +30,7 @@ use super::commits::{Committer, RetryPolicy};
 use super::consumption::{commit, Assignment, Consumption, KafkaConsumer, StartFrom, StartPositions};
 use super::poller::Poller;
 use super::{within, Connection, Context, KafkaArgs};
-use crate::channel::{Control, Source, SourceEvent, CHANNEL_DEPTH};
+use crate::channel::{Command, Control, Source, SourceEvent, Telemetry, CHANNEL_DEPTH};
 use crate::connectors::options::SourceOptions;
 use crate::parallel;
 use crate::signals::{Stop, Stopped};
@@ -141,7 +141,7 @@ pub struct KafkaSourceConfig {
 /// Something that runs beside a consumer and speaks to the pipeline on its channels (scale-out's
 /// merge log reader); started once the channels exist.
 pub type Alongside =
-    Box<dyn FnOnce(&mpsc::Sender<SourceEvent>, &std_mpsc::Sender<Control>) -> anyhow::Result<()> + Send>;
+    Box<dyn FnOnce(&mpsc::Sender<SourceEvent>, &std_mpsc::Sender<Command>) -> anyhow::Result<()> + Send>;
 
 /// Connects and starts the consumer thread.
 pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
@@ -154,7 +154,7 @@ pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
     let consumer = Arc::new(create_consumer(&config, context)?);
     let expected = if config.once || config.own_all {
         let partitions = assign_all(&consumer, &config)?;
-        let assigned = SourceEvent::Assigned(partitions.iter().copied().collect());
+        let assigned = SourceEvent::Control(Control::Assigned(partitions.iter().copied().collect()));
         // The channel is new and empty, so this cannot block.
         let _ = consumer.context().events.try_send(assigned);
         config.once.then_some(partitions)
@@ -285,7 +285,7 @@ fn check_retention(
     }
     if !lost.is_empty() {
         // The channel is new and holds one event at most: this cannot block or fail for space.
-        let _ = consumer.context().events.try_send(SourceEvent::DataLoss(lost));
+        let _ = consumer.context().events.try_send(SourceEvent::Telemetry(Telemetry::DataLoss(lost)));
     }
     Ok(())
 }

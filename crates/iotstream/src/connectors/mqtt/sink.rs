@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use iotstream_engine::RejectReason;
 
 use super::{Input, Publisher};
-use crate::sinks::{Outputs, RejectSink};
+use crate::sinks::{Outputs, RejectSink, SinkError};
 
 /// How long `flush` waits between two log lines while the broker has not acknowledged.
 const PATIENCE_LOG: Duration = Duration::from_secs(10);
@@ -60,7 +60,7 @@ impl RejectSink for MqttDeadLetters {
         }
     }
 
-    fn flush(&mut self) -> anyhow::Result<()> {
+    fn flush(&mut self) -> Result<(), SinkError> {
         let mut logged = Instant::now();
         while self.publisher.acknowledged() < self.sent {
             if logged.elapsed() >= PATIENCE_LOG {

@@ -2,11 +2,11 @@
 //! messages and acknowledging each message (PUBACK) only once its effect is safe.
 //!
 //! - **With `--state-dir`**: a message is acknowledged once a saved checkpoint includes it
-//!   ([`Control::Checkpointed`]); after a crash the broker sends again exactly what no checkpoint
+//!   ([`Command::Checkpointed`]); after a crash the broker sends again exactly what no checkpoint
 //!   holds, and the ledger (`mqtt/ledger.rs`) recognises what it sends again that a checkpoint does hold. Results
 //!   equal an uninterrupted run's.
 //! - **Without**: a message is acknowledged once the results that include it are written
-//!   ([`Control::Commit`]): at least once.
+//!   ([`Command::Commit`]): at least once.
 //!
 //! The messages form one partition (0), numbered in arrival order: MQTT orders messages per topic
 //! and publisher, not across a fleet, so the event-time watermark is one for all devices, and
@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use tokio::sync::mpsc;
 
 use super::{Acks, Backoff, Broker, Incoming, Ledger, Message, MqttArgs, Receipt, Session, TopicFields};
-use crate::channel::{Control, MessageBatch, Source, SourceEvent, CHANNEL_DEPTH};
+use crate::channel::{Command, Control, MessageBatch, Source, SourceError, SourceEvent, CHANNEL_DEPTH};
 use crate::clock::wall_clock_now;
 use crate::connectors::options::SourceOptions;
 use crate::instruments;
@@ -124,7 +124,7 @@ pub fn open(args: &MqttSourceArgs, options: &SourceOptions) -> anyhow::Result<So
     let (tx, events) = mpsc::channel(CHANNEL_DEPTH);
     let (control_tx, control) = std_mpsc::channel();
     // One partition, from the start: event time waits for it.
-    let _ = tx.try_send(SourceEvent::Assigned(vec![0]));
+    let _ = tx.try_send(SourceEvent::Control(Control::Assigned(vec![0])));
     let reader = Reader {
         session,
         broker,
@@ -166,7 +166,7 @@ struct Reader {
     filters: Vec<String>,
     fields: Option<TopicFields>,
     events: mpsc::Sender<SourceEvent>,
-    control: std_mpsc::Receiver<Control>,
+    control: std_mpsc::Receiver<Command>,
     ledger: Ledger,
     /// Acknowledge on checkpoints (a state directory), not on written results.
     durable: bool,
@@ -246,14 +246,14 @@ impl Reader {
     fn handle_controls(&mut self) -> Option<Exit> {
         loop {
             match self.control.try_recv() {
-                Ok(Control::Commit(positions)) if !self.durable => self.acknowledge(&positions),
-                Ok(Control::Checkpointed(positions)) => {
+                Ok(Command::Commit(positions)) if !self.durable => self.acknowledge(&positions),
+                Ok(Command::Checkpointed(positions)) => {
                     self.asked = false;
                     if self.durable {
                         self.acknowledge(&positions);
                     }
                 }
-                Ok(Control::Shutdown(positions)) => return Some(Exit::Shutdown(positions)),
+                Ok(Command::Shutdown(positions)) => return Some(Exit::Shutdown(positions)),
                 Ok(_) => {}
                 Err(std_mpsc::TryRecvError::Empty) => return None,
                 Err(std_mpsc::TryRecvError::Disconnected) => return Some(Exit::Gone),
@@ -328,17 +328,17 @@ impl Reader {
             return true;
         }
         if let Err(error) = self.ledger.before_hand_over() {
-            let message = format!("cannot write the MQTT journal: {error}");
-            let _ = self.events.blocking_send(SourceEvent::Failed(message));
+            let failed = SourceEvent::Control(Control::Failed(SourceError::Journal(error)));
+            let _ = self.events.blocking_send(failed);
             return false;
         }
         let batch = std::mem::take(&mut self.batch);
-        if self.events.blocking_send(SourceEvent::Messages(batch)).is_err() {
+        if self.events.blocking_send(SourceEvent::messages(batch)).is_err() {
             return false;
         }
         if self.durable && !self.asked && self.ledger.unacked() >= ACK_HIGH_WATER {
             self.asked = true;
-            return self.events.blocking_send(SourceEvent::CheckpointWanted).is_ok();
+            return self.events.blocking_send(SourceEvent::Control(Control::CheckpointWanted)).is_ok();
         }
         if !self.durable && !self.warned_stall && self.ledger.unacked() >= STALL_WARNING {
             self.warned_stall = true;
@@ -362,7 +362,7 @@ impl Reader {
             return true;
         }
         self.idle = true;
-        self.events.blocking_send(SourceEvent::CaughtUp(0)).is_ok()
+        self.events.blocking_send(SourceEvent::Control(Control::CaughtUp(0))).is_ok()
     }
 
     /// (Re)connected: subscribe unless the broker kept the session with its subscriptions.
@@ -405,8 +405,8 @@ impl Reader {
         if refused == 0 {
             return true;
         }
-        let message = format!("the MQTT broker refused {refused} of the topic filters {:?}", self.filters);
-        let _ = self.events.blocking_send(SourceEvent::Failed(message));
+        let error = SourceError::Refused { refused, filters: self.filters.clone() };
+        let _ = self.events.blocking_send(SourceEvent::Control(Control::Failed(error)));
         false
     }
 

@@ -1,0 +1,106 @@
+//! Deliberately broken engines, for the fault suite only: `analyze --fault-mutant NAME`, a flag
+//! that exists only in builds with the `fault-injection` cargo feature (the tests and
+//! `scripts/faults` turn it on; a release build has no such flag), hidden from `--help` and
+//! refused in config files.
+//!
+//! A fault suite that passes is worth something only if it fails a broken engine. Each mutant
+//! breaks one promise the README makes, in one place, and the suite (`tests/faults.rs`,
+//! `scripts/faults --mutants`) must catch every one. A mutant is a wrapper around one thing the
+//! run opens, put on where the run opens it ([`Faults`]): the source (its events and the
+//! acknowledgements sent back to it), the dead-letter queue, the checkpoint store. The engine has
+//! no checks for them. Adding a mutant is a variant of [`Mutant`] and its wrapper in `wrappers`;
+//! a wrapper point not yet here is one more method of [`Faults`] (and of its stand-in, `off.rs`).
+
+mod wrappers;
+
+use std::path::{Path, PathBuf};
+
+use iotstream_engine::OperatorConfig;
+
+use crate::channel::Source;
+use crate::checkpoint::StateStore;
+use crate::sinks::Outputs;
+
+/// `--fault-mutant`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct FaultArgs {
+    /// Fault-suite self-test only: run a deliberately broken engine (see `faults`).
+    #[arg(long, hide = true, value_enum, value_name = "NAME")]
+    pub fault_mutant: Option<Mutant>,
+}
+
+/// One deliberate bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mutant {
+    /// On resume, the result file is not cut back to its checkpointed length: results written
+    /// after the last checkpoint are written again by the replay.
+    NoCutBack,
+    /// Input positions are acknowledged for commit as soon as they are read, before the results
+    /// covering them are written (at most once, like auto-commit).
+    AckBeforeWrite,
+    /// Periodic checkpoints hold the positions but a blank operator, as if offsets were committed
+    /// before processing: a crash loses the open windows. A clean stop still saves everything,
+    /// so only a crash can expose it.
+    PositionsWithoutState,
+    /// Every 7th dead letter is silently not sent.
+    DropDeadLetter,
+    /// The first message batch after a restore is counted twice.
+    DoubleCountReplay,
+}
+
+/// A run's mutant, if any, with what its wrappers need to know of the run.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    mutant: Option<Mutant>,
+    /// The result file (`--output`).
+    output: Option<PathBuf>,
+    /// How the run cuts results (a blank operator is built from it).
+    operator: Option<OperatorConfig>,
+}
+
+impl Faults {
+    /// No faults: the real engine.
+    pub fn none() -> Faults {
+        Faults::default()
+    }
+
+    /// The faults `args` ask for, in a run writing to `output` and cutting results as `operator`.
+    pub fn new(args: &FaultArgs, output: Option<&Path>, operator: &OperatorConfig) -> Faults {
+        Faults { mutant: args.fault_mutant, output: output.map(Path::to_owned), operator: Some(*operator) }
+    }
+
+    /// The checkpoint store, as the mutant has it.
+    pub fn store(&self, store: Box<dyn StateStore>) -> Box<dyn StateStore> {
+        match (self.mutant, &self.output, self.operator) {
+            (Some(Mutant::NoCutBack), Some(output), _) => {
+                Box::new(wrappers::NoCutBack { store, output: output.clone() })
+            }
+            (Some(Mutant::PositionsWithoutState), _, Some(operator)) => {
+                Box::new(wrappers::PositionsWithoutState { store, operator })
+            }
+            _ => store,
+        }
+    }
+
+    /// The outputs, their dead-letter queue as the mutant has it.
+    pub fn outputs(&self, outputs: &mut Outputs) {
+        if self.mutant == Some(Mutant::DropDeadLetter) {
+            outputs.dead_letters = outputs
+                .dead_letters
+                .take()
+                .map(|inner| Box::new(wrappers::DropEvery7th { inner, seen: 0 }) as _);
+        }
+    }
+
+    /// The source, as the mutant has it; `resumed`: the run goes on from a checkpoint.
+    pub fn source(&self, source: Source, resumed: bool) -> Source {
+        match self.mutant {
+            Some(Mutant::AckBeforeWrite) => wrappers::acknowledge_on_read(source),
+            Some(Mutant::DoubleCountReplay) if resumed => wrappers::count_first_batch_twice(source),
+            _ => source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

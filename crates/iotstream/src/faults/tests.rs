@@ -1,0 +1,156 @@
+//! Each mutant breaks what it says, where it says, and only there.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use iotstream_engine::{EventTime, EventTimeConfig, OperatorConfig, RejectReason, WindowSpec};
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::channel::{Command, MessageBatch, SourceEvent};
+use crate::checkpoint::{CheckpointStore, EngineState};
+use crate::sinks::{RejectSink, SinkError};
+
+fn faults(mutant: Mutant, output: Option<&Path>) -> Faults {
+    let config = EventTimeConfig {
+        window: WindowSpec::new(10_000_000, 10_000_000).unwrap(),
+        max_delay: 1_000_000,
+        allowed_lateness: 0,
+        max_skew: None,
+        idle_timeout: None,
+    };
+    let operator = OperatorConfig::Windows { config, emit_every: None };
+    Faults::new(&FaultArgs { fault_mutant: Some(mutant) }, output, &operator)
+}
+
+fn state(operator: &OperatorConfig, output_len: Option<u64>) -> EngineState {
+    let mut operator = operator.build(EventTime(0));
+    let reading = iotstream_engine::Parser::default()
+        .parse(br#"{"guid":"g","state":"TX","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":1}}}"#)
+        .unwrap();
+    let _ = operator.on_reading(0, 0, &reading, EventTime(0));
+    EngineState {
+        input: "kafka:t".into(),
+        positions: [(0, 1)].into(),
+        operator,
+        sensors: Default::default(),
+        rejected: Default::default(),
+        readings: 1,
+        rejected_count: 0,
+        results: 0,
+        output_len,
+        saved_at: EventTime(5),
+        alerts: None,
+    }
+}
+
+#[test]
+fn no_cut_back_resumes_at_the_files_length_not_the_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.jsonl");
+    std::fs::write(&output, b"0123456789").unwrap();
+    let mutant = faults(Mutant::NoCutBack, Some(&output));
+    let store = mutant.store(Box::new(CheckpointStore::open(&dir.path().join("s")).unwrap()));
+    let operator = mutant.operator.unwrap();
+    store.save(&mut state(&operator, Some(4)), false).unwrap();
+    assert_eq!(store.load().unwrap().unwrap().output_len, Some(10));
+}
+
+#[test]
+fn positions_without_state_save_a_blank_operator_until_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mutant = faults(Mutant::PositionsWithoutState, None);
+    let store = mutant.store(Box::new(CheckpointStore::open(dir.path()).unwrap()));
+    let operator = mutant.operator.unwrap();
+    let mut saved = state(&operator, None);
+    store.save(&mut saved, false).unwrap();
+    assert_eq!(saved.operator.pinned_positions(), [(0, 0)].into(), "the real one is kept in memory");
+    let loaded = store.load().unwrap().unwrap();
+    assert_eq!((loaded.positions[&0], loaded.operator.pinned_positions().len()), (1, 0), "a blank operator");
+    store.save(&mut saved, true).unwrap();
+    assert_eq!(store.load().unwrap().unwrap().operator.pinned_positions(), [(0, 0)].into());
+}
+
+struct Letters(Arc<Mutex<Vec<i64>>>);
+
+impl RejectSink for Letters {
+    fn reject(&mut self, _: &[u8], _: RejectReason, _: i32, offset: i64) {
+        self.0.lock().unwrap().push(offset);
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn drop_dead_letter_drops_every_seventh() {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let mut outputs =
+        Outputs { dead_letters: Some(Box::new(Letters(Arc::clone(&sent)))), ..Outputs::default() };
+    faults(Mutant::DropDeadLetter, None).outputs(&mut outputs);
+    let letters = outputs.dead_letters.as_mut().unwrap();
+    (1..=14).for_each(|offset| letters.reject(b"x", RejectReason::MalformedJson, 0, offset));
+    assert_eq!(sent.lock().unwrap().len(), 12);
+    assert!(!sent.lock().unwrap().contains(&7));
+}
+
+/// A source of message batches (partition 0, from offset `first` each), with its control channel.
+fn source(batches: &[(i64, usize)]) -> (Source, std::sync::mpsc::Receiver<Command>) {
+    let (tx, events) = mpsc::channel(16);
+    for &(first, count) in batches {
+        let mut batch = MessageBatch::default();
+        (first..first + count as i64).for_each(|offset| batch.push(b"{}", 10, 0, offset));
+        tx.try_send(SourceEvent::messages(batch)).unwrap();
+    }
+    let (control, commands) = std::sync::mpsc::channel();
+    (Source { events, control: Some(control), thread: None }, commands)
+}
+
+fn offsets(event: Option<SourceEvent>) -> Vec<i64> {
+    match event {
+        Some(SourceEvent::Data(crate::channel::Data::Messages(batch))) => {
+            batch.messages.iter().map(|m| m.offset).collect()
+        }
+        other => panic!("not messages: {other:?}"),
+    }
+}
+
+#[test]
+fn double_count_replay_hands_the_first_batch_over_twice_after_a_restore_only() {
+    let mutant = faults(Mutant::DoubleCountReplay, None);
+    let (fresh, _) = source(&[(0, 2), (2, 1)]);
+    let mut fresh = mutant.source(fresh, false);
+    assert_eq!(offsets(fresh.events.blocking_recv()), [0, 1]);
+    assert_eq!(offsets(fresh.events.blocking_recv()), [2], "a run that resumes nothing is left alone");
+    let (resumed, _) = source(&[(0, 2), (2, 1)]);
+    let mut resumed = mutant.source(resumed, true);
+    let got: Vec<Vec<i64>> = (0..3).map(|_| offsets(resumed.events.blocking_recv())).collect();
+    assert_eq!(got, [vec![0, 1], vec![0, 1], vec![2]]);
+}
+
+#[test]
+fn ack_before_write_commits_everything_read() {
+    let (source, commands) = source(&[(0, 3)]);
+    let mut broken = faults(Mutant::AckBeforeWrite, None).source(source, false);
+    assert_eq!(offsets(broken.events.blocking_recv()), [0, 1, 2]);
+    let control = broken.control.take().unwrap();
+    control.send(Command::Commit(vec![(0, 0)])).unwrap();
+    control.send(Command::Shutdown(vec![(0, 0)])).unwrap();
+    let received = |timeout| commands.recv_timeout(timeout).unwrap();
+    assert!(
+        matches!(received(Duration::from_secs(5)), Command::Commit(p) if p == [(0, 3)]),
+        "read, not written"
+    );
+    assert!(matches!(received(Duration::from_secs(5)), Command::Shutdown(p) if p == [(0, 0)]));
+}
+
+#[test]
+fn the_mutant_names_are_those_scripts_faults_uses() {
+    let named = <Mutant as clap::ValueEnum>::from_str("positions-without-state", false);
+    assert_eq!(named, Ok(Mutant::PositionsWithoutState));
+    let store = |dir: &Path| Box::new(CheckpointStore::open(dir).unwrap()) as Box<dyn StateStore>;
+    let dir = tempfile::tempdir().unwrap();
+    let real = Faults::none().store(store(dir.path()));
+    assert!(real.load().unwrap().is_none(), "no mutant: the store as it is");
+}

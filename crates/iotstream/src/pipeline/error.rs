@@ -1,0 +1,26 @@
+//! Why a run stopped with an error: an output that did not take what it was given, a checkpoint
+//! that could not be saved or restored, the operator refusing input, or the source failing.
+
+use iotstream_engine::OperatorError;
+
+use crate::channel::SourceError;
+use crate::checkpoint::CheckpointError;
+use crate::sinks::SinkError;
+
+/// What ends a run before its time.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// An output failed: results, stats, dead letters, alerts, or scale-out's merge log.
+    #[error(transparent)]
+    Output(#[from] SinkError),
+    /// A checkpoint could not be saved or resumed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The operator refused what it was given (a checkpoint of other settings, partials in event
+    /// time).
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
+    /// The source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
