@@ -150,50 +150,60 @@ fn settings_as_flags(
     subcommand: &str,
     table: &toml::Table,
 ) -> Result<Vec<OsString>, Vec<String>> {
-    let mut problems = Vec::new();
-    let mut flags = Vec::new();
+    let mut found = Found { subcommand, flags: Vec::new(), problems: Vec::new() };
     command.build();
     for (key, value) in table {
         match value {
             toml::Value::Table(section) if SECTIONS.contains(&key.as_str()) => {
                 let Some(sub) = command.find_subcommand(key) else { continue };
                 for (setting, value) in section {
-                    match to_flags(sub, &format!("[{key}] {setting}"), setting, value) {
-                        Ok(args) if key == subcommand => flags.extend(args),
-                        Ok(_) => {}
-                        Err(problem) => problems.push(problem),
-                    }
+                    found.add(sub, to_flags(sub, &format!("[{key}] {setting}"), setting, value));
                 }
             }
             toml::Value::Table(_) => {
-                problems.push(format!("unknown section [{key}] (sections: {})", SECTIONS.join(", ")))
+                found.problems.push(format!("unknown section [{key}] (sections: {})", SECTIONS.join(", ")))
             }
-            _ => {
-                // A top-level setting: for every subcommand that has the flag.
-                let owners: Vec<&clap::Command> = SECTIONS
-                    .iter()
-                    .filter_map(|s| command.find_subcommand(s))
-                    .filter(|s| find(s, key).is_some())
-                    .collect();
-                if owners.is_empty() {
-                    problems.push(unknown(command, None, key));
-                }
-                for sub in owners {
-                    match to_flags(sub, key, key, value) {
-                        Ok(args) if sub.get_name() == subcommand => flags.extend(args),
-                        Ok(_) => {}
-                        // Reported once, whichever subcommand finds it first.
-                        Err(problem) if !problems.contains(&problem) => problems.push(problem),
-                        Err(_) => {}
-                    }
-                }
-            }
+            _ => found.top_level(command, key, value),
         }
     }
-    if problems.is_empty() {
-        Ok(flags)
-    } else {
-        Err(problems)
+    match found.problems.is_empty() {
+        true => Ok(found.flags),
+        false => Err(found.problems),
+    }
+}
+
+/// The flags a file's settings become for one subcommand, and every problem with them.
+struct Found<'s> {
+    subcommand: &'s str,
+    flags: Vec<OsString>,
+    problems: Vec<String>,
+}
+
+impl Found<'_> {
+    /// What one setting of `sub`'s became: its flags, if `sub` is the subcommand run, or a
+    /// problem (reported once, whichever subcommand finds it first).
+    fn add(&mut self, sub: &clap::Command, outcome: Result<Vec<OsString>, String>) {
+        match outcome {
+            Ok(args) if sub.get_name() == self.subcommand => self.flags.extend(args),
+            Ok(_) => {}
+            Err(problem) if !self.problems.contains(&problem) => self.problems.push(problem),
+            Err(_) => {}
+        }
+    }
+
+    /// A top-level setting: for every subcommand that has the flag.
+    fn top_level(&mut self, command: &clap::Command, key: &str, value: &toml::Value) {
+        let owners: Vec<&clap::Command> = SECTIONS
+            .iter()
+            .filter_map(|s| command.find_subcommand(s))
+            .filter(|s| find(s, key).is_some())
+            .collect();
+        if owners.is_empty() {
+            self.problems.push(unknown(command, None, key));
+        }
+        for sub in owners {
+            self.add(sub, to_flags(sub, key, key, value));
+        }
     }
 }
 

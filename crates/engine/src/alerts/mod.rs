@@ -16,7 +16,9 @@
 //! - `windows`: window rules on results;
 //! - `record`: the JSON record every output carries.
 
+mod emit;
 mod machine;
+mod read;
 mod record;
 mod rules;
 mod sensors;
@@ -28,27 +30,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use emit::KeyState;
 pub use machine::{Machine, Observation, Phase, Step};
+pub use read::parse_rules;
 pub use record::{fingerprint, AlertRecord, AlertTag, Notification, Status};
 pub use rules::{
-    metric_text, op_text, parse_rules, Anomaly, Flap, Kind, Metric, Op, Problem, Rule, RulesError, Scope,
-    Threshold,
+    metric_text, op_text, Anomaly, Flap, Kind, Metric, Op, Problem, Rule, RulesError, Scope, Threshold,
 };
 pub use sensors::Ewm;
 
 use crate::reading::{EventTime, Reading};
 use crate::result::WindowResult;
-
-/// One (rule, key)'s machine, and the record it last sent while it fires.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct KeyState {
-    /// The state machine.
-    pub machine: Machine,
-    /// The firing notification, while firing (the dashboard's active alerts).
-    pub firing: Option<Box<AlertRecord>>,
-    /// Notifications sent about this key.
-    pub sent: u64,
-}
+use emit::{seconds, Emitter, Judged};
 
 /// Everything alerts remember: what a checkpoint saves.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -203,54 +196,6 @@ impl Alerts {
         self.state.sequence = state.sequence;
         Err(RestoreError::OtherRules)
     }
-}
-
-/// What a notification reports besides its transition.
-#[derive(Clone, Copy, Debug)]
-struct Judged {
-    value: f64,
-    threshold: f64,
-    window: Option<(EventTime, EventTime)>,
-}
-
-/// Turns machine steps into numbered notifications.
-struct Emitter<'a> {
-    sequence: &'a mut u64,
-    out: &'a mut Vec<Notification>,
-    /// The order key of what is emitted now (see [`Notification::order`]).
-    order: (i64, u8),
-}
-
-impl Emitter<'_> {
-    /// Steps `key`'s machine with `obs`, and notifies if it transitions.
-    fn step(&mut self, rule: &Rule, key: &str, state: &mut KeyState, obs: &Observation, judged: Judged) {
-        let Some(step) = state.machine.step(rule, obs) else { return };
-        let status = match step {
-            Step::Fired | Step::Repeated => Status::Firing,
-            Step::Resolved => Status::Resolved,
-        };
-        let record = AlertRecord {
-            record_type: AlertTag::Alert,
-            rule: rule.id.clone(),
-            key: key.to_owned(),
-            status,
-            severity: rule.severity.clone(),
-            at: obs.at,
-            value: judged.value,
-            threshold: judged.threshold,
-            window_start: judged.window.map(|w| w.0),
-            window_end: judged.window.map(|w| w.1),
-            fingerprint: fingerprint(&rule.id, key),
-        };
-        state.firing = (status == Status::Firing).then(|| Box::new(record.clone()));
-        state.sent += 1;
-        *self.sequence += 1;
-        self.out.push(Notification { sequence: state.sent, record, order: self.order });
-    }
-}
-
-fn seconds(micros: i64) -> f64 {
-    micros as f64 / 1e6
 }
 
 /// A digest of what the rules mean (their lines left out: moving a rule in the file keeps state).

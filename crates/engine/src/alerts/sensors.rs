@@ -13,8 +13,10 @@ use std::collections::BinaryHeap;
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
+use super::emit::{seconds, Emitter, Judged, KeyState};
+use super::machine::{Observation, Phase};
+use super::record::AlertRecord;
 use super::rules::{Anomaly, Kind, Rule};
-use super::{seconds, AlertRecord, Emitter, Judged, KeyState, Observation, Phase};
 use crate::reading::{EventTime, Reading, StateCode};
 
 /// An exponentially weighted moving mean and variance of one sensor's readings.

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use super::emit::{Emitter, Judged, KeyState};
+use super::machine::Observation;
 use super::rules::{Kind, Metric, Rule, Scope, Threshold};
-use super::{Emitter, Judged, KeyState, Observation};
 use crate::reading::StateCode;
 use crate::result::{StateResult, WindowResult};
 

@@ -44,7 +44,7 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Reading<'_>> {
         guid: Guid::from_ascii(guid),
         state: StateCode::from_bytes(state)?,
         event_time: EventTime::parse_rfc3339(event_time)?,
-        temperature: super::check_temperature(temperature).ok()?,
+        temperature: super::reject::check_temperature(temperature).ok()?,
     })
 }
 
@@ -86,7 +86,7 @@ impl<'a> Cursor<'a> {
     #[inline]
     fn skip_whitespace(&mut self) {
         while let Some(&b) = self.bytes.get(self.pos) {
-            if !super::is_json_whitespace(b) {
+            if !super::reject::is_json_whitespace(b) {
                 break;
             }
             self.pos += 1;
@@ -114,7 +114,7 @@ impl<'a> Cursor<'a> {
     fn spaced_literal(&mut self, literal: &[u8], mut in_string: bool) -> Option<()> {
         for &b in literal {
             if !in_string {
-                if super::is_json_whitespace(b) {
+                if super::reject::is_json_whitespace(b) {
                     continue;
                 }
                 self.skip_whitespace();

@@ -12,7 +12,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserializer;
 use serde_json::value::RawValue;
 
-use super::{check_temperature, RejectReason};
+use super::reject::{check_temperature, RejectReason};
 use crate::reading::{EventTime, Reading, SensorId, StateCode};
 
 type Outcome<T> = Result<T, RejectReason>;

@@ -1,8 +1,8 @@
 //! `iotstream analyze`: the run plan from the flags, then what it names opened, then the
 //! pipeline until the input ends or a stop comes.
 
-use super::block_on;
-use super::open::{open, Opened};
+use super::common::block_on;
+use super::open::open;
 use crate::cli::AnalyzeArgs;
 use crate::pipeline::{self, RunSummary};
 use crate::plan::RunPlan;
@@ -26,10 +26,8 @@ pub(super) fn run(plan: &RunPlan, startup: &Stop, stop: Stop) -> anyhow::Result<
     if startup.is_requested() {
         return stopped();
     }
-    let Some(Opened { source, outputs, checkpointing, hook }) = open(plan, startup)? else {
-        return stopped();
-    };
-    block_on(async { Ok(pipeline::run(source, outputs, plan.settings, checkpointing, hook, stop).await?) })
+    let Some(parts) = open(plan, startup)? else { return stopped() };
+    block_on(async { Ok(pipeline::run(parts, plan.settings, stop).await?) })
 }
 
 fn stopped() -> anyhow::Result<RunSummary> {

@@ -10,27 +10,15 @@ use crate::channel::Source;
 use crate::checkpoint::{self, CheckpointStore, EngineState};
 use crate::clock::wall_clock_now;
 use crate::connectors::{file, generator, SinkContext, SourceOptions};
-use crate::pipeline::{Checkpointing, DriverHook, Outputs};
+use crate::pipeline::{Checkpointing, Outputs, Parts};
 use crate::plan::{self, RunPlan};
 use crate::scaleout;
 use crate::signals::Stop;
 use crate::store::{self, Target};
 
-/// Everything a run reads from and writes to, open.
-pub struct Opened {
-    /// The source, reading.
-    pub source: Source,
-    /// The outputs, alerts and dashboard questions included.
-    pub outputs: Outputs,
-    /// The checkpoint store and the checkpoint to resume from.
-    pub checkpointing: Option<Checkpointing>,
-    /// The driver's extension, when the run has one (scale-out).
-    pub hook: Option<Box<dyn DriverHook>>,
-}
-
 /// Opens everything `plan` names; `None` if `stop` was asked for during start-up (nothing has
 /// been read then).
-pub fn open(plan: &RunPlan, stop: &Stop) -> anyhow::Result<Option<Opened>> {
+pub fn open(plan: &RunPlan, stop: &Stop) -> anyhow::Result<Option<Parts>> {
     let checkpointing = checkpointing(plan)?;
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
     let Some(context) = unless_stopped(stop, sink_context(plan, resume, stop))? else { return Ok(None) };
@@ -39,11 +27,11 @@ pub fn open(plan: &RunPlan, stop: &Stop) -> anyhow::Result<Option<Opened>> {
     if stop.is_requested() {
         return Ok(None);
     }
-    let hub = serve_dashboard(plan, store.as_ref(), &mut outputs)?;
+    let (hub, sensor_queries) = serve_dashboard(plan, store.as_ref(), &mut outputs)?.unzip();
     let alerts_resume = resume.and_then(|r| r.alerts.as_ref()).and_then(|a| a.output_len);
     let alerts =
         AlertContext { resume_len: alerts_resume, kafka: context.kafka.as_ref(), store: store.as_ref(), hub };
-    outputs.alerts = open_alerts(plan, alerts)?;
+    let alerts = open_alerts(plan, alerts)?;
     if stop.is_requested() {
         return Ok(None);
     }
@@ -52,7 +40,7 @@ pub fn open(plan: &RunPlan, stop: &Stop) -> anyhow::Result<Option<Opened>> {
     let opened = open_source(plan, positions, checkpointing.is_some(), member.as_ref(), stop);
     let Some(source) = unless_stopped(stop, opened)? else { return Ok(None) };
     let source = plan.faults.source(source, resumed);
-    Ok(Some(Opened { source, outputs, checkpointing, hook }))
+    Ok(Some(Parts { source, outputs, alerts, sensor_queries, checkpointing, hook }))
 }
 
 /// `outcome`, unless it failed because a stop came meanwhile: a broker waited for in slices
@@ -120,11 +108,7 @@ fn open_outputs(plan: &RunPlan, context: &SinkContext) -> anyhow::Result<(Output
 
 /// `--http`: starts the dashboard server and adds its sink and sensor lookups to the run.
 #[cfg(feature = "http")]
-fn serve_dashboard(
-    plan: &RunPlan,
-    store: Option<&Target>,
-    outputs: &mut Outputs,
-) -> anyhow::Result<DashboardHub> {
+fn serve_dashboard(plan: &RunPlan, store: Option<&Target>, outputs: &mut Outputs) -> anyhow::Result<Served> {
     use crate::dashboard::{self, Hub, RunInfo, ServerConfig};
     let Some(plan_dashboard) = &plan.dashboard else { return Ok(None) };
     let (time, size, slide) = plan.settings.operator().describe();
@@ -153,22 +137,24 @@ fn serve_dashboard(
         Err(error) => return Err(error),
     }
     outputs.sinks.push(Box::new(dashboard::sink::HttpSink::new(std::sync::Arc::clone(&hub))));
-    outputs.sensor_queries = Some(queries);
-    Ok(Some(hub))
+    Ok(Some((hub, queries)))
 }
 
 /// Without the `http` feature there is no dashboard (the plan refuses `--http`).
 #[cfg(not(feature = "http"))]
-fn serve_dashboard(_: &RunPlan, _: Option<&Target>, _: &mut Outputs) -> anyhow::Result<DashboardHub> {
+fn serve_dashboard(_: &RunPlan, _: Option<&Target>, _: &mut Outputs) -> anyhow::Result<Served> {
     Ok(None)
 }
 
-/// The dashboard's hub, when one is served (alerts publish to it).
+/// The dashboard's hub (alerts publish to it) and the questions it asks, when one is served.
 #[cfg(feature = "http")]
-type DashboardHub = Option<std::sync::Arc<crate::dashboard::Hub>>;
+type Served = Option<(std::sync::Arc<crate::dashboard::Hub>, SensorQueries)>;
 /// Without the `http` feature there is never a hub.
 #[cfg(not(feature = "http"))]
-type DashboardHub = Option<std::convert::Infallible>;
+type Served = Option<(std::convert::Infallible, SensorQueries)>;
+
+/// Where the dashboard's questions about sensors come from.
+type SensorQueries = tokio::sync::mpsc::Receiver<crate::channel::SensorQuery>;
 
 /// `--rules`: the alerts and their outputs (`None` without rules).
 fn open_alerts(plan: &RunPlan, context: AlertContext<'_>) -> anyhow::Result<Option<Alerting>> {

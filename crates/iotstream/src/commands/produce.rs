@@ -28,6 +28,6 @@ pub fn produce(args: &ProduceArgs) -> anyhow::Result<()> {
         line.clear();
     }
     sender.flush()?;
-    super::report_rate("produced", sender.delivered(), started);
+    super::common::report_rate("produced", sender.delivered(), started);
     Ok(())
 }

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use iotstream_engine::{EventTime, StateCode};
 use serde::{Deserialize, Serialize};
 
-use super::{json, AppState};
+use super::api::{json, AppState};
 use crate::clock::wall_clock_now;
 use crate::store::{Bucket, Range};
 

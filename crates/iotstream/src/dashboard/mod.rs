@@ -19,6 +19,7 @@
 //! The server runs on its own thread and runtime, so a busy engine never delays a page, and the
 //! engine never waits for a browser (see [`hub`]).
 
+mod api;
 mod assets;
 mod guard;
 mod history;
@@ -46,6 +47,8 @@ use tokio_stream::wrappers::BroadcastStream;
 
 pub use guard::Guard;
 pub use hub::{Hub, RunInfo};
+
+use api::{json, AppState};
 
 use crate::instruments;
 
@@ -144,13 +147,6 @@ pub fn start(config: &ServerConfig, hub: Arc<Hub>) -> anyhow::Result<Server> {
     Ok(Server { addr })
 }
 
-/// Shared by every handler.
-#[derive(Clone)]
-struct AppState {
-    hub: Arc<Hub>,
-    metrics: PrometheusHandle,
-}
-
 /// All routes, behind the guard. Public so that tests can drive it without a port.
 pub fn router(hub: Arc<Hub>, metrics: PrometheusHandle, guard: Guard) -> Router {
     Router::new()
@@ -185,11 +181,6 @@ async fn asset(Path(name): Path<String>) -> Response {
             .into_response(),
         None => (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
     }
-}
-
-fn json(body: impl Into<axum::body::Body>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body.into())
-        .into_response()
 }
 
 #[derive(Deserialize)]

@@ -18,6 +18,7 @@ use super::settings::Settings;
 use super::status::{self, SourceTelemetry};
 use super::tickers::Tick;
 use super::totals::RunSummary;
+use crate::alerts::Alerting;
 use crate::channel::{Command, Control, Data, Revoke, SensorQuery, SourceEvent, Telemetry};
 use crate::instruments;
 use crate::sinks::{Emission, Outputs};
@@ -42,18 +43,19 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// A driver for a run of `settings` writing to `outputs` and acknowledging through `acks`,
-    /// resuming from `checkpointing`'s checkpoint if it has one, extended by `hook`; `now` is
-    /// processing time.
+    /// A driver for a run of `settings` writing to `outputs` (with `alerts`) and acknowledging
+    /// through `acks`, resuming from `checkpointing`'s checkpoint if it has one, extended by
+    /// `hook`; `now` is processing time.
     pub fn new(
         settings: &Settings,
-        mut outputs: Outputs,
+        outputs: Outputs,
+        alerts: Option<Alerting>,
         acks: Option<Box<dyn Acknowledge>>,
         checkpointing: Option<Checkpointing>,
         hook: Option<Box<dyn DriverHook>>,
         now: EventTime,
     ) -> Result<Driver, RunError> {
-        let counting = Counting::new(settings, outputs.alerts.take(), now);
+        let counting = Counting::new(settings, alerts, now);
         let emitting = Emitting::new(outputs, acks);
         let (checkpoints, resume) = checkpointing.map(Checkpointer::new).unzip();
         let telemetry = SourceTelemetry::default();

@@ -42,7 +42,7 @@ pub use emitting::Emitting;
 pub use error::RunError;
 pub use hooks::{DriverHook, HookContext};
 pub use positions::{Acknowledge, Progress};
-pub use run::run;
+pub use run::{run, Parts};
 pub use settings::{Analysis, Settings};
 pub use tickers::Tick;
 pub use totals::RunSummary;

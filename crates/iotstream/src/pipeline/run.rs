@@ -9,26 +9,39 @@ use super::positions::Acknowledge;
 use super::settings::Settings;
 use super::tickers::{self, Tickers};
 use super::totals::RunSummary;
-use crate::channel::Source;
+use tokio::sync::mpsc;
+
+use crate::alerts::Alerting;
+use crate::channel::{SensorQuery, Source};
 use crate::clock::wall_clock_now;
 use crate::signals::Stop;
 use crate::sinks::Outputs;
 
-/// Runs until the source ends or `stop` is asked for (Ctrl-C, SIGTERM: see [`crate::signals`]),
-/// with `hook` extending the driver (scale-out).
-pub async fn run(
-    source: Source,
-    mut outputs: Outputs,
-    settings: Settings,
-    checkpointing: Option<Checkpointing>,
-    hook: Option<Box<dyn DriverHook>>,
-    stop: Stop,
-) -> Result<RunSummary, RunError> {
+/// Everything a run reads from and writes to, open.
+pub struct Parts {
+    /// The source, reading.
+    pub source: Source,
+    /// The outputs.
+    pub outputs: Outputs,
+    /// Alert rules and their outputs (`--rules`).
+    pub alerts: Option<Alerting>,
+    /// Lookups of sensors' last readings, if something (the dashboard) asks.
+    pub sensor_queries: Option<mpsc::Receiver<SensorQuery>>,
+    /// The checkpoint store and the checkpoint to resume from (`--state-dir`).
+    pub checkpointing: Option<Checkpointing>,
+    /// The driver's extension, when the run has one (scale-out).
+    pub hook: Option<Box<dyn DriverHook>>,
+}
+
+/// Runs `parts` until the source ends or `stop` is asked for (Ctrl-C, SIGTERM: see
+/// [`crate::signals`]).
+pub async fn run(parts: Parts, settings: Settings, stop: Stop) -> Result<RunSummary, RunError> {
+    let Parts { source, outputs, alerts, sensor_queries: mut queries, checkpointing, hook } = parts;
     let Source { mut events, control, thread } = source;
-    let mut queries = outputs.sensor_queries.take();
     let acks = control.map(|c| Box::new(c) as Box<dyn Acknowledge>);
     let interval = checkpointing.as_ref().map(|c| c.interval).or(settings.save_every);
-    let mut driver = Driver::new(&settings, outputs, acks, checkpointing, hook, wall_clock_now())?;
+    let now = wall_clock_now();
+    let mut driver = Driver::new(&settings, outputs, alerts, acks, checkpointing, hook, now)?;
     let mut clocks = Tickers::new(&settings, interval);
     let shutdown = stop.requested();
     tokio::pin!(shutdown);

@@ -189,12 +189,29 @@ impl Checks {
         outcome.map_err(|e| self.0.push(e.to_string())).ok()
     }
 
-    fn done<T>(self, plan: impl FnOnce() -> T) -> Result<T, Problems> {
-        match self.0.is_empty() {
-            true => Ok(plan()),
-            false => Err(Problems(self.0)),
+    /// What every plan needs, once every check has passed.
+    fn all(
+        self,
+        settings: Option<Settings>,
+        dashboard: Option<Option<Dashboard>>,
+        store: Option<Option<StorePlan>>,
+        rules: Option<Option<Vec<Rule>>>,
+    ) -> Result<Checked, Problems> {
+        match (settings, dashboard, store, rules) {
+            (Some(settings), Some(dashboard), Some(store), Some(rules)) if self.0.is_empty() => {
+                Ok(Checked { settings, dashboard, store, rules })
+            }
+            _ => Err(Problems(self.0)),
         }
     }
+}
+
+/// What every plan needs, checked.
+struct Checked {
+    settings: Settings,
+    dashboard: Option<Dashboard>,
+    store: Option<StorePlan>,
+    rules: Option<Vec<Rule>>,
 }
 
 impl RunPlan {
@@ -209,54 +226,10 @@ impl RunPlan {
         let dashboard = checks.take(dashboard(&args.http, false));
         checks.take(source.check().map_err(|e| format!("{e:#}")));
         let scale_out = checks.take(scale_out(args)).flatten();
-        let store = checks.take(args.output.store.target(None));
+        let store = checks.take(analyze_store(&args.output.store));
         let rules = checks.take(rules);
-        let (Some(settings), Some(dashboard), Some(store), Some(rules)) = (settings, dashboard, store, rules)
-        else {
-            return Err(Problems(checks.0));
-        };
-        checks.done(|| {
-            let settings =
-                adjusted(settings, scale_out.is_some(), &dashboard, &args.checkpoints.checkpoint_interval);
-            let output = args.output.stream.output.as_deref();
-            let faults = Faults::new(&args.faults, output, settings.operator());
-            let alerts = rules.map(|rules| alert_plan(&args.alerts, rules, &settings));
-            let name = source.name();
-            let shown = match (source.kafka_topic(), source.mqtt_name()) {
-                (Some(topic), _) => format!("kafka:{topic}"),
-                (None, Some(mqtt)) => mqtt,
-                (None, None) => "file".to_owned(),
-            };
-            let checkpoints = args.checkpoints.state_dir.as_ref().map(|dir| Checkpoints {
-                dir: dir.clone(),
-                interval: args.checkpoints.checkpoint_interval,
-                companions: source.companions(dir),
-            });
-            RunPlan {
-                parsing: parsing(&settings, alerts.as_ref(), source.threads, keep_bytes(args)),
-                settings,
-                source: Source::Flags(Box::new(source.clone())),
-                input: InputName { checkpoint: name, shown },
-                checkpoints,
-                scale_out,
-                outputs: Outputs {
-                    stream: args.output.stream.clone(),
-                    connectors: Some(args.output.clone()),
-                    store: store.map(|target| StorePlan {
-                        target,
-                        retention: args.output.store.store_retention,
-                        optional: false,
-                    }),
-                },
-                dashboard,
-                alerts,
-                // A file read with --once or into a result file gets a progress bar (on a terminal):
-                // its results are printed only at the end, or elsewhere, so the bar never
-                // interleaves with them.
-                progress: source.once || args.output.stream.output.is_some(),
-                faults,
-            }
-        })
+        let checked = checks.all(settings, dashboard, store, rules)?;
+        Ok(analyze_plan(args, checked, scale_out))
     }
 
     /// The plan of `iotstream demo`; `embedded` for `iotstream` alone, whose default dashboard is
@@ -271,30 +244,72 @@ impl RunPlan {
         let dashboard = checks.take(dashboard(&args.http, embedded));
         let store = checks.take(demo_store(&args.store));
         let rules = checks.take(rules);
-        let (Some(settings), Some(dashboard), Some(store), Some(rules)) = (settings, dashboard, store, rules)
-        else {
-            return Err(Problems(checks.0));
-        };
-        checks.done(|| {
-            let settings = adjusted(settings, false, &dashboard, &Duration::ZERO);
-            let alerts = rules.map(|rules| alert_plan(&args.alerts, rules, &settings));
-            let config = simulator_config(&args.fleet, Clock::Wall, None);
-            RunPlan {
-                // The generator's chunks are parsed by the pipeline itself.
-                parsing: parsing(&settings, alerts.as_ref(), 1, DEFAULT_MAX_LINE_BYTES + 1),
-                settings,
-                source: Source::Simulator { config, rate: args.rate },
-                input: InputName { checkpoint: "simulator".to_owned(), shown: "simulator".to_owned() },
-                checkpoints: None,
-                scale_out: None,
-                outputs: Outputs { stream: args.output.clone(), connectors: None, store },
-                dashboard,
-                alerts,
-                progress: false,
-                faults: Faults::none(),
-            }
+        let Checked { settings, dashboard, store, rules } = checks.all(settings, dashboard, store, rules)?;
+        let settings = adjusted(settings, false, &dashboard, &Duration::ZERO);
+        let alerts = rules.map(|rules| alert_plan(&args.alerts, rules, &settings));
+        let config = simulator_config(&args.fleet, Clock::Wall, None);
+        Ok(RunPlan {
+            // The generator's chunks are parsed by the pipeline itself.
+            parsing: parsing(&settings, alerts.as_ref(), 1, DEFAULT_MAX_LINE_BYTES + 1),
+            settings,
+            source: Source::Simulator { config, rate: args.rate },
+            input: InputName { checkpoint: "simulator".to_owned(), shown: "simulator".to_owned() },
+            checkpoints: None,
+            scale_out: None,
+            outputs: Outputs { stream: args.output.clone(), connectors: None, store },
+            dashboard,
+            alerts,
+            progress: false,
+            faults: Faults::none(),
         })
     }
+}
+
+/// `analyze`'s plan, its flags checked.
+fn analyze_plan(args: &AnalyzeArgs, checked: Checked, scale_out: Option<scaleout::Role>) -> RunPlan {
+    let Checked { settings, dashboard, store, rules } = checked;
+    let source = &args.source;
+    let interval = args.checkpoints.checkpoint_interval;
+    let settings = adjusted(settings, scale_out.is_some(), &dashboard, &interval);
+    let output = args.output.stream.output.as_deref();
+    let alerts = rules.map(|rules| alert_plan(&args.alerts, rules, &settings));
+    let checkpoints = args.checkpoints.state_dir.as_ref().map(|dir| Checkpoints {
+        dir: dir.clone(),
+        interval,
+        companions: source.companions(dir),
+    });
+    RunPlan {
+        parsing: parsing(&settings, alerts.as_ref(), source.threads, keep_bytes(args)),
+        faults: Faults::new(&args.faults, output, settings.operator()),
+        settings,
+        source: Source::Flags(Box::new(source.clone())),
+        input: input_name(source),
+        checkpoints,
+        scale_out,
+        outputs: Outputs { stream: args.output.stream.clone(), connectors: Some(args.output.clone()), store },
+        dashboard,
+        alerts,
+        // A file read with --once or into a result file gets a progress bar (on a terminal): its
+        // results are printed only at the end, or elsewhere, so the bar never interleaves with
+        // them.
+        progress: source.once || output.is_some(),
+    }
+}
+
+/// What `source` reads, by name.
+fn input_name(source: &SourceArgs) -> InputName {
+    let shown = match (source.kafka_topic(), source.mqtt_name()) {
+        (Some(topic), _) => format!("kafka:{topic}"),
+        (None, Some(mqtt)) => mqtt,
+        (None, None) => "file".to_owned(),
+    };
+    InputName { checkpoint: source.name(), shown }
+}
+
+/// `analyze --store`: none unless asked for.
+fn analyze_store(args: &StoreArgs) -> Result<Option<StorePlan>, store::StoreError> {
+    let target = args.target(None)?;
+    Ok(target.map(|target| StorePlan { target, retention: args.store_retention, optional: false }))
 }
 
 /// The settings as the rest of the plan makes them: the dashboard's status clock; with scale-out,

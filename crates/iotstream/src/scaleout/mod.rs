@@ -13,47 +13,23 @@
 //! log's partition in a second consumer group (`GROUP.merge`) writes them to its sinks and
 //! marks in the log how far it has written, so that another instance taking over writes exactly
 //! the rest ([`log`]).
+//!
+//! Here: the flag checks and this instance's membership; `group`: the group's topics; `source`:
+//! the decorated Kafka consumer; `hook`: the driver's part; `events`: what their threads tell it.
 
 mod events;
 pub mod follower;
+mod group;
 mod hook;
 pub mod log;
 pub mod source;
 pub mod state;
 
-/// The group's merge log: shares, partition clocks and publication marks, in one order.
-pub fn merge_topic(group: &str) -> String {
-    format!("{group}.merge")
-}
-
-/// Where owners save each partition's state, one partition per input partition.
-pub fn state_topic(group: &str) -> String {
-    format!("{group}.state")
-}
-
-/// The consumer group whose single member owning the merge log writes the global results.
-pub fn merger_group(group: &str) -> String {
-    format!("{group}.merge")
-}
-
-/// This instance's name in the merge log and on the dashboard: host and process id.
-pub fn instance_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("{host}:{}", std::process::id())
-}
-
-use std::time::Duration;
-
-use anyhow::Context as _;
 use iotstream_engine::EventTimeConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+
+pub use group::Group;
 
 use crate::cli::{AnalyzeArgs, TimeMode};
-use crate::connectors::kafka::Connection;
 
 /// Whether `--scale-out` is asked for, after checking that it goes with event time and without
 /// what it replaces or cannot do yet.
@@ -119,91 +95,4 @@ pub fn open(
     let (news, queue) = std::sync::mpsc::channel();
     let hook = hook::Hook::new(Box::new(log), queue);
     Ok(Some((Member { group, news }, Box::new(hook))))
-}
-
-/// A scale-out group's topics and settings, as this instance finds them before it starts.
-#[derive(Clone, Debug)]
-pub struct Group {
-    /// Partitions of the input topic.
-    pub partitions: u32,
-    /// The merge log.
-    pub merge_topic: String,
-    /// The partition states.
-    pub state_topic: String,
-    /// The merger election's consumer group.
-    pub merger_group: String,
-    /// This instance's name.
-    pub instance: String,
-    /// How windows are cut.
-    pub windows: EventTimeConfig,
-}
-
-impl Group {
-    /// Finds the input topic's partitions and creates the group's topics if they do not exist.
-    pub fn prepare(
-        connection: &Connection,
-        topic: &str,
-        group: &str,
-        windows: EventTimeConfig,
-    ) -> anyhow::Result<Group> {
-        let partitions = partitions_of(connection, topic)?;
-        let group_plan = Group {
-            partitions,
-            merge_topic: merge_topic(group),
-            state_topic: state_topic(group),
-            merger_group: merger_group(group),
-            instance: instance_name(),
-            windows,
-        };
-        connection.ensure_topic(&group_plan.merge_topic, 1)?;
-        connection.ensure_topic(&group_plan.state_topic, i32::try_from(partitions)?)?;
-        tracing::info!(partitions, merge_log = %group_plan.merge_topic, instance = %group_plan.instance, "scale-out");
-        Ok(group_plan)
-    }
-
-    /// The topics of an existing group, creating nothing (`iotstream group`).
-    pub fn describe(
-        connection: &Connection,
-        topic: &str,
-        group: &str,
-        windows: EventTimeConfig,
-    ) -> anyhow::Result<Group> {
-        Ok(Group {
-            partitions: partitions_of(connection, topic)?,
-            merge_topic: merge_topic(group),
-            state_topic: state_topic(group),
-            merger_group: merger_group(group),
-            instance: instance_name(),
-            windows,
-        })
-    }
-
-    /// The merge log reader's settings.
-    pub fn follower(&self, connection: &Connection) -> follower::FollowerConfig {
-        follower::FollowerConfig {
-            connection: connection.clone(),
-            topic: self.merge_topic.clone(),
-            merger_group: self.merger_group.clone(),
-            partitions: self.partitions,
-            windows: self.windows,
-            instance: self.instance.clone(),
-        }
-    }
-}
-
-/// How many partitions `topic` has.
-fn partitions_of(connection: &Connection, topic: &str) -> anyhow::Result<u32> {
-    let consumer: BaseConsumer =
-        connection.config(&[]).create().map_err(|e| connection.error("cannot create a Kafka client", &e))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(30))
-        .map_err(|e| connection.error("cannot read topic metadata", &e))?;
-    let count = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map(|t| t.partitions().len())
-        .filter(|&n| n > 0)
-        .with_context(|| format!("topic {topic} does not exist (or has no partitions)"))?;
-    Ok(u32::try_from(count)?)
 }

@@ -14,8 +14,6 @@ use std::sync::Arc;
 
 use iotstream_engine::{RejectReason, StatsRecord, WindowResult};
 
-use crate::channel::SensorQuery;
-
 /// Why an output did not take what it was given: the one error of every sink trait (results,
 /// dead letters, durability, alert notifications, scale-out's merge log).
 #[derive(Debug, thiserror::Error)]
@@ -104,10 +102,6 @@ pub struct Outputs {
     /// Makes the result file durable, when results go to a file (before a checkpoint records its
     /// length).
     pub durable: Option<Box<dyn Durable>>,
-    /// Lookups of sensors' last readings, if something (the dashboard) asks.
-    pub sensor_queries: Option<tokio::sync::mpsc::Receiver<SensorQuery>>,
-    /// Alert rules and their outputs (`--rules`).
-    pub alerts: Option<crate::alerts::Alerting>,
 }
 
 /// A destination for results.

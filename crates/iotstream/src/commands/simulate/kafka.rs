@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::next_batch;
+use super::pace::next_batch;
 use crate::cli::SimulateArgs;
 use crate::connectors::generator::Pacer;
 use crate::connectors::kafka::sink::Sender;
@@ -36,6 +36,6 @@ pub fn simulate(
     }
     sender.flush()?;
     bar.finish_and_clear();
-    crate::commands::report_rate("produced", sender.delivered(), started);
+    crate::commands::common::report_rate("produced", sender.delivered(), started);
     Ok(())
 }

@@ -5,9 +5,11 @@
 mod kafka;
 #[cfg(feature = "mqtt")]
 mod mqtt;
+mod pace;
 
 use std::io::Write as _;
-use std::time::Duration;
+
+use pace::{next_batch, SIMULATE_BATCH};
 
 use crate::cli::SimulateArgs;
 use crate::clock::wall_clock_now;
@@ -15,9 +17,6 @@ use crate::connectors::generator::Pacer;
 use crate::plan;
 use crate::progress;
 use crate::simulator::Simulator;
-
-/// Readings generated per write when not pacing.
-const SIMULATE_BATCH: u64 = 4096;
 
 /// `iotstream simulate`: readings to stdout, a file, or Kafka.
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
@@ -57,19 +56,4 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         bar.finish_and_clear();
     }
     Ok(())
-}
-
-/// How many readings to make next: what is due when pacing (waiting for at least one), else a batch.
-pub(super) fn next_batch(pacer: Option<&Pacer>, produced: u64, count: u64) -> u64 {
-    let left = count - produced;
-    let Some(pacer) = pacer else {
-        return SIMULATE_BATCH.min(left);
-    };
-    loop {
-        let due = pacer.due(produced);
-        if due > 0 {
-            return due.min(left);
-        }
-        std::thread::sleep(pacer.wait(produced).min(Duration::from_millis(50)));
-    }
 }

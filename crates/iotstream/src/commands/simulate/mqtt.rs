@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use iotstream_engine::Parser;
 
-use super::next_batch;
+use super::pace::next_batch;
 use crate::cli::SimulateArgs;
 use crate::connectors::generator::Pacer;
 use crate::connectors::mqtt::{Broker, Publisher};

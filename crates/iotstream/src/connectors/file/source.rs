@@ -301,45 +301,59 @@ impl LineReader {
                 }
             };
             if read == 0 {
-                self.ended = true;
-                if carried > 0 || self.skipping {
-                    // The last line, without a newline (or the cut beginning of an overlong one).
-                    return Ok(Some(self.emit(buffer, carried)));
-                }
-                self.pool.put(buffer);
-                return Ok(None);
+                return Ok(self.last(buffer, carried));
             }
-            let mut end = carried + read;
-            if self.skipping {
-                // Drop the rest of the overlong line, up to its newline; it never reaches memory
-                // beyond this buffer.
-                match memchr::memchr(b'\n', &buffer[carried..end]) {
-                    Some(at) => {
-                        buffer.copy_within(carried + at..end, carried);
-                        end -= at;
-                        self.skipping = false;
-                    }
-                    None => {
-                        self.partial.extend_from_slice(&buffer[..carried]);
-                        self.pool.put(buffer);
-                        continue;
-                    }
-                }
-            }
-            // The carried bytes hold no newline, so the block's last one ends the chunk.
-            match memchr::memrchr(b'\n', &buffer[carried..end]) {
-                Some(at) => {
-                    let cut = carried + at + 1;
-                    self.keep_partial(&buffer[cut..end]);
-                    return Ok(Some(self.emit(buffer, cut)));
-                }
-                None => {
-                    self.keep_partial(&buffer[..end]);
-                    self.pool.put(buffer);
-                }
+            if let Some(chunk) = self.cut(buffer, carried, carried + read) {
+                return Ok(Some(chunk));
             }
         }
         Ok(None)
+    }
+
+    /// The input ended: its last line, without a newline (or the cut beginning of an overlong
+    /// one), if the block holds one.
+    fn last(&mut self, buffer: Vec<u8>, carried: usize) -> Option<Chunk> {
+        self.ended = true;
+        if carried > 0 || self.skipping {
+            return Some(self.emit(buffer, carried));
+        }
+        self.pool.put(buffer);
+        None
+    }
+
+    /// The whole lines of `buffer[..end]` as a chunk (its first `carried` bytes are the previous
+    /// block's unfinished line), the unfinished rest kept for the next; `None` when the block ends
+    /// no line.
+    fn cut(&mut self, mut buffer: Vec<u8>, carried: usize, mut end: usize) -> Option<Chunk> {
+        if self.skipping {
+            // Drop the rest of the overlong line, up to its newline; it never reaches memory
+            // beyond this buffer.
+            match memchr::memchr(b'\n', &buffer[carried..end]) {
+                Some(at) => {
+                    buffer.copy_within(carried + at..end, carried);
+                    end -= at;
+                    self.skipping = false;
+                }
+                None => {
+                    self.partial.extend_from_slice(&buffer[..carried]);
+                    self.pool.put(buffer);
+                    return None;
+                }
+            }
+        }
+        // The carried bytes hold no newline, so the block's last one ends the chunk.
+        match memchr::memrchr(b'\n', &buffer[carried..end]) {
+            Some(at) => {
+                let cut = carried + at + 1;
+                self.keep_partial(&buffer[cut..end]);
+                Some(self.emit(buffer, cut))
+            }
+            None => {
+                self.keep_partial(&buffer[..end]);
+                self.pool.put(buffer);
+                None
+            }
+        }
     }
 
     /// Keeps the unfinished last line, cut to `max_line_bytes + 1` bytes (then skipping the rest).
