@@ -9,7 +9,6 @@
 
 use std::sync::mpsc as std_mpsc;
 
-use anyhow::Context as _;
 use tokio::sync::watch;
 
 /// Whether a stop has been asked for; clones share it.
@@ -58,19 +57,30 @@ impl Default for Stop {
     }
 }
 
+/// Why the handlers could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    /// The signal thread could not be started.
+    #[error("cannot start the signal thread")]
+    Thread(#[source] std::io::Error),
+    /// The signal thread ended before it said whether it could listen.
+    #[error("the signal thread ended")]
+    Ended,
+    /// The handlers could not be registered.
+    #[error("cannot install handlers for Ctrl-C and SIGTERM")]
+    Install(#[source] std::io::Error),
+}
+
 /// Installs the handlers for Ctrl-C and SIGTERM, from which on neither kills the process: they ask
 /// for a stop instead. Returns once the handlers are in place.
-pub fn install() -> anyhow::Result<Stop> {
+pub fn install() -> Result<Stop, SignalError> {
     let (trigger, stop) = Stop::manual();
     let (installed, ready) = std_mpsc::channel();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || listen(trigger, installed))
-        .context("cannot start the signal thread")?;
-    ready
-        .recv()
-        .context("the signal thread ended")?
-        .context("cannot install handlers for Ctrl-C and SIGTERM")?;
+        .map_err(SignalError::Thread)?;
+    ready.recv().map_err(|_| SignalError::Ended)?.map_err(SignalError::Install)?;
     Ok(stop)
 }
 

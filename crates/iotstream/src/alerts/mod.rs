@@ -18,7 +18,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 use iotstream_engine::alerts::{
     parse_rules, AlertRecord, Alerts, AlertsSnapshot, Notification, Rule, Status,
@@ -27,6 +26,53 @@ use iotstream_engine::{EventTime, Reading, WindowResult};
 
 use crate::instruments;
 use crate::sinks::SinkError;
+
+/// Why the rules or the alert outputs could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The rules file cannot be read.
+    #[error("cannot read rules file {}", .0.display())]
+    ReadRules(PathBuf, #[source] std::io::Error),
+    /// The rules file has problems (every one, with its line).
+    #[error("rules file {} has {} problem(s):\n{}", .0.display(), .1.0.len(), problems(&.1.0))]
+    Rules(PathBuf, iotstream_engine::alerts::RulesError),
+    /// The alerts file cannot be opened.
+    #[error("--alerts-output")]
+    Output(#[source] crate::connectors::file::Error),
+    /// The alerts file is no file.
+    #[error("--alerts-output {} is not a file", .0.display())]
+    NotAFile(PathBuf),
+    /// An alerts topic without a Kafka input.
+    #[error("--alerts-topic needs a Kafka input (--brokers)")]
+    TopicWithoutKafka,
+    /// The alerts topic cannot be used.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Kafka(#[from] crate::connectors::kafka::Error),
+    /// The store cannot take alerts.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A webhook in a build without them.
+    #[error("this build has no webhook support (the `webhook` feature)")]
+    NoWebhook,
+    /// `--alerts-webhook` is not a URL.
+    #[error("--alerts-webhook {0}: not a URL")]
+    NotAUrl(String, #[source] Box<dyn std::error::Error + Send + Sync>),
+    /// `--alerts-webhook` is not http or https.
+    #[error("--alerts-webhook {0}: give an http:// or https:// URL with a host")]
+    NotHttp(String),
+    /// The secret's variable is not set.
+    #[error("--alerts-webhook-secret-env: environment variable {0} is not set")]
+    NoSecret(String, #[source] std::env::VarError),
+    /// A thread could not be started.
+    #[error("cannot start {0}")]
+    Start(&'static str, #[source] std::io::Error),
+}
+
+/// A rules file's problems, one per line.
+fn problems(problems: &[iotstream_engine::alerts::Problem]) -> String {
+    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+}
 
 /// A destination for alert notifications.
 pub trait AlertSink: Send {
@@ -86,19 +132,15 @@ pub struct AlertArgs {
 
 impl AlertArgs {
     /// The rules, read and checked (`None` without `--rules`).
-    pub fn load(&self) -> anyhow::Result<Option<Vec<Rule>>> {
+    pub fn load(&self) -> Result<Option<Vec<Rule>>, Error> {
         self.rules.as_deref().map(read_rules).transpose()
     }
 }
 
 /// Reads and checks a rules file: every problem at once, with its line.
-pub fn read_rules(path: &Path) -> anyhow::Result<Vec<Rule>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read rules file {}", path.display()))?;
-    parse_rules(&text).map_err(|e| {
-        let problems = e.0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n");
-        anyhow::anyhow!("rules file {} has {} problem(s):\n{problems}", path.display(), e.0.len())
-    })
+pub fn read_rules(path: &Path) -> Result<Vec<Rule>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::ReadRules(path.to_owned(), e))?;
+    parse_rules(&text).map_err(|e| Error::Rules(path.to_owned(), e))
 }
 
 /// The rules of a run, their state, and where their notifications go.

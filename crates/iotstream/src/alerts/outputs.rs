@@ -10,11 +10,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use iotstream_engine::alerts::{Notification, Rule};
 use iotstream_engine::EventTime;
 
-use super::{AlertArgs, AlertSink, Alerting};
+use super::{AlertArgs, AlertSink, Alerting, Error};
 use crate::connectors::file::output::open_output;
 use crate::connectors::KafkaInput;
 use crate::sinks::{Durable, SinkError};
@@ -45,19 +44,19 @@ pub fn open(
     delay: i64,
     context: AlertContext<'_>,
     now: EventTime,
-) -> anyhow::Result<Alerting> {
+) -> Result<Alerting, Error> {
     let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
     if let Some(path) = &args.alerts_output {
-        let out = open_output(Some(path), context.resume_len).context("--alerts-output")?;
+        let out = open_output(Some(path), context.resume_len).map_err(Error::Output)?;
         let (Some(written), Some(durable)) = (out.written, out.durable) else {
-            anyhow::bail!("--alerts-output {} is not a file", path.display());
+            return Err(Error::NotAFile(path.clone()));
         };
         sinks.push(Box::new(AlertsFile { out: out.writer, written, durable }));
     }
     #[cfg(feature = "kafka")]
     if let Some(topic) = &args.alerts_topic {
         let Some((connection, _)) = context.kafka else {
-            anyhow::bail!("--alerts-topic needs a Kafka input (--brokers)");
+            return Err(Error::TopicWithoutKafka);
         };
         connection.ensure_topic(topic, 1)?;
         let sender = crate::connectors::kafka::sink::Sender::new(connection, topic, true)?;
@@ -68,10 +67,9 @@ pub fn open(
         sinks.push(Box::new(super::webhook::Webhook::start(url, args)?));
     }
     #[cfg(not(feature = "webhook"))]
-    anyhow::ensure!(
-        args.alerts_webhook.is_none(),
-        "this build has no webhook support (the `webhook` feature)"
-    );
+    if args.alerts_webhook.is_some() {
+        return Err(Error::NoWebhook);
+    }
     if let Some(target) = context.store {
         sinks.push(Box::new(StoreAlerts { writer: target.open_writer()?, backoff: Backoff::default() }));
     }

@@ -19,13 +19,12 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::{Request, Uri};
 use iotstream_engine::alerts::Notification;
 
-use super::{AlertArgs, AlertSink};
+use super::{AlertArgs, AlertSink, Error};
 use crate::instruments;
 use crate::sinks::SinkError;
 
@@ -63,17 +62,11 @@ pub struct Webhook {
 
 impl Webhook {
     /// Checks the URL and secret and starts the thread.
-    pub fn start(url: &str, args: &AlertArgs) -> anyhow::Result<Webhook> {
+    pub fn start(url: &str, args: &AlertArgs) -> Result<Webhook, Error> {
         let uri = check_url(url)?;
         let secret = match &args.alerts_webhook_secret_env {
             None => None,
-            Some(var) => Some(
-                std::env::var(var)
-                    .with_context(|| {
-                        format!("--alerts-webhook-secret-env: environment variable {var} is not set")
-                    })?
-                    .into_bytes(),
-            ),
+            Some(var) => Some(std::env::var(var).map_err(|e| Error::NoSecret(var.clone(), e))?.into_bytes()),
         };
         let target = Target { uri, secret, max_backoff: args.alerts_webhook_max_backoff.max(FIRST_BACKOFF) };
         let shared: Shared = Arc::default();
@@ -81,7 +74,7 @@ impl Webhook {
         let thread = std::thread::Builder::new()
             .name("alerts-webhook".into())
             .spawn(move || run(&worker, &target))
-            .context("cannot start the webhook thread")?;
+            .map_err(|e| Error::Start("the webhook thread", e))?;
         Ok(Webhook { shared, thread: Some(thread) })
     }
 
@@ -91,12 +84,11 @@ impl Webhook {
 }
 
 /// `http://` or `https://HOST[:PORT]/PATH`; anything else is refused before the run starts.
-fn check_url(url: &str) -> anyhow::Result<Uri> {
-    let uri: Uri = url.parse().with_context(|| format!("--alerts-webhook {url}: not a URL"))?;
-    anyhow::ensure!(
-        matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some(),
-        "--alerts-webhook {url}: give an http:// or https:// URL with a host"
-    );
+fn check_url(url: &str) -> Result<Uri, Error> {
+    let uri: Uri = url.parse().map_err(|e| Error::NotAUrl(url.to_owned(), Box::new(e)))?;
+    if !(matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()) {
+        return Err(Error::NotHttp(url.to_owned()));
+    }
     Ok(uri)
 }
 
@@ -211,7 +203,7 @@ async fn send_until_taken(shared: &Shared, target: &Target, note: &Notification)
                 return Some(());
             }
             Ok(Ok(status)) => tracing::warn!(status, "webhook receiver failed; retrying"),
-            Ok(Err(error)) => tracing::warn!("webhook receiver unreachable ({error:#}); retrying"),
+            Ok(Err(error)) => tracing::warn!("webhook receiver unreachable ({error}); retrying"),
             Err(_) => tracing::warn!("webhook receiver did not answer in time; retrying"),
         }
         instruments::record_webhook(false);
@@ -231,20 +223,36 @@ async fn send_until_taken(shared: &Shared, target: &Target, note: &Notification)
 
 /// One POST over a fresh connection (TLS for https, the server's certificate checked against the
 /// system's roots, or `SSL_CERT_FILE`); the response's status.
-async fn post(target: &Target, note: &Notification, body: Bytes) -> anyhow::Result<u16> {
+async fn post(target: &Target, note: &Notification, body: Bytes) -> Result<u16, PostError> {
     let host = target.uri.host().unwrap_or("localhost");
     let https = target.uri.scheme_str() == Some("https");
     let port = target.uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let stream = tokio::net::TcpStream::connect((host, port)).await.context("connecting")?;
-    let request = request(target, host, note, body)?;
+    let stream = tokio::net::TcpStream::connect((host, port)).await.map_err(PostError::at("connecting"))?;
+    let request = request(target, host, note, body).map_err(PostError::at("building the request"))?;
     if !https {
         return exchange(stream, request).await;
     }
-    let connector = tokio_native_tls::TlsConnector::from(native_tls::TlsConnector::new().context("TLS")?);
+    let connector =
+        tokio_native_tls::TlsConnector::from(native_tls::TlsConnector::new().map_err(PostError::at("TLS"))?);
     // An IP address in brackets (https://[::1]/) is checked without them.
     let name = host.trim_start_matches('[').trim_end_matches(']');
-    let tls = connector.connect(name, stream).await.context("TLS handshake")?;
+    let tls = connector.connect(name, stream).await.map_err(PostError::at("TLS handshake"))?;
     exchange(tls, request).await
+}
+
+/// Why a POST did not get an answer: what it was doing, and what went wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+struct PostError {
+    what: &'static str,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl PostError {
+    /// An error of this step.
+    fn at<E: std::error::Error + Send + Sync + 'static>(what: &'static str) -> impl FnOnce(E) -> PostError {
+        move |source| PostError { what, source: Box::new(source) }
+    }
 }
 
 /// The POST of `note`, with its idempotency key and, with a secret, its signature.
@@ -253,7 +261,7 @@ fn request(
     host: &str,
     note: &Notification,
     body: Bytes,
-) -> anyhow::Result<Request<Full<Bytes>>> {
+) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
     let authority = target.uri.authority().map_or(host.to_owned(), |a| a.as_str().to_owned());
     let path = target.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut request = Request::post(path)
@@ -264,18 +272,19 @@ fn request(
     if let Some(secret) = &target.secret {
         request = request.header("X-Iotstream-Signature", format!("sha256={}", sign(secret, &body)));
     }
-    Ok(request.body(Full::new(body))?)
+    request.body(Full::new(body))
 }
 
 /// Sends `request` over `io` (HTTP/1.1); the response's status.
-async fn exchange<IO>(io: IO, request: Request<Full<Bytes>>) -> anyhow::Result<u16>
+async fn exchange<IO>(io: IO, request: Request<Full<Bytes>>) -> Result<u16, PostError>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io)).await.context("handshake")?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+        .await
+        .map_err(PostError::at("handshake"))?;
     tokio::spawn(connection);
-    let response = sender.send_request(request).await.context("sending")?;
+    let response = sender.send_request(request).await.map_err(PostError::at("sending"))?;
     let status = response.status().as_u16();
     // Read the answer to its end so the connection closes cleanly; its content does not matter.
     let _ = response.into_body().collect().await;

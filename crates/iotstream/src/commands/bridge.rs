@@ -33,7 +33,7 @@ const FLUSH_MESSAGES: usize = 16_384;
 /// Runs the bridge until Ctrl-C or SIGTERM.
 pub fn bridge(args: &BridgeArgs) -> anyhow::Result<()> {
     let stop = signals::install()?;
-    args.mqtt.check()?;
+    args.mqtt.check().map_err(anyhow::Error::msg)?;
     let broker = args.mqtt.connection.broker()?.context("--mqtt URL is required")?;
     let client_id = args.mqtt.connection.required_client_id()?.to_owned();
     let connection = args.kafka.connect()?;
@@ -41,7 +41,7 @@ pub fn bridge(args: &BridgeArgs) -> anyhow::Result<()> {
     connection.probe(&stop)?;
     connection.ensure_topic(topic, args.partitions)?;
     let sender = Sender::new(&connection, topic, true)?;
-    let session = broker.session(&client_id, Acks::Manual)?;
+    let session = broker.session(&client_id, Acks::Manual);
     tracing::info!(mqtt = %broker.url, client_id, filters = ?args.mqtt.filters(), kafka_topic = topic, "bridging");
     let mut bridge = Bridge {
         session,

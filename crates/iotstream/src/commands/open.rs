@@ -102,7 +102,7 @@ fn open_outputs(plan: &RunPlan, context: &SinkContext) -> anyhow::Result<(Output
             tracing::warn!("no history: {error:#} (--store none silences this)");
             Ok((outputs, None))
         }
-        Err(error) => Err(error),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -134,7 +134,7 @@ fn serve_dashboard(plan: &RunPlan, store: Option<&Target>, outputs: &mut Outputs
             tracing::warn!("no dashboard: {error:#}");
             return Ok(None);
         }
-        Err(error) => return Err(error),
+        Err(error) => return Err(error.into()),
     }
     outputs.sinks.push(Box::new(dashboard::sink::HttpSink::new(std::sync::Arc::clone(&hub))));
     Ok(Some((hub, queries)))
@@ -161,7 +161,7 @@ fn open_alerts(plan: &RunPlan, context: AlertContext<'_>) -> anyhow::Result<Opti
     let Some(alerts) = &plan.alerts else { return Ok(None) };
     tracing::info!(rules = alerts.rules.len(), "alert rules loaded");
     let rules = alerts.rules.clone();
-    crate::alerts::outputs::open(&alerts.args, rules, alerts.delay, context, wall_clock_now()).map(Some)
+    Ok(Some(crate::alerts::outputs::open(&alerts.args, rules, alerts.delay, context, wall_clock_now())?))
 }
 
 /// The source, reading from where the checkpoint left off (`positions`), as one instance of its
@@ -193,7 +193,7 @@ fn open_source(
     };
     tracing::debug!(threads = options.threads, "parsing threads");
     match member {
-        Some(member) => member.open_source(source, &options),
-        None => source.open(&options),
+        Some(member) => Ok(member.open_source(source, &options)?),
+        None => Ok(source.open(&options)?),
     }
 }

@@ -15,6 +15,25 @@ use super::options::SourceOptions;
 use crate::channel::Source;
 use crate::sinks::Outputs;
 
+/// What went wrong opening a connector.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file.
+    #[error(transparent)]
+    File(#[from] file::Error),
+    /// Kafka.
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Kafka(#[from] kafka::Error),
+    /// MQTT.
+    #[cfg(feature = "mqtt")]
+    #[error(transparent)]
+    Mqtt(#[from] mqtt::Error),
+    /// A Kafka input in a build without Kafka.
+    #[error("this build has no Kafka support; use --input")]
+    NoKafka,
+}
+
 /// The Kafka connection and the topic read, when the input is Kafka.
 #[cfg(feature = "kafka")]
 pub use kafka::Input as KafkaInput;
@@ -73,37 +92,35 @@ impl SourceArgs {
     }
 
     /// Every problem with the source flags (reported with all others before anything opens).
-    pub fn check(&self) -> anyhow::Result<()> {
+    pub fn check(&self) -> Result<(), String> {
         #[cfg(feature = "kafka")]
         self.kafka.check()?;
         #[cfg(feature = "mqtt")]
         self.mqtt.check()?;
         #[cfg(feature = "mqtt")]
-        anyhow::ensure!(
-            !(self.once && self.mqtt.connection.url.is_some()),
-            "--once does not apply to --mqtt: a subscription has no end"
-        );
+        if self.once && self.mqtt.connection.url.is_some() {
+            return Err("--once does not apply to --mqtt: a subscription has no end".into());
+        }
         let inputs = [self.input.is_some(), self.kafka_topic().is_some(), self.mqtt_name().is_some()];
-        anyhow::ensure!(
-            inputs.iter().filter(|given| **given).count() <= 1,
-            "give one input: --input, --kafka or --mqtt"
-        );
+        if inputs.iter().filter(|given| **given).count() > 1 {
+            return Err("give one input: --input, --kafka or --mqtt".into());
+        }
         Ok(())
     }
 
     /// Opens the input and starts reading it on a thread of its own.
-    pub fn open(&self, options: &SourceOptions) -> anyhow::Result<Source> {
+    pub fn open(&self, options: &SourceOptions) -> Result<Source, Error> {
         if let Some(path) = &self.input {
-            return file::open(path, self.max_line_bytes, options);
+            return Ok(file::open(path, self.max_line_bytes, options)?);
         }
         #[cfg(feature = "mqtt")]
         if self.mqtt.connection.url.is_some() {
-            return mqtt::source::open(&self.mqtt, options);
+            return Ok(mqtt::source::open(&self.mqtt, options)?);
         }
         #[cfg(feature = "kafka")]
-        return kafka::source::open(&self.kafka, self.once, options);
+        return Ok(kafka::source::open(&self.kafka, self.once, options)?);
         #[cfg(not(feature = "kafka"))]
-        anyhow::bail!("this build has no Kafka support; use --input")
+        Err(Error::NoKafka)
     }
 
     /// Files the source keeps in the state directory `dir`, which each checkpoint must find on
@@ -120,15 +137,15 @@ impl SourceArgs {
     /// The Kafka connection and the topic read, when the input is Kafka (the Kafka sinks use them
     /// too). A run that reads what the topic holds now cannot do without the broker; a live run
     /// waits for it to come (back), and says so.
-    pub fn kafka_input(&self, stop: &crate::signals::Stop) -> anyhow::Result<Option<KafkaInput>> {
+    pub fn kafka_input(&self, stop: &crate::signals::Stop) -> Result<Option<KafkaInput>, Error> {
         #[cfg(feature = "kafka")]
         if self.input.is_none() && self.kafka.connection.brokers.is_some() {
             let args = &self.kafka.connection;
             let connection = args.connect()?;
             match connection.probe(stop) {
                 Ok(()) => {}
-                Err(error) if self.once || stop.is_requested() => return Err(error),
-                Err(error) => tracing::warn!("{error:#}; retrying until it answers"),
+                Err(error) if self.once || stop.is_requested() => return Err(error.into()),
+                Err(error) => tracing::warn!("{error}; retrying until it answers"),
             }
             return Ok(Some((connection, args.topic()?.to_owned())));
         }
@@ -138,7 +155,7 @@ impl SourceArgs {
 
     /// The broker and client id read, when the input is MQTT.
     #[cfg(feature = "mqtt")]
-    pub fn mqtt_input(&self) -> anyhow::Result<Option<mqtt::Input>> {
+    pub fn mqtt_input(&self) -> Result<Option<mqtt::Input>, Error> {
         let connection = &self.mqtt.connection;
         let Some(broker) = connection.broker()? else { return Ok(None) };
         Ok(Some((broker, connection.required_client_id()?.to_owned())))
@@ -204,7 +221,7 @@ pub struct SinkContext {
 
 /// The connectors' outputs `args` ask for (Kafka results and dead letters, MQTT dead letters),
 /// added to `outputs`.
-pub fn open_sinks(args: &SinkArgs, context: &SinkContext, outputs: &mut Outputs) -> anyhow::Result<()> {
+pub fn open_sinks(args: &SinkArgs, context: &SinkContext, outputs: &mut Outputs) -> Result<(), Error> {
     #[cfg(feature = "kafka")]
     kafka::sink::open(&args.kafka, context.kafka.as_ref(), outputs)?;
     #[cfg(feature = "mqtt")]

@@ -17,5 +17,5 @@ pub mod kafka;
 pub mod mqtt;
 pub mod options;
 
-pub use args::{open_sinks, KafkaInput, SinkArgs, SinkContext, SourceArgs};
+pub use args::{open_sinks, Error, KafkaInput, SinkArgs, SinkContext, SourceArgs};
 pub use options::SourceOptions;

@@ -32,7 +32,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -69,18 +68,39 @@ pub struct ServerConfig {
     pub rate_limit: u32,
 }
 
+/// Why the dashboard cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reachable from other machines, without a token.
+    #[error(
+        "--http {0} is reachable from other machines: set --http-token (or IOTSTREAM_HTTP_TOKEN), or listen on 127.0.0.1"
+    )]
+    Exposed(SocketAddr),
+    /// A token too short to be safe.
+    #[error("--http-token must be at least 16 characters")]
+    ShortToken,
+    /// A token a header or cookie cannot carry.
+    #[error("--http-token must not contain spaces, control characters or ';'")]
+    BadToken,
+    /// The metrics recorder could not be set up.
+    #[error("{0}")]
+    Metrics(&'static str, #[source] metrics_exporter_prometheus::BuildError),
+    /// The address cannot be listened on.
+    #[error("cannot listen on {0} for --http")]
+    Listen(SocketAddr, #[source] std::io::Error),
+    /// The server's thread could not be started.
+    #[error("cannot start the dashboard thread")]
+    Thread(#[source] std::io::Error),
+}
+
 impl ServerConfig {
     /// Refuses what is unsafe: listening beyond this machine without a token, or a guessable one.
-    pub fn check(&self) -> anyhow::Result<()> {
+    pub fn check(&self) -> Result<(), Error> {
         match &self.token {
-            None if !self.addr.ip().is_loopback() => anyhow::bail!(
-                "--http {} is reachable from other machines: set --http-token (or IOTSTREAM_HTTP_TOKEN), \
-                 or listen on 127.0.0.1",
-                self.addr
-            ),
-            Some(token) if token.len() < 16 => anyhow::bail!("--http-token must be at least 16 characters"),
+            None if !self.addr.ip().is_loopback() => Err(Error::Exposed(self.addr)),
+            Some(token) if token.len() < 16 => Err(Error::ShortToken),
             Some(token) if token.chars().any(|c| c.is_whitespace() || c.is_control() || c == ';') => {
-                anyhow::bail!("--http-token must not contain spaces, control characters or ';'")
+                Err(Error::BadToken)
             }
             _ => Ok(()),
         }
@@ -94,7 +114,7 @@ pub struct Server {
 }
 
 /// Installs the Prometheus recorder (once per process) and returns its handle.
-pub fn metrics() -> anyhow::Result<PrometheusHandle> {
+pub fn metrics() -> Result<PrometheusHandle, Error> {
     // A lock rather than a `OnceLock`: installing can fail, and two servers may start at once (tests).
     static HANDLE: std::sync::Mutex<Option<PrometheusHandle>> = std::sync::Mutex::new(None);
     let mut installed = HANDLE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -106,14 +126,14 @@ pub fn metrics() -> anyhow::Result<PrometheusHandle> {
             Matcher::Full(instruments::EMIT_LATENCY.into()),
             instruments::EMIT_LATENCY_BUCKETS,
         )
-        .context("histogram buckets")?
+        .map_err(|e| Error::Metrics("histogram buckets", e))?
         .set_buckets_for_metric(
             Matcher::Full(instruments::STORE_WRITE.into()),
             instruments::STORE_WRITE_BUCKETS,
         )
-        .context("histogram buckets")?
+        .map_err(|e| Error::Metrics("histogram buckets", e))?
         .install_recorder()
-        .context("cannot install the metrics recorder")?;
+        .map_err(|e| Error::Metrics("cannot install the metrics recorder", e))?;
     instruments::describe();
     *installed = Some(handle.clone());
     Ok(handle)
@@ -121,13 +141,13 @@ pub fn metrics() -> anyhow::Result<PrometheusHandle> {
 
 /// Binds `config.addr` (failing now, before anything connects, if it cannot) and serves the
 /// dashboard from its own thread until the process ends.
-pub fn start(config: &ServerConfig, hub: Arc<Hub>) -> anyhow::Result<Server> {
+pub fn start(config: &ServerConfig, hub: Arc<Hub>) -> Result<Server, Error> {
     config.check()?;
     let metrics = metrics()?;
-    let listener = std::net::TcpListener::bind(config.addr)
-        .with_context(|| format!("cannot listen on {} for --http", config.addr))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
+    let cannot_listen = |e| Error::Listen(config.addr, e);
+    let listener = std::net::TcpListener::bind(config.addr).map_err(cannot_listen)?;
+    listener.set_nonblocking(true).map_err(cannot_listen)?;
+    let addr = listener.local_addr().map_err(cannot_listen)?;
     let app = router(hub, metrics, Guard::new(config.token.clone(), config.rate_limit));
     std::thread::Builder::new()
         .name("http".into())
@@ -141,7 +161,7 @@ pub fn start(config: &ServerConfig, hub: Arc<Hub>) -> anyhow::Result<Server> {
                 tracing::error!(%error, "the dashboard server stopped");
             }
         })
-        .context("cannot start the dashboard thread")?;
+        .map_err(Error::Thread)?;
     let secured = if config.token.is_some() { " (bearer token required)" } else { "" };
     tracing::info!("dashboard on http://{addr}/{secured}");
     Ok(Server { addr })

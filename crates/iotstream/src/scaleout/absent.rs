@@ -9,6 +9,10 @@ use crate::cli::AnalyzeArgs;
 use crate::connectors::{KafkaInput, SourceArgs, SourceOptions};
 use crate::pipeline::DriverHook;
 
+/// Nothing can go wrong with a group there cannot be.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {}
+
 /// This instance's part in a group: never, without Kafka.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Role {
@@ -26,17 +30,17 @@ pub fn requested(_: &AnalyzeArgs) -> Result<bool, String> {
     Ok(false)
 }
 
+/// A member of a group and its driver's hook.
+pub type Joined = (Member, Box<dyn DriverHook>);
+
 /// Nothing to open.
-pub fn open(
-    _: Option<&Role>,
-    _: Option<&KafkaInput>,
-) -> anyhow::Result<Option<(Member, Box<dyn DriverHook>)>> {
+pub fn open(_: Option<&Role>, _: Option<&KafkaInput>) -> Result<Option<Joined>, Error> {
     Ok(None)
 }
 
 impl Member {
     /// Unreachable: there is no group.
-    pub fn open_source(&self, _: &SourceArgs, _: &SourceOptions) -> anyhow::Result<Source> {
+    pub fn open_source(&self, _: &SourceArgs, _: &SourceOptions) -> Result<Source, Error> {
         match *self {}
     }
 }

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use iotstream_engine::merge::{MergeRecord, Merger};
 use iotstream_engine::{EventTime, EventTimeConfig, PartitionStatus, ScaleOutStatus, WindowResult};
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
@@ -22,6 +21,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::error::Error;
 use super::events::{Event, MergeUpdate, Queue};
 use super::log::{decode, Entry};
 use crate::channel::Command;
@@ -58,7 +58,7 @@ pub fn spawn(
     config: FollowerConfig,
     queue: Queue,
     control: std::sync::mpsc::Sender<Command>,
-) -> anyhow::Result<JoinHandle<()>> {
+) -> Result<JoinHandle<()>, Error> {
     let data = open_reader(&config)?;
     let leading = Arc::new(AtomicBool::new(false));
     let elector: BaseConsumer<Context<Elector>> = config
@@ -70,7 +70,7 @@ pub fn spawn(
         ])
         .create_with_context(Context::new(Elector { leading: Arc::clone(&leading) }))
         .map_err(|e| config.connection.error("cannot join the merger group", &e))?;
-    elector.subscribe(&[&config.topic]).context("cannot join the merger group")?;
+    elector.subscribe(&[&config.topic]).map_err(|e| Error::client("cannot join the merger group", e))?;
     let follower = Follower {
         merger: Merger::new(config.windows, config.partitions),
         partitions: config.partitions,
@@ -90,14 +90,11 @@ pub fn spawn(
         rejoined: None,
         elected: None,
     };
-    std::thread::Builder::new()
-        .name("merge-log".into())
-        .spawn(move || follower.run())
-        .context("cannot start the merge log reader")
+    std::thread::Builder::new().name("merge-log".into()).spawn(move || follower.run()).map_err(Error::Start)
 }
 
 /// A reader of the merge log from its start.
-fn open_reader(config: &FollowerConfig) -> anyhow::Result<BaseConsumer<Context>> {
+fn open_reader(config: &FollowerConfig) -> Result<BaseConsumer<Context>, Error> {
     let data: BaseConsumer<Context> = config
         .connection
         // Assigned, never subscribed: this reader joins no group, whatever its id.
@@ -109,8 +106,9 @@ fn open_reader(config: &FollowerConfig) -> anyhow::Result<BaseConsumer<Context>>
         .create_with_context(Context::default())
         .map_err(|e| config.connection.error("cannot create the merge log reader", &e))?;
     let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(&config.topic, 0, Offset::Beginning)?;
-    data.assign(&assignment).context("cannot read the merge log")?;
+    let unreadable = |e| Error::client("cannot read the merge log", e);
+    assignment.add_partition_offset(&config.topic, 0, Offset::Beginning).map_err(unreadable)?;
+    data.assign(&assignment).map_err(unreadable)?;
     Ok(data)
 }
 
@@ -365,7 +363,7 @@ impl GroupView {
 }
 
 /// Reads the merge log once, to its end, as a follower would (no election, nothing sent).
-pub fn read_to_end(config: FollowerConfig) -> anyhow::Result<GroupView> {
+pub fn read_to_end(config: FollowerConfig) -> Result<GroupView, Error> {
     let data = open_reader(&config)?;
     let mut merger = Merger::new(config.windows, config.partitions);
     let mut owners = BTreeMap::new();
@@ -374,7 +372,10 @@ pub fn read_to_end(config: FollowerConfig) -> anyhow::Result<GroupView> {
     let mut next_offset = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        anyhow::ensure!(Instant::now() < deadline, "the merge log {} did not end within 60 s", config.topic);
+        if Instant::now() >= deadline {
+            let topic = config.topic.clone();
+            return Err(Error::Silent { what: "merge log", topic, answer: "end", seconds: 60 });
+        }
         match data.poll(POLL) {
             Some(Ok(message)) => {
                 next_offset = message.offset() + 1;

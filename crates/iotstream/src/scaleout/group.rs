@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use iotstream_engine::EventTimeConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 
+use super::error::Error;
 use super::follower;
-use crate::connectors::kafka::Connection;
+use crate::connectors::kafka::{self, Connection};
 
 /// The group's merge log: shares, partition clocks and publication marks, in one order.
 pub fn merge_topic(group: &str) -> String {
@@ -58,7 +58,7 @@ impl Group {
         topic: &str,
         group: &str,
         windows: EventTimeConfig,
-    ) -> anyhow::Result<Group> {
+    ) -> Result<Group, Error> {
         let partitions = partitions_of(connection, topic)?;
         let group_plan = Group {
             partitions,
@@ -69,7 +69,8 @@ impl Group {
             windows,
         };
         connection.ensure_topic(&group_plan.merge_topic, 1)?;
-        connection.ensure_topic(&group_plan.state_topic, i32::try_from(partitions)?)?;
+        let count = i32::try_from(partitions).map_err(|_| Error::TooManyPartitions(topic.to_owned()))?;
+        connection.ensure_topic(&group_plan.state_topic, count)?;
         tracing::info!(partitions, merge_log = %group_plan.merge_topic, instance = %group_plan.instance, "scale-out");
         Ok(group_plan)
     }
@@ -80,7 +81,7 @@ impl Group {
         topic: &str,
         group: &str,
         windows: EventTimeConfig,
-    ) -> anyhow::Result<Group> {
+    ) -> Result<Group, Error> {
         Ok(Group {
             partitions: partitions_of(connection, topic)?,
             merge_topic: merge_topic(group),
@@ -105,7 +106,7 @@ impl Group {
 }
 
 /// How many partitions `topic` has.
-fn partitions_of(connection: &Connection, topic: &str) -> anyhow::Result<u32> {
+fn partitions_of(connection: &Connection, topic: &str) -> Result<u32, Error> {
     let consumer: BaseConsumer =
         connection.config(&[]).create().map_err(|e| connection.error("cannot create a Kafka client", &e))?;
     let metadata = consumer
@@ -117,6 +118,6 @@ fn partitions_of(connection: &Connection, topic: &str) -> anyhow::Result<u32> {
         .find(|t| t.name() == topic && t.error().is_none())
         .map(|t| t.partitions().len())
         .filter(|&n| n > 0)
-        .with_context(|| format!("topic {topic} does not exist (or has no partitions)"))?;
-    Ok(u32::try_from(count)?)
+        .ok_or_else(|| kafka::Error::NoSuchTopic(topic.to_owned()))?;
+    u32::try_from(count).map_err(|_| Error::TooManyPartitions(topic.to_owned()))
 }

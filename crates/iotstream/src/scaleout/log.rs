@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::SavedPartition;
 use crate::connectors::kafka::sink::Sender;
-use crate::connectors::kafka::Connection;
+use crate::connectors::kafka::{self, Connection};
 use crate::sinks::SinkError;
 
 /// Where an owner's shares, partition clocks and saved partition states go (the group's merge
@@ -75,7 +75,7 @@ impl ShareLog {
         merge_topic: &str,
         state_topic: &str,
         instance: &str,
-    ) -> anyhow::Result<ShareLog> {
+    ) -> Result<ShareLog, kafka::Error> {
         Ok(ShareLog {
             log: Sender::ordered(connection, merge_topic)?,
             states: Sender::ordered(connection, state_topic)?,

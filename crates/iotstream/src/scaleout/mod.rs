@@ -17,6 +17,7 @@
 //! Here: the flag checks and this instance's membership; `group`: the group's topics; `source`:
 //! the decorated Kafka consumer; `hook`: the driver's part; `events`: what their threads tell it.
 
+mod error;
 mod events;
 pub mod follower;
 mod group;
@@ -27,6 +28,7 @@ pub mod state;
 
 use iotstream_engine::EventTimeConfig;
 
+pub use error::Error;
 pub use group::Group;
 
 use crate::cli::{AnalyzeArgs, TimeMode};
@@ -78,17 +80,20 @@ impl Member {
         &self,
         source: &crate::connectors::SourceArgs,
         options: &crate::connectors::SourceOptions,
-    ) -> anyhow::Result<crate::channel::Source> {
+    ) -> Result<crate::channel::Source, Error> {
         source::open(&source.kafka, options, &self.group, &self.news)
     }
 }
+
+/// A member of a group and its driver's hook.
+pub type Joined = (Member, Box<dyn crate::pipeline::DriverHook>);
 
 /// Opens the group's side of a run (`role`, with a Kafka input): finds the input's partitions,
 /// creates the group's topics, and makes the driver's hook, which writes to the merge log.
 pub fn open(
     role: Option<&Role>,
     kafka: Option<&crate::connectors::KafkaInput>,
-) -> anyhow::Result<Option<(Member, Box<dyn crate::pipeline::DriverHook>)>> {
+) -> Result<Option<Joined>, Error> {
     let (Some(role), Some((connection, topic))) = (role, kafka) else { return Ok(None) };
     let group = Group::prepare(connection, topic, &role.group, role.windows)?;
     let log = log::ShareLog::new(connection, &group.merge_topic, &group.state_topic, &group.instance)?;

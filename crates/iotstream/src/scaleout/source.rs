@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
+use super::error::Error;
 use super::events::{Event, Queue};
 use super::follower;
 use super::state::StateReader;
@@ -24,7 +25,7 @@ pub fn open(
     options: &SourceOptions,
     group: &Group,
     news: &std::sync::mpsc::Sender<Event>,
-) -> anyhow::Result<Source> {
+) -> Result<Source, Error> {
     let mut config = kafka::config(args, false, options)?;
     let states = StateReader::new(&config.connection, &group.state_topic)?;
     config.assignment = Some(Box::new(TakeOver { states: Mutex::new(states), news: news.clone() }));
@@ -33,10 +34,13 @@ pub fn open(
     config.alongside = Some(Box::new(move |events, control| {
         let queue = Queue { news, ring: events.clone() };
         // It runs as long as the pipeline takes events: no handle to join.
-        drop(follower::spawn(follower, queue, control.clone())?);
+        drop(
+            follower::spawn(follower, queue, control.clone())
+                .map_err(|e| crate::connectors::kafka::Error::Beside(Box::new(e)))?,
+        );
         Ok(())
     }));
-    kafka::start(config, options)
+    Ok(kafka::start(config, options)?)
 }
 
 /// Partitions start from their saved states.

@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use iotstream_engine::state::{check_windows_version, Snapshot};
 use iotstream_engine::EventTimeWindows;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
@@ -17,6 +16,7 @@ use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
+use super::error::Error;
 use crate::connectors::kafka::{Connection, Context};
 
 /// How long to wait for the state topic to answer.
@@ -41,7 +41,7 @@ pub struct StateReader {
 
 impl StateReader {
     /// A reader of `topic`.
-    pub fn new(connection: &Connection, topic: &str) -> anyhow::Result<StateReader> {
+    pub fn new(connection: &Connection, topic: &str) -> Result<StateReader, Error> {
         let consumer = connection
             .config(&[
                 // Assigned, never subscribed: it joins no group, whatever its id.
@@ -57,13 +57,12 @@ impl StateReader {
     }
 
     /// The newest saved state of each of `partitions` that has one.
-    pub fn load(&self, partitions: &[i32]) -> anyhow::Result<BTreeMap<i32, SavedPartition>> {
+    pub fn load(&self, partitions: &[i32]) -> Result<BTreeMap<i32, SavedPartition>, Error> {
         let mut starts = BTreeMap::new();
         for &partition in partitions {
-            let (low, high) =
-                self.consumer.fetch_watermarks(&self.topic, partition, WAIT).with_context(|| {
-                    format!("cannot read the offsets of {} partition {partition}", self.topic)
-                })?;
+            let (low, high) = self.consumer.fetch_watermarks(&self.topic, partition, WAIT).map_err(|e| {
+                Error::client(format!("cannot read the offsets of {} partition {partition}", self.topic), e)
+            })?;
             if high > low {
                 starts.insert(partition, (low, high - 1));
             }
@@ -79,17 +78,19 @@ impl StateReader {
     }
 
     /// The last decodable state of each partition from its given offset to its end.
-    fn read(&self, from: impl Iterator<Item = (i32, i64)>) -> anyhow::Result<BTreeMap<i32, SavedPartition>> {
+    fn read(&self, from: impl Iterator<Item = (i32, i64)>) -> Result<BTreeMap<i32, SavedPartition>, Error> {
         let mut assignment = TopicPartitionList::new();
         for (partition, offset) in from {
-            assignment.add_partition_offset(&self.topic, partition, Offset::Offset(offset))?;
+            assignment
+                .add_partition_offset(&self.topic, partition, Offset::Offset(offset))
+                .map_err(|e| Error::client("cannot read the state topic", e))?;
         }
         let mut open: BTreeSet<i32> = assignment.elements().iter().map(|e| e.partition()).collect();
         let mut saved = BTreeMap::new();
         if open.is_empty() {
             return Ok(saved);
         }
-        self.consumer.assign(&assignment).context("cannot read the state topic")?;
+        self.consumer.assign(&assignment).map_err(|e| Error::client("cannot read the state topic", e))?;
         let deadline = Instant::now() + WAIT;
         while !open.is_empty() && Instant::now() < deadline {
             match self.consumer.poll(Duration::from_millis(100)) {
@@ -110,7 +111,10 @@ impl StateReader {
                 None => {}
             }
         }
-        anyhow::ensure!(open.is_empty(), "the state topic {} did not answer within {WAIT:?}", self.topic);
+        if !open.is_empty() {
+            let (topic, seconds) = (self.topic.clone(), WAIT.as_secs());
+            return Err(Error::Silent { what: "state topic", topic, answer: "answer", seconds });
+        }
         Ok(saved)
     }
 }

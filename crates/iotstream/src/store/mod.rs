@@ -88,7 +88,7 @@ pub fn open(
     target: Option<&Target>,
     retention: Option<Duration>,
     outputs: &mut Outputs,
-) -> anyhow::Result<()> {
+) -> Result<(), StoreError> {
     let Some(target) = target else { return Ok(()) };
     let writer = target.open_writer()?;
     tracing::info!(

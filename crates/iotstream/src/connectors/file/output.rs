@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::Args;
 
-use super::{console, jsonl};
+use super::{console, jsonl, Error};
 use crate::sinks::{Durable, Outputs, ResultSink};
 
 /// Results on stdout or in a file: shared by `analyze` and `demo`.
@@ -27,7 +26,7 @@ pub struct OutputArgs {
 }
 
 /// The stream sink for `--format`/`--output`.
-pub fn open_stream(args: &OutputArgs, resume_len: Option<u64>) -> anyhow::Result<Outputs> {
+pub fn open_stream(args: &OutputArgs, resume_len: Option<u64>) -> Result<Outputs, Error> {
     let out = open_output(args.output.as_deref(), resume_len)?;
     let sinks = vec![stream_sink(args.format, out.writer)];
     Ok(Outputs { sinks, written: out.written, durable: out.durable, ..Outputs::default() })
@@ -83,35 +82,34 @@ pub struct Output {
 
 /// Opens `path` for writing, or stdout when `None`. A new run truncates the file; a run resuming
 /// from a checkpoint cuts it back to `resume_len`, the length the checkpoint recorded, and appends.
-pub fn open_output(path: Option<&Path>, resume_len: Option<u64>) -> anyhow::Result<Output> {
+pub fn open_output(path: Option<&Path>, resume_len: Option<u64>) -> Result<Output, Error> {
     let Some(path) = path else {
         return Ok(Output { writer: Box::new(BufWriter::new(io::stdout())), written: None, durable: None });
     };
-    let cannot = || format!("cannot open output file {}", path.display());
+    let cannot = |e| Error::OpenOutput(path.to_owned(), e);
     let file = match resume_len {
-        None => File::create(path).with_context(cannot)?,
-        Some(len) => {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(path)
-                .with_context(cannot)?;
-            let found = file.metadata().with_context(cannot)?.len();
-            anyhow::ensure!(
-                found >= len,
-                "output file {} is shorter ({found} bytes) than the checkpoint recorded ({len}); it was changed since",
-                path.display()
-            );
-            file.set_len(len).with_context(cannot)?;
-            file.seek(io::SeekFrom::End(0)).with_context(cannot)?;
-            file
-        }
+        None => File::create(path).map_err(cannot)?,
+        Some(len) => cut_back(path, len)?,
     };
-    let durable: Box<dyn Durable> = Box::new(FileSync::new(&file, path).with_context(cannot)?);
+    let durable: Box<dyn Durable> = Box::new(FileSync::new(&file, path).map_err(cannot)?);
     let written = Arc::new(AtomicU64::new(resume_len.unwrap_or(0)));
     let counting = Counting { inner: file, written: Arc::clone(&written) };
     Ok(Output { writer: Box::new(BufWriter::new(counting)), written: Some(written), durable: Some(durable) })
+}
+
+/// `path` opened for appending after its first `len` bytes (what a checkpoint recorded): a
+/// resumed run writes again what came after them.
+fn cut_back(path: &Path, len: u64) -> Result<File, Error> {
+    let cannot = |e| Error::OpenOutput(path.to_owned(), e);
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path).map_err(cannot)?;
+    let found = file.metadata().map_err(cannot)?.len();
+    if found < len {
+        return Err(Error::Shorter { path: path.to_owned(), found, recorded: len });
+    }
+    file.set_len(len).map_err(cannot)?;
+    file.seek(io::SeekFrom::End(0)).map_err(cannot)?;
+    Ok(file)
 }
 
 /// Counts the bytes that reach the file.

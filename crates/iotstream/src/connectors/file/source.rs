@@ -19,9 +19,9 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use tokio::sync::mpsc;
 
+use super::Error;
 use crate::channel::{
     BufferPool, Chunk, Control, Source, SourceError, SourceEvent, SourceReceiver, CHANNEL_DEPTH,
 };
@@ -61,15 +61,13 @@ impl Input {
     }
 
     /// Opens the input now, so that a missing or unreadable file fails before anything starts.
-    pub fn open(&self) -> anyhow::Result<Box<dyn Read + Send>> {
+    pub fn open(&self) -> Result<Box<dyn Read + Send>, Error> {
         Ok(match self {
             Input::Stdin => {
                 enlarge_pipe();
                 Box::new(io::stdin())
             }
-            Input::Path(path) => Box::new(
-                File::open(path).with_context(|| format!("cannot open input file {}", path.display()))?,
-            ),
+            Input::Path(path) => Box::new(File::open(path).map_err(|e| Error::OpenInput(path.clone(), e))?),
         })
     }
 
@@ -138,7 +136,7 @@ pub fn spawn(lines: LineReader, start_line: u64) -> SourceReceiver {
 /// `--input PATH|-`: opens the input now (a missing file fails before anything starts), resumes
 /// after the checkpoint's line, and reads on a thread of its own, or on the parsing threads
 /// themselves with several (see [`crate::parallel::spawn_reading`]).
-pub fn open(path: &Path, max_line_bytes: usize, options: &SourceOptions) -> anyhow::Result<Source> {
+pub fn open(path: &Path, max_line_bytes: usize, options: &SourceOptions) -> Result<Source, Error> {
     let start_line = options.resume.get(&0).map_or(1, |&line| line.max(1) as u64);
     let input = Input::from_arg(path);
     let mut reader = input.open()?;

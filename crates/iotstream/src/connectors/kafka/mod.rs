@@ -11,7 +11,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context as _};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -28,6 +27,60 @@ pub use consumption::{Assignment, StartFrom};
 pub use context::{is_transient, Callbacks, Context, Logging};
 
 use crate::signals::{Stop, Stopped};
+
+/// What went wrong talking to Kafka (never with a secret in it).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No `--kafka`.
+    #[error("--kafka BROKERS is required")]
+    NoBrokers,
+    /// No `--topic`.
+    #[error("--topic is required with --kafka")]
+    NoTopic,
+    /// A broker address that is not `host:port`.
+    #[error("{0:?} is not host:port")]
+    BadBroker(String),
+    /// The client refused or failed at something; the message has no secrets.
+    #[error("{what}: {message}")]
+    Client {
+        /// What it was doing.
+        what: &'static str,
+        /// The client's error, secrets removed.
+        message: String,
+    },
+    /// No broker answered in time.
+    #[error(
+        "cannot reach Kafka at {brokers} within {seconds} s ({message}): check --kafka, and that the broker is running"
+    )]
+    Unreachable {
+        /// The brokers asked.
+        brokers: String,
+        /// How long.
+        seconds: u64,
+        /// The client's error, secrets removed.
+        message: String,
+    },
+    /// A topic could not be created.
+    #[error("cannot create topic {name}: {code}")]
+    CreateTopic {
+        /// The topic.
+        name: String,
+        /// The broker's answer.
+        code: RDKafkaErrorCode,
+    },
+    /// A topic to read does not exist.
+    #[error("topic {0} does not exist (or has no partitions)")]
+    NoSuchTopic(String),
+    /// A thread or runtime of the client could not be started.
+    #[error("cannot start {0}")]
+    Start(&'static str, #[source] std::io::Error),
+    /// A stop came while waiting for the broker.
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
+    /// What runs beside a consumer (scale-out's merge log reader) failed to start.
+    #[error(transparent)]
+    Beside(Box<dyn std::error::Error + Send + Sync>),
+}
 
 /// Connection options shared by every command that talks to Kafka.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -47,15 +100,15 @@ pub struct KafkaArgs {
 
 impl KafkaArgs {
     /// The connection, its brokers' addresses checked (a typo fails at once, not after a timeout).
-    pub fn connect(&self) -> anyhow::Result<Connection> {
-        let connection = Connection::from_args(self).context("--kafka BROKERS is required")?;
+    pub fn connect(&self) -> Result<Connection, Error> {
+        let connection = Connection::from_args(self).ok_or(Error::NoBrokers)?;
         check_brokers(&connection.brokers)?;
         Ok(connection)
     }
 
     /// The topic (`--topic`).
-    pub fn topic(&self) -> anyhow::Result<&str> {
-        self.topic.as_deref().context("--topic is required with --kafka")
+    pub fn topic(&self) -> Result<&str, Error> {
+        self.topic.as_deref().ok_or(Error::NoTopic)
     }
 }
 
@@ -143,7 +196,7 @@ impl Connection {
     /// Asks the brokers for their metadata: an error naming them when none answers within
     /// [`REACH_TIMEOUT`], so that a wrong address or a broker that is down is said at once,
     /// not after a long client timeout.
-    pub fn probe(&self, stop: &Stop) -> anyhow::Result<()> {
+    pub fn probe(&self, stop: &Stop) -> Result<(), Error> {
         tracing::debug!(options = ?self.options, "Kafka client settings");
         tracing::info!(brokers = %self.brokers, "asking Kafka for its metadata");
         let client: rdkafka::consumer::BaseConsumer<Context> = self
@@ -153,12 +206,11 @@ impl Connection {
         match within(stop, REACH_TIMEOUT, |t| rdkafka::consumer::Consumer::fetch_metadata(&client, None, t))?
         {
             Ok(_) => Ok(()),
-            Err(error) => Err(anyhow!(
-                "cannot reach Kafka at {} within {} s ({}): check --kafka, and that the broker is running",
-                self.brokers,
-                REACH_TIMEOUT.as_secs(),
-                self.redact(&error.to_string())
-            )),
+            Err(error) => Err(Error::Unreachable {
+                brokers: self.brokers.clone(),
+                seconds: REACH_TIMEOUT.as_secs(),
+                message: self.redact(&error.to_string()),
+            }),
         }
     }
 
@@ -172,15 +224,18 @@ impl Connection {
     }
 
     /// Turns a client error into a message without secrets.
-    pub fn error(&self, what: &str, error: &KafkaError) -> anyhow::Error {
-        anyhow!("{what}: {}", self.redact(&error.to_string()))
+    pub fn error(&self, what: &'static str, error: &KafkaError) -> Error {
+        Error::Client { what, message: self.redact(&error.to_string()) }
     }
 
     /// Creates `topic` with `partitions` partitions unless it exists (Tansu does not auto-create).
-    pub fn ensure_topic(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    pub fn ensure_topic(&self, topic: &str, partitions: i32) -> Result<(), Error> {
         let admin: AdminClient<DefaultClientContext> =
             self.config(&[]).create().map_err(|e| self.error("cannot create a Kafka admin client", &e))?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Start("an async runtime", e))?;
         let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let results = runtime
@@ -192,7 +247,7 @@ impl Connection {
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
                     tracing::debug!(topic, "topic exists")
                 }
-                Err((name, code)) => return Err(anyhow!("cannot create topic {name}: {code}")),
+                Err((name, code)) => return Err(Error::CreateTopic { name, code }),
             }
         }
         Ok(())
@@ -222,12 +277,12 @@ pub fn within<T>(
 }
 
 /// Parses `host:port` lists early, to fail on typos before connecting.
-pub fn check_brokers(brokers: &str) -> anyhow::Result<()> {
+pub fn check_brokers(brokers: &str) -> Result<(), Error> {
     for broker in brokers.split(',') {
         let (host, port) =
-            broker.trim().rsplit_once(':').with_context(|| format!("{broker:?} is not host:port"))?;
+            broker.trim().rsplit_once(':').ok_or_else(|| Error::BadBroker(broker.to_owned()))?;
         if host.is_empty() || port.parse::<u16>().is_err() {
-            return Err(anyhow!("{broker:?} is not host:port"));
+            return Err(Error::BadBroker(broker.to_owned()));
         }
     }
     Ok(())

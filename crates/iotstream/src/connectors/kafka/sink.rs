@@ -14,7 +14,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
-use super::{Callbacks, Connection, Context, Input};
+use super::{Callbacks, Connection, Context, Error, Input};
 use crate::sinks::{Emission, Outputs, RejectSink, ResultSink, SinkError};
 
 /// Kafka outputs of `analyze --kafka`.
@@ -38,7 +38,7 @@ pub struct KafkaSinkArgs {
 
 /// Adds the results topic and the dead-letter topic, if asked for, to `outputs`; `kafka` is the
 /// connection and the topic read (both need a Kafka input).
-pub fn open(args: &KafkaSinkArgs, kafka: Option<&Input>, outputs: &mut Outputs) -> anyhow::Result<()> {
+pub fn open(args: &KafkaSinkArgs, kafka: Option<&Input>, outputs: &mut Outputs) -> Result<(), Error> {
     let Some((connection, source_topic)) = kafka else { return Ok(()) };
     if let Some(results) = &args.results_topic {
         connection.ensure_topic(results, 1)?;
@@ -100,7 +100,7 @@ pub struct Sender {
 
 impl Sender {
     /// Connects a producer for `topic`. `patient` producers never give up on a message.
-    pub fn new(connection: &Connection, topic: &str, patient: bool) -> anyhow::Result<Sender> {
+    pub fn new(connection: &Connection, topic: &str, patient: bool) -> Result<Sender, Error> {
         let mut config = connection.config(&THROUGHPUT);
         if patient {
             config.set("message.timeout.ms", "0");
@@ -113,7 +113,7 @@ impl Sender {
 
     /// A patient producer that keeps the order of what it sends to a partition, retries
     /// included (one request in flight): logs whose order is their meaning (scale-out).
-    pub fn ordered(connection: &Connection, topic: &str) -> anyhow::Result<Sender> {
+    pub fn ordered(connection: &Connection, topic: &str) -> Result<Sender, Error> {
         let mut config = connection.config(&THROUGHPUT);
         config.set("message.timeout.ms", "0").set("max.in.flight.requests.per.connection", "1");
         let producer = config
@@ -201,7 +201,7 @@ pub struct KafkaResultSink {
 
 impl KafkaResultSink {
     /// Connects.
-    pub fn new(connection: &Connection, topic: &str) -> anyhow::Result<KafkaResultSink> {
+    pub fn new(connection: &Connection, topic: &str) -> Result<KafkaResultSink, Error> {
         Ok(KafkaResultSink { sender: Sender::new(connection, topic, true)? })
     }
 }
@@ -264,7 +264,7 @@ pub struct DeadLetters {
 
 impl DeadLetters {
     /// Connects; payloads longer than `cap` bytes are cut.
-    pub fn new(connection: &Connection, topic: &str, cap: usize) -> anyhow::Result<DeadLetters> {
+    pub fn new(connection: &Connection, topic: &str, cap: usize) -> Result<DeadLetters, Error> {
         Ok(DeadLetters { sender: Sender::new(connection, topic, true)?, cap })
     }
 

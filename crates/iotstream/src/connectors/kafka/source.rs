@@ -21,7 +21,6 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -29,7 +28,7 @@ use tokio::sync::mpsc;
 use super::commits::{Committer, RetryPolicy};
 use super::consumption::{commit, Assignment, Consumption, KafkaConsumer, StartFrom, StartPositions};
 use super::poller::Poller;
-use super::{within, Connection, Context, KafkaArgs};
+use super::{within, Connection, Context, Error, KafkaArgs};
 use crate::channel::{Command, Control, Source, SourceEvent, Telemetry, CHANNEL_DEPTH};
 use crate::connectors::options::SourceOptions;
 use crate::parallel;
@@ -62,13 +61,14 @@ pub struct KafkaSourceArgs {
 
 impl KafkaSourceArgs {
     /// `--kafka` needs a topic.
-    pub fn check(&self) -> anyhow::Result<()> {
+    pub fn check(&self) -> Result<(), String> {
         let KafkaArgs { brokers, topic, .. } = &self.connection;
-        anyhow::ensure!(brokers.is_none() || topic.is_some(), "--topic is required with --kafka");
-        anyhow::ensure!(
-            brokers.is_some() || topic.is_none(),
-            "--topic names a Kafka topic and needs --kafka (MQTT topics: --mqtt-topic)"
-        );
+        if brokers.is_some() && topic.is_none() {
+            return Err(Error::NoTopic.to_string());
+        }
+        if brokers.is_none() && topic.is_some() {
+            return Err("--topic names a Kafka topic and needs --kafka (MQTT topics: --mqtt-topic)".into());
+        }
         Ok(())
     }
 }
@@ -76,7 +76,7 @@ impl KafkaSourceArgs {
 /// `analyze --kafka`: connects and starts the consumer; with several threads, message batches of
 /// all partitions are parsed on them and seen by the pipeline in the order they were polled (see
 /// [`crate::parallel`]).
-pub fn open(args: &KafkaSourceArgs, once: bool, options: &SourceOptions) -> anyhow::Result<Source> {
+pub fn open(args: &KafkaSourceArgs, once: bool, options: &SourceOptions) -> Result<Source, Error> {
     start(config(args, once, options)?, options)
 }
 
@@ -85,7 +85,7 @@ pub fn config(
     args: &KafkaSourceArgs,
     once: bool,
     options: &SourceOptions,
-) -> anyhow::Result<KafkaSourceConfig> {
+) -> Result<KafkaSourceConfig, Error> {
     Ok(KafkaSourceConfig {
         connection: args.connection.connect()?,
         topic: args.connection.topic()?.to_owned(),
@@ -102,7 +102,7 @@ pub fn config(
 }
 
 /// Starts the consumer `config` describes, with `options.threads` parsing threads behind it.
-pub fn start(config: KafkaSourceConfig, options: &SourceOptions) -> anyhow::Result<Source> {
+pub fn start(config: KafkaSourceConfig, options: &SourceOptions) -> Result<Source, Error> {
     let mut source = spawn(config)?;
     if options.threads > 1 {
         source.events = parallel::spawn(source.events, options.threads, options.parser, options.mode);
@@ -141,10 +141,10 @@ pub struct KafkaSourceConfig {
 /// Something that runs beside a consumer and speaks to the pipeline on its channels (scale-out's
 /// merge log reader); started once the channels exist.
 pub type Alongside =
-    Box<dyn FnOnce(&mpsc::Sender<SourceEvent>, &std_mpsc::Sender<Command>) -> anyhow::Result<()> + Send>;
+    Box<dyn FnOnce(&mpsc::Sender<SourceEvent>, &std_mpsc::Sender<Command>) -> Result<(), Error> + Send>;
 
 /// Connects and starts the consumer thread.
-pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
+pub fn spawn(mut config: KafkaSourceConfig) -> Result<Source, Error> {
     let (tx, events) = mpsc::channel(CHANNEL_DEPTH);
     let (control_tx, control) = std_mpsc::channel();
     if let Some(alongside) = config.alongside.take() {
@@ -169,12 +169,12 @@ pub fn spawn(mut config: KafkaSourceConfig) -> anyhow::Result<Source> {
         let consumer = Arc::clone(&consumer);
         move |positions| commit(&consumer, positions)
     })
-    .context("cannot start the Kafka commit thread")?;
+    .map_err(|e| Error::Start("the Kafka commit thread", e))?;
     let poller = Poller::new(consumer, committer, control, expected);
     let thread = std::thread::Builder::new()
         .name("kafka-source".into())
         .spawn(move || poller.run())
-        .context("cannot start the Kafka consumer thread")?;
+        .map_err(|e| Error::Start("the Kafka consumer thread", e))?;
     Ok(Source { events, control: Some(control_tx), thread: Some(thread) })
 }
 
@@ -190,7 +190,7 @@ fn consumption(config: &mut KafkaSourceConfig, events: mpsc::Sender<SourceEvent>
 fn create_consumer(
     config: &KafkaSourceConfig,
     context: Context<Consumption>,
-) -> anyhow::Result<KafkaConsumer> {
+) -> Result<KafkaConsumer, Error> {
     let settings = config.connection.config(&[
         ("group.id", &config.group),
         ("enable.auto.commit", "false"),
@@ -214,7 +214,7 @@ fn create_consumer(
 
 /// `--once` and checkpoints: assigns every partition of the topic at its start position, after
 /// checking that no start position has been deleted by the broker; returns the partitions.
-fn assign_all(consumer: &KafkaConsumer, config: &KafkaSourceConfig) -> anyhow::Result<BTreeSet<i32>> {
+fn assign_all(consumer: &KafkaConsumer, config: &KafkaSourceConfig) -> Result<BTreeSet<i32>, Error> {
     tracing::info!(topic = %config.topic, "reading the topic's partitions");
     let metadata = within(&config.stop, BROKER_TIMEOUT, |t| consumer.fetch_metadata(Some(&config.topic), t))?
         .map_err(|e| config.connection.error("cannot read topic metadata", &e))?;
@@ -224,7 +224,9 @@ fn assign_all(consumer: &KafkaConsumer, config: &KafkaSourceConfig) -> anyhow::R
         .filter(|t| t.name() == config.topic && t.error().is_none())
         .flat_map(|t| t.partitions().iter().map(|p| p.id()))
         .collect();
-    anyhow::ensure!(!partitions.is_empty(), "topic {} does not exist (or has no partitions)", config.topic);
+    if partitions.is_empty() {
+        return Err(Error::NoSuchTopic(config.topic.clone()));
+    }
     let mut tpl = TopicPartitionList::new();
     for &p in &partitions {
         tpl.add_partition(&config.topic, p);

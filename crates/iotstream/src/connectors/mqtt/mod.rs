@@ -15,8 +15,6 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use anyhow::Context as _;
-
 mod fields;
 mod ledger;
 mod session;
@@ -31,6 +29,43 @@ use crate::percent::decode;
 
 /// Environment variable with the broker password (when the URL has none).
 pub const PASSWORD_ENV: &str = "IOTSTREAM_MQTT_PASSWORD";
+
+/// What is wrong with the MQTT flags, or could not be done with the broker's settings.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A password without a user.
+    #[error(
+        "an MQTT password needs a user name: mqtt://USER@host (the password may stay in {PASSWORD_ENV})"
+    )]
+    PasswordWithoutUser,
+    /// `--mqtt-ca` without TLS.
+    #[error("--mqtt-ca needs an mqtts:// URL")]
+    CaWithoutTls,
+    /// The CA certificate cannot be read.
+    #[error("cannot read {}", .0.display())]
+    ReadCa(PathBuf, #[source] std::io::Error),
+    /// No `--mqtt` where it is needed.
+    #[error("--mqtt URL is required")]
+    NoBroker,
+    /// No `--mqtt-client-id` for a reader.
+    #[error(
+        "--mqtt-client-id is required: the broker keeps the session (and the messages not yet \
+         processed) under a stable client id; a random one would lose them at every restart"
+    )]
+    NoClientId,
+    /// An empty client id.
+    #[error("--mqtt-client-id must not be empty")]
+    EmptyClientId,
+    /// The journal in the state directory cannot be used.
+    #[error("cannot read or write the MQTT journal in {}", .0.display())]
+    Journal(PathBuf, #[source] std::io::Error),
+    /// A dead-letter topic with wildcards.
+    #[error("--mqtt-dead-letter-topic must be a topic name, without wildcards")]
+    DeadLetterTopic,
+    /// A thread could not be started.
+    #[error("cannot start {0}")]
+    Start(&'static str, #[source] std::io::Error),
+}
 
 /// Connection flags shared by every command that talks to an MQTT broker.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -176,31 +211,27 @@ pub type Input = (Broker, String);
 
 impl MqttArgs {
     /// The broker, with its password and CA certificate read, or `None` without `--mqtt`.
-    pub fn broker(&self) -> anyhow::Result<Option<Broker>> {
+    pub fn broker(&self) -> Result<Option<Broker>, Error> {
         let Some(url) = &self.url else { return Ok(None) };
         let password = url.password.clone().or_else(|| std::env::var(PASSWORD_ENV).ok());
-        anyhow::ensure!(
-            password.is_none() || url.user.is_some(),
-            "an MQTT password needs a user name: mqtt://USER@host (the password may stay in {PASSWORD_ENV})"
-        );
+        if password.is_some() && url.user.is_none() {
+            return Err(Error::PasswordWithoutUser);
+        }
         let ca = match &self.ca {
-            Some(path) => {
-                anyhow::ensure!(url.tls, "--mqtt-ca needs an mqtts:// URL");
-                Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
-            }
+            Some(_) if !url.tls => return Err(Error::CaWithoutTls),
+            Some(path) => Some(std::fs::read(path).map_err(|e| Error::ReadCa(path.clone(), e))?),
             None => None,
         };
         Ok(Some(Broker { url: url.clone(), version: self.version, password, ca }))
     }
 
     /// The client id, which readers must give (see [`MqttArgs::client_id`]).
-    pub fn required_client_id(&self) -> anyhow::Result<&str> {
-        let id = self.client_id.as_deref().context(
-            "--mqtt-client-id is required: the broker keeps the session (and the messages not yet \
-             processed) under a stable client id; a random one would lose them at every restart",
-        )?;
-        anyhow::ensure!(!id.is_empty(), "--mqtt-client-id must not be empty");
-        Ok(id)
+    pub fn required_client_id(&self) -> Result<&str, Error> {
+        match self.client_id.as_deref() {
+            None => Err(Error::NoClientId),
+            Some("") => Err(Error::EmptyClientId),
+            Some(id) => Ok(id),
+        }
     }
 }
 

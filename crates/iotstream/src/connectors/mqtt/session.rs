@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{TlsConfiguration, Transport};
 
-use super::{Broker, Version};
+use super::{Broker, Error, Version};
 
 /// The largest packet accepted: MQTT's own limit (256 MB). The parser rejects long payloads as
 /// too large; refusing them at the connection instead would drop it, and the broker would deliver
@@ -109,11 +109,11 @@ pub enum Network {
 
 impl Broker {
     /// A session (not yet connected: the first poll connects) under `client_id`.
-    pub fn session(&self, client_id: &str, acks: Acks) -> anyhow::Result<Session> {
-        let transport = self.transport()?;
+    pub fn session(&self, client_id: &str, acks: Acks) -> Session {
+        let transport = self.transport();
         let manual = acks == Acks::Manual;
         let (host, port) = (self.url.host.clone(), self.url.port);
-        Ok(match self.version {
+        match self.version {
             Version::V3 => {
                 let mut options = rumqttc::MqttOptions::new(client_id, host, port);
                 options
@@ -152,17 +152,17 @@ impl Broker {
                 let (client, connection) = rumqttc::v5::Client::new(options, REQUEST_CAPACITY);
                 Session::new(Requests::V5(client), Network::V5(Box::new(connection)))
             }
-        })
+        }
     }
 
-    fn transport(&self) -> anyhow::Result<Transport> {
+    fn transport(&self) -> Transport {
         if !self.url.tls {
-            return Ok(Transport::Tcp);
+            return Transport::Tcp;
         }
-        Ok(Transport::Tls(match &self.ca {
+        Transport::Tls(match &self.ca {
             Some(ca) => TlsConfiguration::SimpleNative { ca: ca.clone(), client_auth: None },
             None => TlsConfiguration::Native,
-        }))
+        })
     }
 }
 
@@ -360,28 +360,31 @@ pub struct Publisher {
 
 impl Publisher {
     /// Connects `client_id` to `broker` for publishing.
-    pub fn connect(broker: &Broker, client_id: &str) -> anyhow::Result<Publisher> {
-        let Session { requests, mut network, .. } = broker.session(client_id, Acks::Automatic)?;
+    pub fn connect(broker: &Broker, client_id: &str) -> Result<Publisher, Error> {
+        let Session { requests, mut network, .. } = broker.session(client_id, Acks::Automatic);
         let acked = Arc::new(AtomicU64::new(0));
         let closing = Arc::new(AtomicBool::new(false));
         let (counter, closed, url) = (Arc::clone(&acked), Arc::clone(&closing), broker.url.clone());
-        let pump = std::thread::Builder::new().name("mqtt-publisher".into()).spawn(move || {
-            let mut backoff = Backoff::default();
-            loop {
-                match network.poll(Duration::from_millis(100)) {
-                    Ok(Incoming::Published) => {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Ok(Incoming::Connected { .. }) => backoff.reset(),
-                    Ok(_) => {}
-                    Err(_) if closed.load(Ordering::SeqCst) => return,
-                    Err(error) => {
-                        tracing::warn!(broker = %url, %error, "MQTT connection failed; retrying");
-                        std::thread::sleep(backoff.next_wait());
+        let pump = std::thread::Builder::new()
+            .name("mqtt-publisher".into())
+            .spawn(move || {
+                let mut backoff = Backoff::default();
+                loop {
+                    match network.poll(Duration::from_millis(100)) {
+                        Ok(Incoming::Published) => {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(Incoming::Connected { .. }) => backoff.reset(),
+                        Ok(_) => {}
+                        Err(_) if closed.load(Ordering::SeqCst) => return,
+                        Err(error) => {
+                            tracing::warn!(broker = %url, %error, "MQTT connection failed; retrying");
+                            std::thread::sleep(backoff.next_wait());
+                        }
                     }
                 }
-            }
-        })?;
+            })
+            .map_err(|e| Error::Start("the MQTT publisher thread", e))?;
         Ok(Publisher { requests, acked, closing, pump: Some(pump) })
     }
 

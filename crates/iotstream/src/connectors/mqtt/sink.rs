@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use iotstream_engine::RejectReason;
 
-use super::{Input, Publisher};
+use super::{Error, Input, Publisher};
 use crate::sinks::{Outputs, RejectSink, SinkError};
 
 /// How long `flush` waits between two log lines while the broker has not acknowledged.
@@ -30,12 +30,11 @@ pub struct MqttSinkArgs {
 }
 
 /// Adds the dead-letter topic, if asked for, to `outputs`.
-pub fn open(args: &MqttSinkArgs, input: Option<&Input>, outputs: &mut Outputs) -> anyhow::Result<()> {
+pub fn open(args: &MqttSinkArgs, input: Option<&Input>, outputs: &mut Outputs) -> Result<(), Error> {
     let (Some(topic), Some((broker, client_id))) = (&args.dead_letter_topic, input) else { return Ok(()) };
-    anyhow::ensure!(
-        !topic.is_empty() && !topic.contains(['+', '#']),
-        "--mqtt-dead-letter-topic must be a topic name, without wildcards"
-    );
+    if topic.is_empty() || topic.contains(['+', '#']) {
+        return Err(Error::DeadLetterTopic);
+    }
     // A client id of its own: one id per connection, or the broker drops the other.
     let publisher = Publisher::connect(broker, &format!("{client_id}-dead-letters"))?;
     outputs.dead_letters = Some(Box::new(MqttDeadLetters { publisher, topic: topic.clone(), sent: 0 }));

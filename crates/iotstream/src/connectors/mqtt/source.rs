@@ -17,10 +17,11 @@
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use super::{Acks, Backoff, Broker, Incoming, Ledger, Message, MqttArgs, Receipt, Session, TopicFields};
+use super::{
+    Acks, Backoff, Broker, Error, Incoming, Ledger, Message, MqttArgs, Receipt, Session, TopicFields,
+};
 use crate::channel::{Command, Control, MessageBatch, Source, SourceError, SourceEvent, CHANNEL_DEPTH};
 use crate::clock::wall_clock_now;
 use crate::connectors::options::SourceOptions;
@@ -62,17 +63,16 @@ pub struct MqttSourceArgs {
 
 impl MqttSourceArgs {
     /// Every problem with the MQTT flags.
-    pub fn check(&self) -> anyhow::Result<()> {
+    pub fn check(&self) -> Result<(), String> {
         if self.connection.url.is_none() {
             return Ok(());
         }
-        self.connection.required_client_id()?;
-        anyhow::ensure!(
-            !self.filters().is_empty(),
-            "--mqtt needs --mqtt-topic FILTER (or --mqtt-topic-fields PATTERN)"
-        );
+        self.connection.required_client_id().map_err(|e| e.to_string())?;
+        if self.filters().is_empty() {
+            return Err("--mqtt needs --mqtt-topic FILTER (or --mqtt-topic-fields PATTERN)".into());
+        }
         for filter in self.filters() {
-            check_filter(&filter).map_err(|e| anyhow::anyhow!("--mqtt-topic {filter:?}: {e}"))?;
+            check_filter(&filter).map_err(|e| format!("--mqtt-topic {filter:?}: {e}"))?;
         }
         Ok(())
     }
@@ -111,16 +111,16 @@ fn check_filter(filter: &str) -> Result<(), String> {
 }
 
 /// Connects (in the background: a broker that is down is waited for) and starts the reader.
-pub fn open(args: &MqttSourceArgs, options: &SourceOptions) -> anyhow::Result<Source> {
-    let broker = args.connection.broker()?.context("--mqtt URL is required")?;
+pub fn open(args: &MqttSourceArgs, options: &SourceOptions) -> Result<Source, Error> {
+    let broker = args.connection.broker()?.ok_or(Error::NoBroker)?;
     let client_id = args.connection.required_client_id()?.to_owned();
     let resume = options.resume.get(&0).copied().unwrap_or(0);
     let ledger = match &options.state_dir {
         Some(dir) => Ledger::journaled(ledger_path(dir), u64::try_from(resume).unwrap_or(0))
-            .with_context(|| format!("cannot read or write the MQTT journal in {}", dir.display()))?,
+            .map_err(|e| Error::Journal(dir.clone(), e))?,
         None => Ledger::in_memory(),
     };
-    let session = broker.session(&client_id, Acks::Manual)?;
+    let session = broker.session(&client_id, Acks::Manual);
     let (tx, events) = mpsc::channel(CHANNEL_DEPTH);
     let (control_tx, control) = std_mpsc::channel();
     // One partition, from the start: event time waits for it.
@@ -150,7 +150,7 @@ pub fn open(args: &MqttSourceArgs, options: &SourceOptions) -> anyhow::Result<So
     let thread = std::thread::Builder::new()
         .name("mqtt-source".into())
         .spawn(move || reader.run())
-        .context("cannot start the MQTT reader thread")?;
+        .map_err(|e| Error::Start("the MQTT reader thread", e))?;
     let mut source = Source { events, control: Some(control_tx), thread: Some(thread) };
     if options.threads > 1 {
         source.events = parallel::spawn(source.events, options.threads, options.parser, options.mode);
