@@ -66,8 +66,12 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, ConfigError> {
     let config = split.config.clone().or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
     let embedded = split.subcommand.is_none() && !split.asks_for_help_or_version();
     let subcommand = split.subcommand.clone().unwrap_or_else(|| "demo".into());
-    // The file's flags come first, so the command line's own flags override them.
+    // The file's flags come first, so the command line's own flags override them. A build
+    // without Kafka or MQTT lacks some of the sections' subcommands.
     let mut command = SECTIONS.iter().fold(Cli::command().args_override_self(true), |c, name| {
+        if c.find_subcommand(name).is_none() {
+            return c;
+        }
         c.mut_subcommand(name, |s| s.args_override_self(true))
     });
     let mut full = split.globals.clone();
