@@ -19,10 +19,13 @@ pub mod config;
 pub mod connectors;
 #[cfg(feature = "http")]
 pub mod dashboard;
+#[cfg(not(feature = "http"))]
+#[path = "dashboard/absent.rs"]
+pub mod dashboard;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
 #[cfg(not(feature = "fault-injection"))]
-#[path = "faults/off.rs"]
+#[path = "faults/absent.rs"]
 pub mod faults;
 pub mod instruments;
 pub mod parallel;

@@ -2,8 +2,9 @@
 //! results as the pipeline hands them over, and delivering each notification to every alert
 //! output before the input it covers is acknowledged.
 //!
-//! The outputs are sinks ([`AlertSink`]), in `outputs` (the file, the Kafka topic, the store, the
-//! dashboard) and `webhook`; the metrics are updated here.
+//! The outputs are sinks ([`AlertSink`]): `outputs` opens them all (the file and the store are
+//! there), `topic` is the Kafka topic and `webhook` the webhook (each with a stand-in for builds
+//! without its feature), and the dashboard brings its own; the metrics are updated here.
 //!
 //! Delivery follows the pipeline's rule, emit then acknowledge: notifications are written to the
 //! file and the topic before the driver acknowledges the input that caused them, and a checkpoint
@@ -11,7 +12,15 @@
 //! repeats exactly the history an uninterrupted run writes (see docs/ALERTS.md).
 
 pub mod outputs;
+#[cfg(feature = "kafka")]
+pub mod topic;
+#[cfg(not(feature = "kafka"))]
+#[path = "topic_absent.rs"]
+pub mod topic;
 #[cfg(feature = "webhook")]
+pub mod webhook;
+#[cfg(not(feature = "webhook"))]
+#[path = "webhook_absent.rs"]
 pub mod webhook;
 
 use std::collections::{HashMap, HashSet};
@@ -46,7 +55,6 @@ pub enum Error {
     #[error("--alerts-topic needs a Kafka input (--brokers)")]
     TopicWithoutKafka,
     /// The alerts topic cannot be used.
-    #[cfg(feature = "kafka")]
     #[error(transparent)]
     Kafka(#[from] crate::connectors::kafka::Error),
     /// The store cannot take alerts.
@@ -113,10 +121,9 @@ pub struct AlertArgs {
     /// --output).
     #[arg(long, value_name = "FILE", requires = "rules")]
     pub alerts_output: Option<PathBuf>,
-    /// Send alert notifications to this Kafka topic, keyed by fingerprint (needs a Kafka input).
-    #[cfg(feature = "kafka")]
-    #[arg(long, value_name = "TOPIC", requires = "rules")]
-    pub alerts_topic: Option<String>,
+    /// The alerts topic (`--alerts-topic`, with Kafka).
+    #[command(flatten)]
+    pub topic: topic::TopicArgs,
     /// POST each alert notification to this URL (http:// or https://), retried with backoff while
     /// the receiver is down.
     #[arg(long, value_name = "URL", requires = "rules")]

@@ -1,6 +1,6 @@
-//! Where alert notifications go: the alerts file (`--alerts-output`, JSON lines), the alerts topic
-//! (`--alerts-topic`, keyed by fingerprint), the store's `alerts` table, the dashboard, and the
-//! webhook (`webhook.rs`).
+//! Where alert notifications go, in this order: the alerts file (`--alerts-output`, JSON lines),
+//! the alerts topic (`--alerts-topic`, keyed by fingerprint: `topic.rs`), the webhook
+//! (`webhook.rs`), the store's `alerts` table, and the dashboard (its sink is the dashboard's).
 //!
 //! The file is opened like the result file: a resumed run cuts it back to the length its
 //! checkpoint recorded, so that the replay writes the same lines again.
@@ -28,12 +28,8 @@ pub struct AlertContext<'a> {
     pub kafka: Option<&'a KafkaInput>,
     /// The results store, when there is one: alerts go into its `alerts` table.
     pub store: Option<&'a crate::store::Target>,
-    /// The dashboard's hub, when there is a dashboard.
-    #[cfg(feature = "http")]
-    pub hub: Option<Arc<crate::dashboard::Hub>>,
-    /// Without the `http` feature there is never a hub.
-    #[cfg(not(feature = "http"))]
-    pub hub: Option<std::convert::Infallible>,
+    /// The dashboard's alert view, when there is a dashboard.
+    pub dashboard: Option<Box<dyn AlertSink>>,
 }
 
 /// Opens every alert output `args` ask for, around `rules`; `delay` is the run's allowed
@@ -53,30 +49,14 @@ pub fn open(
         };
         sinks.push(Box::new(AlertsFile { out: out.writer, written, durable }));
     }
-    #[cfg(feature = "kafka")]
-    if let Some(topic) = &args.alerts_topic {
-        let Some((connection, _)) = context.kafka else {
-            return Err(Error::TopicWithoutKafka);
-        };
-        connection.ensure_topic(topic, 1)?;
-        let sender = crate::connectors::kafka::sink::Sender::new(connection, topic, true)?;
-        sinks.push(Box::new(AlertsTopic { sender }));
-    }
-    #[cfg(feature = "webhook")]
+    sinks.extend(super::topic::open(&args.topic, context.kafka)?);
     if let Some(url) = &args.alerts_webhook {
         sinks.push(Box::new(super::webhook::Webhook::start(url, args)?));
-    }
-    #[cfg(not(feature = "webhook"))]
-    if args.alerts_webhook.is_some() {
-        return Err(Error::NoWebhook);
     }
     if let Some(target) = context.store {
         sinks.push(Box::new(StoreAlerts { writer: target.open_writer()?, backoff: Backoff::default() }));
     }
-    #[cfg(feature = "http")]
-    if let Some(hub) = context.hub {
-        sinks.push(Box::new(AlertsHub { hub }));
-    }
+    sinks.extend(context.dashboard);
     Ok(Alerting::new(rules, delay, sinks, now))
 }
 
@@ -105,28 +85,6 @@ impl AlertSink for AlertsFile {
     }
 }
 
-/// `--alerts-topic`: each notification as a JSON message keyed by its fingerprint (a compacted
-/// topic keeps each alert's latest state), with the idempotency key as a header.
-#[cfg(feature = "kafka")]
-struct AlertsTopic {
-    sender: crate::connectors::kafka::sink::Sender,
-}
-
-#[cfg(feature = "kafka")]
-impl AlertSink for AlertsTopic {
-    fn deliver(&mut self, notes: &[Notification]) -> Result<(), SinkError> {
-        use rdkafka::message::{Header, OwnedHeaders};
-        for note in notes {
-            let payload = serde_json::to_vec(&note.record)?;
-            let key = note.idempotency_key();
-            let headers =
-                OwnedHeaders::new().insert(Header { key: "idempotency-key", value: Some(key.as_bytes()) });
-            self.sender.send(Some(note.record.fingerprint.as_bytes()), &payload, Some(headers));
-        }
-        self.sender.flush().map_err(|e| e.within("the alerts topic"))
-    }
-}
-
 /// Alert notifications into the `alerts` table, retried while the database is away (as results
 /// are: nothing is acknowledged meanwhile).
 struct StoreAlerts {
@@ -140,25 +98,5 @@ impl AlertSink for StoreAlerts {
         self.backoff
             .until_available(|| writer.write_alerts(notes))
             .map_err(|e| SinkError::Store(e.to_string()))
-    }
-}
-
-/// The dashboard: active alerts and recent transitions, live over its event stream.
-#[cfg(feature = "http")]
-struct AlertsHub {
-    hub: Arc<crate::dashboard::Hub>,
-}
-
-#[cfg(feature = "http")]
-impl AlertSink for AlertsHub {
-    fn deliver(&mut self, notes: &[Notification]) -> Result<(), SinkError> {
-        for note in notes {
-            self.hub.publish_alert(&note.record)?;
-        }
-        Ok(())
-    }
-
-    fn restored(&mut self, firing: &[iotstream_engine::alerts::AlertRecord]) {
-        self.hub.set_active_alerts(firing);
     }
 }

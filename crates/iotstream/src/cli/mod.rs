@@ -5,13 +5,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use iotstream_engine::units::{parse_duration, parse_positive_duration};
+use iotstream_engine::units::parse_positive_duration;
 use iotstream_engine::{EventTime, StateCode};
+
+#[cfg(feature = "kafka")]
+pub mod kafka;
+mod windows;
+
+pub use windows::{TimeMode, WindowArgs};
 
 pub use crate::alerts::AlertArgs;
 pub use crate::connectors::file::output::OutputArgs;
-#[cfg(feature = "kafka")]
-use crate::connectors::kafka::KafkaArgs;
+use crate::connectors::kafka::KafkaPublishArgs;
+use crate::connectors::mqtt::MqttPublishArgs;
 pub use crate::connectors::SinkArgs;
 pub use crate::connectors::SourceArgs;
 use crate::simulator::SEED_FLEET_SIZE;
@@ -51,15 +57,15 @@ pub enum Command {
     Demo(DemoArgs),
     /// Send JSON lines to a Kafka topic, one message per line (like kafka-console-producer).
     #[cfg(feature = "kafka")]
-    Produce(ProduceArgs),
+    Produce(kafka::ProduceArgs),
     /// Show a scale-out group as its merge log tells it: partitions, owners, lag, watermarks,
     /// and which instance merges.
     #[cfg(feature = "kafka")]
-    Group(GroupArgs),
+    Group(kafka::GroupArgs),
     /// Forward an MQTT subscription to a Kafka topic, keyed by guid, acknowledging MQTT only once
     /// Kafka has the messages: a fleet on MQTT can then use everything iotstream does on Kafka.
     #[cfg(all(feature = "kafka", feature = "mqtt"))]
-    Bridge(BridgeArgs),
+    Bridge(kafka::BridgeArgs),
     /// Print stored results (see --store): a time range, one state, as jsonl, console or csv.
     History(HistoryArgs),
     /// Print a commented config file with every setting at its default (for --config).
@@ -121,86 +127,21 @@ pub struct SimulateArgs {
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// Write to this file instead of stdout.
-    #[arg(long, short, conflicts_with = "brokers")]
+    #[arg(long, short, conflicts_with_all = crate::connectors::kafka::BROKER_FLAGS)]
     pub output: Option<PathBuf>,
     /// MQTT broker to publish to, and how.
-    #[cfg(feature = "mqtt")]
     #[command(flatten)]
-    pub mqtt: crate::connectors::mqtt::MqttPublishArgs,
-    /// Kafka connection and its settings.
-    #[cfg(feature = "kafka")]
+    pub mqtt: MqttPublishArgs,
+    /// Kafka connection and its settings, and the topic's partitions.
     #[command(flatten)]
-    pub kafka: KafkaArgs,
-    /// Partitions of the topic if it has to be created.
-    #[cfg(feature = "kafka")]
-    #[arg(long, default_value_t = 4, requires = "brokers", value_parser = clap::value_parser!(i32).range(1..))]
-    pub partitions: i32,
-}
-
-/// `iotstream produce`.
-#[cfg(feature = "kafka")]
-#[derive(Debug, Args)]
-pub struct ProduceArgs {
-    /// JSON lines to send: a file, or - for stdin.
-    #[arg(long, short, default_value = "-")]
-    pub input: PathBuf,
-    /// Kafka connection and its settings.
-    #[command(flatten)]
-    pub kafka: KafkaArgs,
-    /// Partitions of the topic if it has to be created.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
-    pub partitions: i32,
-}
-
-/// `iotstream bridge`.
-#[cfg(all(feature = "kafka", feature = "mqtt"))]
-#[derive(Debug, Args)]
-pub struct BridgeArgs {
-    /// The MQTT side: broker, client id, topics, topic fields.
-    #[command(flatten)]
-    pub mqtt: crate::connectors::mqtt::source::MqttSourceArgs,
-    /// The Kafka side: brokers and the topic to write.
-    #[command(flatten)]
-    pub kafka: KafkaArgs,
-    /// Partitions of the Kafka topic if it has to be created.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
-    pub partitions: i32,
-}
-
-/// `iotstream group`.
-#[cfg(feature = "kafka")]
-#[derive(Debug, Args)]
-pub struct GroupArgs {
-    /// Brokers, topic and client settings.
-    #[command(flatten)]
-    pub kafka: KafkaArgs,
-    /// The consumer group the instances run in.
-    #[arg(long, default_value = "iotstream")]
-    pub group: String,
-    /// The instances' window settings (watermarks and idleness depend on them).
-    #[command(flatten)]
-    pub windows: WindowArgs,
-    /// Text for people, or one JSON object (the `scale_out` status of stats records).
-    #[arg(long, value_enum, default_value_t = GroupFormat::Text)]
-    pub format: GroupFormat,
-}
-
-/// How `iotstream group` prints.
-#[cfg(feature = "kafka")]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum GroupFormat {
-    /// A table.
-    Text,
-    /// JSON.
-    Json,
+    pub kafka: KafkaPublishArgs,
 }
 
 /// `iotstream analyze`: a source, the windows, the outputs, checkpoints and the dashboard, each
 /// under its own heading in `--help`. Sources and sinks bring their own flags (see
 /// [`SourceArgs`] and [`SinkArgs`]).
 #[derive(Debug, Args)]
-#[cfg_attr(feature = "mqtt", command(group = clap::ArgGroup::new("source").required(true).args(["input", "brokers", "mqtt"])))]
-#[cfg_attr(not(feature = "mqtt"), command(group = clap::ArgGroup::new("source").required(true).args(["input", "brokers"])))]
+#[command(group = clap::ArgGroup::new("source").required(true).args(crate::connectors::input_flags()))]
 pub struct AnalyzeArgs {
     /// Where readings come from.
     #[command(flatten)]
@@ -239,50 +180,6 @@ pub struct CheckpointArgs {
     /// How often to checkpoint (also at the end and on a clean stop).
     #[arg(long, default_value = "5s", value_parser = parse_positive_duration)]
     pub checkpoint_interval: Duration,
-}
-
-/// Which clock cuts windows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum TimeMode {
-    /// When readings arrive: the seed's micro-batches.
-    Processing,
-    /// The readings' own eventTime, with watermarks and late-data handling.
-    Event,
-}
-
-/// How results are cut, shared by `analyze` and `demo`.
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Windows")]
-pub struct WindowArgs {
-    /// Window length: a result every this much processing time (the seed's 3-second
-    /// micro-batches), or event-time windows of this length with --time event.
-    #[arg(long, default_value = "3s", value_parser = parse_positive_duration)]
-    pub window: Duration,
-    /// Cut windows on processing time (default, the seed's behaviour) or on eventTime.
-    #[arg(long, value_enum, default_value_t = TimeMode::Processing)]
-    pub time: TimeMode,
-    /// Event time: sliding windows starting this often (default: tumbling, = --window).
-    #[arg(long, value_parser = parse_positive_duration)]
-    pub slide: Option<Duration>,
-    /// Event time: how far behind the latest event time a reading may arrive and still be on
-    /// time (bounded out-of-orderness).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub max_delay: Duration,
-    /// Event time: how long after its end a window still takes late readings, re-emitting it
-    /// with a higher revision; later readings are reported as late.
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
-    pub allowed_lateness: Duration,
-    /// Event time: also emit partial results of open windows this often.
-    #[arg(long, value_parser = parse_positive_duration)]
-    pub emit_every: Option<Duration>,
-    /// Event time: an input partition silent this long stops holding windows open; when all are
-    /// silent, event time advances with the wall clock so the last windows close.
-    #[arg(long, default_value = "30s", value_parser = parse_positive_duration)]
-    pub idle_timeout: Duration,
-    /// Event time: readings further than this ahead of the wall clock are rejected
-    /// (future_timestamp) and do not move the watermark.
-    #[arg(long, default_value = "1h", value_parser = parse_positive_duration)]
-    pub max_skew: Duration,
 }
 
 /// Stats records and the live views they carry: shared by `analyze` and `demo`.
@@ -434,6 +331,7 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use iotstream_engine::units::parse_duration;
 
     #[test]
     fn cli_is_well_formed() {

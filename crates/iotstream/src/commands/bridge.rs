@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use iotstream_engine::Parser;
 
-use crate::cli::BridgeArgs;
+use crate::cli::kafka::BridgeArgs;
 use crate::clock::wall_clock_now;
 use crate::connectors::kafka::sink::Sender;
 use crate::connectors::mqtt::source::identity;

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write as _};
 
-use crate::cli::GroupArgs;
+use crate::cli::kafka::GroupArgs;
 use crate::plan;
 
 /// `iotstream group`: reads the group's merge log to its end and prints what it says.
@@ -19,8 +19,8 @@ pub fn group(args: &GroupArgs) -> anyhow::Result<()> {
     let plan = crate::scaleout::Group::describe(&connection, topic, &args.group, config)?;
     let view = crate::scaleout::follower::read_to_end(plan.follower(&connection))?;
     let text = match args.format {
-        crate::cli::GroupFormat::Json => serde_json::to_string_pretty(&view)? + "\n",
-        crate::cli::GroupFormat::Text => view.to_text(&args.group, topic),
+        crate::cli::kafka::GroupFormat::Json => serde_json::to_string_pretty(&view)? + "\n",
+        crate::cli::kafka::GroupFormat::Text => view.to_text(&args.group, topic),
     };
     io::stdout().write_all(text.as_bytes())?;
     Ok(())

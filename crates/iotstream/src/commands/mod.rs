@@ -16,6 +16,11 @@ mod open;
 #[cfg(feature = "kafka")]
 mod produce;
 mod rules;
+#[cfg(feature = "http")]
+mod serve;
+#[cfg(not(feature = "http"))]
+#[path = "serve_absent.rs"]
+mod serve;
 mod simulate;
 
 pub use analyze::analyze;

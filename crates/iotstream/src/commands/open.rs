@@ -4,6 +4,7 @@
 //! everything it goes to is ready. Between the slow steps (a broker that takes its time), a stop
 //! asked for ends the start-up there.
 
+use super::serve::serve;
 use crate::alerts::outputs::AlertContext;
 use crate::alerts::Alerting;
 use crate::channel::Source;
@@ -27,10 +28,14 @@ pub fn open(plan: &RunPlan, stop: &Stop) -> anyhow::Result<Option<Parts>> {
     if stop.is_requested() {
         return Ok(None);
     }
-    let (hub, sensor_queries) = serve_dashboard(plan, store.as_ref(), &mut outputs)?.unzip();
+    let (dashboard, sensor_queries) = serve(plan, store.as_ref(), &mut outputs)?.unzip();
     let alerts_resume = resume.and_then(|r| r.alerts.as_ref()).and_then(|a| a.output_len);
-    let alerts =
-        AlertContext { resume_len: alerts_resume, kafka: context.kafka.as_ref(), store: store.as_ref(), hub };
+    let alerts = AlertContext {
+        resume_len: alerts_resume,
+        kafka: context.kafka.as_ref(),
+        store: store.as_ref(),
+        dashboard,
+    };
     let alerts = open_alerts(plan, alerts)?;
     if stop.is_requested() {
         return Ok(None);
@@ -77,17 +82,11 @@ fn sink_context(plan: &RunPlan, resume: Option<&EngineState>, stop: &Stop) -> an
     let plan::Source::Flags(source) = &plan.source else {
         return Ok(SinkContext { resume_len, ..SinkContext::default() });
     };
-    Ok(SinkContext {
-        resume_len,
-        kafka: source.kafka_input(stop)?,
-        #[cfg(feature = "mqtt")]
-        mqtt: source.mqtt_input()?,
-    })
+    Ok(SinkContext { resume_len, kafka: source.kafka_input(stop)?, mqtt: source.mqtt_input()? })
 }
 
 /// The result stream, every connector's outputs, and the store; the store's target when it opened.
 fn open_outputs(plan: &RunPlan, context: &SinkContext) -> anyhow::Result<(Outputs, Option<Target>)> {
-    #[allow(unused_mut)]
     let mut outputs = file::output::open_stream(&plan.outputs.stream, context.resume_len)?;
     if let Some(connectors) = &plan.outputs.connectors {
         crate::connectors::open_sinks(connectors, context, &mut outputs)?;
@@ -105,56 +104,6 @@ fn open_outputs(plan: &RunPlan, context: &SinkContext) -> anyhow::Result<(Output
         Err(error) => Err(error.into()),
     }
 }
-
-/// `--http`: starts the dashboard server and adds its sink and sensor lookups to the run.
-#[cfg(feature = "http")]
-fn serve_dashboard(plan: &RunPlan, store: Option<&Target>, outputs: &mut Outputs) -> anyhow::Result<Served> {
-    use crate::dashboard::{self, Hub, RunInfo, ServerConfig};
-    let Some(plan_dashboard) = &plan.dashboard else { return Ok(None) };
-    let (time, size, slide) = plan.settings.operator().describe();
-    let seconds = |micros: i64| micros as f64 / 1e6;
-    let history = store.map(Target::open_reader).transpose()?;
-    let info = RunInfo {
-        version: env!("CARGO_PKG_VERSION"),
-        source: plan.input.shown.clone(),
-        time,
-        window_seconds: seconds(size),
-        slide_seconds: seconds(slide),
-        history: history.is_some(),
-    };
-    let (hub, queries) = Hub::with_history(&info, history);
-    let config = ServerConfig {
-        addr: plan_dashboard.addr,
-        token: plan_dashboard.token.clone(),
-        rate_limit: plan_dashboard.rate_limit,
-    };
-    match dashboard::start(&config, std::sync::Arc::clone(&hub)) {
-        Ok(_) => {}
-        Err(error) if plan_dashboard.optional => {
-            tracing::warn!("no dashboard: {error:#}");
-            return Ok(None);
-        }
-        Err(error) => return Err(error.into()),
-    }
-    outputs.sinks.push(Box::new(dashboard::sink::HttpSink::new(std::sync::Arc::clone(&hub))));
-    Ok(Some((hub, queries)))
-}
-
-/// Without the `http` feature there is no dashboard (the plan refuses `--http`).
-#[cfg(not(feature = "http"))]
-fn serve_dashboard(_: &RunPlan, _: Option<&Target>, _: &mut Outputs) -> anyhow::Result<Served> {
-    Ok(None)
-}
-
-/// The dashboard's hub (alerts publish to it) and the questions it asks, when one is served.
-#[cfg(feature = "http")]
-type Served = Option<(std::sync::Arc<crate::dashboard::Hub>, SensorQueries)>;
-/// Without the `http` feature there is never a hub.
-#[cfg(not(feature = "http"))]
-type Served = Option<(std::convert::Infallible, SensorQueries)>;
-
-/// Where the dashboard's questions about sensors come from.
-type SensorQueries = tokio::sync::mpsc::Receiver<crate::channel::SensorQuery>;
 
 /// `--rules`: the alerts and their outputs (`None` without rules).
 fn open_alerts(plan: &RunPlan, context: AlertContext<'_>) -> anyhow::Result<Option<Alerting>> {

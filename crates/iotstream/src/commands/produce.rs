@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use iotstream_engine::Parser;
 
-use crate::cli::ProduceArgs;
+use crate::cli::kafka::ProduceArgs;
 use crate::connectors::kafka::sink::Sender;
 
 /// `iotstream produce`: one message per input line, keyed by guid where the line has one.
@@ -28,6 +28,13 @@ pub fn produce(args: &ProduceArgs) -> anyhow::Result<()> {
         line.clear();
     }
     sender.flush()?;
-    super::common::report_rate("produced", sender.delivered(), started);
+    report_rate("produced", sender.delivered(), started);
     Ok(())
+}
+
+/// Logs how many messages went out, how fast.
+pub fn report_rate(what: &str, messages: u64, started: Instant) {
+    let seconds = started.elapsed().as_secs_f64();
+    let rate = messages as f64 / seconds.max(1e-9);
+    tracing::info!(messages, seconds = format!("{seconds:.2}"), rate = format!("{rate:.0}/s"), "{what}");
 }

@@ -6,12 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 use iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
 
-use super::file;
-#[cfg(feature = "kafka")]
-use super::kafka;
-#[cfg(feature = "mqtt")]
-use super::mqtt;
 use super::options::SourceOptions;
+use super::{file, kafka, mqtt};
 use crate::channel::Source;
 use crate::sinks::Outputs;
 
@@ -22,24 +18,21 @@ pub enum Error {
     #[error(transparent)]
     File(#[from] file::Error),
     /// Kafka.
-    #[cfg(feature = "kafka")]
     #[error(transparent)]
     Kafka(#[from] kafka::Error),
     /// MQTT.
-    #[cfg(feature = "mqtt")]
     #[error(transparent)]
     Mqtt(#[from] mqtt::Error),
-    /// A Kafka input in a build without Kafka.
-    #[error("this build has no Kafka support; use --input")]
-    NoKafka,
 }
 
 /// The Kafka connection and the topic read, when the input is Kafka.
-#[cfg(feature = "kafka")]
 pub use kafka::Input as KafkaInput;
-/// Without Kafka support there is never a Kafka input.
-#[cfg(not(feature = "kafka"))]
-pub type KafkaInput = std::convert::Infallible;
+
+/// The ids of the flags that name an input, one of which `analyze` needs: `--input`, and
+/// `--kafka` and `--mqtt` when the build has them.
+pub fn input_flags() -> Vec<&'static str> {
+    [&["input"][..], kafka::BROKER_FLAGS, mqtt::BROKER_FLAGS].concat()
+}
 
 /// Every source's flags: those of reading in general under "Input", each protocol's under its
 /// own heading. Adding a source is a file here, its flags as one more field, and one arm in
@@ -63,11 +56,9 @@ pub struct SourceArgs {
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Kafka connection and its settings.
-    #[cfg(feature = "kafka")]
     #[command(flatten)]
     pub kafka: kafka::source::KafkaSourceArgs,
     /// MQTT connection, topics and how to read them.
-    #[cfg(feature = "mqtt")]
     #[command(flatten)]
     pub mqtt: mqtt::source::MqttSourceArgs,
 }
@@ -85,20 +76,14 @@ impl SourceArgs {
 
     /// The MQTT broker and client id read, if the input is MQTT.
     pub fn mqtt_name(&self) -> Option<String> {
-        #[cfg(feature = "mqtt")]
-        return self.mqtt.name();
-        #[cfg(not(feature = "mqtt"))]
-        None
+        self.mqtt.name()
     }
 
     /// Every problem with the source flags (reported with all others before anything opens).
     pub fn check(&self) -> Result<(), String> {
-        #[cfg(feature = "kafka")]
         self.kafka.check()?;
-        #[cfg(feature = "mqtt")]
         self.mqtt.check()?;
-        #[cfg(feature = "mqtt")]
-        if self.once && self.mqtt.connection.url.is_some() {
+        if self.once && self.mqtt.given() {
             return Err("--once does not apply to --mqtt: a subscription has no end".into());
         }
         let inputs = [self.input.is_some(), self.kafka_topic().is_some(), self.mqtt_name().is_some()];
@@ -113,68 +98,41 @@ impl SourceArgs {
         if let Some(path) = &self.input {
             return Ok(file::open(path, self.max_line_bytes, options)?);
         }
-        #[cfg(feature = "mqtt")]
-        if self.mqtt.connection.url.is_some() {
+        if self.mqtt.given() {
             return Ok(mqtt::source::open(&self.mqtt, options)?);
         }
-        #[cfg(feature = "kafka")]
-        return Ok(kafka::source::open(&self.kafka, self.once, options)?);
-        #[cfg(not(feature = "kafka"))]
-        Err(Error::NoKafka)
+        Ok(kafka::source::open(&self.kafka, self.once, options)?)
     }
 
     /// Files the source keeps in the state directory `dir`, which each checkpoint must find on
     /// disk.
     pub fn companions(&self, dir: &std::path::Path) -> Vec<PathBuf> {
-        #[cfg(feature = "mqtt")]
-        if self.mqtt.connection.url.is_some() {
-            return vec![mqtt::source::ledger_path(dir)];
-        }
-        let _ = dir;
-        Vec::new()
+        self.mqtt.companions(dir)
     }
 
     /// The Kafka connection and the topic read, when the input is Kafka (the Kafka sinks use them
     /// too). A run that reads what the topic holds now cannot do without the broker; a live run
     /// waits for it to come (back), and says so.
     pub fn kafka_input(&self, stop: &crate::signals::Stop) -> Result<Option<KafkaInput>, Error> {
-        #[cfg(feature = "kafka")]
-        if self.input.is_none() && self.kafka.connection.brokers.is_some() {
-            let args = &self.kafka.connection;
-            let connection = args.connect()?;
-            match connection.probe(stop) {
-                Ok(()) => {}
-                Err(error) if self.once || stop.is_requested() => return Err(error.into()),
-                Err(error) => tracing::warn!("{error}; retrying until it answers"),
-            }
-            return Ok(Some((connection, args.topic()?.to_owned())));
+        if self.input.is_some() {
+            return Ok(None);
         }
-        let _ = stop;
-        Ok(None)
+        Ok(self.kafka.input(self.once, stop)?)
     }
 
     /// The broker and client id read, when the input is MQTT.
-    #[cfg(feature = "mqtt")]
     pub fn mqtt_input(&self) -> Result<Option<mqtt::Input>, Error> {
-        let connection = &self.mqtt.connection;
-        let Some(broker) = connection.broker()? else { return Ok(None) };
-        Ok(Some((broker, connection.required_client_id()?.to_owned())))
+        Ok(self.mqtt.input()?)
     }
 
     /// The consumer group, with Kafka.
     pub fn kafka_group(&self) -> Option<String> {
-        #[cfg(feature = "kafka")]
-        return Some(self.kafka.group.clone());
-        #[cfg(not(feature = "kafka"))]
-        None
+        self.kafka.consumer_group()
     }
 
     /// The Kafka topic read, if the input is Kafka.
     pub fn kafka_topic(&self) -> Option<String> {
-        #[cfg(feature = "kafka")]
-        return self.kafka.connection.topic.clone();
-        #[cfg(not(feature = "kafka"))]
-        None
+        self.kafka.named_topic()
     }
 }
 
@@ -185,11 +143,9 @@ pub struct SinkArgs {
     #[command(flatten)]
     pub stream: file::output::OutputArgs,
     /// Kafka connection and its settings.
-    #[cfg(feature = "kafka")]
     #[command(flatten)]
     pub kafka: kafka::sink::KafkaSinkArgs,
     /// MQTT outputs (dead letters).
-    #[cfg(feature = "mqtt")]
     #[command(flatten)]
     pub mqtt: mqtt::sink::MqttSinkArgs,
     /// The results store.
@@ -200,10 +156,7 @@ pub struct SinkArgs {
 impl SinkArgs {
     /// How much of a rejected message a dead letter keeps (0 without dead letters to Kafka).
     pub fn dead_letter_max_bytes(&self) -> usize {
-        #[cfg(feature = "kafka")]
-        return self.kafka.dead_letter_max_bytes;
-        #[cfg(not(feature = "kafka"))]
-        0
+        self.kafka.dead_letter_bytes()
     }
 }
 
@@ -215,17 +168,13 @@ pub struct SinkContext {
     /// The input, when it is Kafka.
     pub kafka: Option<KafkaInput>,
     /// The input, when it is MQTT.
-    #[cfg(feature = "mqtt")]
     pub mqtt: Option<mqtt::Input>,
 }
 
 /// The connectors' outputs `args` ask for (Kafka results and dead letters, MQTT dead letters),
 /// added to `outputs`.
 pub fn open_sinks(args: &SinkArgs, context: &SinkContext, outputs: &mut Outputs) -> Result<(), Error> {
-    #[cfg(feature = "kafka")]
     kafka::sink::open(&args.kafka, context.kafka.as_ref(), outputs)?;
-    #[cfg(feature = "mqtt")]
     mqtt::sink::open(&args.mqtt, context.mqtt.as_ref(), outputs)?;
-    let _ = (args, context, outputs);
     Ok(())
 }

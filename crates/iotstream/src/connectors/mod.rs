@@ -13,9 +13,15 @@ pub mod file;
 pub mod generator;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(not(feature = "kafka"))]
+#[path = "kafka/absent.rs"]
+pub mod kafka;
 #[cfg(feature = "mqtt")]
+pub mod mqtt;
+#[cfg(not(feature = "mqtt"))]
+#[path = "mqtt/absent.rs"]
 pub mod mqtt;
 pub mod options;
 
-pub use args::{open_sinks, Error, KafkaInput, SinkArgs, SinkContext, SourceArgs};
+pub use args::{input_flags, open_sinks, Error, KafkaInput, SinkArgs, SinkContext, SourceArgs};
 pub use options::SourceOptions;

@@ -107,6 +107,11 @@ impl ServerConfig {
     }
 }
 
+/// Refuses `--http` settings that are unsafe (see [`ServerConfig::check`]), before anything starts.
+pub fn check(addr: SocketAddr, token: Option<&str>) -> Result<(), Error> {
+    ServerConfig { addr, token: token.map(str::to_owned), rate_limit: 1 }.check()
+}
+
 /// A running server.
 pub struct Server {
     /// The address it listens on (the real port when 0 was asked for).

@@ -1,5 +1,6 @@
-//! Results served over HTTP: hands each result and status to the dashboard's hub, which keeps the
-//! recent ones and streams them to browsers as server-sent events (see `crate::dashboard`).
+//! Results and alerts served over HTTP: hands each result, status and alert notification to the
+//! dashboard's hub, which keeps the recent ones and streams them to browsers as server-sent events
+//! (see `crate::dashboard`).
 //!
 //! Only the status (every second while the dashboard is on) feeds the page's totals and throughput
 //! chart; stats records (`--stats-every`) are for files and topics. Taking both would put two
@@ -9,7 +10,10 @@ use std::sync::Arc;
 
 use iotstream_engine::StatsRecord;
 
+use iotstream_engine::alerts::{AlertRecord, Notification};
+
 use super::Hub;
+use crate::alerts::AlertSink;
 use crate::sinks::{Emission, ResultSink, SinkError};
 
 /// The dashboard's sink.
@@ -38,6 +42,31 @@ impl ResultSink for HttpSink {
 
     fn is_live_view(&self) -> bool {
         true
+    }
+}
+
+/// The dashboard's alert sink: active alerts and recent transitions, live over its event stream.
+pub struct AlertsView {
+    hub: Arc<Hub>,
+}
+
+impl AlertsView {
+    /// Publishes to `hub`.
+    pub fn new(hub: Arc<Hub>) -> AlertsView {
+        AlertsView { hub }
+    }
+}
+
+impl AlertSink for AlertsView {
+    fn deliver(&mut self, notes: &[Notification]) -> Result<(), SinkError> {
+        for note in notes {
+            self.hub.publish_alert(&note.record)?;
+        }
+        Ok(())
+    }
+
+    fn restored(&mut self, firing: &[AlertRecord]) {
+        self.hub.set_active_alerts(firing);
     }
 }
 

@@ -9,7 +9,7 @@
 //! run opens, put on where the run opens it ([`Faults`]): the source (its events and the
 //! acknowledgements sent back to it), the dead-letter queue, the checkpoint store. The engine has
 //! no checks for them. Adding a mutant is a variant of [`Mutant`] and its wrapper in `wrappers`;
-//! a wrapper point not yet here is one more method of [`Faults`] (and of its stand-in, `off.rs`).
+//! a wrapper point not yet here is one more method of [`Faults`] (and of its stand-in, `absent.rs`).
 
 mod wrappers;
 

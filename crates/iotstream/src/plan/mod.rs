@@ -360,19 +360,9 @@ fn dashboard(http: &HttpArgs, optional: bool) -> Result<Option<Dashboard>, Strin
     check_dashboard(&dashboard).map(|()| Some(dashboard))
 }
 
-#[cfg(feature = "http")]
+/// What the dashboard would refuse (everything, in a build without one).
 fn check_dashboard(dashboard: &Dashboard) -> Result<(), String> {
-    let config = crate::dashboard::ServerConfig {
-        addr: dashboard.addr,
-        token: dashboard.token.clone(),
-        rate_limit: 1,
-    };
-    config.check().map_err(|e| format!("{e:#}"))
-}
-
-#[cfg(not(feature = "http"))]
-fn check_dashboard(_: &Dashboard) -> Result<(), String> {
-    Err("this build has no dashboard (the `http` feature); drop --http".into())
+    crate::dashboard::check(dashboard.addr, dashboard.token.as_deref()).map_err(|e| format!("{e:#}"))
 }
 
 /// The demo's store: `--store`, else an SQLite file in the user's data directory, which may fail

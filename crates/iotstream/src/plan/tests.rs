@@ -44,6 +44,7 @@ fn event_time_keeps_readings_in_order_and_stats_every_three_seconds() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "http"), ignore = "plans a dashboard: needs the `http` feature")]
 fn live_views_need_readings_in_order_even_in_processing_time() {
     let plan = planned(&["--input", "-", "--stats-every", "1s"]).unwrap();
     assert_eq!(plan.parsing.mode, parallel::Mode::Ordered);
@@ -95,6 +96,7 @@ fn scale_out_cuts_shares_saved_every_checkpoint_interval() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "http"), ignore = "plans a dashboard: needs the `http` feature")]
 fn the_demo_reads_the_simulator_into_an_optional_store() {
     let args = DemoArgs::default();
     let plan = RunPlan::demo(&args, Ok(None), true).unwrap();

@@ -27,6 +27,9 @@
 mod error;
 #[cfg(feature = "store-postgres")]
 mod postgres;
+#[cfg(not(feature = "store-postgres"))]
+#[path = "postgres/absent.rs"]
+mod postgres;
 // A build without a database keeps the store's flags (which then say so) but has no reader to
 // serve, and a build with one database never reads the other's SQL.
 #[cfg_attr(
@@ -40,6 +43,9 @@ mod reader;
 mod schema;
 mod sink;
 #[cfg(feature = "store-sqlite")]
+mod sqlite;
+#[cfg(not(feature = "store-sqlite"))]
+#[path = "sqlite_absent.rs"]
 mod sqlite;
 mod target;
 #[cfg(test)]

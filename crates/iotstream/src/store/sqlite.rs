@@ -421,6 +421,19 @@ fn read_buckets(connection: &Connection, range: &Range, step: i64) -> rusqlite::
     rows.collect()
 }
 
+/// Whether this build has SQLite (it does: see `sqlite_absent.rs` for one without).
+pub const BUILT: bool = true;
+
+/// The file's writer (see [`SqliteWriter::open`]).
+pub fn open_writer(path: &Path) -> Result<Box<dyn Writer>, StoreError> {
+    Ok(Box::new(SqliteWriter::open(path)?))
+}
+
+/// The file's reader (see [`SqliteReader::open`]).
+pub fn open_reader(path: &Path) -> Result<std::sync::Arc<dyn Reader>, StoreError> {
+    Ok(std::sync::Arc::new(SqliteReader::open(path)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,13 +5,13 @@
 //! it ever shows the password: a target prints as `postgres://USER@HOST:PORT/DB`.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
-
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::error::StoreError;
 use super::reader::Reader;
 use super::writer::Writer;
+use super::{postgres, sqlite};
 
 /// The `--store` value as given; its `Debug` and `Display` never show it whole.
 #[derive(Clone)]
@@ -34,10 +34,15 @@ impl StoreUrl {
             if path.is_empty() {
                 return Err(StoreError::Failed("--store sqlite:PATH needs a file path".into()));
             }
-            return sqlite_target(Path::new(path)).map(Some);
+            if !sqlite::BUILT {
+                return Err(StoreError::Failed(
+                    "this build has no SQLite store (the `store-sqlite` feature)".into(),
+                ));
+            }
+            return Ok(Some(Target::Sqlite(PathBuf::from(path))));
         }
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            return postgres_target(text).map(Some);
+            return postgres::Url::parse(text).map(|url| Some(Target::Postgres(Box::new(url))));
         }
         Err(StoreError::Failed("--store must be sqlite:PATH, postgres://USER@HOST:PORT/DB or none".into()))
     }
@@ -57,23 +62,17 @@ impl fmt::Debug for StoreUrl {
 #[derive(Clone)]
 pub enum Target {
     /// An SQLite file.
-    #[cfg(feature = "store-sqlite")]
     Sqlite(PathBuf),
     /// A PostgreSQL database (boxed: its parsed settings are large, and targets are moved around).
-    #[cfg(feature = "store-postgres")]
-    Postgres(Box<super::postgres::Url>),
+    Postgres(Box<postgres::Url>),
 }
 
 impl Target {
     /// Connects (creating the file or tables if needed, applying migrations) and returns the writer.
     pub fn open_writer(&self) -> Result<Box<dyn Writer>, StoreError> {
         match self {
-            #[cfg(feature = "store-sqlite")]
-            Target::Sqlite(path) => Ok(Box::new(super::sqlite::SqliteWriter::open(path)?)),
-            #[cfg(feature = "store-postgres")]
-            Target::Postgres(url) => Ok(Box::new(super::postgres::PostgresWriter::open(url)?)),
-            #[allow(unreachable_patterns)]
-            _ => unreachable!("no store features: no target can be built"),
+            Target::Sqlite(path) => sqlite::open_writer(path),
+            Target::Postgres(url) => postgres::open_writer(url),
         }
     }
 
@@ -81,12 +80,8 @@ impl Target {
     /// connections are made on first use, on the runtime that uses them.
     pub fn open_reader(&self) -> Result<Arc<dyn Reader>, StoreError> {
         match self {
-            #[cfg(feature = "store-sqlite")]
-            Target::Sqlite(path) => Ok(Arc::new(super::sqlite::SqliteReader::open(path)?)),
-            #[cfg(feature = "store-postgres")]
-            Target::Postgres(url) => Ok(Arc::new(super::postgres::PostgresReader::new(url)?)),
-            #[allow(unreachable_patterns)]
-            _ => unreachable!("no store features: no target can be built"),
+            Target::Sqlite(path) => sqlite::open_reader(path),
+            Target::Postgres(url) => postgres::open_reader(url),
         }
     }
 }
@@ -95,12 +90,8 @@ impl Target {
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            #[cfg(feature = "store-sqlite")]
             Target::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
-            #[cfg(feature = "store-postgres")]
             Target::Postgres(url) => write!(f, "{url}"),
-            #[allow(unreachable_patterns)]
-            _ => f.write_str("none"),
         }
     }
 }
@@ -111,31 +102,11 @@ impl fmt::Debug for Target {
     }
 }
 
-#[cfg(feature = "store-sqlite")]
-fn sqlite_target(path: &Path) -> Result<Target, StoreError> {
-    Ok(Target::Sqlite(path.to_owned()))
-}
-
-#[cfg(not(feature = "store-sqlite"))]
-fn sqlite_target(_: &Path) -> Result<Target, StoreError> {
-    Err(StoreError::Failed("this build has no SQLite store (the `store-sqlite` feature)".into()))
-}
-
-#[cfg(feature = "store-postgres")]
-fn postgres_target(text: &str) -> Result<Target, StoreError> {
-    super::postgres::Url::parse(text).map(|url| Target::Postgres(Box::new(url)))
-}
-
-#[cfg(not(feature = "store-postgres"))]
-fn postgres_target(_: &str) -> Result<Target, StoreError> {
-    Err(StoreError::Failed("this build has no PostgreSQL store (the `store-postgres` feature)".into()))
-}
-
 /// Where `iotstream` alone (and `demo`) keeps its history: `iotstream/history.sqlite` in the
 /// user's data directory (`$XDG_DATA_HOME`, else `~/.local/share` on Linux). `None` without a
 /// data directory or without SQLite support.
 pub fn default_path() -> Option<PathBuf> {
-    if cfg!(not(feature = "store-sqlite")) {
+    if !sqlite::BUILT {
         return None;
     }
     Some(dirs::data_dir()?.join("iotstream").join("history.sqlite"))
@@ -143,8 +114,5 @@ pub fn default_path() -> Option<PathBuf> {
 
 /// The demo's default target: the SQLite file at [`default_path`].
 pub fn default_target() -> Option<Target> {
-    #[cfg(feature = "store-sqlite")]
-    return default_path().map(Target::Sqlite);
-    #[cfg(not(feature = "store-sqlite"))]
-    None
+    default_path().map(Target::Sqlite)
 }

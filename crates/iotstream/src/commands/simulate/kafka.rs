@@ -18,8 +18,8 @@ pub fn simulate(
 ) -> anyhow::Result<()> {
     check_brokers(&connection.brokers)?;
     connection.probe(&crate::signals::Stop::default())?;
-    let topic = args.kafka.topic()?;
-    connection.ensure_topic(topic, args.partitions)?;
+    let topic = args.kafka.connection.topic()?;
+    connection.ensure_topic(topic, args.kafka.partitions)?;
     let sender = Sender::new(connection, topic, false)?;
     let pacer = args.rate.map(Pacer::new);
     let started = Instant::now();
@@ -36,6 +36,6 @@ pub fn simulate(
     }
     sender.flush()?;
     bar.finish_and_clear();
-    crate::commands::common::report_rate("produced", sender.delivered(), started);
+    crate::commands::produce::report_rate("produced", sender.delivered(), started);
     Ok(())
 }

@@ -3,7 +3,13 @@
 
 #[cfg(feature = "kafka")]
 mod kafka;
+#[cfg(not(feature = "kafka"))]
+#[path = "kafka_absent.rs"]
+mod kafka;
 #[cfg(feature = "mqtt")]
+mod mqtt;
+#[cfg(not(feature = "mqtt"))]
+#[path = "mqtt_absent.rs"]
 mod mqtt;
 mod pace;
 
@@ -24,16 +30,13 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     let config = plan::simulator_config(&args.fleet, clock, Some(args.count));
     let mut simulator = Simulator::new(&config);
     tracing::debug!(seed = simulator.seed(), "simulating");
-    #[cfg(feature = "mqtt")]
-    if let Some(broker) = args.mqtt.connection.broker()? {
+    if let Some(broker) = args.mqtt.broker()? {
         return mqtt::simulate(args, &broker, &mut simulator);
     }
-    #[cfg(feature = "kafka")]
-    if let Some(connection) = crate::connectors::kafka::Connection::from_args(&args.kafka) {
+    if let Some(connection) = args.kafka.connection() {
         return kafka::simulate(args, &connection, &mut simulator);
     }
-    #[cfg(feature = "kafka")]
-    anyhow::ensure!(args.kafka.topic.is_none(), "--topic needs --kafka BROKERS or --mqtt URL");
+    anyhow::ensure!(args.kafka.named_topic().is_none(), "--topic needs --kafka BROKERS or --mqtt URL");
     let mut out = crate::connectors::file::output::open_output(args.output.as_deref(), None)?.writer;
     let mut buffer = Vec::with_capacity(SIMULATE_BATCH as usize * 200);
     let pacer = args.rate.map(Pacer::new);

@@ -59,10 +59,7 @@ pub fn simulate(args: &SimulateArgs, broker: &Broker, simulator: &mut Simulator)
 
 /// The topic: `--mqtt-topic`, or `--topic`.
 fn topic(args: &SimulateArgs) -> anyhow::Result<String> {
-    #[cfg(feature = "kafka")]
-    let kafka_topic = args.kafka.topic.clone();
-    #[cfg(not(feature = "kafka"))]
-    let kafka_topic = None;
+    let kafka_topic = args.kafka.named_topic().map(str::to_owned);
     args.mqtt.topic.clone().or(kafka_topic).context("simulate --mqtt needs --mqtt-topic TOPIC (or --topic)")
 }
 

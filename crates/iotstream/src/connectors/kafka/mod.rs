@@ -82,6 +82,10 @@ pub enum Error {
     Beside(Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The ids of the flags that name Kafka brokers (empty in a build without Kafka): what `simulate
+/// --output` conflicts with and what `analyze`'s inputs are chosen among.
+pub const BROKER_FLAGS: &[&str] = &["brokers"];
+
 /// Connection options shared by every command that talks to Kafka.
 #[derive(Clone, Debug, Default, clap::Args)]
 #[command(next_help_heading = "Kafka")]
@@ -109,6 +113,34 @@ impl KafkaArgs {
     /// The topic (`--topic`).
     pub fn topic(&self) -> Result<&str, Error> {
         self.topic.as_deref().ok_or(Error::NoTopic)
+    }
+
+    /// `--topic`, if given.
+    pub fn named_topic(&self) -> Option<&str> {
+        self.topic.as_deref()
+    }
+}
+
+/// `simulate --kafka`: where to publish, and the topic's partitions if it has to be created.
+#[derive(Clone, Debug, clap::Args)]
+pub struct KafkaPublishArgs {
+    /// Kafka connection and its settings.
+    #[command(flatten)]
+    pub connection: KafkaArgs,
+    /// Partitions of the topic if it has to be created.
+    #[arg(long, default_value_t = 4, requires = "brokers", value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
+}
+
+impl KafkaPublishArgs {
+    /// The connection, if `--kafka` was given.
+    pub fn connection(&self) -> Option<Connection> {
+        Connection::from_args(&self.connection)
+    }
+
+    /// `--topic`, if given.
+    pub fn named_topic(&self) -> Option<&str> {
+        self.connection.named_topic()
     }
 }
 

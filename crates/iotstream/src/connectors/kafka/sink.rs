@@ -36,6 +36,13 @@ pub struct KafkaSinkArgs {
     pub dead_letter_max_bytes: usize,
 }
 
+impl KafkaSinkArgs {
+    /// How much of a rejected message a dead letter keeps.
+    pub fn dead_letter_bytes(&self) -> usize {
+        self.dead_letter_max_bytes
+    }
+}
+
 /// Adds the results topic and the dead-letter topic, if asked for, to `outputs`; `kafka` is the
 /// connection and the topic read (both need a Kafka input).
 pub fn open(args: &KafkaSinkArgs, kafka: Option<&Input>, outputs: &mut Outputs) -> Result<(), Error> {

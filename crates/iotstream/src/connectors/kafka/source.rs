@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use super::commits::{Committer, RetryPolicy};
 use super::consumption::{commit, Assignment, Consumption, KafkaConsumer, StartFrom, StartPositions};
 use super::poller::Poller;
-use super::{within, Connection, Context, Error, KafkaArgs};
+use super::{within, Connection, Context, Error, Input, KafkaArgs};
 use crate::channel::{Command, Control, Source, SourceEvent, Telemetry, CHANNEL_DEPTH};
 use crate::connectors::options::SourceOptions;
 use crate::parallel;
@@ -70,6 +70,32 @@ impl KafkaSourceArgs {
             return Err("--topic names a Kafka topic and needs --kafka (MQTT topics: --mqtt-topic)".into());
         }
         Ok(())
+    }
+
+    /// The topic read, if the input is Kafka.
+    pub fn named_topic(&self) -> Option<String> {
+        self.connection.topic.clone()
+    }
+
+    /// The consumer group.
+    pub fn consumer_group(&self) -> Option<String> {
+        Some(self.group.clone())
+    }
+
+    /// The connection and the topic read, when `--kafka` is given. A run that reads what the
+    /// topic holds now (`once`) cannot do without the broker; a live run waits for it to come
+    /// (back), and says so.
+    pub fn input(&self, once: bool, stop: &Stop) -> Result<Option<Input>, Error> {
+        if self.connection.brokers.is_none() {
+            return Ok(None);
+        }
+        let connection = self.connection.connect()?;
+        match connection.probe(stop) {
+            Ok(()) => {}
+            Err(error) if once || stop.is_requested() => return Err(error),
+            Err(error) => tracing::warn!("{error}; retrying until it answers"),
+        }
+        Ok(Some((connection, self.connection.topic()?.to_owned())))
     }
 }
 

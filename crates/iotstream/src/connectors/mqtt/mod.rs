@@ -176,6 +176,10 @@ impl fmt::Debug for BrokerUrl {
     }
 }
 
+/// The ids of the flags that name an MQTT broker (empty in a build without MQTT): what
+/// `analyze`'s inputs are chosen among.
+pub const BROKER_FLAGS: &[&str] = &["mqtt"];
+
 /// `simulate --mqtt`: where and how to publish.
 #[derive(Clone, Debug, Default, clap::Args)]
 #[command(next_help_heading = "MQTT")]
@@ -208,6 +212,13 @@ pub struct Broker {
 
 /// The broker read and the client id reading it, when the input is MQTT (its sinks need both).
 pub type Input = (Broker, String);
+
+impl MqttPublishArgs {
+    /// The broker published to, or `None` without `--mqtt`.
+    pub fn broker(&self) -> Result<Option<Broker>, Error> {
+        self.connection.broker()
+    }
+}
 
 impl MqttArgs {
     /// The broker, with its password and CA certificate read, or `None` without `--mqtt`.

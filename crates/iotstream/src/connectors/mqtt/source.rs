@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::{
-    Acks, Backoff, Broker, Error, Incoming, Ledger, Message, MqttArgs, Receipt, Session, TopicFields,
+    Acks, Backoff, Broker, Error, Incoming, Input, Ledger, Message, MqttArgs, Receipt, Session, TopicFields,
 };
 use crate::channel::{Command, Control, MessageBatch, Source, SourceError, SourceEvent, CHANNEL_DEPTH};
 use crate::clock::wall_clock_now;
@@ -90,6 +90,25 @@ impl MqttSourceArgs {
         let url = self.connection.url.as_ref()?;
         let id = self.connection.client_id.as_deref().unwrap_or_default();
         Some(format!("mqtt:{}:{}/{id}", url.host, url.port))
+    }
+
+    /// Whether the input is MQTT (`--mqtt`).
+    pub fn given(&self) -> bool {
+        self.connection.url.is_some()
+    }
+
+    /// The broker and client id read, when the input is MQTT.
+    pub fn input(&self) -> Result<Option<Input>, Error> {
+        let Some(broker) = self.connection.broker()? else { return Ok(None) };
+        Ok(Some((broker, self.connection.required_client_id()?.to_owned())))
+    }
+
+    /// Files the source keeps in the state directory `dir`: the ledger, when the input is MQTT.
+    pub fn companions(&self, dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        match self.given() {
+            true => vec![ledger_path(dir)],
+            false => Vec::new(),
+        }
     }
 }
 

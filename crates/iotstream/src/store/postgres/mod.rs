@@ -31,8 +31,8 @@ use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config};
 
-pub use reader::PostgresReader;
-pub use writer::PostgresWriter;
+pub use reader::open_reader;
+pub use writer::open_writer;
 
 use super::error::StoreError;
 

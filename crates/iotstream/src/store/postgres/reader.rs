@@ -194,3 +194,8 @@ fn bucket(row: &Row) -> Result<Bucket, tokio_postgres::Error> {
         max_temperature: row.try_get(5)?,
     })
 }
+
+/// The database's reader (see [`PostgresReader::new`]).
+pub fn open_reader(url: &Url) -> Result<std::sync::Arc<dyn Reader>, StoreError> {
+    Ok(std::sync::Arc::new(PostgresReader::new(url)?))
+}

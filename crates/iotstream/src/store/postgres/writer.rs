@@ -395,3 +395,8 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     }
     tx.commit().await.map_err(fail)
 }
+
+/// The database's writer (see [`PostgresWriter::open`]).
+pub fn open_writer(url: &Url) -> Result<Box<dyn Writer>, StoreError> {
+    Ok(Box::new(PostgresWriter::open(url)?))
+}
