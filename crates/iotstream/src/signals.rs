@@ -8,8 +8,12 @@
 //! steps (and while it waits for the broker) and the run loop waits on.
 
 use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+
+/// The longest a [`Stop::sleep`] goes without looking at the stop.
+pub const STOP_SLICE: Duration = Duration::from_millis(100);
 
 /// Whether a stop has been asked for; clones share it.
 #[derive(Clone, Debug)]
@@ -37,6 +41,21 @@ impl Stop {
         match self.is_requested() {
             true => Err(Stopped),
             false => Ok(()),
+        }
+    }
+
+    /// Sleeps `duration` on this thread, or less: [`Stopped`] as soon as a stop is asked for
+    /// (seen within [`STOP_SLICE`]). What waits on an outside system (a retry's backoff) waits
+    /// here, so that it gives way to a stop.
+    pub fn sleep(&self, duration: Duration) -> Result<(), Stopped> {
+        let until = Instant::now() + duration;
+        loop {
+            self.check()?;
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(STOP_SLICE));
         }
     }
 
@@ -162,5 +181,18 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(stop.requested());
         assert!(!Stop::default().is_requested());
+    }
+
+    #[test]
+    fn a_sleep_gives_way_to_a_stop() {
+        let (trigger, stop) = Stop::manual();
+        assert_eq!(stop.sleep(Duration::from_millis(5)), Ok(()));
+        let started = Instant::now();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            trigger.send_replace(true);
+        });
+        assert_eq!(stop.sleep(Duration::from_secs(60)), Err(Stopped));
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     }
 }

@@ -10,4 +10,7 @@ pub enum StoreError {
     /// would not help.
     #[error("{0}")]
     Failed(String),
+    /// The run was asked to stop while waiting for the database.
+    #[error("stopped while waiting for the store")]
+    Stopped(#[from] crate::signals::Stopped),
 }

@@ -10,26 +10,31 @@ use super::error::StoreError;
 use super::writer::Writer;
 use crate::clock::wall_clock_now;
 use crate::instruments;
+use crate::signals::Stop;
 use crate::sinks::{Emission, ResultSink, SinkError};
 
-/// How long to wait between attempts while the database is away: doubling up to a ceiling.
-#[derive(Clone, Copy, Debug)]
+/// How long to wait between attempts while the database is away: doubling up to a ceiling, and
+/// never past a stop of the run (when given one: the default's is never asked for).
+#[derive(Clone, Debug)]
 pub struct Backoff {
     /// The first wait.
     pub first: Duration,
     /// The longest wait.
     pub max: Duration,
+    /// The run's stop: a wait ends with [`StoreError::Stopped`] when it is asked for.
+    pub stop: Stop,
 }
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { first: Duration::from_millis(100), max: Duration::from_secs(5) }
+        Backoff { first: Duration::from_millis(100), max: Duration::from_secs(5), stop: Stop::default() }
     }
 }
 
 impl Backoff {
     /// Runs `attempt` until the database takes it: while the database is unavailable, waits and
-    /// tries again (the outage logged and counted); any other error is returned.
+    /// tries again (the outage logged and counted); any other error is returned, and so is a stop
+    /// asked for while waiting.
     pub fn until_available(
         &self,
         mut attempt: impl FnMut() -> Result<(), StoreError>,
@@ -47,7 +52,7 @@ impl Backoff {
                 Err(StoreError::Unavailable(error)) => {
                     instruments::record_store_error();
                     outage.get_or_insert_with(Outage::new).failed(&error);
-                    std::thread::sleep(wait);
+                    self.stop.sleep(wait)?;
                     wait = (wait * 2).min(self.max);
                 }
                 Err(error) => return Err(error),

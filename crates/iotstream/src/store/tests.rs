@@ -73,7 +73,7 @@ impl Writer for Flaky {
 }
 
 fn quick() -> Backoff {
-    Backoff { first: Duration::from_millis(1), max: Duration::from_millis(4) }
+    Backoff { first: Duration::from_millis(1), max: Duration::from_millis(4), ..Backoff::default() }
 }
 
 #[test]
@@ -84,6 +84,22 @@ fn an_unavailable_database_is_waited_for_and_nothing_is_lost() {
     sink.write(&Emission::of_windows(&[result(0, true, 0, &[("CA", 3, 60.0)])])).unwrap();
     assert_eq!(*flaky.attempts.lock().unwrap(), 6);
     assert_eq!(*flaky.written.lock().unwrap(), vec![vec![(0, true, 0)]]);
+}
+
+#[test]
+fn a_wait_for_the_database_gives_way_to_a_stop() {
+    let flaky = Flaky::default();
+    flaky.failures.lock().unwrap().extend((0..1000).map(|_| StoreError::Unavailable("down".into())));
+    let (trigger, stop) = crate::signals::Stop::manual();
+    let backoff = Backoff { first: Duration::from_secs(60), stop, ..Backoff::default() };
+    let mut sink = StoreSink::new(Box::new(flaky.clone()), None, backoff);
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        trigger.send_replace(true);
+    });
+    let error = sink.write(&Emission::of_windows(&[result(0, true, 0, &[])])).unwrap_err();
+    assert!(error.to_string().contains("stopped"), "{error}");
+    assert!(flaky.written.lock().unwrap().is_empty(), "nothing written, so nothing acknowledged");
 }
 
 #[test]
