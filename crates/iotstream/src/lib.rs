@@ -1,13 +1,17 @@
 //! The `iotstream` binary's library: everything that does I/O around the pure engine.
 //!
-//! The tree is the data flow: [`connectors`] (files, stdin, Kafka, MQTT, the built-in
-//! [`simulator`]: readings in, results out) → [`pipeline`] (parse with the engine, cut batches on
-//! the clock) → [`sinks`] (the outputs' traits) and the results [`store`], read back by the
-//! [`dashboard`] and `iotstream history`. [`cli`] declares the commands and [`commands`] wires them
-//! up; [`telemetry`] owns logging and [`instruments`] the Prometheus metrics; [`signals`] turns
-//! Ctrl-C and SIGTERM into a clean stop from the first moment of a run. [`faults`] holds
-//! deliberately broken engines for the fault suite (cargo feature `fault-injection`). [`alerts`] judges the rules of `--rules` and
-//! hands notifications to its outputs. [`scaleout`] splits a topic's partitions among instances.
+//! Layers, each using only those below it (docs/ARCHITECTURE.md draws them): [`commands`] runs a
+//! subcommand: it derives a [`plan::RunPlan`] from the flags ([`cli`], [`config`]), opens what the
+//! plan names and runs the [`pipeline`], whose driver counts, emits and checkpoints, extended by
+//! [`scaleout`] through its hook. Below: [`connectors`] (files, stdin, Kafka, MQTT, the built-in
+//! [`simulator`]: readings in, results out), [`alerts`], the [`dashboard`] and the results
+//! [`store`]; then what they share: [`sinks`] (the outputs' traits), [`parallel`] (the parsing
+//! threads), [`channel`] (what crosses threads), [`checkpoint`], and leaves ([`clock`],
+//! [`signals`], [`instruments`], [`telemetry`], [`progress`], [`percent`]). [`faults`] holds the
+//! fault suite's deliberately broken engines (cargo feature `fault-injection`).
+//!
+//! A cargo feature switches whole modules: a build without one compiles a stand-in of the same
+//! names (`absent.rs`), so no feature switch sits inside the wiring.
 
 pub mod alerts;
 pub mod channel;

@@ -98,8 +98,9 @@ fn the_checks_can_fail() {
     assert!(Crate::read(dir.path()).files[&src.join("c.rs")].code_lines > LONGEST_FILE);
 }
 
-/// The module dependency picture (`cargo test --test layout -- --ignored --nocapture`): for each
-/// crate, every top-level module and the modules it uses.
+/// The module dependency picture (`cargo test -p iotstream --test layout -- --ignored
+/// --nocapture`): for each crate, every top-level module and the modules it uses, then the longest
+/// functions and files.
 #[test]
 #[ignore = "prints the picture; checks nothing"]
 fn print_module_dependencies() {
@@ -116,4 +117,20 @@ fn print_module_dependencies() {
             println!("  {:<12} -> {}", node.trim_end_matches(".rs"), uses.join(", "));
         }
     }
+    let mut functions = Vec::new();
+    let mut files = Vec::new();
+    for krate in crates() {
+        for file in krate.files.values() {
+            files.push((file.code_lines, format!("{}/{}", krate.name, file.shown)));
+            for f in &file.functions {
+                functions.push((f.lines, format!("{}/{}:{} fn {}", krate.name, file.shown, f.line, f.name)));
+            }
+        }
+    }
+    functions.sort_by(|a, b| b.cmp(a));
+    files.sort_by(|a, b| b.cmp(a));
+    println!("longest functions (lines):");
+    functions.iter().take(5).for_each(|(lines, name)| println!("  {lines:>4}  {name}"));
+    println!("longest files (lines outside tests):");
+    files.iter().take(5).for_each(|(lines, name)| println!("  {lines:>4}  {name}"));
 }

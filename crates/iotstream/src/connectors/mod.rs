@@ -7,6 +7,9 @@
 //! [`crate::channel`]) through a bounded channel, so a slow engine slows the source down
 //! (backpressure) instead of buffering without limit. Adding a source is a folder here, its flags
 //! as one more field of [`SourceArgs`], and its arm in [`SourceArgs::open`] and the run plan.
+//!
+//! `kafka` and `mqtt` are cargo features; a build without one compiles its `absent.rs`: the same
+//! names, with no flags, no input that can be built, and outputs that are never asked for.
 
 pub mod args;
 pub mod file;
