@@ -47,6 +47,11 @@ impl<C: Contents> MicroBatches<C> {
         &self.current
     }
 
+    /// The open batch, to merge into it in ways of its own (a query's group limit).
+    pub fn current_mut(&mut self) -> &mut C {
+        &mut self.current
+    }
+
     /// Where the open batch started (processing time).
     pub fn batch_start(&self) -> EventTime {
         self.batch_start

@@ -1,0 +1,1 @@
+//! Queries end to end.
