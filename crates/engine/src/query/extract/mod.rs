@@ -81,6 +81,9 @@ pub enum Slot {
     Array,
     /// The field, or an object on its path, appears more than once in its object.
     Duplicate,
+    /// A string whose escapes are no Unicode text (a lone surrogate, `"\udfff"`): valid JSON
+    /// that no string value can hold, `malformed_json` for the queries that read it.
+    BadString,
 }
 
 /// A trie node: one key of some wanted path.
@@ -291,6 +294,7 @@ impl<'a> Record<'a> {
             Slot::Object => V::Object,
             Slot::Array => V::Array,
             Slot::Duplicate => return Err(RejectReason::DuplicateField),
+            Slot::BadString => return Err(RejectReason::MalformedJson),
         })
     }
 

@@ -184,8 +184,10 @@ impl Scanner<'_, '_> {
         if !escaped {
             return Ok(Slot::Str(start as u32, len));
         }
-        let decoded: String =
-            serde_json::from_slice(&self.bytes[start - 1..self.pos]).map_err(|_| Malformed)?;
+        // The grammar is checked; only an escape that is no Unicode text can fail here.
+        let Ok(decoded) = serde_json::from_slice::<String>(&self.bytes[start - 1..self.pos]) else {
+            return Ok(Slot::BadString);
+        };
         let owned = &mut self.records.owned;
         let at = owned.len() as u32;
         owned.push_str(&decoded);
