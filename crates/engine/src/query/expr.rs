@@ -69,7 +69,7 @@ impl Lit {
             Lit::Bool(b) => V::Bool(*b),
             Lit::Int(n) => V::Int(*n),
             Lit::Num(x) => V::Num(*x),
-            Lit::Str(s) => V::Str(s),
+            Lit::Str(s) => V::Str(s.as_bytes()),
         }
     }
 }
@@ -192,7 +192,7 @@ impl<L> Expr<L> {
             Expr::In(e, list, negated) => in_list(e.eval(leaf)?, list, *negated),
             Expr::Like(e, like, negated) => match e.eval(leaf)? {
                 V::Null => Ok(V::Null),
-                V::Str(s) => Ok(V::Bool(like.matches(s) != *negated)),
+                V::Str(s) => Ok(V::Bool(like.matches(&String::from_utf8_lossy(s)) != *negated)),
                 _ => Err(RejectReason::WrongType),
             },
         }
@@ -407,7 +407,7 @@ mod tests {
 
     #[test]
     fn types_must_fit_their_use() {
-        let values = [V::Str("7"), V::Num(7.0), V::Object, V::Null];
+        let values = [V::Str(b"7"), V::Num(7.0), V::Object, V::Null];
         let cases = [
             (Expr::Arith(Arith::Add, field(0), lit(Lit::Int(1))), Err(RejectReason::WrongType)),
             (Expr::Cmp(Cmp::Eq, field(0), field(1)), Err(RejectReason::WrongType)),

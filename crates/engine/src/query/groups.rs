@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::operator::Contents;
 use crate::query::agg::{Acc, Input, StateKind};
+use crate::query::value::same_bytes;
 
 /// One reading as a query's groups take it: its group's encoded key, and one input per
 /// aggregate state.
@@ -79,7 +80,7 @@ impl Groups {
         limit: u32,
     ) -> Option<(usize, bool)> {
         let groups = &self.groups;
-        if let Some(&at) = self.index.find(hash, |&i| *groups[i as usize].key == *key) {
+        if let Some(&at) = self.index.find(hash, |&i| same_bytes(&groups[i as usize].key, key)) {
             return Some((at as usize, false));
         }
         if limit > 0 && self.groups.len() >= limit as usize {

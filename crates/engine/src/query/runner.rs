@@ -95,7 +95,7 @@ pub(crate) struct Runner {
     pub(crate) plan: Plan,
     filter: Option<Expr<usize>>,
     key_slots: Vec<usize>,
-    args: Vec<Option<Expr<usize>>>,
+    args: Vec<Arg>,
     kinds: Vec<StateKind>,
     pub(crate) limit: u32,
 }
@@ -106,7 +106,7 @@ impl Runner {
         let slot = |field: &usize| slots[*field];
         let filter = plan.filter.as_ref().map(|(e, _)| e.map(&slot));
         let key_slots = plan.keys.iter().map(|k| slots[k.field]).collect();
-        let args = plan.states.iter().map(|s| s.arg.as_ref().map(|e| e.map(&slot))).collect();
+        let args = plan.states.iter().map(|s| Arg::new(s.arg.as_ref().map(|e| e.map(&slot)))).collect();
         let kinds = plan.states.iter().map(|s| s.kind).collect();
         Runner { plan, filter, key_slots, args, kinds, limit }
     }
@@ -134,11 +134,15 @@ impl Runner {
         }
         scratch.inputs.clear();
         for (arg, &kind) in self.args.iter().zip(&self.kinds) {
-            let input = match arg {
-                None => Input::Present,
-                Some(arg) => Input::of(kind, arg.eval(&leaf)?, |v| hash_value(v, &mut scratch.hash))?,
+            let value = match arg {
+                Arg::Row => {
+                    scratch.inputs.push(Input::Present);
+                    continue;
+                }
+                Arg::Field(slot) => record.value(*slot)?,
+                Arg::Expr(e) => e.eval(&leaf)?,
             };
-            scratch.inputs.push(input);
+            scratch.inputs.push(Input::of(kind, value, |v| hash_value(v, &mut scratch.hash))?);
         }
         Ok(true)
     }
@@ -230,6 +234,27 @@ impl Runner {
             }
             Verdict::Filtered => counts.filtered += 1,
             Verdict::Rejected(reason) => counts.reject(reason, 1),
+        }
+    }
+}
+
+/// An aggregate's argument, with the common cases spared the expression evaluator.
+#[derive(Debug)]
+enum Arg {
+    /// `count(*)`: every row.
+    Row,
+    /// A field as it is.
+    Field(usize),
+    /// Anything else.
+    Expr(Expr<usize>),
+}
+
+impl Arg {
+    fn new(arg: Option<Expr<usize>>) -> Arg {
+        match arg {
+            None => Arg::Row,
+            Some(Expr::Leaf(slot)) => Arg::Field(slot),
+            Some(e) => Arg::Expr(e),
         }
     }
 }

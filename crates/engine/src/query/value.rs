@@ -25,8 +25,9 @@ pub enum V<'a> {
     Int(i64),
     /// DOUBLE (every JSON number; always finite here).
     Num(f64),
-    /// VARCHAR.
-    Str(&'a str),
+    /// VARCHAR, as its UTF-8 bytes (compared byte by byte, as DuckDB compares VARCHAR; read as
+    /// text only by `LIKE` and output).
+    Str(&'a [u8]),
     /// A JSON object (present, not materialised).
     Object,
     /// A JSON array (present, not materialised).
@@ -83,7 +84,7 @@ impl Cell {
             Cell::Int(n) => V::Int(*n),
             Cell::Double(x) if x.is_finite() => V::Num(*x),
             Cell::Double(_) => V::Null,
-            Cell::Str(s) => V::Str(s),
+            Cell::Str(s) => V::Str(s.as_bytes()),
         }
     }
 
@@ -93,7 +94,7 @@ impl Cell {
             V::Bool(b) => Cell::Bool(b),
             V::Int(n) => Cell::Int(n),
             V::Num(x) if x.is_finite() => Cell::Double(x),
-            V::Str(s) => Cell::Str(s.to_owned()),
+            V::Str(s) => Cell::Str(String::from_utf8_lossy(s).into_owned()),
             V::Null | V::Num(_) | V::Object | V::Array => Cell::Null,
         }
     }
@@ -158,10 +159,10 @@ pub fn encode_key(value: V<'_>, out: &mut Vec<u8>) -> Result<(), RejectReason> {
             out.extend_from_slice(&bits.to_le_bytes());
         }
         V::Str(s) => {
-            out.push(TAG_STRING);
-            let len = u32::try_from(s.len()).map_err(|_| RejectReason::TooLarge)?;
-            out.extend_from_slice(&len.to_le_bytes());
-            out.extend_from_slice(s.as_bytes());
+            let len = u32::try_from(s.len()).map_err(|_| RejectReason::TooLarge)?.to_le_bytes();
+            out.reserve(5 + s.len());
+            out.extend_from_slice(&[TAG_STRING, len[0], len[1], len[2], len[3]]);
+            out.extend_from_slice(s);
         }
         V::Object | V::Array => return Err(RejectReason::WrongType),
     }
@@ -195,6 +196,31 @@ pub fn decode_key(mut bytes: &[u8]) -> Vec<Cell> {
     cells
 }
 
+/// Byte equality eight bytes at a time: keys and literal runs are short, and a call to
+/// `memcmp` costs more than comparing them.
+#[inline]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |bytes: &[u8], at: usize| {
+        bytes.get(at..at + 8).map_or(0, |w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
+    };
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last eight bytes, overlapping what was compared already.
+    word(a, n - 8) == word(b, n - 8)
+}
+
 /// The 64-bit identity of a scalar value for `count(DISTINCT …)`: XXH3 of its key encoding
 /// (`buffer` is scratch space). Two distinct values share one with probability 2⁻⁶⁴ per pair.
 #[inline]
@@ -216,7 +242,7 @@ mod tests {
 
     #[test]
     fn keys_round_trip_and_equal_values_encode_equally() {
-        let values = [V::Null, V::Bool(true), V::Num(-2.5), V::Str("CA"), V::Str(""), V::Bool(false)];
+        let values = [V::Null, V::Bool(true), V::Num(-2.5), V::Str(b"CA"), V::Str(b""), V::Bool(false)];
         let cells = decode_key(&key(&values));
         let expected = [
             Cell::Null,
@@ -229,7 +255,7 @@ mod tests {
         assert_eq!(cells, expected);
         assert_eq!(key(&[V::Num(-0.0)]), key(&[V::Num(0.0)]));
         assert_eq!(key(&[V::Int(3)]), key(&[V::Num(3.0)]));
-        assert_ne!(key(&[V::Str("1")]), key(&[V::Num(1.0)]));
+        assert_ne!(key(&[V::Str(b"1")]), key(&[V::Num(1.0)]));
         assert_eq!(encode_key(V::Object, &mut Vec::new()), Err(RejectReason::WrongType));
     }
 
@@ -247,7 +273,7 @@ mod tests {
         let mut buffer = Vec::new();
         let a = hash_value(V::Num(1.0), &mut buffer).unwrap();
         assert_eq!(a, hash_value(V::Int(1), &mut buffer).unwrap());
-        assert_ne!(a, hash_value(V::Str("1"), &mut buffer).unwrap());
+        assert_ne!(a, hash_value(V::Str(b"1"), &mut buffer).unwrap());
         assert_eq!(hash_value(V::Array, &mut buffer), Err(RejectReason::WrongType));
     }
 }

@@ -17,6 +17,7 @@
 //! handed with their bytes to the one ordered stage that counts them.
 
 mod scan;
+mod shape;
 
 use std::fmt;
 
@@ -184,6 +185,10 @@ pub struct Records {
     /// Scratch: trie nodes met in the current message, and open brackets while skipping.
     visited: Vec<bool>,
     stack: Vec<u8>,
+    /// Shapes of messages seen, the fast path (see `shape.rs`), and where the last message's
+    /// values were.
+    shapes: Vec<shape::Shape>,
+    trace: shape::Trace,
 }
 
 impl Records {
@@ -216,10 +221,18 @@ impl Records {
             // Made for another extractor.
             *self = Records::new(extractor);
         }
+        if message.len() > extractor.max_line_bytes {
+            return Err(RejectReason::TooLarge);
+        }
         let start = self.slots.len();
         let owned = self.owned.len();
         self.slots.resize(start + self.width, Slot::Missing);
-        let outcome = scan::message(extractor, message, self, start).and_then(|()| {
+        let scanned = if self.read_shaped(extractor, message, start) {
+            Ok(())
+        } else {
+            scan::message(extractor, message, self, start, true).inspect(|()| self.learn(message))
+        };
+        let outcome = scanned.and_then(|()| {
             let time = extractor.time.map(|slot| self.slots[start + usize::from(slot)]);
             time.map_or(Ok(i64::MIN), |slot| self.event_time(slot, message))
         });
@@ -281,16 +294,8 @@ impl<'a> Record<'a> {
             Slot::Bool(b) => V::Bool(b),
             Slot::Num(x) if x.is_finite() => V::Num(x),
             Slot::Num(_) => return Err(RejectReason::NonFinite),
-            Slot::Str(start, len) => {
-                // The bytes were checked as UTF-8 when extracted; a mismatched message is refused.
-                V::Str(
-                    std::str::from_utf8(range(self.message, start, len))
-                        .map_err(|_| RejectReason::NotUtf8)?,
-                )
-            }
-            Slot::Owned(start, len) => {
-                V::Str(self.owned.get(start as usize..(start + len) as usize).unwrap_or(""))
-            }
+            Slot::Str(start, len) => V::Str(range(self.message, start, len)),
+            Slot::Owned(start, len) => V::Str(range(self.owned.as_bytes(), start, len)),
             Slot::Object => V::Object,
             Slot::Array => V::Array,
             Slot::Duplicate => return Err(RejectReason::DuplicateField),
@@ -311,23 +316,29 @@ impl<'a> Record<'a> {
 
 /// For fuzzing and tests: true when the extractor's verdict on `bytes` (read for a few seed
 /// fields) is serde_json's — a record exactly for the objects serde_json reads, and otherwise
-/// the same reason — and reading its values does not panic.
+/// the same reason — whether it is read by the full scanner or against a learnt shape (the
+/// seed's, and its own), with the same values either way; and nothing panics.
 #[doc(hidden)]
 pub fn extractor_agrees_with_serde_json(bytes: &[u8]) -> bool {
+    const SEED: &[u8] = br#"{"guid":"0-ZZZ12345678-08K","destination":"0-AAA12345678","state":"CA", "eventTime":"2016-11-16T13:26:39Z", "payload":{"format":"urn:example:sensor:temp", "data":{"temperature":59.7}}}"#;
     let paths: Vec<FieldPath> = ["guid", "state", "payload.data.temperature", "payload.data"]
         .iter()
         .map(|p| FieldPath::new(p.split('.')))
         .collect();
     let (extractor, slots) = Extractor::new(&paths, None, DEFAULT_MAX_LINE_BYTES);
     let mut records = Records::new(&extractor);
-    let verdict = records.push(&extractor, bytes);
-    if let Ok(index) = verdict {
-        let record = records.get(index, bytes);
-        for &slot in &slots {
-            let _ = record.value(slot);
-        }
-    }
-    verdict.map(|_| ()) == serde_verdict(bytes, DEFAULT_MAX_LINE_BYTES)
+    let seed = records.push(&extractor, SEED).is_ok();
+    let verdicts = [records.push(&extractor, bytes), records.push(&extractor, bytes)];
+    let values = |at: usize| -> Vec<_> {
+        let record = records.get(at, bytes);
+        slots.iter().map(|&slot| record.value(slot)).collect()
+    };
+    let same_values = match verdicts {
+        [Ok(first), Ok(second)] => values(first) == values(second),
+        _ => true,
+    };
+    let expected = serde_verdict(bytes, DEFAULT_MAX_LINE_BYTES);
+    seed && same_values && verdicts.iter().all(|v| v.map(|_| ()) == expected)
 }
 
 /// serde_json's verdict on a message, in the extractor's terms.

@@ -4,63 +4,83 @@
 //! Objects on a wanted path are walked recursively (as deep as the longest path); everything
 //! else is skipped with an explicit stack of open brackets, so nesting depth costs memory in
 //! proportion to the message, never the call stack. Strings are scanned eight bytes at a time
-//! for the quote, a backslash or a control character; the message was checked to be UTF-8
-//! before, so other bytes need no look.
+//! for the quote, a backslash, a control character or a byte of a multi-byte character (which
+//! only a string may hold, and which is remembered: see [`super::shape`]).
 
 use super::{Extractor, Records, Slot};
 use crate::parse::RejectReason;
 
-/// The message is not valid JSON.
-struct Malformed;
+/// The message is not valid JSON (or, on a shape, not of the shape).
+pub(super) struct Malformed;
 
-type Step<T = ()> = Result<T, Malformed>;
+pub(super) type Step<T = ()> = Result<T, Malformed>;
 
-/// Validates `message` and fills the record starting at slot `start` of `records`.
+/// Validates `message` in full and fills the record starting at slot `start` of `records`;
+/// with `trace`, records where its values are (to learn its shape) unless a key repeats.
 pub(super) fn message(
     extractor: &Extractor,
     message: &[u8],
     records: &mut Records,
     start: usize,
+    trace: bool,
 ) -> Result<(), RejectReason> {
-    if message.len() > extractor.max_line_bytes {
-        return Err(RejectReason::TooLarge);
-    }
     if std::str::from_utf8(message).is_err() {
         return Err(RejectReason::NotUtf8);
     }
     records.visited.iter_mut().for_each(|v| *v = false);
-    let mut s = Scanner { bytes: message, pos: 0, extractor, records, start };
+    records.trace.clear();
+    let mut s = Scanner::new(extractor, message, records, start);
+    s.tracing = trace;
     s.whitespace();
     if s.pos == message.len() {
         return Err(RejectReason::Empty);
     }
     let object = s.peek() == Some(b'{');
     let valid = if object { s.object(0) } else { s.skip_value() };
+    let end = s.pos;
     s.whitespace();
     match (valid, s.pos == message.len()) {
-        (Ok(()), true) if object => Ok(()),
+        (Ok(()), true) if object => {
+            let learnt = s.tracing;
+            s.records.trace.end = end;
+            s.records.trace.complete = learnt;
+            Ok(())
+        }
         (Ok(()), true) => Err(RejectReason::NotObject),
         _ => Err(RejectReason::MalformedJson),
     }
 }
 
-struct Scanner<'a, 'r> {
-    bytes: &'a [u8],
-    pos: usize,
+pub(super) struct Scanner<'a, 'r> {
+    pub(super) bytes: &'a [u8],
+    pub(super) pos: usize,
     extractor: &'a Extractor,
     records: &'r mut Records,
     /// The record's first slot in `records`.
     start: usize,
+    /// Record values' places in `records.trace` (cleared when a key repeats).
+    tracing: bool,
+    /// A string held a byte of a multi-byte character.
+    pub(super) high: bool,
 }
 
-impl Scanner<'_, '_> {
+impl<'a, 'r> Scanner<'a, 'r> {
+    pub(super) fn new(
+        extractor: &'a Extractor,
+        bytes: &'a [u8],
+        records: &'r mut Records,
+        start: usize,
+    ) -> Self {
+        Scanner { bytes, pos: 0, extractor, records, start, tracing: false, high: false }
+    }
+
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
     #[inline]
-    fn whitespace(&mut self) {
+    pub(super) fn whitespace(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
@@ -78,7 +98,7 @@ impl Scanner<'_, '_> {
         }
     }
 
-    fn set(&mut self, slot: u16, value: Slot) {
+    pub(super) fn set(&mut self, slot: u16, value: Slot) {
         self.records.slots[self.start + usize::from(slot)] = value;
     }
 
@@ -101,7 +121,7 @@ impl Scanner<'_, '_> {
             self.whitespace();
             match child {
                 Some(child) => self.member(child)?,
-                None => self.skip_value()?,
+                None => self.traced_value(None, true)?,
             }
             self.whitespace();
             match self.peek() {
@@ -137,25 +157,47 @@ impl Scanner<'_, '_> {
     fn member(&mut self, node: usize) -> Step {
         let Wanted { slot, slots, has_children } = self.wanted(node);
         if std::mem::replace(&mut self.records.visited[node], true) {
-            // The key repeats: every field at or below it is ambiguous.
+            // The key repeats: every field at or below it is ambiguous (and the message's shape
+            // is not one to learn).
+            self.tracing = false;
             for s in slots {
                 self.set(s, Slot::Duplicate);
             }
             return self.skip_value();
         }
+        if has_children && self.peek() == Some(b'{') {
+            self.object(node)?;
+            if let Some(slot) = slot {
+                self.set(slot, Slot::Object);
+                self.records.trace.objects.push(slot);
+            }
+            return Ok(());
+        }
+        self.traced_value(slot, !has_children)
+    }
+
+    /// [`Scanner::value`], its place recorded when tracing.
+    fn traced_value(&mut self, slot: Option<u16>, object_ok: bool) -> Step {
+        let start = self.pos;
+        self.value(slot, object_ok)?;
+        if self.tracing {
+            self.records.trace.values.push((start as u32, self.pos as u32, slot, object_ok));
+        }
+        Ok(())
+    }
+
+    /// Any value (at its first byte), into `slot` if wanted; an object only if `object_ok`
+    /// (a wanted key with keys below it must be walked, not skipped).
+    #[inline]
+    pub(super) fn value(&mut self, slot: Option<u16>, object_ok: bool) -> Step {
         let value = match self.peek() {
-            Some(b'{') if has_children => {
-                self.object(node)?;
-                Slot::Object
+            Some(b'"') if slot.is_some() => self.string_value()?,
+            Some(b'"') => {
+                self.string()?;
+                Slot::Missing
             }
-            Some(b'"') => self.string_value()?,
-            Some(b'-' | b'0'..=b'9') => {
-                let from = self.pos;
-                self.number()?;
-                // The grammar is checked; JSON numbers are a subset of Rust's float syntax.
-                let text = std::str::from_utf8(&self.bytes[from..self.pos]).map_err(|_| Malformed)?;
-                Slot::Num(text.parse().map_err(|_| Malformed)?)
-            }
+            Some(b'-' | b'0'..=b'9') => Slot::Num(self.number()?),
+            Some(b'{') if !object_ok => return Err(Malformed),
             Some(b'{') => {
                 self.skip_value()?;
                 Slot::Object
@@ -175,6 +217,25 @@ impl Scanner<'_, '_> {
     fn wanted(&self, node: usize) -> Wanted {
         let n = &self.extractor.nodes[node];
         Wanted { slot: n.slot, slots: n.slots.clone(), has_children: !n.children.is_empty() }
+    }
+
+    /// A string without escapes or bytes above 0x7f at `pos`, into `slot` if wanted; false
+    /// (nothing taken) for anything else.
+    #[inline]
+    pub(super) fn plain_string(&mut self, slot: Option<u16>) -> bool {
+        if self.peek() != Some(b'"') {
+            return false;
+        }
+        let start = self.pos + 1;
+        let end = special(self.bytes, start);
+        if self.bytes.get(end) != Some(&b'"') {
+            return false;
+        }
+        self.pos = end + 1;
+        if let Some(slot) = slot {
+            self.set(slot, Slot::Str(start as u32, (end - start) as u32));
+        }
+        true
     }
 
     /// A wanted string: borrowed from the message unless it has escapes.
@@ -214,11 +275,22 @@ impl Scanner<'_, '_> {
     /// escapes, leaving `pos` after the closing quote.
     #[inline]
     fn string(&mut self) -> Step<(usize, bool)> {
-        self.pos += 1;
-        let start = self.pos;
+        let start = self.pos + 1;
+        let end = special(self.bytes, start);
+        // The common case: plain text up to the closing quote.
+        if self.bytes.get(end) == Some(&b'"') {
+            self.pos = end + 1;
+            return Ok((start, false));
+        }
+        self.pos = end;
+        self.string_rest(start)
+    }
+
+    /// The rest of a string from the first byte that needs a look (`pos`).
+    #[inline(never)]
+    fn string_rest(&mut self, start: usize) -> Step<(usize, bool)> {
         let mut escaped = false;
         loop {
-            self.pos = special(self.bytes, self.pos);
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;
@@ -228,8 +300,13 @@ impl Scanner<'_, '_> {
                     escaped = true;
                     self.escape()?;
                 }
+                Some(0x80..) => {
+                    self.high = true;
+                    self.pos += 1;
+                }
                 _ => return Err(Malformed),
             }
+            self.pos = special(self.bytes, self.pos);
         }
     }
 
@@ -250,44 +327,66 @@ impl Scanner<'_, '_> {
         Ok(())
     }
 
-    /// A number's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-    fn number(&mut self) -> Step {
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
+    /// A number in JSON's grammar, `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`,
+    /// and its value. The usual form (at most 15 digits, no exponent) is converted while it is
+    /// scanned: an integer exact in a double divided by an exact power of ten rounds once,
+    /// correctly (Clinger's fast path, as the seed's parser takes it); the rest goes to Rust's
+    /// float parser.
+    #[inline]
+    fn number(&mut self) -> Step<f64> {
+        const POWERS: [f64; 16] =
+            [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+        let from = self.pos;
+        let negative = self.peek() == Some(b'-');
+        self.pos += usize::from(negative);
+        let mut mantissa = 0u64;
+        let int_start = self.pos;
+        self.digits(&mut mantissa);
+        let int_digits = self.pos - int_start;
+        if int_digits == 0 || (int_digits > 1 && self.bytes[int_start] == b'0') {
+            return Err(Malformed);
         }
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => self.digits(),
-            _ => return Err(Malformed),
-        }
+        let mut fraction_digits = 0;
         if self.peek() == Some(b'.') {
             self.pos += 1;
-            self.some_digits()?;
+            let fraction_start = self.pos;
+            self.digits(&mut mantissa);
+            fraction_digits = self.pos - fraction_start;
+            if fraction_digits == 0 {
+                return Err(Malformed);
+            }
         }
-        if let Some(b'e' | b'E') = self.peek() {
+        let exponent = matches!(self.peek(), Some(b'e' | b'E'));
+        if !exponent && int_digits + fraction_digits <= 15 {
+            let value = mantissa as f64 / POWERS[fraction_digits];
+            return Ok(if negative { -value } else { value });
+        }
+        if exponent {
             self.pos += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.pos += 1;
             }
-            self.some_digits()?;
+            let exponent_start = self.pos;
+            self.digits(&mut 0);
+            if self.pos == exponent_start {
+                return Err(Malformed);
+            }
         }
-        Ok(())
+        // The grammar checked is a subset of Rust's float syntax (overflow gives infinity).
+        let text = std::str::from_utf8(&self.bytes[from..self.pos]).map_err(|_| Malformed)?;
+        text.parse().map_err(|_| Malformed)
     }
 
+    /// Takes ASCII digits, folding them into `value` (wrapping: it is used only when few).
     #[inline]
-    fn digits(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+    fn digits(&mut self, value: &mut u64) {
+        while let Some(&b) = self.bytes.get(self.pos) {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            *value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
             self.pos += 1;
-        }
-    }
-
-    fn some_digits(&mut self) -> Step {
-        let from = self.pos;
-        self.digits();
-        if self.pos == from {
-            Err(Malformed)
-        } else {
-            Ok(())
         }
     }
 
@@ -320,7 +419,9 @@ impl Scanner<'_, '_> {
                 Some(b'"') => {
                     self.string()?;
                 }
-                Some(b'-' | b'0'..=b'9') => self.number()?,
+                Some(b'-' | b'0'..=b'9') => {
+                    self.number()?;
+                }
                 _ => {
                     self.literal()?;
                 }
@@ -375,18 +476,18 @@ struct Wanted {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
-/// The position of the first byte from `pos` on that is a quote, a backslash or a control
-/// character (`bytes.len()` if none): eight bytes at a time, then one by one.
-#[inline]
+/// The position of the first byte from `pos` on that is a quote, a backslash, a control
+/// character or 0x80 and above (`bytes.len()` if none): eight bytes at a time, then one by one.
+#[inline(always)]
 fn special(bytes: &[u8], mut pos: usize) -> usize {
     while let Some(chunk) = bytes.get(pos..pos + 8) {
         let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
         let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH_BITS;
         let quote = has_zero(word ^ (ONES * u64::from(b'"')));
         let backslash = has_zero(word ^ (ONES * u64::from(b'\\')));
-        // Below 0x20 and not a byte of a multi-byte character (those have the high bit).
-        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS;
-        let found = quote | backslash | control;
+        // Below 0x20 (the subtraction borrows) or from 0x80 on (the high bit is set).
+        let outside = (word.wrapping_sub(ONES * 0x20) | word) & HIGH_BITS;
+        let found = quote | backslash | outside;
         if found != 0 {
             // Only the lowest flag is exact (a borrow can flag the byte above it).
             return pos + (found.trailing_zeros() / 8) as usize;
@@ -394,7 +495,7 @@ fn special(bytes: &[u8], mut pos: usize) -> usize {
         pos += 8;
     }
     while let Some(&b) = bytes.get(pos) {
-        if b == b'"' || b == b'\\' || b < 0x20 {
+        if b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b) {
             return pos;
         }
         pos += 1;
