@@ -87,8 +87,9 @@ fn queries(input: &[u8], sql: &[&str], max_groups: u32) -> Result<(QuerySet, usi
     let mut records = set.records();
     let mut rows = 0;
     for (b, block) in blocks(input).enumerate() {
+        // A block's records together, as a parsing thread hands them over.
+        records.clear();
         for (i, line) in lines(block).enumerate() {
-            records.clear();
             if let Ok(at) = records.push(set.extractor(), line) {
                 let _ = set.on_record(0, (b * 100_000 + i) as i64, &records.get(at, line), EventTime(0));
             }
@@ -107,9 +108,11 @@ fn extract_only(input: &[u8]) -> Result<usize, String> {
         .map_err(|e| e.to_string())?;
     let mut records = set.records();
     let mut ok = 0;
-    for line in lines(input) {
+    for block in blocks(input) {
         records.clear();
-        ok += usize::from(records.push(set.extractor(), line).is_ok());
+        for line in lines(block) {
+            ok += usize::from(records.push(set.extractor(), line).is_ok());
+        }
     }
     Ok(ok)
 }

@@ -68,14 +68,6 @@ impl<C: Contents> PartitionWindows<C> {
         windows.on_input(partition, position, t, input, now)
     }
 
-    /// A reading at event time `t` from `partition` that these windows do not count: it still
-    /// moves the partition's watermark (see [`EventTimeWindows::observe`]).
-    pub fn observe(&mut self, partition: u32, t: i64, now: EventTime) -> bool {
-        let config = self.config;
-        let windows = self.partitions.entry(partition).or_insert_with(|| EventTimeWindows::new(config));
-        windows.observe(partition, t, now)
-    }
-
     /// Completes what each partition's own watermark has passed; the shares wait in
     /// [`PartitionWindows::take_shares`].
     pub fn on_advance(&mut self, now: EventTime) {

@@ -158,6 +158,10 @@ pub struct EventTimeWindows<C: Contents = Aggregate> {
     /// State kept across sliding windows' emissions (rebuilt after a restore).
     #[serde(skip)]
     carry: C::Carry,
+    /// The slice of the last reading, its end, and its place: readings come in runs within
+    /// one slice, which then need no division to place.
+    #[serde(skip)]
+    placed: Option<(i64, i64, Place)>,
 }
 
 impl<C: Contents> EventTimeWindows<C> {
@@ -170,6 +174,7 @@ impl<C: Contents> EventTimeWindows<C> {
             watermarks: Watermarks::new(config.max_delay, config.idle_timeout),
             late: C::Late::default(),
             carry: C::Carry::default(),
+            placed: None,
         }
     }
 
@@ -188,13 +193,29 @@ impl<C: Contents> EventTimeWindows<C> {
         if self.config.too_far_ahead(t, now) {
             return (Admission::Future, None);
         }
-        let own = self.watermarks.partition(partition).unwrap_or(i64::MIN);
-        let horizon = own.max(self.watermarks.global());
-        let place = self.config.window.place(t);
+        let horizon = self.watermarks.horizon(partition);
+        let counted = self.on_input_at(partition, position, t, input, horizon);
+        self.watermarks.observe(partition, t, now.as_micros());
+        counted
+    }
+
+    /// [`EventTimeWindows::on_input`] for operators that share one input's watermarks (a run's
+    /// queries): the caller judges the skew, passes the lateness `horizon` (the reading's
+    /// partition watermark before it, or the overall one if later: [`Watermarks::horizon`]) and
+    /// observes the reading itself; these windows' own watermarks stay unused.
+    #[inline]
+    pub fn on_input_at(
+        &mut self,
+        partition: u32,
+        position: i64,
+        t: i64,
+        input: &C::Input<'_>,
+        horizon: i64,
+    ) -> (Admission, Option<C::Added>) {
+        let place = self.place(t);
         let added = self
             .first_open_window(t, place.first_start, horizon)
             .map(|from| self.count(partition, position, input, place, from));
-        self.watermarks.observe(partition, t, now.as_micros());
         match added {
             Some(added) => (Admission::Counted, Some(added)),
             None => {
@@ -204,16 +225,18 @@ impl<C: Contents> EventTimeWindows<C> {
         }
     }
 
-    /// A reading at event time `t` that this operator does not count (a query's filter left it
-    /// out): it still moves the watermark, which belongs to the input. False, and nothing
-    /// moves, when it is too far ahead.
+    /// Where `t` lies (see [`WindowSpec::place`]), from the last reading's slice if it is there.
     #[inline]
-    pub fn observe(&mut self, partition: u32, t: i64, now: EventTime) -> bool {
-        if self.config.too_far_ahead(t, now) {
-            return false;
+    fn place(&mut self, t: i64) -> Place {
+        match self.placed {
+            Some((from, to, place)) if from <= t && t < to => place,
+            _ => {
+                let spec = self.config.window;
+                let place = spec.place(t);
+                self.placed = Some((place.slice, spec.slice_end(place.slice), place));
+                place
+            }
         }
-        self.watermarks.observe(partition, t, now.as_micros());
-        true
     }
 
     /// The earliest window over `t` (the first starting at `first`) that still takes readings at
@@ -289,11 +312,23 @@ impl<C: Contents> EventTimeWindows<C> {
         self.complete(i64::MAX, emit)
     }
 
+    /// What `watermark` (of watermarks kept by the caller: see
+    /// [`EventTimeWindows::on_input_at`]) completes or revises, as
+    /// [`EventTimeWindows::advance_with`] gives it.
+    pub fn complete_at<T>(&mut self, watermark: i64, emit: impl FnMut(i64, u32, C) -> T) -> Vec<T> {
+        self.complete(watermark, emit)
+    }
+
     /// Each open window changed since it was last taken this way (early, partial results), as
     /// `take` makes it from its start and contents.
-    pub fn early_with<T>(&mut self, mut take: impl FnMut(i64, C) -> T) -> Vec<T> {
-        let spec = self.config.window;
+    pub fn early_with<T>(&mut self, take: impl FnMut(i64, C) -> T) -> Vec<T> {
         let watermark = self.watermarks.global();
+        self.early_at(watermark, take)
+    }
+
+    /// [`EventTimeWindows::early_with`] at a `watermark` kept by the caller.
+    pub fn early_at<T>(&mut self, watermark: i64, mut take: impl FnMut(i64, C) -> T) -> Vec<T> {
+        let spec = self.config.window;
         let mut taken = Vec::new();
         for (&start, window) in self.windows.iter_mut() {
             if spec.end(start) > watermark && window.changed_since_partial {

@@ -14,6 +14,7 @@
 
 mod fast;
 mod general;
+pub(crate) mod number;
 
 use std::fmt;
 

@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::query::queries::{QuerySet, Time};
 use crate::query::runner::QueryState;
+use crate::watermark::Watermarks;
 
 /// What a query's saved state belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,16 +23,18 @@ pub struct Fingerprint {
     pub max_groups: u32,
 }
 
-/// Every query's state, borrowed for saving.
+/// Every query's state and the input's watermarks, borrowed for saving.
 #[derive(Debug, Serialize)]
 pub struct SavedQueriesRef<'a> {
     queries: Vec<(Fingerprint, &'a QueryState)>,
+    watermarks: &'a Watermarks,
 }
 
-/// Every query's state, as read back from a checkpoint.
+/// Every query's state and the input's watermarks, as read back from a checkpoint.
 #[derive(Debug, Deserialize)]
 pub struct SavedQueries {
     queries: Vec<(Fingerprint, QueryState)>,
+    watermarks: Watermarks,
 }
 
 impl SavedQueries {
@@ -81,7 +84,8 @@ impl QuerySet {
 
     /// Every query's state, to save in a checkpoint.
     pub fn saved(&self) -> SavedQueriesRef<'_> {
-        SavedQueriesRef { queries: self.fingerprints().into_iter().zip(&self.states).collect() }
+        let queries = self.fingerprints().into_iter().zip(&self.states).collect();
+        SavedQueriesRef { queries, watermarks: &self.watermarks }
     }
 
     /// Whether state saved for `saved` may be resumed by these queries: the same queries,
@@ -120,6 +124,7 @@ impl QuerySet {
                 self.states[i] = state;
             }
         }
+        self.watermarks = saved.watermarks;
         Ok(())
     }
 }

@@ -5,8 +5,9 @@
 //! JSON, no event time, too far in the future) is rejected for every query, with today's
 //! reasons; a value of the wrong type for one query rejects the reading for that query only,
 //! and the caller learns the reason per query (to count it and dead-letter it with the query's
-//! name). In event time every valid reading moves every query's watermark, whatever its filter
-//! makes of it; lateness is judged per query window.
+//! name). In event time the watermark belongs to the input: the set keeps one, which every
+//! valid reading moves whatever the queries make of it, and which closes every query's windows;
+//! lateness is judged per query window, against it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::query::rows::{rows, Emission};
 use crate::query::runner::{query_config, QueryCounts, QueryState, QueryWindows, Runner, Scratch};
 use crate::query::value::Cell;
 use crate::reading::EventTime;
+use crate::watermark::Watermarks;
 use crate::window::WindowSpec;
 
 /// How a run cuts results: what every query of it shares.
@@ -72,6 +74,8 @@ pub struct QuerySet {
     extractor: Extractor,
     pub(crate) runners: Vec<Runner>,
     pub(crate) states: Vec<QueryState>,
+    /// The input's watermarks (event time).
+    pub(crate) watermarks: Watermarks,
     names: Vec<Arc<str>>,
     columns: Vec<Arc<[String]>>,
     scratch: Scratch,
@@ -98,18 +102,28 @@ impl QuerySet {
         let (extractor, slots) = Extractor::new(&paths, time_field, settings.max_line_bytes);
         let slot_of = |path: &FieldPath| paths.iter().position(|p| p == path).map_or(0, |i| slots[i]);
         let states = plans.iter().map(|plan| blank_state(&settings.time, plan, EventTime(0))).collect();
-        let runners: Vec<Runner> = plans
+        let mut runners: Vec<Runner> = plans
             .into_iter()
             .map(|plan| {
                 let slots: Vec<usize> = plan.fields.iter().map(slot_of).collect();
                 Runner::new(plan, &slots, settings.max_groups)
             })
             .collect();
+        // Queries grouping by the same fields share one key encoding per record.
+        for i in 0..runners.len() {
+            let same = (0..i).find(|&j| runners[j].key_slots() == runners[i].key_slots());
+            runners[i].key_of = same.unwrap_or(i);
+        }
         let names = runners.iter().map(|r| Arc::from(r.plan.name.as_str())).collect();
         let columns =
             runners.iter().map(|r| r.plan.columns.iter().map(|c| c.name.clone()).collect()).collect();
         let scratch = Scratch::default();
-        Ok(QuerySet { settings, extractor, runners, states, names, columns, scratch, rejections: Vec::new() })
+        let watermarks = match &settings.time {
+            Time::Event { config, .. } => Watermarks::new(config.max_delay, config.idle_timeout),
+            Time::Processing { .. } => Watermarks::new(0, None),
+        };
+        let rejections = Vec::new();
+        Ok(QuerySet { settings, extractor, runners, states, watermarks, names, columns, scratch, rejections })
     }
 
     /// Starts processing-time batches at `now` (call once before the first record).
@@ -152,18 +166,24 @@ impl QuerySet {
         now: EventTime,
     ) -> Result<&[(usize, RejectReason)], RejectReason> {
         let t = record.event_time().map_or(i64::MIN, EventTime::as_micros);
-        if let Time::Event { config, .. } = &self.settings.time {
-            if config.too_far_ahead(t, now) {
+        let event_time = match &self.settings.time {
+            Time::Event { config, .. } if config.too_far_ahead(t, now) => {
                 return Err(RejectReason::FutureTimestamp);
             }
-        }
+            Time::Event { .. } => true,
+            Time::Processing { .. } => false,
+        };
+        let horizon = self.watermarks.horizon(partition);
         self.rejections.clear();
+        self.scratch.next_record();
         for (i, (runner, state)) in self.runners.iter().zip(&mut self.states).enumerate() {
-            if let Some(reason) =
-                runner.on_record(state, record, (partition, position, t), now, &mut self.scratch)
-            {
+            let at = (partition, position, t);
+            if let Some(reason) = runner.on_record(state, record, at, horizon, &mut self.scratch) {
                 self.rejections.push((i, reason));
             }
+        }
+        if event_time {
+            self.watermarks.observe(partition, t, now.as_micros());
         }
         Ok(&self.rejections)
     }
@@ -181,6 +201,7 @@ impl QuerySet {
     /// Counts `record` into a parsing thread's `partial` (processing time; the partials are
     /// merged in input order with [`QuerySet::on_partial`], the same as one thread).
     pub fn count_partial(&self, partial: &mut QueryPartial, record: &Record<'_>) {
+        partial.scratch.next_record();
         for (i, runner) in self.runners.iter().enumerate() {
             runner.count_partial(
                 record,
@@ -200,26 +221,29 @@ impl QuerySet {
 
     /// A piece of input has been counted: event time closes what the watermark completes.
     pub fn on_input(&mut self, now: EventTime) -> Vec<Emission> {
+        let watermark = self.watermarks.advance(now.as_micros());
         self.each(|state, e| match &mut state.windows {
-            QueryWindows::Windows(w) => e.advance(w, now),
+            QueryWindows::Windows(w) => e.complete(w, watermark),
             QueryWindows::Batches(_) => Vec::new(),
         })
     }
 
     /// The clock ticked: batches close, event time advances (idleness).
     pub fn on_tick(&mut self, now: EventTime) -> Vec<Emission> {
+        let watermark = self.watermarks.advance(now.as_micros());
         self.each(|state, e| match &mut state.windows {
             QueryWindows::Batches(b) => vec![e.batch(b, now)],
-            QueryWindows::Windows(w) => e.advance(w, now),
+            QueryWindows::Windows(w) => e.complete(w, watermark),
         })
     }
 
     /// Early, partial results of open windows changed since their last (`--emit-every`).
     pub fn on_early(&mut self) -> Vec<Emission> {
+        let watermark = self.watermarks.global();
         self.each(|state, e| match &mut state.windows {
             QueryWindows::Windows(w) => {
                 let spec = w.config().window;
-                w.early_with(|start, groups| e.window(spec, start, 0, false, groups))
+                w.early_at(watermark, |start, groups| e.window(spec, start, 0, false, groups))
             }
             QueryWindows::Batches(_) => Vec::new(),
         })
@@ -229,13 +253,11 @@ impl QuerySet {
     /// once per run).
     pub fn on_end(&mut self, now: EventTime) -> Vec<Emission> {
         let mut out = self.on_end_batches(now);
+        let watermark = self.watermarks.advance(now.as_micros());
         out.extend(self.each(|state, e| match &mut state.windows {
             QueryWindows::Windows(w) => {
-                let mut out = e.advance(w, now);
-                let spec = w.config().window;
-                out.extend(
-                    w.end_with(|start, revision, groups| e.window(spec, start, revision, true, groups)),
-                );
+                let mut out = e.complete(w, watermark);
+                out.extend(e.complete(w, i64::MAX));
                 out
             }
             QueryWindows::Batches(_) => Vec::new(),
@@ -272,12 +294,14 @@ impl QuerySet {
 
     /// Partitions assigned at `now` hold event time back until they deliver.
     pub fn on_partitions(&mut self, partitions: &[u32], now: EventTime) {
-        self.windows_mut().for_each(|w| w.on_partitions(partitions, now));
+        for &partition in partitions {
+            self.watermarks.register(partition, now.as_micros());
+        }
     }
 
     /// The source has nothing more for `partition` for now.
     pub fn on_caught_up(&mut self, partition: u32) {
-        self.windows_mut().for_each(|w| w.on_caught_up(partition));
+        self.watermarks.caught_up(partition);
     }
 
     /// Per partition, the earliest position some query still needs after a crash.
@@ -294,12 +318,15 @@ impl QuerySet {
         pinned
     }
 
-    /// The event-time watermark (every query's is the same: it belongs to the input).
+    /// The event-time watermark (the input's, shared by every query).
     pub fn watermark(&self) -> Option<EventTime> {
-        self.states.iter().find_map(|s| match &s.windows {
-            QueryWindows::Windows(w) => w.watermark(),
-            QueryWindows::Batches(_) => None,
-        })
+        let w = self.watermarks.global();
+        (w != i64::MIN).then_some(EventTime(w))
+    }
+
+    /// The input's watermarks, per partition and overall (event time).
+    pub fn watermarks(&self) -> &Watermarks {
+        &self.watermarks
     }
 
     /// Each query's live numbers.
@@ -319,13 +346,6 @@ impl QuerySet {
     /// Query `i`'s name.
     pub fn name(&self, i: usize) -> &str {
         self.names.get(i).map_or("", |n| n)
-    }
-
-    fn windows_mut(&mut self) -> impl Iterator<Item = &mut EventTimeWindows<Groups>> {
-        self.states.iter_mut().filter_map(|s| match &mut s.windows {
-            QueryWindows::Windows(w) => Some(w),
-            QueryWindows::Batches(_) => None,
-        })
     }
 
     /// Runs `f` for each query's state with what it needs to make emissions; counts them.
@@ -388,10 +408,12 @@ impl Emitter<'_> {
         self.emission(EventTime(start), end, is_final, revision, rows(self.plan, &groups, false))
     }
 
-    /// What advancing `windows`' watermark to `now` completes or revises.
-    fn advance(&self, windows: &mut EventTimeWindows<Groups>, now: EventTime) -> Vec<Emission> {
+    /// What `watermark` completes or revises in `windows`.
+    fn complete(&self, windows: &mut EventTimeWindows<Groups>, watermark: i64) -> Vec<Emission> {
         let spec = windows.config().window;
-        windows.advance_with(now, |start, revision, groups| self.window(spec, start, revision, true, groups))
+        windows.complete_at(watermark, |start, revision, groups| {
+            self.window(spec, start, revision, true, groups)
+        })
     }
 
     fn batch(&self, batches: &mut MicroBatches<Groups>, now: EventTime) -> Emission {

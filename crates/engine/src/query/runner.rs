@@ -13,7 +13,6 @@ use crate::query::extract::Record;
 use crate::query::groups::{key_hash, Groups, Row};
 use crate::query::plan::{Plan, Window};
 use crate::query::value::{encode_key, hash_value};
-use crate::reading::EventTime;
 use crate::window::WindowSpec;
 
 /// A query's windows: processing-time batches or event-time windows, holding its groups.
@@ -76,6 +75,38 @@ pub struct Scratch {
     key: Vec<u8>,
     inputs: Vec<Input>,
     hash: Vec<u8>,
+    /// The record being judged (counted up per record), the record `key` was made for and
+    /// from which fields, and its hash: queries grouping by the same fields share one encoding.
+    record: u64,
+    key_record: u64,
+    key_of: usize,
+    key_hash: u64,
+}
+
+impl Scratch {
+    /// The next record is about to be judged.
+    #[inline]
+    pub(crate) fn next_record(&mut self) {
+        self.record = self.record.wrapping_add(1);
+    }
+
+    /// Encodes the key of `record` on `fields` unless it already is (`key_of` names the
+    /// fields: queries with the same fields have the same).
+    #[inline]
+    fn key(&mut self, record: &Record<'_>, fields: &[usize], key_of: usize) -> Result<(), RejectReason> {
+        if self.key_record == self.record && self.key_of == key_of {
+            return Ok(());
+        }
+        self.key_record = self.record.wrapping_sub(1);
+        self.key.clear();
+        for &slot in fields {
+            encode_key(record.value(slot)?, &mut self.key)?;
+        }
+        self.key_hash = key_hash(&self.key);
+        self.key_of = key_of;
+        self.key_record = self.record;
+        Ok(())
+    }
 }
 
 /// What a query makes of a reading.
@@ -95,6 +126,8 @@ pub(crate) struct Runner {
     pub(crate) plan: Plan,
     filter: Option<Expr<usize>>,
     key_slots: Vec<usize>,
+    /// The first query of the set with the same key fields (its key is shared).
+    pub(crate) key_of: usize,
     args: Vec<Arg>,
     kinds: Vec<StateKind>,
     pub(crate) limit: u32,
@@ -108,7 +141,12 @@ impl Runner {
         let key_slots = plan.keys.iter().map(|k| slots[k.field]).collect();
         let args = plan.states.iter().map(|s| Arg::new(s.arg.as_ref().map(|e| e.map(&slot)))).collect();
         let kinds = plan.states.iter().map(|s| s.kind).collect();
-        Runner { plan, filter, key_slots, args, kinds, limit }
+        Runner { plan, filter, key_slots, key_of: 0, args, kinds, limit }
+    }
+
+    /// The extractor slots of the group key's fields.
+    pub(crate) fn key_slots(&self) -> &[usize] {
+        &self.key_slots
     }
 
     /// Judges `record`, leaving a counted row's key and inputs in `scratch`.
@@ -128,10 +166,7 @@ impl Runner {
                 return Ok(false);
             }
         }
-        scratch.key.clear();
-        for &slot in &self.key_slots {
-            encode_key(record.value(slot)?, &mut scratch.key)?;
-        }
+        scratch.key(record, &self.key_slots, self.key_of)?;
         scratch.inputs.clear();
         for (arg, &kind) in self.args.iter().zip(&self.kinds) {
             let value = match arg {
@@ -147,27 +182,22 @@ impl Runner {
         Ok(true)
     }
 
-    /// Takes `record` (read from `partition` at `position`, event time `t`) at processing time
-    /// `now`; the reason it is rejected for this query, if it is.
+    /// Takes `record` (read from `partition` at `position`, event time `t`, lateness judged
+    /// against `horizon`: see [`EventTimeWindows::on_input_at`]); the reason it is rejected for
+    /// this query, if it is. The caller keeps the input's watermarks.
     #[inline]
     pub(crate) fn on_record(
         &self,
         state: &mut QueryState,
         record: &Record<'_>,
-        (partition, position, t): (u32, i64, i64),
-        now: EventTime,
+        at: (u32, i64, i64),
+        horizon: i64,
         scratch: &mut Scratch,
     ) -> Option<RejectReason> {
         let verdict = self.judge(record, scratch);
         let counted = match verdict {
-            Verdict::Counted => self.count(&mut state.windows, scratch, (partition, position, t), now),
-            Verdict::Filtered | Verdict::Rejected(_) => {
-                if let QueryWindows::Windows(windows) = &mut state.windows {
-                    // The watermark belongs to the input, whatever the query makes of it.
-                    windows.observe(partition, t, now);
-                }
-                Ok(())
-            }
+            Verdict::Counted => self.count(&mut state.windows, scratch, at, horizon),
+            Verdict::Filtered | Verdict::Rejected(_) => Ok(()),
         };
         let rejected = match (verdict, counted) {
             (Verdict::Rejected(reason), _) | (_, Err(reason)) => Some(reason),
@@ -191,16 +221,18 @@ impl Runner {
         windows: &mut QueryWindows,
         scratch: &Scratch,
         (partition, position, t): (u32, i64, i64),
-        now: EventTime,
+        horizon: i64,
     ) -> Result<(), RejectReason> {
         let row = row(scratch, &self.kinds, self.limit);
         let added = match windows {
             QueryWindows::Batches(batches) => Some(batches.on_input(&row)),
-            QueryWindows::Windows(windows) => match windows.on_input(partition, position, t, &row, now) {
-                (Admission::Counted, added) => added,
-                (Admission::Late, _) => return Err(RejectReason::Late),
-                (Admission::Future, _) => return Err(RejectReason::FutureTimestamp),
-            },
+            QueryWindows::Windows(windows) => {
+                match windows.on_input_at(partition, position, t, &row, horizon) {
+                    (Admission::Counted, added) => added,
+                    (Admission::Late, _) => return Err(RejectReason::Late),
+                    (Admission::Future, _) => return Err(RejectReason::FutureTimestamp),
+                }
+            }
         };
         match added {
             Some(false) => Err(RejectReason::TooManyGroups),
@@ -261,7 +293,7 @@ impl Arg {
 
 /// The row a counted verdict left in `scratch`, for groups of `kinds` limited to `limit`.
 fn row<'s>(scratch: &'s Scratch, kinds: &'s [StateKind], limit: u32) -> Row<'s> {
-    Row { key: &scratch.key, hash: key_hash(&scratch.key), inputs: &scratch.inputs, kinds, limit }
+    Row { key: &scratch.key, hash: scratch.key_hash, inputs: &scratch.inputs, kinds, limit }
 }
 
 /// The event-time settings of a query: the run's, with the query's own window if it has one.

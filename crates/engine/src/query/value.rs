@@ -162,7 +162,12 @@ pub fn encode_key(value: V<'_>, out: &mut Vec<u8>) -> Result<(), RejectReason> {
             let len = u32::try_from(s.len()).map_err(|_| RejectReason::TooLarge)?.to_le_bytes();
             out.reserve(5 + s.len());
             out.extend_from_slice(&[TAG_STRING, len[0], len[1], len[2], len[3]]);
-            out.extend_from_slice(s);
+            if s.len() <= 16 {
+                // Short keys (state codes, formats) byte by byte: cheaper than a call to memcpy.
+                out.extend(s.iter().copied());
+            } else {
+                out.extend_from_slice(s);
+            }
         }
         V::Object | V::Array => return Err(RejectReason::WrongType),
     }

@@ -197,6 +197,26 @@ fn compare(
     Ok(mine.len())
 }
 
+/// Every query's rows against DuckDB's: the failures, rows compared, queries without rows.
+fn compare_all(rounds: &[Round], results: &[Value]) -> (Vec<String>, usize, usize) {
+    let (mut failures, mut rows, mut empty) = (Vec::new(), 0, 0);
+    let mut results = results.iter();
+    for round in rounds {
+        for (i, query) in round.queries.iter().enumerate() {
+            let result = results.next().unwrap();
+            let duckdb = result
+                .as_array()
+                .unwrap_or_else(|| panic!("DuckDB refused {}: {result}", round.duckdb_sql[i]));
+            match compare(query, &query.engine_sql(), &round.duckdb_sql[i], &round.engine[i], duckdb) {
+                Ok(0) => empty += 1,
+                Ok(n) => rows += n,
+                Err(why) => failures.push(format!("{}:\n{why}", round.file.display())),
+            }
+        }
+    }
+    (failures, rows, empty)
+}
+
 #[test]
 fn queries_agree_with_duckdb() {
     let python = match python() {
@@ -217,21 +237,7 @@ fn queries_agree_with_duckdb() {
     let status = Command::new(&python).arg(oracle).arg(&job_file).arg(&results_file).status().unwrap();
     assert!(status.success(), "the DuckDB oracle failed");
     let results: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&results_file).unwrap()).unwrap();
-    let (mut failures, mut rows, mut empty) = (Vec::new(), 0, 0);
-    let mut results = results.iter();
-    for round in &rounds {
-        for (i, query) in round.queries.iter().enumerate() {
-            let result = results.next().unwrap();
-            let duckdb = result
-                .as_array()
-                .unwrap_or_else(|| panic!("DuckDB refused {}: {result}", round.duckdb_sql[i]));
-            match compare(query, &query.engine_sql(), &round.duckdb_sql[i], &round.engine[i], duckdb) {
-                Ok(0) => empty += 1,
-                Ok(n) => rows += n,
-                Err(why) => failures.push(format!("{}:\n{why}", round.file.display())),
-            }
-        }
-    }
+    let (failures, rows, empty) = compare_all(&rounds, &results);
     println!(
         "{} queries, {rows} rows equal, {empty} queries without rows",
         ROUNDS as usize * QUERIES_PER_ROUND

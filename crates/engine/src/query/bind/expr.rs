@@ -104,42 +104,50 @@ impl Binder<'_> {
                 _ => Err(Problem::unsupported(here, "named arguments")),
             })
             .collect::<Bound<_>>()?;
-        let name = function_name(f);
-        let expr_arg = |i: usize| match args.get(i) {
-            Some(FunctionArgExpr::Expr(e)) => Ok(e),
-            _ => Err(Problem::invalid(here, format!("{name} takes an expression here"))),
-        };
-        let arity = |n: usize| {
-            (args.len() == n)
-                .then_some(())
-                .ok_or_else(|| Problem::invalid(here, format!("{name} takes {n} argument(s)")))
-        };
-        if distinct && name != "count" {
-            return Err(Problem::unsupported(here, format!("{name}(DISTINCT …)")));
-        }
-        let func = match name.as_str() {
-            "count" if matches!(args.as_slice(), [FunctionArgExpr::Wildcard]) && !distinct => {
-                return Ok((AggFunc::CountStar, None));
-            }
-            "count" if distinct => AggFunc::CountDistinct,
-            "count" => AggFunc::Count,
-            "sum" => AggFunc::Sum,
-            "avg" => AggFunc::Avg,
-            "min" => AggFunc::Min,
-            "max" => AggFunc::Max,
-            "stddev" | "stddev_samp" => AggFunc::Stddev,
-            _ => {
-                arity(2)?;
-                let q =
-                    number_literal(expr_arg(1)?).filter(|q| (0.0..=1.0).contains(q)).ok_or_else(|| {
-                        Problem::invalid(here, "approx_percentile(x, q) takes a number q between 0 and 1")
-                    })?;
-                return Ok((AggFunc::Percentile(q), Some(expr_arg(0)?)));
-            }
-        };
-        arity(1)?;
-        Ok((func, Some(expr_arg(0)?)))
+        call(&function_name(f), distinct, &args, here)
     }
+}
+
+/// An aggregate call by its (lowercase) name, `DISTINCT` and arguments.
+fn call<'f>(
+    name: &str,
+    distinct: bool,
+    args: &[&'f FunctionArgExpr],
+    here: At,
+) -> Bound<(AggFunc, Option<&'f ast::Expr>)> {
+    let expr_arg = |i: usize| match args.get(i) {
+        Some(FunctionArgExpr::Expr(e)) => Ok(e),
+        _ => Err(Problem::invalid(here, format!("{name} takes an expression here"))),
+    };
+    let arity = |n: usize| {
+        (args.len() == n)
+            .then_some(())
+            .ok_or_else(|| Problem::invalid(here, format!("{name} takes {n} argument(s)")))
+    };
+    if distinct && name != "count" {
+        return Err(Problem::unsupported(here, format!("{name}(DISTINCT …)")));
+    }
+    let func = match name {
+        "count" if matches!(args, [FunctionArgExpr::Wildcard]) && !distinct => {
+            return Ok((AggFunc::CountStar, None))
+        }
+        "count" if distinct => AggFunc::CountDistinct,
+        "count" => AggFunc::Count,
+        "sum" => AggFunc::Sum,
+        "avg" => AggFunc::Avg,
+        "min" => AggFunc::Min,
+        "max" => AggFunc::Max,
+        "stddev" | "stddev_samp" => AggFunc::Stddev,
+        _ => {
+            arity(2)?;
+            let q = number_literal(expr_arg(1)?).filter(|q| (0.0..=1.0).contains(q)).ok_or_else(|| {
+                Problem::invalid(here, "approx_percentile(x, q) takes a number q between 0 and 1")
+            })?;
+            return Ok((AggFunc::Percentile(q), Some(expr_arg(0)?)));
+        }
+    };
+    arity(1)?;
+    Ok((func, Some(expr_arg(0)?)))
 }
 
 fn function_name(f: &ast::Function) -> String {

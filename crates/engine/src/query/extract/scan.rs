@@ -327,67 +327,12 @@ impl<'a, 'r> Scanner<'a, 'r> {
         Ok(())
     }
 
-    /// A number in JSON's grammar, `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`,
-    /// and its value. The usual form (at most 15 digits, no exponent) is converted while it is
-    /// scanned: an integer exact in a double divided by an exact power of ten rounds once,
-    /// correctly (Clinger's fast path, as the seed's parser takes it); the rest goes to Rust's
-    /// float parser.
+    /// A number in JSON's grammar and its value (see [`crate::parse::number`]).
     #[inline]
     fn number(&mut self) -> Step<f64> {
-        const POWERS: [f64; 16] =
-            [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
-        let from = self.pos;
-        let negative = self.peek() == Some(b'-');
-        self.pos += usize::from(negative);
-        let mut mantissa = 0u64;
-        let int_start = self.pos;
-        self.digits(&mut mantissa);
-        let int_digits = self.pos - int_start;
-        if int_digits == 0 || (int_digits > 1 && self.bytes[int_start] == b'0') {
-            return Err(Malformed);
-        }
-        let mut fraction_digits = 0;
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            let fraction_start = self.pos;
-            self.digits(&mut mantissa);
-            fraction_digits = self.pos - fraction_start;
-            if fraction_digits == 0 {
-                return Err(Malformed);
-            }
-        }
-        let exponent = matches!(self.peek(), Some(b'e' | b'E'));
-        if !exponent && int_digits + fraction_digits <= 15 {
-            let value = mantissa as f64 / POWERS[fraction_digits];
-            return Ok(if negative { -value } else { value });
-        }
-        if exponent {
-            self.pos += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.pos += 1;
-            }
-            let exponent_start = self.pos;
-            self.digits(&mut 0);
-            if self.pos == exponent_start {
-                return Err(Malformed);
-            }
-        }
-        // The grammar checked is a subset of Rust's float syntax (overflow gives infinity).
-        let text = std::str::from_utf8(&self.bytes[from..self.pos]).map_err(|_| Malformed)?;
-        text.parse().map_err(|_| Malformed)
-    }
-
-    /// Takes ASCII digits, folding them into `value` (wrapping: it is used only when few).
-    #[inline]
-    fn digits(&mut self, value: &mut u64) {
-        while let Some(&b) = self.bytes.get(self.pos) {
-            let digit = b.wrapping_sub(b'0');
-            if digit > 9 {
-                break;
-            }
-            *value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
-            self.pos += 1;
-        }
+        let (value, end) = crate::parse::number::scan(self.bytes, self.pos).ok_or(Malformed)?;
+        self.pos = end;
+        Ok(value)
     }
 
     /// Skips one value (at its first byte), validating it; containers with an explicit stack.
