@@ -1,7 +1,7 @@
 //! Streaming SQL queries over any field of any reading.
 //!
 //! A query is a name and a `SELECT` over the stream `readings`. Its text is parsed with
-//! `sqlparser` and bound ([`plan`]) to the engine's own operators: a strict one-pass field
+//! `sqlparser` and bound ([`plan()`]) to the engine's own operators: a strict one-pass field
 //! extractor shared by every query of a run ([`extract`]), a filter and group keys evaluated as
 //! SQL does ([`expr`], [`value`]), exact mergeable aggregate states ([`agg`], [`sketch`]) held
 //! per group ([`groups`]) in the engine's processing-time batches or event-time windows — the
