@@ -64,7 +64,8 @@ impl QuerySet {
             Time::Processing { .. } => "processing time".to_owned(),
             Time::Event { field, config } => format!("event time on {field}: {config:?}"),
         };
-        self.runners
+        self.compiled()
+            .runners
             .iter()
             .zip(&self.states)
             .map(|(runner, state)| {
@@ -118,7 +119,7 @@ impl QuerySet {
     /// Resumes from `saved` (checked with [`QuerySet::check_resumable`] first).
     pub fn restore(&mut self, saved: SavedQueries) -> Result<(), CheckpointError> {
         self.check_resumable(saved.fingerprints())?;
-        let names: Vec<String> = self.runners.iter().map(|r| r.plan.name.clone()).collect();
+        let names: Vec<String> = self.plans().map(|p| p.name.clone()).collect();
         for (fingerprint, state) in saved.queries {
             if let Some(i) = names.iter().position(|n| *n == fingerprint.name) {
                 self.states[i] = state;

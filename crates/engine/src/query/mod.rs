@@ -10,13 +10,14 @@
 //! How a caller drives it (the binary's ordered stage):
 //! 1. [`QuerySet::new`] with the queries and the run's [`Settings`] (refusals carry the query,
 //!    line, column and construct); [`QuerySet::start`] at the first processing time;
-//! 2. per message, on any thread: [`Records::push`] with [`QuerySet::extractor`] (a rejection
-//!    there counts for every query, with today's reasons);
+//! 2. per message, on any thread: [`Records::push`] with the extractor of
+//!    [`QuerySet::compiled`] (a rejection there counts for every query, with today's reasons);
 //! 3. in input order, on one thread: [`QuerySet::on_record`] for each record (with its
 //!    partition, position and processing time); it returns each query's rejection, to count and
 //!    dead-letter with the query's name. Processing-time runs may instead count each chunk into
-//!    a [`QueryPartial`] on its thread ([`QuerySet::count_partial`]) and merge the partials in
-//!    input order ([`QuerySet::on_partial`]);
+//!    a [`QueryPartial`] on its thread ([`CompiledQueries::count_partial`], the compiled
+//!    queries shared from [`QuerySet::compiled`]) and merge the partials in input order
+//!    ([`QuerySet::on_partial`]);
 //! 4. [`QuerySet::on_input`] after each piece of input, [`QuerySet::on_tick`] on the run's
 //!    clock, [`QuerySet::on_early`] every `--emit-every`, [`QuerySet::on_end`] /
 //!    [`QuerySet::on_stop`] / [`QuerySet::on_revoke`]: each returns [`Emission`]s, written with
@@ -46,7 +47,7 @@ pub use error::QueryError;
 pub use extract::{Extractor, FieldPath, Record, Records};
 pub use interval::interval_micros;
 pub use plan::Plan;
-pub use queries::{QueryLive, QueryPartial, QuerySet, Settings, Time};
+pub use queries::{CompiledQueries, QueryLive, QueryPartial, QuerySet, Settings, Time};
 pub use rows::Emission;
 pub use runner::{QueryCounts, QueryState, QueryWindows};
 pub use value::Cell;

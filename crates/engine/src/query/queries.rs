@@ -67,17 +67,71 @@ pub struct QueryLive {
     pub open_windows: u64,
 }
 
-/// Every query of a run. See the module docs.
+/// A run's queries, compiled: what never changes while they run, shared (`Arc`) with the
+/// parsing threads, which extract records and, in processing time, count partials with it.
 #[derive(Debug)]
-pub struct QuerySet {
+pub struct CompiledQueries {
     settings: Settings,
     extractor: Extractor,
     pub(crate) runners: Vec<Runner>,
+    names: Vec<Arc<str>>,
+    columns: Vec<Arc<[String]>>,
+}
+
+impl CompiledQueries {
+    /// The plans, in the order given.
+    pub fn plans(&self) -> impl Iterator<Item = &Plan> {
+        self.runners.iter().map(|r| &r.plan)
+    }
+
+    /// The run's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The extractor every thread parses with.
+    pub fn extractor(&self) -> &Extractor {
+        &self.extractor
+    }
+
+    /// A buffer for records (one per parsing thread).
+    pub fn records(&self) -> Records {
+        Records::new(&self.extractor)
+    }
+
+    /// Query `i`'s name.
+    pub fn name(&self, i: usize) -> &str {
+        self.names.get(i).map_or("", |n| n)
+    }
+
+    /// An empty partial for a parsing thread (processing time).
+    pub fn partial(&self) -> QueryPartial {
+        let n = self.runners.len();
+        QueryPartial {
+            groups: vec![Groups::default(); n],
+            counts: vec![QueryCounts::default(); n],
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// Counts `record` into a parsing thread's `partial` (processing time; the partials are
+    /// merged in input order with [`QuerySet::on_partial`], the same as one thread).
+    pub fn count_partial(&self, partial: &mut QueryPartial, record: &Record<'_>) {
+        partial.scratch.next_record();
+        for (i, runner) in self.runners.iter().enumerate() {
+            let (groups, counts) = (&mut partial.groups[i], &mut partial.counts[i]);
+            runner.count_partial(record, &mut partial.scratch, groups, counts);
+        }
+    }
+}
+
+/// Every query of a run and its state. See the module docs.
+#[derive(Debug)]
+pub struct QuerySet {
+    compiled: Arc<CompiledQueries>,
     pub(crate) states: Vec<QueryState>,
     /// The input's watermarks (event time).
     pub(crate) watermarks: Watermarks,
-    names: Vec<Arc<str>>,
-    columns: Vec<Arc<[String]>>,
     scratch: Scratch,
     rejections: Vec<(usize, RejectReason)>,
 }
@@ -122,8 +176,13 @@ impl QuerySet {
             Time::Event { config, .. } => Watermarks::new(config.max_delay, config.idle_timeout),
             Time::Processing { .. } => Watermarks::new(0, None),
         };
-        let rejections = Vec::new();
-        Ok(QuerySet { settings, extractor, runners, states, watermarks, names, columns, scratch, rejections })
+        let compiled = Arc::new(CompiledQueries { settings, extractor, runners, names, columns });
+        Ok(QuerySet { compiled, states, watermarks, scratch, rejections: Vec::new() })
+    }
+
+    /// The compiled queries, to share with parsing threads.
+    pub fn compiled(&self) -> &Arc<CompiledQueries> {
+        &self.compiled
     }
 
     /// Starts processing-time batches at `now` (call once before the first record).
@@ -137,22 +196,22 @@ impl QuerySet {
 
     /// The plans, in the order given.
     pub fn plans(&self) -> impl Iterator<Item = &Plan> {
-        self.runners.iter().map(|r| &r.plan)
+        self.compiled.plans()
     }
 
     /// The run's settings.
     pub fn settings(&self) -> &Settings {
-        &self.settings
+        &self.compiled.settings
     }
 
     /// The extractor every thread parses with.
     pub fn extractor(&self) -> &Extractor {
-        &self.extractor
+        &self.compiled.extractor
     }
 
-    /// A buffer for this set's records (one per parsing thread).
+    /// A buffer for records (one per parsing thread).
     pub fn records(&self) -> Records {
-        Records::new(&self.extractor)
+        self.compiled.records()
     }
 
     /// Counts `record`, read from `partition` at `position` at processing time `now`. Returns
@@ -166,7 +225,7 @@ impl QuerySet {
         now: EventTime,
     ) -> Result<&[(usize, RejectReason)], RejectReason> {
         let t = record.event_time().map_or(i64::MIN, EventTime::as_micros);
-        let event_time = match &self.settings.time {
+        let event_time = match &self.compiled.settings.time {
             Time::Event { config, .. } if config.too_far_ahead(t, now) => {
                 return Err(RejectReason::FutureTimestamp);
             }
@@ -176,7 +235,7 @@ impl QuerySet {
         let horizon = self.watermarks.horizon(partition);
         self.rejections.clear();
         self.scratch.next_record();
-        for (i, (runner, state)) in self.runners.iter().zip(&mut self.states).enumerate() {
+        for (i, (runner, state)) in self.compiled.runners.iter().zip(&mut self.states).enumerate() {
             let at = (partition, position, t);
             if let Some(reason) = runner.on_record(state, record, at, horizon, &mut self.scratch) {
                 self.rejections.push((i, reason));
@@ -188,33 +247,9 @@ impl QuerySet {
         Ok(&self.rejections)
     }
 
-    /// An empty partial for a parsing thread (processing time).
-    pub fn partial(&self) -> QueryPartial {
-        let n = self.runners.len();
-        QueryPartial {
-            groups: vec![Groups::default(); n],
-            counts: vec![QueryCounts::default(); n],
-            scratch: Scratch::default(),
-        }
-    }
-
-    /// Counts `record` into a parsing thread's `partial` (processing time; the partials are
-    /// merged in input order with [`QuerySet::on_partial`], the same as one thread).
-    pub fn count_partial(&self, partial: &mut QueryPartial, record: &Record<'_>) {
-        partial.scratch.next_record();
-        for (i, runner) in self.runners.iter().enumerate() {
-            runner.count_partial(
-                record,
-                &mut partial.scratch,
-                &mut partial.groups[i],
-                &mut partial.counts[i],
-            );
-        }
-    }
-
     /// Merges a parsing thread's partial into the open batches.
     pub fn on_partial(&mut self, partial: &QueryPartial) {
-        for (i, (runner, state)) in self.runners.iter().zip(&mut self.states).enumerate() {
+        for (i, (runner, state)) in self.compiled.runners.iter().zip(&mut self.states).enumerate() {
             runner.on_partial(state, &partial.groups[i], &partial.counts[i]);
         }
     }
@@ -340,19 +375,21 @@ impl QuerySet {
             };
             QueryLive { name: name.clone(), counts: state.counts.clone(), groups_open, open_windows }
         };
-        self.states.iter().zip(&self.names).map(live).collect()
+        self.states.iter().zip(&self.compiled.names).map(live).collect()
     }
 
     /// Query `i`'s name.
     pub fn name(&self, i: usize) -> &str {
-        self.names.get(i).map_or("", |n| n)
+        self.compiled.name(i)
     }
 
     /// Runs `f` for each query's state with what it needs to make emissions; counts them.
     fn each(&mut self, mut f: impl FnMut(&mut QueryState, &Emitter<'_>) -> Vec<Emission>) -> Vec<Emission> {
         let mut out = Vec::new();
-        for (i, (runner, state)) in self.runners.iter().zip(&mut self.states).enumerate() {
-            let emitter = Emitter { plan: &runner.plan, name: &self.names[i], columns: &self.columns[i] };
+        let compiled = &self.compiled;
+        for (i, (runner, state)) in compiled.runners.iter().zip(&mut self.states).enumerate() {
+            let emitter =
+                Emitter { plan: &runner.plan, name: &compiled.names[i], columns: &compiled.columns[i] };
             let emissions = f(state, &emitter);
             state.counts.emitted += emissions.len() as u64;
             out.extend(emissions);

@@ -33,29 +33,26 @@ pub struct QueryCounts {
     /// Readings its `WHERE` left out.
     pub filtered: u64,
     /// Readings rejected for this query, by reason ([`RejectReason::EVERY`] order).
-    pub rejected: Vec<u64>,
+    pub rejected: [u64; RejectReason::EVERY.len()],
     /// Results emitted.
     pub emitted: u64,
 }
 
 impl QueryCounts {
     fn reject(&mut self, reason: RejectReason, n: u64) {
-        if self.rejected.len() < RejectReason::EVERY.len() {
-            self.rejected.resize(RejectReason::EVERY.len(), 0);
-        }
         self.rejected[reason.index()] += n;
     }
 
     /// Readings rejected for `reason`.
     pub fn rejected_for(&self, reason: RejectReason) -> u64 {
-        self.rejected.get(reason.index()).copied().unwrap_or(0)
+        self.rejected[reason.index()]
     }
 
     fn merge(&mut self, other: &QueryCounts) {
         self.counted += other.counted;
         self.filtered += other.filtered;
-        for reason in RejectReason::EVERY {
-            self.reject(reason, other.rejected_for(reason));
+        for (mine, theirs) in self.rejected.iter_mut().zip(other.rejected) {
+            *mine += theirs;
         }
     }
 }

@@ -203,11 +203,11 @@ fn processing_time_batches_and_their_partials() {
     let mut merged = QuerySet::new(&q, settings).unwrap();
     merged.start(EventTime(BASE + 3 * SECOND));
     for piece in [&lines[..1], &lines[1..4], &lines[4..]] {
-        let mut partial = merged.partial();
+        let mut partial = merged.compiled().partial();
         let mut records = merged.records();
         for text in piece {
             let at = records.push(merged.extractor(), text.as_bytes()).unwrap();
-            merged.count_partial(&mut partial, &records.get(at, text.as_bytes()));
+            merged.compiled().count_partial(&mut partial, &records.get(at, text.as_bytes()));
         }
         merged.on_partial(&partial);
     }
@@ -275,23 +275,40 @@ fn disordered(delay: i64) -> impl Strategy<Value = Vec<String>> {
     })
 }
 
-/// Final emissions, in a canonical order.
-fn finals(mut emissions: Vec<Emission>) -> Vec<Emission> {
+/// Each window's last final emission (its latest revision), per query, as rows.
+fn finals(mut emissions: Vec<Emission>) -> Vec<(String, EventTime, Vec<Vec<Cell>>)> {
     emissions.retain(|e| e.is_final);
-    emissions.sort_by(|a, b| (&*a.query, a.window_start).cmp(&(&*b.query, b.window_start)));
-    emissions
+    emissions.sort_by(|a, b| {
+        (&*a.query, a.window_start, a.revision).cmp(&(&*b.query, b.window_start, b.revision))
+    });
+    let mut last: Vec<(String, EventTime, Vec<Vec<Cell>>)> = Vec::new();
+    for e in emissions {
+        match last.last_mut() {
+            Some((query, start, rows)) if **query == *e.query && *start == e.window_start => *rows = e.rows,
+            _ => last.push((e.query.to_string(), e.window_start, e.rows)),
+        }
+    }
+    last
 }
+
+/// Queries for processing-time batches (no windows of their own).
+const BATCH_QUERIES: [(&str, &str); 3] = [
+    ("by_state", "SELECT state, avg(payload.data.temperature) AS t, stddev(payload.data.temperature) AS sd, count(DISTINCT guid) AS n, approx_percentile(payload.data.temperature, 0.5) AS p FROM readings GROUP BY state"),
+    ("formats", "SELECT payload.format, count(*) AS n FROM readings WHERE payload.data.temperature > 50 GROUP BY payload.format HAVING count(*) > 1"),
+    ("all", "SELECT count(*) AS n, max(payload.data.temperature) - min(payload.data.temperature) AS spread FROM readings"),
+];
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn answers_do_not_depend_on_chunking_order_or_restarts(
-        lines in disordered(5 * SECOND),
+        lines in disordered(7 * SECOND),
         chunk in 1..20usize,
         kill in any::<prop::sample::Index>(),
     ) {
-        let settings = event_settings(5 * SECOND, 0, 0);
+        // Out of order by up to 7 s: 3 s of delay, then 4 s of allowed lateness (revisions).
+        let settings = event_settings(3 * SECOND, 4 * SECOND, 0);
         let q = queries(&QUERIES);
         // The reference: the same readings sorted by event time, in one piece.
         let mut sorted = lines.clone();
@@ -300,10 +317,11 @@ proptest! {
         let (mut expected, rejected) = feed(&mut reference, &sorted, sorted.len());
         prop_assert!(rejected.is_empty());
         expected.extend(reference.on_end(EventTime(BASE)));
-        // Disordered within the delay, in chunks, killed and restored from a snapshot.
+        // Disordered, in chunks, killed and restored from a snapshot at a random point.
         let cut = kill.index(lines.len() + 1);
         let mut first = QuerySet::new(&q, settings.clone()).unwrap();
-        let (mut got, _) = feed(&mut first, &lines[..cut], chunk);
+        let (mut got, rejected) = feed(&mut first, &lines[..cut], chunk);
+        prop_assert!(rejected.is_empty(), "nothing is late within the allowed lateness");
         let bytes = postcard::to_stdvec(&first.saved()).unwrap();
         let mut second = QuerySet::new(&q, settings).unwrap();
         second.restore(postcard::from_bytes(&bytes).unwrap()).unwrap();
@@ -311,6 +329,38 @@ proptest! {
         got.append(&mut rest);
         got.extend(second.on_end(EventTime(BASE)));
         prop_assert_eq!(finals(got), finals(expected));
+    }
+
+    #[test]
+    fn partials_merged_in_input_order_give_one_threads_batches(
+        lines in disordered(SECOND),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..5),
+        max_groups in 0..4u32,
+    ) {
+        let settings = Settings { time: Time::Processing { period: 3 * SECOND }, max_groups, max_line_bytes: 4096 };
+        let q = queries(&BATCH_QUERIES);
+        let mut one = QuerySet::new(&q, settings.clone()).unwrap();
+        one.start(EventTime(BASE));
+        feed(&mut one, &lines, lines.len());
+        let expected = one.on_tick(EventTime(BASE + 3 * SECOND));
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c.index(lines.len() + 1)).collect();
+        bounds.extend([0, lines.len()]);
+        bounds.sort_unstable();
+        let mut merged = QuerySet::new(&q, settings).unwrap();
+        merged.start(EventTime(BASE));
+        for piece in bounds.windows(2) {
+            let mut partial = merged.compiled().partial();
+            let mut records = merged.records();
+            for text in &lines[piece[0]..piece[1]] {
+                let at = records.push(merged.extractor(), text.as_bytes()).unwrap();
+                merged.compiled().count_partial(&mut partial, &records.get(at, text.as_bytes()));
+            }
+            merged.on_partial(&partial);
+        }
+        prop_assert_eq!(merged.on_tick(EventTime(BASE + 3 * SECOND)), expected);
+        for (a, b) in merged.live().iter().zip(one.live()) {
+            prop_assert_eq!((a.counts.counted, &a.counts.rejected), (b.counts.counted, &b.counts.rejected));
+        }
     }
 }
 
