@@ -67,6 +67,13 @@ impl ExactSum {
         }
     }
 
+    /// The sum as a sign and a magnitude in 64-bit limbs, lowest first (the value times 2¹²⁸).
+    pub(crate) fn magnitude(self) -> (bool, [u64; 4]) {
+        let negative = (self.hi as i128) < 0;
+        let m = if negative { self.negated() } else { self };
+        (negative, [m.lo as u64, (m.lo >> 64) as u64, m.hi as u64, (m.hi >> 64) as u64])
+    }
+
     fn negated(self) -> ExactSum {
         let (lo, carry) = (!self.lo).overflowing_add(1);
         ExactSum { hi: (!self.hi).wrapping_add(u128::from(carry)), lo }
@@ -167,19 +174,22 @@ impl Hasher for IdHasher {
 
 type SensorMap = HashMap<u64, u64, BuildHasherDefault<IdHasher>>;
 
-/// Counts of rejected messages, one per [`RejectReason`].
+/// Counts of rejected messages, one per reason of [`RejectReason::ALL`] (the seed's).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectCounts([u64; RejectReason::ALL.len()]);
 
 impl RejectCounts {
     /// Counts one more message rejected for `reason`.
     pub fn add(&mut self, reason: RejectReason) {
-        self.0[reason.index()] += 1;
+        // Reasons only queries give have no place here (nor do they reach the seed's analyses).
+        if let Some(count) = self.0.get_mut(reason.index()) {
+            *count += 1;
+        }
     }
 
     /// How many were rejected for `reason`.
     pub fn get(&self, reason: RejectReason) -> u64 {
-        self.0[reason.index()]
+        self.0.get(reason.index()).copied().unwrap_or(0)
     }
 
     /// All rejected messages.

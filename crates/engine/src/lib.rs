@@ -6,7 +6,8 @@
 //!
 //! The data flow, one module per step: [`lines`] → [`parse`] (→ [`reading`]) → [`operator`]
 //! (accumulating [`aggregate`]s in [`window`]s closed by [`watermark`]s) → [`result`]; [`live`]
-//! keeps the per-sensor views; [`alerts`] judges rules on readings and results; [`units`] reads
+//! keeps the per-sensor views; [`alerts`] judges rules on readings and results; [`query`] runs
+//! users' SQL over any field of any reading on the same window machinery; [`units`] reads
 //! durations and sizes as people write them.
 #![deny(missing_docs)]
 
@@ -17,6 +18,7 @@ pub mod live;
 pub mod merge;
 pub mod operator;
 pub mod parse;
+pub mod query;
 pub mod reading;
 pub mod result;
 pub mod state;

@@ -14,6 +14,12 @@ use serde::{Deserialize, Serialize};
 /// - 2: event-time windows keep their readings in slices ([`crate::EventTimeWindows`]), and the
 ///   binary's checkpoint gained the alerts' state. A format-1 snapshot without event-time windows
 ///   is still read (without alert state); one with windows is refused.
+///
+/// The seed's types keep their byte layout whatever their window contents' type parameter.
+/// SQL queries save [`crate::query::SavedQueriesRef`] (read back as
+/// [`crate::query::SavedQueries`]), a value of its own with a fingerprint per query that
+/// [`crate::query::QuerySet::restore`] checks; the checkpoint that first carries it takes the
+/// next version, so that older builds refuse it rather than misread it.
 pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// The first format with sliced event-time windows: older snapshots holding windows are refused.

@@ -48,6 +48,13 @@ impl Watermarks {
         self.partitions.get(&partition).map(|c| c.max_event_time.saturating_sub(self.max_delay))
     }
 
+    /// How far event time has gone for lateness on `partition`: its own watermark, or the
+    /// overall one if that is later.
+    #[inline]
+    pub fn horizon(&self, partition: u32) -> i64 {
+        self.partition(partition).unwrap_or(i64::MIN).max(self.global)
+    }
+
     /// The overall watermark as last computed (`i64::MIN` before any input).
     pub fn global(&self) -> i64 {
         self.global

@@ -94,6 +94,19 @@ impl WindowSpec {
     }
 }
 
+impl WindowSpec {
+    /// The end (exclusive) of the slice starting at `slice`: the next window boundary after it.
+    pub fn slice_end(&self, slice: i64) -> i64 {
+        let last = slice.saturating_sub(slice.rem_euclid(self.slide));
+        let shift = self.size % self.slide;
+        if shift != 0 && slice == last {
+            last.saturating_add(shift)
+        } else {
+            last.saturating_add(self.slide)
+        }
+    }
+}
+
 /// Where a time lies among windows and slices: see [`WindowSpec::place`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Place {
@@ -145,6 +158,12 @@ mod tests {
                 assert_eq!(w.starts_of(slice).collect::<Vec<_>>(), starts, "{size}/{slide} at {t}");
                 // And a slice starts at a boundary: the time before it lies in other windows.
                 assert_ne!(w.starts_of(slice - 1).collect::<Vec<_>>(), starts, "{size}/{slide} at {t}");
+                // It ends at the next boundary: the last time in it is placed the same.
+                let end = w.slice_end(slice);
+                assert!(
+                    t < end && w.place(end - 1) == place && w.place(end).slice == end,
+                    "{size}/{slide} at {t}"
+                );
             }
         }
     }

@@ -1,10 +1,11 @@
 //! Replays the fuzzer's corpus and every input it ever found a problem with (`fuzz/corpus/parse`,
-//! `fuzz/regressions/parse`) through the parser's invariants, so `cargo test` guards what fuzzing
+//! `fuzz/regressions/parse`) through the parser's invariants (and the queries' extractor's), so `cargo test` guards what fuzzing
 //! found without needing the fuzzer.
 
 use std::path::Path;
 
 use iotstream_engine::parse::{fast_and_general_agree, RejectReason, MAX_ABS_TEMPERATURE};
+use iotstream_engine::query::extract::extractor_agrees_with_serde_json;
 use iotstream_engine::Parser;
 
 fn inputs() -> Vec<(String, Vec<u8>)> {
@@ -39,6 +40,10 @@ fn the_fuzz_corpus_keeps_the_parser_invariants() {
             Err(reason) => assert!(RejectReason::PARSE.contains(&reason), "{name}: {reason:?}"),
         }
         assert!(fast_and_general_agree(data), "{name}: the fast path disagrees");
+        assert!(
+            extractor_agrees_with_serde_json(data),
+            "{name}: the queries' extractor disagrees with serde_json"
+        );
     }
     assert!(accepted > 0, "the corpus should hold valid readings too");
 }

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
-use crate::operator::{EventTimeConfig, WindowShare};
+use crate::operator::{Contents, EventTimeConfig, WindowShare};
 use crate::reading::EventTime;
 use crate::result::WindowResult;
 use crate::watermark::{PartitionClock, Watermarks};
@@ -41,16 +41,18 @@ pub struct PartitionProgress {
     pub at: i64,
 }
 
-/// One entry of the merge log.
+/// One entry of the merge log, whose shares hold `C` (the seed's [`Aggregate`] unless said
+/// otherwise).
 #[allow(clippy::large_enum_variant)] // shares are most of the log; boxing them buys nothing
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum MergeRecord {
+#[serde(bound = "C: Contents")]
+pub enum MergeRecord<C: Contents = Aggregate> {
     /// A partition's share of a window.
     Share {
         /// The input partition.
         partition: u32,
         /// Its share.
-        share: WindowShare,
+        share: WindowShare<C>,
     },
     /// A partition's clock.
     Progress(PartitionProgress),
@@ -60,7 +62,7 @@ pub enum MergeRecord {
         /// The input partition.
         partition: u32,
         /// The window's contents so far (its revision is meaningless).
-        share: WindowShare,
+        share: WindowShare<C>,
     },
     /// The merging instance has written every result the log up to `through` (an offset)
     /// produced: an instance taking over writes only what comes after.
@@ -70,38 +72,47 @@ pub enum MergeRecord {
     },
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct MergedWindow {
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound = "C: Contents")]
+struct MergedWindow<C: Contents> {
     /// The latest share of each partition.
-    shares: BTreeMap<u32, WindowShare>,
+    shares: BTreeMap<u32, WindowShare<C>>,
     /// What idle partitions' open windows held, for partitions with no share yet.
-    provisional: BTreeMap<u32, WindowShare>,
+    provisional: BTreeMap<u32, WindowShare<C>>,
     /// Revision of the last emission, if any.
     emitted: Option<u32>,
     /// Changed since the last emission.
     changed: bool,
 }
 
-impl MergedWindow {
+impl<C: Contents> Default for MergedWindow<C> {
+    fn default() -> Self {
+        MergedWindow { shares: BTreeMap::new(), provisional: BTreeMap::new(), emitted: None, changed: false }
+    }
+}
+
+impl<C: Contents> MergedWindow<C> {
     /// The window's end (every share of it has the same).
     fn end(&self) -> Option<i64> {
         self.shares.values().chain(self.provisional.values()).next().map(|s| s.end)
     }
 
     /// Each partition's share, or what it provisionally holds.
-    fn contributions(&self) -> impl Iterator<Item = &WindowShare> {
+    fn contributions(&self) -> impl Iterator<Item = &WindowShare<C>> {
         let provisional =
             self.provisional.iter().filter(|(p, _)| !self.shares.contains_key(p)).map(|(_, s)| s);
         self.shares.values().chain(provisional)
     }
 }
 
-/// The global windows over every partition's shares.
+/// The global windows over every partition's shares (of `C`, the seed's [`Aggregate`] unless
+/// said otherwise).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Merger {
+#[serde(bound = "C: Contents")]
+pub struct Merger<C: Contents = Aggregate> {
     config: EventTimeConfig,
     partitions: u32,
-    windows: BTreeMap<i64, MergedWindow>,
+    windows: BTreeMap<i64, MergedWindow<C>>,
     watermarks: Watermarks,
     /// The latest owner time reported: the merger's notion of "now" for idleness.
     now: i64,
@@ -115,9 +126,9 @@ pub struct Merger {
     late_shares: u64,
 }
 
-impl Merger {
+impl<C: Contents> Merger<C> {
     /// A merger for windows cut by `config` over a topic of `partitions` partitions.
-    pub fn new(config: EventTimeConfig, partitions: u32) -> Merger {
+    pub fn new(config: EventTimeConfig, partitions: u32) -> Merger<C> {
         let mut watermarks = Watermarks::new(config.max_delay, config.idle_timeout);
         for partition in 0..partitions {
             // Every partition holds the watermark until its owner reports.
@@ -135,24 +146,34 @@ impl Merger {
         }
     }
 
-    /// Takes one record of the log; returns the results it completes or revises, oldest first.
-    pub fn on_record(&mut self, record: &MergeRecord) -> Vec<WindowResult> {
-        match record {
-            MergeRecord::Share { partition, share } => self.on_share(*partition, share),
-            MergeRecord::Progress(progress) => self.on_progress(progress),
-            MergeRecord::Provisional { partition, share } => self.on_provisional(*partition, share),
-            MergeRecord::Published { .. } => Vec::new(),
+    /// Takes one record of the log; returns the windows it completes or revises, oldest first,
+    /// as `emit` makes them from their start, end, revision and merged contents.
+    pub fn record_with<T>(
+        &mut self,
+        record: &MergeRecord<C>,
+        emit: impl FnMut(i64, i64, u32, C) -> T,
+    ) -> Vec<T> {
+        let moved = match record {
+            MergeRecord::Share { partition, share } => self.take_share(*partition, share),
+            MergeRecord::Progress(progress) => self.take_progress(progress),
+            MergeRecord::Provisional { partition, share } => self.take_provisional(*partition, share),
+            MergeRecord::Published { .. } => false,
+        };
+        if moved {
+            self.emit_with(emit)
+        } else {
+            Vec::new()
         }
     }
 
-    /// A partition's share of a window.
-    pub fn on_share(&mut self, partition: u32, share: &WindowShare) -> Vec<WindowResult> {
+    /// A partition's share of a window; false when it is ignored unseen.
+    fn take_share(&mut self, partition: u32, share: &WindowShare<C>) -> bool {
         if partition >= self.partitions {
-            return Vec::new();
+            return false;
         }
         if self.forgotten(share.end) {
             self.late_shares += 1;
-            return Vec::new();
+            return false;
         }
         let window = self.windows.entry(share.start).or_default();
         match window.shares.get(&partition) {
@@ -171,13 +192,13 @@ impl Merger {
                 window.changed |= !unchanged || window.emitted.is_none();
             }
         }
-        self.emit()
+        true
     }
 
     /// What an idle partition's open window holds, until the partition's own share replaces it.
-    pub fn on_provisional(&mut self, partition: u32, share: &WindowShare) -> Vec<WindowResult> {
+    fn take_provisional(&mut self, partition: u32, share: &WindowShare<C>) -> bool {
         if partition >= self.partitions || self.forgotten(share.end) {
-            return Vec::new();
+            return false;
         }
         let window = self.windows.entry(share.start).or_default();
         let newer = window.provisional.get(&partition).is_none_or(|held| held.aggregate != share.aggregate);
@@ -185,17 +206,17 @@ impl Merger {
             window.provisional.insert(partition, share.clone());
             window.changed = true;
         }
-        self.emit()
+        true
     }
 
     /// A partition's clock moved on.
-    pub fn on_progress(&mut self, progress: &PartitionProgress) -> Vec<WindowResult> {
+    fn take_progress(&mut self, progress: &PartitionProgress) -> bool {
         if progress.partition >= self.partitions {
-            return Vec::new();
+            return false;
         }
         self.now = self.now.max(progress.at);
         self.watermarks.report(progress.partition, progress.clock);
-        self.emit()
+        true
     }
 
     /// True when a window ending at `end` is past the allowed lateness: nothing changes it now.
@@ -203,7 +224,9 @@ impl Merger {
         end.saturating_add(self.config.allowed_lateness) <= self.watermarks.global()
     }
 
-    fn emit(&mut self) -> Vec<WindowResult> {
+    /// Emits each window the global watermark has passed that changed since its last emission,
+    /// as `emit` makes it; forgets windows past the allowed lateness.
+    fn emit_with<T>(&mut self, mut emit: impl FnMut(i64, i64, u32, C) -> T) -> Vec<T> {
         let watermark = self.watermarks.advance(self.now);
         let mut results = Vec::new();
         for (&start, window) in self.windows.iter_mut() {
@@ -214,14 +237,12 @@ impl Merger {
             if !window.changed {
                 continue;
             }
-            let mut total = Aggregate::default();
+            let mut total = C::default();
             for share in window.contributions() {
                 total.merge(&share.aggregate);
             }
             let revision = window.emitted.map_or(0, |r| r + 1);
-            let mut result = WindowResult::from_aggregate(EventTime(start), EventTime(end), &total);
-            result.revision = revision;
-            results.push(result);
+            results.push(emit(start, end, revision, total));
             window.emitted = Some(revision);
             window.changed = false;
         }
@@ -265,6 +286,35 @@ impl Merger {
     pub fn late_shares(&self) -> u64 {
         self.late_shares
     }
+}
+
+/// The seed's merger: [`WindowResult`]s out.
+impl Merger<Aggregate> {
+    /// Takes one record of the log; returns the results it completes or revises, oldest first.
+    pub fn on_record(&mut self, record: &MergeRecord) -> Vec<WindowResult> {
+        self.record_with(record, seed_result)
+    }
+
+    /// A partition's share of a window.
+    pub fn on_share(&mut self, partition: u32, share: &WindowShare) -> Vec<WindowResult> {
+        self.on_record(&MergeRecord::Share { partition, share: share.clone() })
+    }
+
+    /// What an idle partition's open window holds, until the partition's own share replaces it.
+    pub fn on_provisional(&mut self, partition: u32, share: &WindowShare) -> Vec<WindowResult> {
+        self.on_record(&MergeRecord::Provisional { partition, share: share.clone() })
+    }
+
+    /// A partition's clock moved on.
+    pub fn on_progress(&mut self, progress: &PartitionProgress) -> Vec<WindowResult> {
+        self.on_record(&MergeRecord::Progress(*progress))
+    }
+}
+
+fn seed_result(start: i64, end: i64, revision: u32, total: Aggregate) -> WindowResult {
+    let mut result = WindowResult::from_aggregate(EventTime(start), EventTime(end), &total);
+    result.revision = revision;
+    result
 }
 
 #[cfg(test)]

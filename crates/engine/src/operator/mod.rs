@@ -6,13 +6,19 @@
 //! readings that arrived during it. [`EventTimeWindows`] cuts windows on the readings' own event
 //! times and closes them with watermarks, so its final results depend only on the input.
 //!
+//! Both are generic over what a window holds ([`Contents`]): the seed's [`Aggregate`], or a
+//! query's groups ([`crate::query`]).
+//!
 //! The pipeline drives whichever one a run uses through [`Operator`] alone and never asks which
 //! it is: every rule that differs between the two (batches count rejections, windows do not; a
 //! batch is emitted when a rebalance takes partitions away, windows are not; what a clean stop
 //! emits) lives here, next to its tests.
 
 mod batches;
+mod contents;
 mod partitions;
+mod seed;
+mod slices;
 mod windows;
 
 use std::collections::BTreeMap;
@@ -20,7 +26,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use batches::MicroBatches;
+pub use contents::Contents;
 pub use partitions::PartitionWindows;
+pub use slices::Slices;
 pub use windows::{Admission, EventTimeConfig, EventTimeWindows, WindowShare};
 
 use crate::aggregate::Aggregate;

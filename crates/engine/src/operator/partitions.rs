@@ -11,27 +11,31 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::contents::Contents;
 use super::windows::{Admission, EventTimeConfig, EventTimeWindows, WindowShare};
+use crate::aggregate::Aggregate;
 use crate::reading::{EventTime, Reading, STATE_COUNT};
 use crate::watermark::PartitionClock;
 
-/// One operator per owned partition, and the shares they completed, waiting to be published.
+/// One operator per owned partition, and the shares they completed, waiting to be published;
+/// each window holds `C` (the seed's [`Aggregate`] unless said otherwise).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PartitionWindows {
+#[serde(bound = "C: Contents")]
+pub struct PartitionWindows<C: Contents = Aggregate> {
     config: EventTimeConfig,
     /// When an owner may call a caught-up partition idle (its operator ignores idleness).
     idle_timeout: Option<i64>,
-    partitions: BTreeMap<u32, EventTimeWindows>,
+    partitions: BTreeMap<u32, EventTimeWindows<C>>,
     /// Shares completed and not yet taken for publishing.
     #[serde(skip)]
-    shares: Vec<(u32, WindowShare)>,
+    shares: Vec<(u32, WindowShare<C>)>,
     /// Per partition, the position up to which its state is saved where a new owner finds it.
     saved: BTreeMap<u32, i64>,
 }
 
-impl PartitionWindows {
+impl<C: Contents> PartitionWindows<C> {
     /// Owners of no partition yet, cutting windows by `config` (whose idle timeout is ignored).
-    pub fn new(config: EventTimeConfig) -> PartitionWindows {
+    pub fn new(config: EventTimeConfig) -> PartitionWindows<C> {
         let idle_timeout = config.idle_timeout;
         let config = EventTimeConfig { idle_timeout: None, ..config };
         PartitionWindows {
@@ -48,18 +52,20 @@ impl PartitionWindows {
         EventTimeConfig { idle_timeout: self.idle_timeout, ..self.config }
     }
 
-    /// Counts `reading` from `partition` at `position` into that partition's windows.
+    /// Counts `input` at event time `t` from `partition` at `position` into that partition's
+    /// windows.
     #[inline]
-    pub fn on_reading(
+    pub fn on_input(
         &mut self,
         partition: u32,
         position: i64,
-        reading: &Reading<'_>,
+        t: i64,
+        input: &C::Input<'_>,
         now: EventTime,
-    ) -> Admission {
+    ) -> (Admission, Option<C::Added>) {
         let config = self.config;
         let windows = self.partitions.entry(partition).or_insert_with(|| EventTimeWindows::new(config));
-        windows.on_reading(partition, position, reading, now)
+        windows.on_input(partition, position, t, input, now)
     }
 
     /// Completes what each partition's own watermark has passed; the shares wait in
@@ -74,7 +80,7 @@ impl PartitionWindows {
     /// what its open windows hold (those changed since last asked): the merger counts them when
     /// idleness, not the partition's own watermark, closes a window. They never change the
     /// partition's own decisions, so a new owner still computes the same shares.
-    pub fn provisional(&mut self, now: EventTime) -> Vec<(u32, WindowShare)> {
+    pub fn provisional(&mut self, now: EventTime) -> Vec<(u32, WindowShare<C>)> {
         let mut provisional = Vec::new();
         let timeout = self.idle_timeout;
         for (&partition, windows) in self.partitions.iter_mut() {
@@ -86,7 +92,7 @@ impl PartitionWindows {
     }
 
     /// The shares completed since the last call, per partition in completion order.
-    pub fn take_shares(&mut self) -> Vec<(u32, WindowShare)> {
+    pub fn take_shares(&mut self) -> Vec<(u32, WindowShare<C>)> {
         std::mem::take(&mut self.shares)
     }
 
@@ -107,13 +113,13 @@ impl PartitionWindows {
     }
 
     /// Takes over `partition` from its saved state, which covers its input before `position`.
-    pub fn restore(&mut self, partition: u32, windows: EventTimeWindows, position: i64) {
+    pub fn restore(&mut self, partition: u32, windows: EventTimeWindows<C>, position: i64) {
         self.partitions.insert(partition, windows);
         self.saved.insert(partition, position);
     }
 
     /// The state of `partition`, to save for whoever owns it next.
-    pub fn state(&self, partition: u32) -> Option<&EventTimeWindows> {
+    pub fn state(&self, partition: u32) -> Option<&EventTimeWindows<C>> {
         self.partitions.get(&partition)
     }
 
@@ -139,7 +145,7 @@ impl PartitionWindows {
     /// as it is, so it never closes a window with a partition whose contents it has not seen.
     pub fn clocks(&self, now: EventTime) -> Vec<(u32, PartitionClock)> {
         let timeout = self.idle_timeout;
-        let clock = |(&p, w): (&u32, &EventTimeWindows)| {
+        let clock = |(&p, w): (&u32, &EventTimeWindows<C>)| {
             let clock = w.watermarks().partitions().get(&p)?;
             Some((p, PartitionClock { caught_up: is_idle(w, p, timeout, now), ..*clock }))
         };
@@ -152,10 +158,36 @@ impl PartitionWindows {
         self.partitions.keys().map(|&p| (p, self.saved.get(&p).copied().unwrap_or(0))).collect()
     }
 
-    /// The lowest partition watermark, windows held and late readings over owned partitions.
-    pub fn live(&self) -> (Option<EventTime>, u64, [u64; STATE_COUNT]) {
+    /// The lowest partition watermark and the windows held over owned partitions.
+    pub fn watermark_and_windows(&self) -> (Option<EventTime>, u64) {
         let watermark = self.partitions.values().filter_map(|w| w.watermark()).min();
         let open = self.partitions.values().map(|w| w.open_windows() as u64).sum();
+        (watermark, open)
+    }
+
+    /// Each owned partition's windows.
+    pub fn partitions(&self) -> impl Iterator<Item = (u32, &EventTimeWindows<C>)> {
+        self.partitions.iter().map(|(&p, w)| (p, w))
+    }
+}
+
+/// The seed's owners: readings in.
+impl PartitionWindows<Aggregate> {
+    /// Counts `reading` from `partition` at `position` into that partition's windows.
+    #[inline]
+    pub fn on_reading(
+        &mut self,
+        partition: u32,
+        position: i64,
+        reading: &Reading<'_>,
+        now: EventTime,
+    ) -> Admission {
+        self.on_input(partition, position, reading.event_time.as_micros(), reading, now).0
+    }
+
+    /// The lowest partition watermark, windows held and late readings over owned partitions.
+    pub fn live(&self) -> (Option<EventTime>, u64, [u64; STATE_COUNT]) {
+        let (watermark, open) = self.watermark_and_windows();
         let mut late = [0; STATE_COUNT];
         for windows in self.partitions.values() {
             for (total, n) in late.iter_mut().zip(windows.late_by_state()) {
@@ -168,7 +200,12 @@ impl PartitionWindows {
 
 /// True when the owner of `partition` may call it idle at `now`: caught up and silent for the idle
 /// timeout.
-fn is_idle(windows: &EventTimeWindows, partition: u32, timeout: Option<i64>, now: EventTime) -> bool {
+fn is_idle<C: Contents>(
+    windows: &EventTimeWindows<C>,
+    partition: u32,
+    timeout: Option<i64>,
+    now: EventTime,
+) -> bool {
     let Some(timeout) = timeout else { return false };
     windows
         .watermarks()

@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use std::hash::BuildHasherDefault;
-
-use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::{Aggregate, IdHasher};
+use super::contents::Contents;
+use super::slices::{Part, Slice, Slices};
+use crate::aggregate::Aggregate;
 use crate::reading::{EventTime, Reading, STATE_COUNT};
 use crate::result::WindowResult;
 use crate::watermark::Watermarks;
@@ -30,19 +29,30 @@ pub struct EventTimeConfig {
     pub idle_timeout: Option<i64>,
 }
 
+impl EventTimeConfig {
+    /// True when a reading at event time `t` is too far ahead of processing time `now` to count
+    /// (or to move the watermark).
+    #[inline]
+    pub fn too_far_ahead(&self, t: i64, now: EventTime) -> bool {
+        self.max_skew.is_some_and(|skew| t > now.as_micros().saturating_add(skew))
+    }
+}
+
 /// One window's exact contents from one operator (in scale-out, one input partition's): what a
 /// merger needs to compute the window over every partition, and the revision that orders shares
 /// of the same window from the same partition.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct WindowShare {
+#[serde(bound = "C: Contents")]
+pub struct WindowShare<C = Aggregate> {
     /// Window start (µs, inclusive).
     pub start: i64,
     /// Window end (µs, exclusive).
     pub end: i64,
     /// 0 for the window's first final share; each update by late readings adds one.
     pub revision: u32,
-    /// Everything counted in the window.
-    pub aggregate: Aggregate,
+    /// Everything counted in the window (the name is the seed's: its contents are an
+    /// [`Aggregate`]).
+    pub aggregate: C,
 }
 
 /// What became of a reading.
@@ -67,35 +77,9 @@ struct OpenWindow {
     changed_since_partial: bool,
 }
 
-/// Readings of one slice that count in the same windows.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct Part {
-    aggregate: Aggregate,
-    /// Every window holding this part has been marked changed (final and partial) since the part
-    /// last changed: the next reading need not mark them again. Cleared when one of them is taken,
-    /// so that a reading marks each window once per emission, not once per reading.
-    marked: bool,
-}
-
-/// The readings between two consecutive window boundaries: each reading updates exactly one slice,
-/// and a window is the exact merge of the slices it spans.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct Slice {
-    /// Readings counted in every window over the slice.
-    all: Part,
-    /// Readings counted only in the later windows over the slice, by the first window start they
-    /// count in: their own partition's watermark had passed the earlier windows' closing while
-    /// the overall watermark had not (sliding windows only, and rare).
-    later: Vec<(i64, Part)>,
-    /// Per partition, the position of the first reading not yet covered by a final emission of
-    /// every window over the slice: input before it may be acknowledged, input from it on must be
-    /// read again after a crash.
-    pending: BTreeMap<u32, i64>,
-}
-
-impl Slice {
+impl<C: Contents> Slice<C> {
     /// The part for readings counting in windows from `from` on (`first`: the slice's earliest).
-    fn part(&mut self, from: i64, first: i64) -> &mut Part {
+    fn part(&mut self, from: i64, first: i64) -> &mut Part<C> {
         if from == first {
             return &mut self.all;
         }
@@ -110,87 +94,9 @@ impl Slice {
     }
 
     /// The parts the window starting at `start` holds.
-    fn parts_in(&mut self, start: i64) -> impl Iterator<Item = &mut Part> {
+    fn parts_in(&mut self, start: i64) -> impl Iterator<Item = &mut Part<C>> {
         let later = self.later.iter_mut().filter(move |(from, _)| *from <= start).map(|(_, part)| part);
         std::iter::once(&mut self.all).chain(later)
-    }
-}
-
-/// Sensor and state index, for [`Running`].
-type SensorState = (u64, u8);
-
-/// For sliding windows: the distinct (sensor, state) pairs of the `all` parts of one window's
-/// slices, each with the number of those slices that hold it. The next window shares all but a
-/// few slices with the last, so moving this to it (taking out the slices it leaves, adding those
-/// it enters) costs the sensors of those few slices, where merging every slice's sensors would
-/// cost those of all of them; and unlike a union, counts can be taken out again.
-#[derive(Clone, Debug, Default)]
-struct Running {
-    /// The window start whose slices are counted (`None`: nothing counted).
-    start: Option<i64>,
-    counts: HashMap<SensorState, u32, BuildHasherDefault<IdHasher>>,
-}
-
-impl Running {
-    /// Counts the (sensor, state) pairs of `aggregate` once more.
-    fn add(&mut self, aggregate: &Aggregate) {
-        for (sensor, mask) in aggregate.sensor_masks() {
-            self.add_new(sensor, mask);
-        }
-    }
-
-    /// Counts the states in `mask` of `sensor` once more (new to one of the counted slices).
-    fn add_new(&mut self, sensor: u64, mask: u64) {
-        let mut bits = mask;
-        while bits != 0 {
-            *self.counts.entry((sensor, bits.trailing_zeros() as u8)).or_insert(0) += 1;
-            bits &= bits - 1;
-        }
-    }
-
-    /// Counts the (sensor, state) pairs of `aggregate` once less.
-    fn remove(&mut self, aggregate: &Aggregate) {
-        for (sensor, mask) in aggregate.sensor_masks() {
-            let mut bits = mask;
-            while bits != 0 {
-                let key = (sensor, bits.trailing_zeros() as u8);
-                if let Some(count) = self.counts.get_mut(&key) {
-                    *count -= 1;
-                    if *count == 0 {
-                        self.counts.remove(&key);
-                    }
-                }
-                bits &= bits - 1;
-            }
-        }
-    }
-
-    /// True when the slice starting at `slice_start` is one of those counted.
-    fn counts_slice(&self, spec: WindowSpec, slice_start: i64) -> bool {
-        self.start.is_some_and(|start| start <= slice_start && slice_start < spec.end(start))
-    }
-
-    /// Moves the count to the window starting at `start`: slices it no longer spans out, slices
-    /// it newly spans in (everything anew when the two windows share none).
-    fn move_to(&mut self, slices: &BTreeMap<i64, Slice>, spec: WindowSpec, start: i64) {
-        let end = spec.end(start);
-        let parts = |from: i64, to: i64| slices.range(from..to).map(|(_, slice)| &slice.all.aggregate);
-        match self.start {
-            Some(was) if was == start => {}
-            Some(was) if was < start && start < spec.end(was) => {
-                parts(was, start).for_each(|a| self.remove(a));
-                parts(spec.end(was), end).for_each(|a| self.add(a));
-            }
-            Some(was) if start < was && was < end => {
-                parts(end, spec.end(was)).for_each(|a| self.remove(a));
-                parts(start, was).for_each(|a| self.add(a));
-            }
-            _ => {
-                self.counts.clear();
-                parts(start, end).for_each(|a| self.add(a));
-            }
-        }
-        self.start = Some(start);
     }
 }
 
@@ -206,67 +112,105 @@ impl Running {
 ///   revision; it is forgotten once the watermark passes its end plus the allowed lateness.
 ///
 /// Readings are kept in slices (see [`crate::window`]): a reading updates the one slice it falls
-/// in, whatever the overlap, and a window's aggregate is merged from its slices when it is
-/// emitted. Merging is exact (see [`crate::aggregate`]), so the results are bit for bit those of
-/// adding every reading to every window. A slice is forgotten with the last window over it.
-/// Sliding windows take their distinct sensors from a count kept across windows (`Running`),
-/// so that emitting one costs the sensors of the slices it enters and leaves, not of all it spans.
+/// in, whatever the overlap, and a window's contents are merged from its slices when it is
+/// emitted. Merging is exact (see [`Contents`]), so the results are bit for bit those of adding
+/// every reading to every window. A slice is forgotten with the last window over it. What a
+/// window holds is `C` (the seed's [`Aggregate`] unless said otherwise): the seed's sliding
+/// windows take their distinct sensors from a count kept across windows (its
+/// [`Contents::Carry`]), so that emitting one costs the sensors of the slices it enters and
+/// leaves, not of all it spans.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EventTimeWindows {
+#[serde(bound = "C: Contents")]
+pub struct EventTimeWindows<C: Contents = Aggregate> {
     config: EventTimeConfig,
     windows: BTreeMap<i64, OpenWindow>,
     /// By slice start.
-    slices: BTreeMap<i64, Slice>,
+    slices: BTreeMap<i64, Slice<C>>,
     watermarks: Watermarks,
-    #[serde(with = "crate::state::array")]
-    late_by_state: [u64; STATE_COUNT],
-    /// Sliding windows: the sensors of the last window combined (rebuilt after a restore).
+    /// Inputs late for all their windows (the seed: by state).
+    #[serde(rename = "late_by_state")]
+    late: C::Late,
+    /// State kept across sliding windows' emissions (rebuilt after a restore).
     #[serde(skip)]
-    running: Running,
+    carry: C::Carry,
+    /// The slice of the last reading, its end, and its place: readings come in runs within
+    /// one slice, which then need no division to place.
+    #[serde(skip)]
+    placed: Option<(i64, i64, Place)>,
 }
 
-impl EventTimeWindows {
+impl<C: Contents> EventTimeWindows<C> {
     /// An operator with no windows yet.
-    pub fn new(config: EventTimeConfig) -> EventTimeWindows {
+    pub fn new(config: EventTimeConfig) -> EventTimeWindows<C> {
         EventTimeWindows {
             config,
             windows: BTreeMap::new(),
             slices: BTreeMap::new(),
             watermarks: Watermarks::new(config.max_delay, config.idle_timeout),
-            late_by_state: [0; STATE_COUNT],
-            running: Running::default(),
+            late: C::Late::default(),
+            carry: C::Carry::default(),
+            placed: None,
         }
     }
 
-    /// Counts `reading`, read from `partition` at `position` (an offset or line number) at
-    /// processing time `now`, into its windows.
-    pub fn on_reading(
+    /// Counts `input` at event time `t`, read from `partition` at `position` (an offset or line
+    /// number) at processing time `now`, into its windows; with what adding it reported, when it
+    /// was added.
+    #[inline]
+    pub fn on_input(
         &mut self,
         partition: u32,
         position: i64,
-        reading: &Reading<'_>,
+        t: i64,
+        input: &C::Input<'_>,
         now: EventTime,
-    ) -> Admission {
-        let t = reading.event_time.as_micros();
-        if self.config.max_skew.is_some_and(|skew| t > now.as_micros().saturating_add(skew)) {
-            return Admission::Future;
+    ) -> (Admission, Option<C::Added>) {
+        if self.config.too_far_ahead(t, now) {
+            return (Admission::Future, None);
         }
-        let own = self.watermarks.partition(partition).unwrap_or(i64::MIN);
-        let horizon = own.max(self.watermarks.global());
-        let place = self.config.window.place(t);
-        let counted = match self.first_open_window(t, place.first_start, horizon) {
-            Some(from) => {
-                self.count(partition, position, reading, place, from);
-                true
-            }
-            None => false,
-        };
+        let horizon = self.watermarks.horizon(partition);
+        let counted = self.on_input_at(partition, position, t, input, horizon);
         self.watermarks.observe(partition, t, now.as_micros());
-        if counted {
-            Admission::Counted
-        } else {
-            self.late_by_state[reading.state.index()] += 1;
-            Admission::Late
+        counted
+    }
+
+    /// [`EventTimeWindows::on_input`] for operators that share one input's watermarks (a run's
+    /// queries): the caller judges the skew, passes the lateness `horizon` (the reading's
+    /// partition watermark before it, or the overall one if later: [`Watermarks::horizon`]) and
+    /// observes the reading itself; these windows' own watermarks stay unused.
+    #[inline]
+    pub fn on_input_at(
+        &mut self,
+        partition: u32,
+        position: i64,
+        t: i64,
+        input: &C::Input<'_>,
+        horizon: i64,
+    ) -> (Admission, Option<C::Added>) {
+        let place = self.place(t);
+        let added = self
+            .first_open_window(t, place.first_start, horizon)
+            .map(|from| self.count(partition, position, input, place, from));
+        match added {
+            Some(added) => (Admission::Counted, Some(added)),
+            None => {
+                C::count_late(&mut self.late, input);
+                (Admission::Late, None)
+            }
+        }
+    }
+
+    /// Where `t` lies (see [`WindowSpec::place`]), from the last reading's slice if it is there.
+    #[inline]
+    fn place(&mut self, t: i64) -> Place {
+        match self.placed {
+            Some((from, to, place)) if from <= t && t < to => place,
+            _ => {
+                let spec = self.config.window;
+                let place = spec.place(t);
+                self.placed = Some((place.slice, spec.slice_end(place.slice), place));
+                place
+            }
         }
     }
 
@@ -285,21 +229,28 @@ impl EventTimeWindows {
         spec.starts_of(t).take_while(|&start| open(start)).last()
     }
 
-    /// Adds `reading` to its slice, in the part for windows from `from` on, and marks those
+    /// Adds `input` to its slice, in the part for windows from `from` on, and marks those
     /// windows changed unless the part already did since they were last taken.
     #[inline]
-    fn count(&mut self, partition: u32, position: i64, reading: &Reading<'_>, place: Place, from: i64) {
+    fn count(
+        &mut self,
+        partition: u32,
+        position: i64,
+        input: &C::Input<'_>,
+        place: Place,
+        from: i64,
+    ) -> C::Added {
         let slice = self.slices.entry(place.slice).or_default();
         slice.pending.entry(partition).or_insert(position);
         let all = from == place.first_start;
         let part = slice.part(from, place.first_start);
-        let new = part.aggregate.add_reporting_new(reading);
-        // A late reading into a slice of the window counted in `running` keeps it exact.
-        if new != 0 && all && self.running.counts_slice(self.config.window, place.slice) {
-            self.running.add_new(reading.sensor.0, new);
+        let added = part.contents.add(input);
+        // A late reading into a slice of the window the carry counts keeps it exact.
+        if all {
+            C::carry_added(&mut self.carry, self.config.window, place.slice, input, added);
         }
         if part.marked {
-            return;
+            return added;
         }
         part.marked = true;
         for start in self.config.window.starts_of(place.slice).take_while(|&start| start >= from) {
@@ -307,6 +258,7 @@ impl EventTimeWindows {
             window.changed = true;
             window.changed_since_partial = true;
         }
+        added
     }
 
     /// Input partitions assigned to this operator at processing time `now` (see
@@ -322,87 +274,82 @@ impl EventTimeWindows {
         self.watermarks.caught_up(partition);
     }
 
-    /// Advances the watermark to processing time `now` and returns the windows it completes
-    /// (final), and windows updated by late readings (next revision), oldest first.
-    pub fn on_advance(&mut self, now: EventTime) -> Vec<WindowResult> {
+    /// Advances the watermark to processing time `now`; each window it completes (final), and
+    /// each window updated by late readings (next revision), oldest first, as `emit` makes it
+    /// from its start, revision and contents.
+    pub fn advance_with<T>(&mut self, now: EventTime, emit: impl FnMut(i64, u32, C) -> T) -> Vec<T> {
         let watermark = self.watermarks.advance(now.as_micros());
-        self.emit_complete(watermark)
+        self.complete(watermark, emit)
     }
 
-    /// End of input: every window is complete.
-    pub fn on_end(&mut self) -> Vec<WindowResult> {
-        self.emit_complete(i64::MAX)
+    /// End of input: every window is complete (see [`EventTimeWindows::advance_with`]).
+    pub fn end_with<T>(&mut self, emit: impl FnMut(i64, u32, C) -> T) -> Vec<T> {
+        self.complete(i64::MAX, emit)
     }
 
-    /// Early, partial results for open windows that changed since their last partial result.
-    pub fn on_early(&mut self) -> Vec<WindowResult> {
-        let spec = self.config.window;
-        self.open_changed(|start, aggregate| {
-            let mut result = window_result(spec, start, aggregate);
-            result.is_final = false;
-            result
-        })
+    /// What `watermark` (of watermarks kept by the caller: see
+    /// [`EventTimeWindows::on_input_at`]) completes or revises, as
+    /// [`EventTimeWindows::advance_with`] gives it.
+    pub fn complete_at<T>(&mut self, watermark: i64, emit: impl FnMut(i64, u32, C) -> T) -> Vec<T> {
+        self.complete(watermark, emit)
     }
 
-    /// Like [`EventTimeWindows::on_early`], as shares (revision 0): what the open windows hold now.
-    pub fn on_early_shares(&mut self) -> Vec<WindowShare> {
-        let spec = self.config.window;
-        self.open_changed(|start, aggregate| WindowShare {
-            start,
-            end: spec.end(start),
-            revision: 0,
-            aggregate: aggregate.clone(),
-        })
-    }
-
-    /// Each open window changed since it was last taken this way, as `take` makes it.
-    fn open_changed<T>(&mut self, mut take: impl FnMut(i64, &Aggregate) -> T) -> Vec<T> {
-        let spec = self.config.window;
+    /// Each open window changed since it was last taken this way (early, partial results), as
+    /// `take` makes it from its start and contents.
+    pub fn early_with<T>(&mut self, take: impl FnMut(i64, C) -> T) -> Vec<T> {
         let watermark = self.watermarks.global();
+        self.early_at(watermark, take)
+    }
+
+    /// [`EventTimeWindows::early_with`] at a `watermark` kept by the caller.
+    pub fn early_at<T>(&mut self, watermark: i64, mut take: impl FnMut(i64, C) -> T) -> Vec<T> {
+        let spec = self.config.window;
         let mut taken = Vec::new();
         for (&start, window) in self.windows.iter_mut() {
             if spec.end(start) > watermark && window.changed_since_partial {
                 window.changed_since_partial = false;
-                taken.push(take(start, &combine(&mut self.slices, &mut self.running, spec, start)));
+                taken.push(take(start, combine(&mut self.slices, &mut self.carry, spec, start)));
             }
         }
         taken
     }
 
-    fn emit_complete(&mut self, watermark: i64) -> Vec<WindowResult> {
+    /// Like [`EventTimeWindows::early_with`], as shares (revision 0): what the open windows hold now.
+    pub fn on_early_shares(&mut self) -> Vec<WindowShare<C>> {
         let spec = self.config.window;
-        self.complete(watermark, |start, revision, aggregate| {
-            let mut result = window_result(spec, start, aggregate);
-            result.revision = revision;
-            result
+        self.early_with(|start, aggregate| WindowShare {
+            start,
+            end: spec.end(start),
+            revision: 0,
+            aggregate,
         })
     }
 
-    /// Like [`EventTimeWindows::on_advance`], but each completed window comes as its exact,
+    /// Like [`EventTimeWindows::advance_with`], but each completed window comes as its exact,
     /// mergeable share (scale-out: owners of input partitions publish these, a merger sums them).
-    pub fn on_advance_shares(&mut self, now: EventTime) -> Vec<WindowShare> {
+    pub fn on_advance_shares(&mut self, now: EventTime) -> Vec<WindowShare<C>> {
         let watermark = self.watermarks.advance(now.as_micros());
         self.shares(watermark)
     }
 
     /// End of input, as shares: every window is complete.
-    pub fn on_end_shares(&mut self) -> Vec<WindowShare> {
+    pub fn on_end_shares(&mut self) -> Vec<WindowShare<C>> {
         self.shares(i64::MAX)
     }
 
-    fn shares(&mut self, watermark: i64) -> Vec<WindowShare> {
+    fn shares(&mut self, watermark: i64) -> Vec<WindowShare<C>> {
         let spec = self.config.window;
         self.complete(watermark, |start, revision, aggregate| WindowShare {
             start,
             end: spec.end(start),
             revision,
-            aggregate: aggregate.clone(),
+            aggregate,
         })
     }
 
     /// Emits every window the watermark completes that changed since its last emission (as
     /// `emit` makes it, with its revision), then forgets windows past the allowed lateness.
-    fn complete<T>(&mut self, watermark: i64, mut emit: impl FnMut(i64, u32, &Aggregate) -> T) -> Vec<T> {
+    fn complete<T>(&mut self, watermark: i64, mut emit: impl FnMut(i64, u32, C) -> T) -> Vec<T> {
         let spec = self.config.window;
         let mut emitted = Vec::new();
         for (&start, window) in self.windows.iter_mut() {
@@ -413,10 +360,18 @@ impl EventTimeWindows {
                 continue;
             }
             let revision = window.emitted.map_or(0, |r| r + 1);
-            emitted.push(emit(start, revision, &combine(&mut self.slices, &mut self.running, spec, start)));
+            emitted.push(emit(start, revision, combine(&mut self.slices, &mut self.carry, spec, start)));
             window.emitted = Some(revision);
             window.changed = false;
         }
+        self.forget(watermark);
+        emitted
+    }
+
+    /// Unpins slices whose every window has been emitted, and forgets windows and slices past
+    /// the allowed lateness at `watermark`.
+    fn forget(&mut self, watermark: i64) {
+        let spec = self.config.window;
         // A slice's readings are covered once the last window over it has been emitted: windows
         // complete in end order, so every earlier one over it has been too.
         for (&slice_start, slice) in self.slices.iter_mut() {
@@ -431,12 +386,10 @@ impl EventTimeWindows {
         // A slice is needed while the last window over it may still be emitted.
         let slices_before = self.slices.len();
         self.slices.retain(|&slice_start, _| !closed(spec.last_start(slice_start)));
-        let first_kept = self.slices.keys().next().copied().unwrap_or(i64::MAX);
-        if self.slices.len() < slices_before && self.running.start.is_some_and(|start| start < first_kept) {
-            // Some slice it counted may be gone: count anew next time.
-            self.running = Running::default();
+        if self.slices.len() < slices_before {
+            let first_kept = self.slices.keys().next().copied().unwrap_or(i64::MAX);
+            C::carry_forget(&mut self.carry, first_kept);
         }
-        emitted
     }
 
     /// The watermarks, per partition and overall.
@@ -478,9 +431,63 @@ impl EventTimeWindows {
         self.slices.len()
     }
 
+    /// Each slice's contents, by slice start: every part (readings for all windows over the
+    /// slice, then those late for some) — what memory the operator holds.
+    pub fn slice_contents(&self) -> impl Iterator<Item = (i64, &C)> {
+        self.slices.iter().flat_map(|(&start, slice)| {
+            std::iter::once(&slice.all.contents)
+                .chain(slice.later.iter().map(|(_, part)| &part.contents))
+                .map(move |contents| (start, contents))
+        })
+    }
+
+    /// Inputs late for all their windows so far.
+    pub fn late(&self) -> &C::Late {
+        &self.late
+    }
+}
+
+/// The seed's windows: readings in, [`WindowResult`]s out.
+impl EventTimeWindows<Aggregate> {
+    /// Counts `reading`, read from `partition` at `position` (an offset or line number) at
+    /// processing time `now`, into its windows.
+    #[inline]
+    pub fn on_reading(
+        &mut self,
+        partition: u32,
+        position: i64,
+        reading: &Reading<'_>,
+        now: EventTime,
+    ) -> Admission {
+        self.on_input(partition, position, reading.event_time.as_micros(), reading, now).0
+    }
+
+    /// Advances the watermark to processing time `now` and returns the windows it completes
+    /// (final), and windows updated by late readings (next revision), oldest first.
+    pub fn on_advance(&mut self, now: EventTime) -> Vec<WindowResult> {
+        let spec = self.config.window;
+        self.advance_with(now, |start, revision, aggregate| final_result(spec, start, revision, &aggregate))
+    }
+
+    /// End of input: every window is complete.
+    pub fn on_end(&mut self) -> Vec<WindowResult> {
+        let spec = self.config.window;
+        self.end_with(|start, revision, aggregate| final_result(spec, start, revision, &aggregate))
+    }
+
+    /// Early, partial results for open windows that changed since their last partial result.
+    pub fn on_early(&mut self) -> Vec<WindowResult> {
+        let spec = self.config.window;
+        self.early_with(|start, aggregate| {
+            let mut result = window_result(spec, start, &aggregate);
+            result.is_final = false;
+            result
+        })
+    }
+
     /// Late readings so far, by state index.
     pub fn late_by_state(&self) -> &[u64; STATE_COUNT] {
-        &self.late_by_state
+        &self.late.0
     }
 }
 
@@ -488,33 +495,22 @@ fn window_result(spec: WindowSpec, start: i64, aggregate: &Aggregate) -> WindowR
     WindowResult::from_aggregate(EventTime(start), EventTime(spec.end(start)), aggregate)
 }
 
-/// The aggregate of the window starting at `start`: the exact merge of the parts it holds in the
+fn final_result(spec: WindowSpec, start: i64, revision: u32, aggregate: &Aggregate) -> WindowResult {
+    let mut result = window_result(spec, start, aggregate);
+    result.revision = revision;
+    result
+}
+
+/// The contents of the window starting at `start`: the exact merge of the parts it holds in the
 /// slices it spans. Those parts are taken: the next reading into one marks its windows again.
-fn combine(
-    slices: &mut BTreeMap<i64, Slice>,
-    running: &mut Running,
+fn combine<C: Contents>(
+    slices: &mut BTreeMap<i64, Slice<C>>,
+    carry: &mut C::Carry,
     spec: WindowSpec,
     start: i64,
-) -> Aggregate {
+) -> C {
     for slice in slices.range_mut(start..spec.end(start)).map(|(_, slice)| slice) {
         slice.parts_in(start).for_each(|part| part.marked = false);
     }
-    if spec.size() == spec.slide() {
-        // Tumbling: one slice, one window.
-        return slices.get(&start).map(|slice| slice.all.aggregate.clone()).unwrap_or_default();
-    }
-    running.move_to(slices, spec, start);
-    let mut combined = Aggregate::default();
-    combined.reserve_sensors(running.counts.len());
-    for slice in slices.range(start..spec.end(start)).map(|(_, slice)| slice) {
-        combined.merge_numbers(&slice.all.aggregate);
-        // Readings late for the earlier windows over the slice: few, merged as they are.
-        for (_, part) in slice.later.iter().filter(|(from, _)| *from <= start) {
-            combined.merge(&part.aggregate);
-        }
-    }
-    for &(sensor, state) in running.counts.keys() {
-        combined.mark(sensor, 1 << state);
-    }
-    combined
+    C::combine(Slices { spec, slices }, carry, start)
 }

@@ -48,13 +48,6 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Reading<'_>> {
     })
 }
 
-/// Powers of ten that are exact in an `f64`.
-const EXACT_POWERS_OF_TEN: [f64; 16] =
-    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
-
-/// Digits an `f64` holds exactly in its integer mantissa (10^15 < 2^53).
-const MAX_EXACT_DIGITS: usize = 15;
-
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
@@ -162,72 +155,12 @@ impl<'a> Cursor<'a> {
         self.bytes.get(start..end)
     }
 
-    /// A number in strict JSON grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-    ///
-    /// The usual form (`-?digits[.digits]`, at most 15 digits) is converted while it is scanned:
-    /// the digits make an integer exact in an `f64`, and dividing it by an exact power of ten
-    /// rounds once, correctly (Clinger's fast path), so the result is the general parser's. Longer
-    /// numbers and exponents go through the general float parser.
+    /// A number in strict JSON grammar, converted while it is scanned (see [`super::number`]).
     #[inline]
     fn number(&mut self) -> Option<f64> {
         self.skip_whitespace();
-        let start = self.pos;
-        let negative = self.eat(b'-');
-        let int_start = self.pos;
-        let mut mantissa = 0u64;
-        self.accumulate_digits(&mut mantissa);
-        let int_digits = self.pos - int_start;
-        // No digits, or a leading zero (`01`): not JSON.
-        if int_digits == 0 || (int_digits > 1 && self.bytes[int_start] == b'0') {
-            return None;
-        }
-        let mut fraction_digits = 0;
-        if self.eat(b'.') {
-            let fraction_start = self.pos;
-            self.accumulate_digits(&mut mantissa);
-            fraction_digits = self.pos - fraction_start;
-            if fraction_digits == 0 {
-                return None;
-            }
-        }
-        let exponent = matches!(self.bytes.get(self.pos), Some(b'e' | b'E'));
-        if !exponent && int_digits + fraction_digits <= MAX_EXACT_DIGITS {
-            let value = mantissa as f64 / EXACT_POWERS_OF_TEN[fraction_digits];
-            return Some(if negative { -value } else { value });
-        }
-        if exponent {
-            self.pos += 1;
-            if !self.eat(b'+') {
-                self.eat(b'-');
-            }
-            let exponent_start = self.pos;
-            self.accumulate_digits(&mut 0);
-            if self.pos == exponent_start {
-                return None;
-            }
-        }
-        // The grammar above is a subset of what Rust's float parser accepts, so this cannot fail;
-        // the bytes are ASCII digits and signs, hence UTF-8.
-        std::str::from_utf8(self.bytes.get(start..self.pos)?).ok()?.parse().ok()
-    }
-
-    /// Takes ASCII digits, folding them into `value` (wrapping: only used when there are few).
-    #[inline]
-    fn accumulate_digits(&mut self, value: &mut u64) {
-        while let Some(&b) = self.bytes.get(self.pos) {
-            let digit = b.wrapping_sub(b'0');
-            if digit > 9 {
-                break;
-            }
-            *value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
-            self.pos += 1;
-        }
-    }
-
-    #[inline]
-    fn eat(&mut self, byte: u8) -> bool {
-        let hit = self.bytes.get(self.pos) == Some(&byte);
-        self.pos += usize::from(hit);
-        hit
+        let (value, end) = super::number::scan(self.bytes, self.pos)?;
+        self.pos = end;
+        Some(value)
     }
 }

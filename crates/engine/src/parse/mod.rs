@@ -14,6 +14,7 @@
 
 mod fast;
 mod general;
+pub(crate) mod number;
 mod reject;
 
 pub use reject::{RejectReason, MAX_ABS_TEMPERATURE};

@@ -42,10 +42,13 @@ pub enum RejectReason {
     /// A valid reading that arrived after its windows were complete, beyond the allowed lateness
     /// (event-time mode).
     Late,
+    /// A query's reading whose group would exceed the query's group limit (`--max-groups`) in
+    /// its window: the group is not created. Queries only, so not in [`RejectReason::ALL`].
+    TooManyGroups,
 }
 
 impl RejectReason {
-    /// Every reason, in a fixed order (the order of output columns).
+    /// Every reason of the seed's analyses, in a fixed order (the order of output columns).
     pub const ALL: [RejectReason; 14] = [
         RejectReason::NotUtf8,
         RejectReason::Empty,
@@ -62,6 +65,17 @@ impl RejectReason {
         RejectReason::FutureTimestamp,
         RejectReason::Late,
     ];
+
+    /// Every reason, queries' included: [`RejectReason::ALL`], then those only queries give.
+    pub const EVERY: [RejectReason; 15] = {
+        let mut every = [RejectReason::TooManyGroups; 15];
+        let mut i = 0;
+        while i < RejectReason::ALL.len() {
+            every[i] = RejectReason::ALL[i];
+            i += 1;
+        }
+        every
+    };
 
     /// The reasons the parser gives (the first twelve); the others are decided by the event-time
     /// engine.
@@ -84,10 +98,12 @@ impl RejectReason {
             RejectReason::BadTimestamp => "bad_timestamp",
             RejectReason::FutureTimestamp => "future_timestamp",
             RejectReason::Late => "late",
+            RejectReason::TooManyGroups => "too_many_groups",
         }
     }
 
-    /// Position in [`RejectReason::ALL`], for per-reason counter arrays.
+    /// Position in [`RejectReason::EVERY`] (and [`RejectReason::ALL`]), for per-reason counter
+    /// arrays.
     pub fn index(self) -> usize {
         self as usize
     }
