@@ -11,7 +11,7 @@ pub use crate::alerts::AlertArgs;
 #[cfg(feature = "kafka")]
 use crate::kafka::KafkaArgs;
 use crate::mutants::Mutant;
-use crate::simulator::SEED_FLEET_SIZE;
+use crate::simulator::{Profile, SEED_FLEET_SIZE};
 pub use crate::sinks::store::{StoreArgs, StoreUrl};
 pub use crate::sinks::{OutputArgs, SinkArgs};
 pub use crate::sources::SourceArgs;
@@ -90,6 +90,11 @@ pub struct FleetArgs {
     /// Number of distinct sensors (the seed's guid scheme has 2,106; more extend it).
     #[arg(long, default_value_t = SEED_FLEET_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
     pub sensors: u32,
+    /// Which fleet: `seed` (the seed's temperature sensors, byte for byte) or `climate` (a mixed
+    /// fleet of temperature, humidity and climate sensors: temperature, humidity, pressure,
+    /// battery, the odd field missing or null).
+    #[arg(long, value_enum, default_value_t = Profile::Seed)]
+    pub profile: Profile,
     /// Emit readings out of event-time order, none displaced by more than this (the same
     /// readings as without it, only reordered).
     #[arg(long, value_parser = parse_duration)]

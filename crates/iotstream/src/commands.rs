@@ -99,7 +99,14 @@ fn simulator_config(fleet: &FleetArgs, clock: Clock, count: Option<u64>) -> Simu
         bound_micros: bound.as_micros().min(i64::MAX as u128) as i64,
         late_ratio: fleet.late_ratio,
     });
-    SimulatorConfig { seed: fleet.seed, sensors: fleet.sensors, clock, disorder, count }
+    SimulatorConfig {
+        seed: fleet.seed,
+        sensors: fleet.sensors,
+        profile: fleet.profile,
+        clock,
+        disorder,
+        count,
+    }
 }
 
 /// Turns windowing and stats flags into pipeline options, reporting every inconsistency at once.
