@@ -20,7 +20,7 @@ use crate::connectors::kafka::KafkaPublishArgs;
 use crate::connectors::mqtt::MqttPublishArgs;
 pub use crate::connectors::SinkArgs;
 pub use crate::connectors::SourceArgs;
-use crate::simulator::SEED_FLEET_SIZE;
+use crate::simulator::{Profile, SEED_FLEET_SIZE};
 pub use crate::store::{StoreArgs, StoreUrl};
 
 /// Real-time IoT sensor analytics: per-state temperature, message and sensor counts, live.
@@ -97,6 +97,11 @@ pub struct FleetArgs {
     /// Number of distinct sensors (the seed's guid scheme has 2,106; more extend it).
     #[arg(long, default_value_t = SEED_FLEET_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
     pub sensors: u32,
+    /// Which fleet: `seed` (the seed's temperature sensors, byte for byte) or `climate` (a mixed
+    /// fleet of temperature, humidity and climate sensors: temperature, humidity, pressure,
+    /// battery, the odd field missing or null).
+    #[arg(long, value_enum, default_value_t = Profile::Seed)]
+    pub profile: Profile,
     /// Emit readings out of event-time order, none displaced by more than this (the same
     /// readings as without it, only reordered).
     #[arg(long, value_parser = parse_positive_duration)]

@@ -8,14 +8,14 @@ use super::rng::Rng;
 pub const SEED_FLEET_SIZE: u32 = 9 * 9 * 26;
 
 /// The seed's average annual temperature of each state (°F), in [`STATE_CODES`] order.
-const BASE_TEMPERATURE: [f64; STATE_COUNT] = [
+pub(super) const BASE_TEMPERATURE: [f64; STATE_COUNT] = [
     26.6, 62.8, 60.4, 60.3, 59.4, 45.1, 49.0, 58.5, 55.3, 70.7, 63.5, 70.0, 47.8, 44.4, 51.8, 51.7, 54.3,
     55.6, 66.4, 47.9, 54.2, 41.0, 44.4, 41.2, 54.5, 63.4, 42.7, 59.0, 40.4, 48.8, 43.8, 52.7, 53.4, 49.9,
     45.4, 50.7, 59.6, 48.4, 48.8, 50.1, 62.4, 45.2, 57.6, 64.8, 48.6, 55.1, 42.9, 48.3, 43.1, 51.8, 42.0,
 ];
 
 /// Marks a sensor that has not reported yet.
-const UNSEEN: u8 = u8::MAX;
+pub(super) const UNSEEN: u8 = u8::MAX;
 
 /// One simulated reading before formatting.
 #[derive(Clone, Copy, Debug, PartialEq)]

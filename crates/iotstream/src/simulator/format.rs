@@ -11,6 +11,7 @@ use std::ops::Range;
 
 use iotstream_engine::EventTime;
 
+use super::climate::{self, ClimateReading};
 use super::fleet::{push_digits, state_code, write_guid, SimReading};
 
 /// Formats readings, caching the date-and-time text of the current second.
@@ -23,20 +24,43 @@ pub struct LineWriter {
 impl LineWriter {
     /// Appends one reading's line, with `\n`; returns where the guid is in `out`.
     pub(super) fn write(&mut self, out: &mut Vec<u8>, reading: &SimReading, at: EventTime) -> Range<usize> {
-        out.extend_from_slice(br#"{"guid":""#);
-        let guid_start = out.len();
-        write_guid(out, reading.sensor);
-        let guid = guid_start..out.len();
-        out.extend_from_slice(br#"","destination":"0-AAA12345678","state":""#);
-        out.extend_from_slice(state_code(reading.state).as_bytes());
-        out.extend_from_slice(br#"", "eventTime":""#);
-        self.write_time(out, at);
+        let guid = self.write_head(out, reading.sensor, reading.state, at);
         out.extend_from_slice(
             br#"Z", "payload":{"format":"urn:example:sensor:temp", "data":{"temperature":"#,
         );
         // Writing to a Vec cannot fail.
         let _ = write!(out, "{:.1}", reading.temperature);
         out.extend_from_slice(b"}}}\n");
+        guid
+    }
+
+    /// Appends one reading of the `climate` profile in the same envelope: its own format and
+    /// measurements under `payload`; returns where the guid is in `out`.
+    pub(super) fn write_climate(
+        &mut self,
+        out: &mut Vec<u8>,
+        reading: &ClimateReading,
+        at: EventTime,
+    ) -> Range<usize> {
+        let guid = self.write_head(out, reading.sensor, reading.state, at);
+        out.extend_from_slice(br#"Z", "payload":{"format":""#);
+        out.extend_from_slice(reading.format.urn().as_bytes());
+        out.extend_from_slice(br#"", "data":{"#);
+        climate::write_data(out, reading);
+        out.extend_from_slice(b"}}}\n");
+        guid
+    }
+
+    /// `{"guid":"…","destination":"…","state":"…", "eventTime":"…` up to the time's zone letter.
+    fn write_head(&mut self, out: &mut Vec<u8>, sensor: u32, state: u8, at: EventTime) -> Range<usize> {
+        out.extend_from_slice(br#"{"guid":""#);
+        let guid_start = out.len();
+        write_guid(out, sensor);
+        let guid = guid_start..out.len();
+        out.extend_from_slice(br#"","destination":"0-AAA12345678","state":""#);
+        out.extend_from_slice(state_code(state).as_bytes());
+        out.extend_from_slice(br#"", "eventTime":""#);
+        self.write_time(out, at);
         guid
     }
 

@@ -7,8 +7,11 @@
 //!
 //! What the seed lacks and this adds: a seeded generator (`xoshiro256++`, whose output is fixed by
 //! its specification, so a seed gives the same bytes on every build and machine), a simulated clock
-//! (`start + i · interval`) instead of the wall clock, and fleets larger than the seed's 2,106 guids.
+//! (`start + i · interval`) instead of the wall clock, fleets larger than the seed's 2,106 guids, and
+//! a second profile, `climate` ([`climate`]): a mixed fleet of temperature, humidity and climate
+//! sensors in the seed's envelope.
 
+pub mod climate;
 mod disorder;
 mod fleet;
 mod format;
@@ -20,6 +23,7 @@ use iotstream_engine::EventTime;
 
 use crate::clock::wall_clock_now;
 
+use climate::ClimateFleet;
 pub use disorder::DisorderConfig;
 use disorder::Reorder;
 use fleet::Fleet;
@@ -41,6 +45,22 @@ pub enum Clock {
     },
 }
 
+/// Which fleet to simulate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    /// The seed's fleet: temperature sensors only, byte for byte the seed's output.
+    #[default]
+    Seed,
+    /// A mixed fleet: temperature, humidity and climate sensors (see [`climate`]).
+    Climate,
+}
+
+/// The fleet model behind a profile.
+enum Model {
+    Seed(Fleet),
+    Climate(ClimateFleet),
+}
+
 /// What to simulate.
 #[derive(Clone, Debug)]
 pub struct SimulatorConfig {
@@ -48,6 +68,8 @@ pub struct SimulatorConfig {
     pub seed: Option<u64>,
     /// Number of distinct sensors that may report (the seed's scheme allows 2,106).
     pub sensors: u32,
+    /// Which fleet.
+    pub profile: Profile,
     /// Event-time source.
     pub clock: Clock,
     /// Emit readings out of order (the same readings as without it).
@@ -61,6 +83,7 @@ impl Default for SimulatorConfig {
         SimulatorConfig {
             seed: None,
             sensors: SEED_FLEET_SIZE,
+            profile: Profile::Seed,
             clock: Clock::Wall,
             disorder: None,
             count: None,
@@ -71,7 +94,7 @@ impl Default for SimulatorConfig {
 /// Generates readings one line at a time.
 pub struct Simulator {
     rng: Rng,
-    fleet: Fleet,
+    model: Model,
     clock: Clock,
     /// Readings generated (equals `produced` without disorder).
     generated: u64,
@@ -90,7 +113,10 @@ impl Simulator {
         let seed = config.seed.unwrap_or_else(rng::entropy_seed);
         Simulator {
             rng: Rng::new(seed),
-            fleet: Fleet::new(config.sensors),
+            model: match config.profile {
+                Profile::Seed => Model::Seed(Fleet::new(config.sensors)),
+                Profile::Climate => Model::Climate(ClimateFleet::new(config.sensors)),
+            },
             clock: config.clock,
             generated: 0,
             produced: 0,
@@ -140,11 +166,16 @@ impl Simulator {
 
     /// Makes the next reading in event-time order; returns its guid's place and its event time.
     fn generate(&mut self, out: &mut Vec<u8>) -> (Range<usize>, EventTime) {
-        let reading = self.fleet.next_reading(&mut self.rng);
         let event_time = self.event_time();
         self.generated += 1;
         self.latest_event_time = event_time.as_micros();
-        (self.writer.write(out, &reading, event_time), event_time)
+        let guid = match &mut self.model {
+            Model::Seed(fleet) => self.writer.write(out, &fleet.next_reading(&mut self.rng), event_time),
+            Model::Climate(fleet) => {
+                self.writer.write_climate(out, &fleet.next_reading(&mut self.rng), event_time)
+            }
+        };
+        (guid, event_time)
     }
 
     /// Appends `count` readings to `out`.

@@ -12,6 +12,7 @@ fn simulated(seed: u64, sensors: u32, count: u64) -> Vec<u8> {
     let config = SimulatorConfig {
         seed: Some(seed),
         sensors,
+        profile: Profile::Seed,
         clock: Clock::Simulated {
             start: EventTime::parse_rfc3339(b"2016-11-16T13:26:39Z").unwrap(),
             interval_micros: 1_000,
@@ -149,6 +150,7 @@ fn disorder_reorders_the_same_readings_within_the_bound() {
     let config = |disorder| SimulatorConfig {
         seed: Some(21),
         sensors: SEED_FLEET_SIZE,
+        profile: Profile::Seed,
         clock: Clock::Simulated { start, interval_micros: 10_000 },
         disorder,
         count: Some(5000),
@@ -185,3 +187,18 @@ fn disorder_reorders_the_same_readings_within_the_bound() {
     }
     assert!((100..=400).contains(&beyond), "about 5% delayed beyond the bound: {beyond}");
 }
+
+/// The seed profile's bytes, pinned: the `climate` profile and any later one must leave them as
+/// they are (checked against the build before profiles existed with `cmp`).
+#[test]
+fn the_seed_profile_is_unchanged_byte_for_byte() {
+    let out = simulated(42, SEED_FLEET_SIZE, 20_000);
+    assert_eq!(out.len(), SEED_PROFILE_20K_BYTES, "length");
+    assert_eq!(xxhash_rust::xxh3::xxh3_64(&out), SEED_PROFILE_20K_XXH3, "digest");
+}
+
+const SEED_PROFILE_20K_BYTES: usize = 3_839_860;
+const SEED_PROFILE_20K_XXH3: u64 = 6_304_864_910_462_657_392;
+
+#[path = "climate_tests.rs"]
+mod climate_tests;
