@@ -4,6 +4,7 @@
 
 pub mod mosquitto;
 pub mod postgres;
+pub mod process;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};

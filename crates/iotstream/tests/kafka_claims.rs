@@ -1,0 +1,237 @@
+//! Claims about Kafka input that had no test, each against a real broker (Tansu, started per
+//! test on a free port) and read back with an independent client (Python's confluent-kafka):
+//! - `--dead-letter-max-bytes`: a rejected message longer than the cap is cut to it, byte for
+//!   byte, and its `iotstream.truncated` header says so; shorter ones are whole;
+//! - the 5 s "cannot reach Kafka" message of `analyze --once`, `simulate` and `produce`, and a live
+//!   run that warns, keeps trying (it reads the broker once one comes) and stops at once on
+//!   SIGTERM.
+//!
+//! The tests run one at a time (brokers and timing on a 2-core machine).
+
+#![cfg(feature = "kafka")]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::process::{free_port, wait_until, Process};
+use common::{bin, python, run, serial, Broker};
+use serde_json::Value;
+
+/// One partition named `topic`, then every line of `lines` produced to it by the independent
+/// client, in order: message N is at offset N.
+fn produce_lines(broker: &Broker, topic: &str, dir: &Path, lines: &[Vec<u8>]) {
+    run(&[
+        "produce",
+        "--kafka",
+        &broker.address,
+        "--topic",
+        topic,
+        "--input",
+        "/dev/null",
+        "--partitions",
+        "1",
+    ]);
+    let file = dir.join(format!("{topic}.lines"));
+    let mut bytes = Vec::new();
+    for line in lines {
+        bytes.extend_from_slice(line);
+        bytes.push(b'\n');
+    }
+    std::fs::write(&file, bytes).unwrap();
+    python("produce.py", &[&broker.address, topic, file.to_str().unwrap()]);
+}
+
+/// Every message of `topic`, as the independent client prints them.
+fn consume(broker: &Broker, topic: &str) -> Vec<Value> {
+    let out = python("consume.py", &[&broker.address, topic]);
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A dead letter as the docs describe it: the original bytes cut to `cap`, with its reason,
+/// origin and whether it was cut.
+fn dead_letter(message: &[u8], reason: &str, offset: usize, cap: usize) -> Value {
+    serde_json::json!({
+        "offset": offset.to_string(),
+        "reason": reason,
+        "truncated": (message.len() > cap).to_string(),
+        "value_hex": hex(&message[..message.len().min(cap)]),
+    })
+}
+
+/// What the dead-letter topic holds, in the form of [`dead_letter`], by source offset.
+fn dead_letters_in(broker: &Broker, topic: &str, source: &str) -> Vec<Value> {
+    let mut letters: Vec<Value> = consume(broker, topic)
+        .into_iter()
+        .map(|m| {
+            let headers = &m["headers"];
+            assert_eq!(headers["iotstream.source.topic"], source, "{m}");
+            assert_eq!(headers["iotstream.source.partition"], "0", "{m}");
+            serde_json::json!({
+                "offset": headers["iotstream.source.offset"],
+                "reason": headers["iotstream.reason"],
+                "truncated": headers["iotstream.truncated"],
+                "value_hex": m["value_hex"],
+            })
+        })
+        .collect();
+    letters.sort_by_key(|l| l["offset"].as_str().unwrap_or_default().parse::<u64>().unwrap_or(u64::MAX));
+    letters
+}
+
+#[test]
+fn dead_letters_are_cut_to_the_cap_and_say_so() {
+    let _serial = serial();
+    let broker = Broker::memory();
+    let dir = tempfile::tempdir().unwrap();
+    const CAP: usize = 300;
+    const MAX_LINE: usize = 2000;
+    let good = br#"{"guid":"g-1","state":"CA","eventTime":"2016-11-16T13:26:39Z","payload":{"data":{"temperature":59.7}}}"#;
+    let long_guid = "g".repeat(900);
+    let unknown_state = format!(
+        r#"{{"guid":"{long_guid}","state":"XX","eventTime":"2016-11-16T13:26:39Z","payload":{{"data":{{"temperature":1}}}}}}"#
+    );
+    // Two-byte characters after one ASCII byte: the cap falls inside a character, and the letter
+    // keeps the bytes up to it, not whole characters.
+    let multibyte = [b"x".as_slice(), "é".repeat(200).as_bytes()].concat();
+    let rejected: Vec<(Vec<u8>, &str)> = vec![
+        (b"not json".to_vec(), "malformed_json"),
+        ([b"{".as_slice(), &[b'a'; CAP - 1]].concat(), "malformed_json"),
+        ([b"{".as_slice(), &[b'b'; CAP]].concat(), "malformed_json"),
+        (unknown_state.into_bytes(), "unknown_state"),
+        (multibyte, "malformed_json"),
+        ([b"{".as_slice(), &[b'c'; 2999]].concat(), "too_large"),
+    ];
+    let mut lines = Vec::new();
+    let expected = |cap: usize| -> Vec<Value> {
+        let mut letters = Vec::new();
+        for (n, (message, reason)) in rejected.iter().enumerate() {
+            letters.push(dead_letter(message, reason, 2 * n + 1, cap));
+        }
+        letters
+    };
+    for (message, _) in &rejected {
+        lines.push(good.to_vec());
+        lines.push(message.clone());
+    }
+    produce_lines(&broker, "raw", dir.path(), &lines);
+    let analyze = |cap: usize| {
+        let (cap_text, dlq, group) = (cap.to_string(), format!("dead-{cap}"), format!("g-{cap}"));
+        let max_line = MAX_LINE.to_string();
+        let out = run(&[
+            "analyze",
+            "--kafka",
+            &broker.address,
+            "--topic",
+            "raw",
+            "--once",
+            "--format",
+            "jsonl",
+            "--group",
+            &group,
+            "--max-line-bytes",
+            &max_line,
+            "--dead-letter-topic",
+            &dlq,
+            "--dead-letter-max-bytes",
+            &cap_text,
+        ]);
+        let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(result["rejected"], rejected.len(), "{result}");
+        dead_letters_in(&broker, &dlq, "raw")
+    };
+    // Cut at 300 bytes: the three longer than that are cut (the too-large one included).
+    let cut = analyze(CAP);
+    assert_eq!(cut, expected(CAP));
+    assert_eq!(cut.iter().filter(|l| l["truncated"] == "true").count(), 4);
+    // A cap above --max-line-bytes keeps a too-large message whole (the source keeps enough of it
+    // for its dead letter, not only what the parser needs).
+    let whole = analyze(4096);
+    assert_eq!(whole, expected(4096));
+    assert!(whole.iter().all(|l| l["truncated"] == "false"));
+}
+
+/// The documented message, within about 5 s.
+fn assert_cannot_reach(output: &std::process::Output, took: Duration, address: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let message = format!("cannot reach Kafka at {address} within 5 s");
+    assert!(stderr.contains(&message), "{stderr}");
+    assert!(stderr.contains("check --kafka, and that the broker is running"), "{stderr}");
+    assert!((Duration::from_secs(4)..Duration::from_secs(8)).contains(&took), "took {took:?}: {stderr}");
+}
+
+#[test]
+fn commands_say_within_5_s_that_they_cannot_reach_kafka() {
+    let address = format!("127.0.0.1:{}", free_port());
+    let commands: [&[&str]; 3] = [
+        &["analyze", "--kafka", &address, "--topic", "t", "--once"],
+        &["simulate", "10", "--kafka", &address, "--topic", "t"],
+        &["produce", "--kafka", &address, "--topic", "t", "--input", "/dev/null"],
+    ];
+    // Side by side: each waits its 5 s on its own.
+    let runs: Vec<_> = commands
+        .iter()
+        .map(|args| {
+            let mut command = bin();
+            command.args(*args);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let output = command.output().expect("run iotstream");
+                (output, started.elapsed())
+            })
+        })
+        .collect();
+    for run in runs {
+        let (output, took) = run.join().unwrap();
+        assert_cannot_reach(&output, took, &address);
+    }
+}
+
+#[test]
+fn a_live_run_warns_keeps_trying_and_reads_the_broker_once_it_comes() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let live = |name: &str| {
+        let mut command = bin();
+        command.args(["analyze", "--kafka", &address, "--topic", "late-broker", "--window", "1s"]);
+        command.args(["--format", "jsonl", "--stats-every", "200ms"]);
+        Process::start(command, dir.path(), name)
+    };
+    // A stop while it waits for the broker is a clean stop, at once.
+    let mut waiting = live("stopped");
+    let warning = waiting.wait_log("cannot reach Kafka", Duration::from_secs(10));
+    assert!(warning.contains(&format!("cannot reach Kafka at {address} within 5 s")), "{warning}");
+    assert!(warning.contains("retrying until it answers"), "{warning}");
+    assert!(warning.lines().any(|l| l.contains("WARN") && l.contains("cannot reach Kafka")), "{warning}");
+    assert!(waiting.running(), "a live run does not give up: {warning}");
+    let asked = Instant::now();
+    let status = waiting.sigterm(Duration::from_secs(10)).expect("it stops on SIGTERM");
+    assert!(status.success(), "{}", waiting.log());
+    assert!(asked.elapsed() < Duration::from_secs(2), "the stop took {:?}", asked.elapsed());
+
+    // Keeps trying: a broker that comes on that address later is read.
+    let mut trying = live("trying");
+    trying.wait_log("retrying until it answers", Duration::from_secs(10));
+    let mut broker = Broker { port, dir: tempfile::tempdir().unwrap(), storage: "memory://tansu/", address };
+    broker.start();
+    let seed = ["--seed", "3", "--start", "2016-11-16T13:26:39Z", "--interval", "1ms"];
+    let produce = ["simulate", "2000", "--kafka", &broker.address, "--topic", "late-broker"];
+    run(&[&produce[..], &seed[..]].concat());
+    wait_until("the readings of the late broker", Duration::from_secs(90), || {
+        trying
+            .output()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|record| record["type"] == "stats" && record["readings"] == 2000)
+    });
+    let status = trying.sigterm(Duration::from_secs(20)).expect("it stops on SIGTERM");
+    assert!(status.success(), "{}", trying.log());
+}
