@@ -3,7 +3,7 @@
 //! ends.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running process: `NAME.out` (stdout) and `NAME.log` (stderr) in a directory of the test's.
@@ -14,11 +14,23 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts `command` with its output in `dir/NAME.out` and `dir/NAME.log`.
+    /// Starts `command` with its output in `dir/NAME.out` and `dir/NAME.log`, and nothing on stdin.
     pub fn start(mut command: Command, dir: &Path, name: &str) -> Process {
+        command.stdin(Stdio::null());
+        Process::spawn(command, dir, name)
+    }
+
+    /// Starts `command` like [`Process::start`], with a pipe to its stdin.
+    pub fn start_piped(mut command: Command, dir: &Path, name: &str) -> (Process, ChildStdin) {
+        command.stdin(Stdio::piped());
+        let mut process = Process::spawn(command, dir, name);
+        let stdin = process.child.stdin.take().unwrap();
+        (process, stdin)
+    }
+
+    fn spawn(mut command: Command, dir: &Path, name: &str) -> Process {
         let (out, log) = (dir.join(format!("{name}.out")), dir.join(format!("{name}.log")));
         let child = command
-            .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -42,6 +54,13 @@ impl Process {
         self.log()
     }
 
+    /// The address of its dashboard (`--http`), from its log line "dashboard on http://ADDR/".
+    pub fn dashboard(&self) -> String {
+        let log = self.wait_log("dashboard on http://", Duration::from_secs(30));
+        let rest = log.split("dashboard on http://").nth(1).unwrap_or_default();
+        rest.split('/').next().unwrap_or_default().to_owned()
+    }
+
     /// True while it runs.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().expect("wait for a child").is_none()
@@ -63,6 +82,16 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill_9();
+    }
+}
+
+/// Any child process (a Python helper, a server), killed on drop.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
