@@ -5,6 +5,8 @@
 pub mod mosquitto;
 pub mod postgres;
 pub mod process;
+pub mod proxy;
+pub mod windows;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
