@@ -322,6 +322,7 @@ fn the_bridge_turns_small_payloads_on_sensor_topics_into_whole_readings_keyed_by
         .iter()
         .map(|m| {
             let reading: Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
+            assert!(reading["guid"].is_string() && reading["payload"]["data"].is_object(), "not whole: {m}");
             assert_eq!(m["key"], reading["guid"], "{m}");
             let partition = m["partition"].as_i64().unwrap();
             let guid = reading["guid"].as_str().unwrap().to_owned();
