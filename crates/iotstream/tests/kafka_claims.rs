@@ -235,3 +235,125 @@ fn a_live_run_warns_keeps_trying_and_reads_the_broker_once_it_comes() {
     let status = trying.sigterm(Duration::from_secs(20)).expect("it stops on SIGTERM");
     assert!(status.success(), "{}", trying.log());
 }
+
+/// `count` readings 10 ms apart from `start`, in `dir/NAME.jsonl`.
+fn readings(dir: &Path, name: &str, count: usize, start: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.jsonl"));
+    let count = count.to_string();
+    run(&[
+        "simulate",
+        &count,
+        "--seed",
+        "8",
+        "--start",
+        start,
+        "--interval",
+        "10ms",
+        "--output",
+        path.to_str().unwrap(),
+    ]);
+    path
+}
+
+fn stats_records(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["type"] == "stats")
+        .collect()
+}
+
+/// The error the docs promise for messages deleted before they were read: partition, where the
+/// run was to resume, where the partition now begins, and how many were lost.
+fn assert_loss_logged(log: &str, resume_from: usize, log_start: usize) {
+    let lost = log_start - resume_from;
+    assert!(
+        log.lines().any(|l| l.contains("ERROR")
+            && l.contains("data loss")
+            && l.contains("partition=0")
+            && l.contains(&format!("resume_from={resume_from}"))
+            && l.contains(&format!("log_start={log_start}"))
+            && l.contains(&format!("lost={lost}"))),
+        "no error line for {lost} messages lost:\n{log}"
+    );
+}
+
+/// Retention deletes messages a group and a checkpoint had not read yet (Tansu deletes on its
+/// sqlite engine, at the maintenance run of its start-up, what is older than `retention.ms`):
+/// `--once` from the group's committed offset and a live run from a checkpoint both report the
+/// loss as docs/DURABILITY.md says: an error line, the metric, and `data_lost` in stats records.
+#[cfg(feature = "http")]
+#[test]
+fn data_deleted_by_retention_before_it_was_read_is_reported() {
+    let _serial = serial();
+    let mut broker = Broker::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let created = common::python_script("kafka/create_topic.py")
+        .args([&broker.address, "aging", "1", "cleanup.policy=delete", "retention.ms=4000"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let address = broker.address.clone();
+    let produce = |file: &Path| python("produce.py", &[&address, "aging", file.to_str().unwrap()]);
+    // 400 readings read by a group and checkpointed, then 600 nobody reads before they age.
+    produce(&readings(dir.path(), "read", 400, "2026-01-01T00:00:00Z"));
+    let state = dir.path().join("state");
+    let once = [
+        "analyze",
+        "--kafka",
+        &address,
+        "--topic",
+        "aging",
+        "--once",
+        "--format",
+        "jsonl",
+        "--stats-every",
+        "1s",
+    ];
+    run(&[&once[..], &["--group", "reader"]].concat());
+    run(&[&once[..], &["--group", "checkpointed", "--state-dir", state.to_str().unwrap()]].concat());
+    produce(&readings(dir.path(), "unread", 600, "2026-01-01T00:00:04Z"));
+    // Older than retention.ms, and then 50 new ones, so the partition is not empty (an emptied
+    // partition reports its offsets as 0, which hides the loss).
+    std::thread::sleep(Duration::from_millis(4500));
+    produce(&readings(dir.path(), "fresh", 50, "2026-01-01T00:00:10Z"));
+    broker.kill();
+    broker.start();
+    let mut kept = Vec::new();
+    wait_until("the broker's retention to delete the aged messages", Duration::from_secs(30), || {
+        kept = consume(&broker, "aging");
+        kept.len() == 50
+    });
+    assert_eq!(kept[0]["offset"], 1000, "the partition now begins at offset 1000");
+
+    // --once from the group's committed offset (400).
+    let out = bin().args(&once).args(["--group", "reader"]).output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert_loss_logged(&log, 400, 1000);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let result =
+        text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|r| r["type"] == "window");
+    let result = result.unwrap_or_else(|| panic!("no result: {text}"));
+    assert_eq!(result["messages"], 50, "{text}");
+    let stats = stats_records(&text);
+    assert!(stats.iter().any(|s| s["data_lost"] == 600), "{text}");
+
+    // A live run from the checkpoint (400): the same, and the metric.
+    let mut command = bin();
+    command.args(["analyze", "--kafka", &address, "--topic", "aging", "--format", "jsonl"]);
+    command.args(["--group", "checkpointed", "--state-dir", state.to_str().unwrap()]);
+    command.args(["--http", "127.0.0.1:0", "--stats-every", "200ms"]);
+    let mut live = Process::start(command, dir.path(), "live");
+    let addr = live.dashboard();
+    let metric = "iotstream_data_loss_messages_total{partition=\"0\"}";
+    wait_until("the loss in the metrics", Duration::from_secs(30), || {
+        common::counter(&common::get(&addr, "/metrics", &[]).1, metric) == 600.0
+    });
+    // Readings: the checkpoint's 400 and the 50 kept, none twice.
+    wait_until("a stats record with the loss", Duration::from_secs(30), || {
+        stats_records(&live.output()).iter().any(|s| s["data_lost"] == 600 && s["readings"] == 450)
+    });
+    assert_loss_logged(&live.log(), 400, 1000);
+    let status = live.sigterm(Duration::from_secs(20)).expect("it stops");
+    assert!(status.success(), "{}", live.log());
+}
