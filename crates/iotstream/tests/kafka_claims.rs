@@ -357,3 +357,133 @@ fn data_deleted_by_retention_before_it_was_read_is_reported() {
     let status = live.sigterm(Duration::from_secs(20)).expect("it stops");
     assert!(status.success(), "{}", live.log());
 }
+
+/// Threshold rules of every scope whose keys span partitions (a state's sensors, the fleet), and
+/// sensor rules, each as TOML for the engine and as JSON for the oracle.
+const THRESHOLDS: [(&str, &str, &str, &str, f64, f64, u32); 5] = [
+    // (id, scope, metric, op, fire, clear, for)
+    ("tx-warm", "state", "avg_temperature", ">", 64.5, 64.0, 2),
+    ("any-warm", "state", "avg_temperature", ">", 65.0, 64.5, 1),
+    ("fleet-max", "fleet", "max_temperature", ">=", 77.5, 77.0, 1),
+    ("fleet-cool", "fleet", "avg_temperature", "<", 52.4, 52.5, 1),
+    ("sensor-hot", "sensor", "temperature", ">=", 75.0, 70.0, 1),
+];
+
+fn rules_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut toml = String::new();
+    let mut json = Vec::new();
+    for (id, scope, metric, op, fire, clear, times) in THRESHOLDS {
+        let states = if id == "tx-warm" { "states = [\"TX\"]\n" } else { "" };
+        toml.push_str(&format!(
+            "[[alert]]\nid = \"{id}\"\nkind = \"threshold\"\nscope = \"{scope}\"\nmetric = \"{metric}\"\n\
+             op = \"{op}\"\nfire = {fire:?}\nclear = {clear:?}\nfor = {times}\n{states}\n"
+        ));
+        let mut rule = serde_json::json!({
+            "id": id, "scope": scope, "metric": metric, "op": op, "fire": fire, "clear": clear, "for": times
+        });
+        if id == "tx-warm" {
+            rule["states"] = serde_json::json!(["TX"]);
+        }
+        json.push(rule);
+    }
+    toml.push_str("[[alert]]\nid = \"spike\"\nkind = \"anomaly\"\nmetric = \"temperature\"\nz = 2.5\nalpha = 0.3\nwarmup = 5\n");
+    let (toml_path, json_path) = (dir.join("rules.toml"), dir.join("rules.json"));
+    std::fs::write(&toml_path, toml).unwrap();
+    std::fs::write(&json_path, serde_json::to_string(&json).unwrap()).unwrap();
+    (toml_path, json_path)
+}
+
+/// Each alert's history: (rule, key) → its notifications' (status, at in µs, value), in order.
+type Histories = std::collections::BTreeMap<(String, String), Vec<(String, i64, f64)>>;
+
+fn micros(at: &Value) -> i64 {
+    match at {
+        Value::Number(n) => n.as_i64().unwrap(),
+        _ => iotstream_engine::EventTime::parse_rfc3339(at.as_str().unwrap().as_bytes()).unwrap().as_micros(),
+    }
+}
+
+fn histories(notes: impl IntoIterator<Item = Value>, rule: Option<&str>) -> Histories {
+    let mut out = Histories::new();
+    for n in notes {
+        let rule = rule.or(n["rule"].as_str()).unwrap().to_owned();
+        let entry =
+            (n["status"].as_str().unwrap().to_owned(), micros(&n["at"]), n["value"].as_f64().unwrap());
+        out.entry((rule, n["key"].as_str().unwrap().to_owned())).or_default().push(entry);
+    }
+    out
+}
+
+fn oracle(script: &str, args: &[&str]) -> Vec<Value> {
+    let out = common::python_script(script).args(args).output().unwrap();
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Alerts over a topic of three partitions, where every state's sensors (and so the keys of the
+/// state and fleet rules) are spread over all three: each alert fires and resolves as the oracles
+/// say (`tests/oracle/thresholds.py`, `tests/oracle/anomaly.py`), its history in order, and the
+/// window rules' notifications in window order (docs/ALERTS.md, "Through crashes": with several
+/// partitions, each alert's own history is what is fixed).
+#[test]
+fn alerts_over_three_partitions_fire_and_resolve_as_the_oracles_say() {
+    let _serial = serial();
+    let broker = Broker::memory();
+    let dir = tempfile::tempdir().unwrap();
+    let file = readings(dir.path(), "fleet", 30_000, "2016-11-16T13:00:00Z");
+    let seed = ["--seed", "8", "--start", "2016-11-16T13:00:00Z", "--interval", "10ms"];
+    let to_kafka = ["simulate", "30000", "--kafka", &broker.address, "--topic", "fleet", "--partitions", "3"];
+    run(&[&to_kafka[..], &seed[..]].concat());
+    let partitions_of_tx: std::collections::BTreeSet<i64> = consume(&broker, "fleet")
+        .iter()
+        .filter(|m| m["value"].as_str().is_some_and(|v| v.contains("\"state\":\"TX\"")))
+        .map(|m| m["partition"].as_i64().unwrap())
+        .collect();
+    assert_eq!(partitions_of_tx.len(), 3, "TX's sensors are on every partition");
+    let (rules, rules_json) = rules_files(dir.path());
+    let alerts = dir.path().join("alerts.jsonl");
+    let out = run(&[
+        "analyze",
+        "--kafka",
+        &broker.address,
+        "--topic",
+        "fleet",
+        "--once",
+        "--time",
+        "event",
+        "--window",
+        "10s",
+        "--max-delay",
+        "1s",
+        "--format",
+        "jsonl",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--alerts-output",
+        alerts.to_str().unwrap(),
+    ]);
+    let results = String::from_utf8(out.stdout).unwrap();
+    assert!(results.contains("\"partitions\":[0,1,2]"), "{results}");
+    let written: Vec<Value> =
+        std::fs::read_to_string(&alerts).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ours = histories(written.iter().cloned(), None);
+    let file = file.to_str().unwrap();
+    let mut theirs =
+        histories(oracle("oracle/thresholds.py", &[file, "10", rules_json.to_str().unwrap()]), None);
+    theirs.extend(histories(oracle("oracle/anomaly.py", &[file, "2.5", "0.3", "5"]), Some("spike")));
+    for rule in ["tx-warm", "any-warm", "fleet-max", "fleet-cool", "sensor-hot", "spike"] {
+        let transitions = theirs.iter().filter(|((r, _), _)| r == rule).map(|(_, h)| h.len()).sum::<usize>();
+        assert!(transitions >= 2, "the input makes {rule} fire and resolve: {transitions}");
+    }
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>(), "the alerts");
+    for (alert, history) in &theirs {
+        let got = &ours[alert];
+        let same = got.len() == history.len()
+            && got.iter().zip(history).all(|(a, b)| a.0 == b.0 && a.1 == b.1 && (a.2 - b.2).abs() < 1e-9);
+        assert!(same, "{alert:?}: ours {got:?}, the oracle's {history:?}");
+    }
+    // Windows close in order: the window rules' notifications come in window order.
+    let window_rules: Vec<i64> =
+        written.iter().filter(|n| !n["window_end"].is_null()).map(|n| micros(&n["at"])).collect();
+    assert!(window_rules.windows(2).all(|w| w[0] <= w[1]), "{window_rules:?}");
+}
