@@ -378,11 +378,26 @@ impl Driver {
 
     /// A rebalance takes partitions away: emit what the operator holds for them (scale-out: save
     /// their states for the next owner), hand back their positions, and forget them.
+    ///
+    /// Event-time windows hold readings of every partition, pinned until they are emitted, and
+    /// the revoked partitions are read again from those positions, by this member too (a
+    /// rebalance takes every partition and hands them out anew). So when all it holds is taken,
+    /// the open windows are emitted as partial results, as on a clean stop, and dropped: each
+    /// reading then counts in the final results of one member only.
     fn on_revoke(&mut self, revoke: Revoke) -> anyhow::Result<()> {
-        let results = self.operator.on_revoke(wall_clock_now());
+        let now = wall_clock_now();
+        let held = self.progress.positions().keys().all(|p| revoke.partitions.contains(p));
+        let regroup = held && matches!(self.operator, Operator::Windows(_));
+        let results = match regroup {
+            true => self.operator.on_stop(now, self.summary.results),
+            false => self.operator.on_revoke(now),
+        };
         self.emit(results)?;
         self.save_partitions(Some(&revoke.partitions))?;
         let released = self.progress.release(&revoke.partitions, &self.operator.pinned_positions());
+        if regroup {
+            self.operator = self.operator.blank_like(now);
+        }
         if let Some(shares) = self.operator.shares() {
             revoke.partitions.iter().filter_map(|&p| u32::try_from(p).ok()).for_each(|p| shares.release(p));
         }
