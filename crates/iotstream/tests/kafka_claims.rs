@@ -487,3 +487,146 @@ fn alerts_over_three_partitions_fire_and_resolve_as_the_oracles_say() {
         written.iter().filter(|n| !n["window_end"].is_null()).map(|n| micros(&n["at"])).collect();
     assert!(window_rules.windows(2).all(|w| w[0] <= w[1]), "{window_rules:?}");
 }
+
+/// The latest assignment a member logged: how many partitions it holds (0 after a revoke).
+fn assigned(log: &str) -> Option<usize> {
+    let line =
+        log.lines().rev().find(|l| l.contains("partitions assigned") || l.contains("partitions revoked"))?;
+    if line.contains("revoked") {
+        return Some(0);
+    }
+    let list = line.split("partitions=[").nth(1)?.split(']').next()?;
+    Some(list.split(',').filter(|p| !p.trim().is_empty()).count())
+}
+
+/// The final windows in a member's output: (window start in µs, the record), in output order.
+fn final_records(text: &str) -> Vec<(i64, Value)> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["type"] == "window" && r["final"] == true)
+        .map(|r| (micros(&r["window_start"]), r))
+        .collect()
+}
+
+/// A second member joins a group of `analyze --time event` while the first holds open windows:
+/// across both members' final windows, every reading is counted once (per window and state:
+/// messages, sum, min and max equal the Python oracle's), and the first member emits its open
+/// window when the partitions are taken (README: "When a rebalance takes partitions away, the open
+/// window is emitted and committed first, so instances sharing a group count every message once").
+#[test]
+fn a_member_joining_while_windows_are_open_loses_and_doubles_nothing() {
+    let _serial = serial();
+    let broker = Broker::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let file = readings(dir.path(), "all", 12_000, "2016-11-16T13:00:00Z");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let halves: Vec<std::path::PathBuf> = lines
+        .chunks(6_000)
+        .enumerate()
+        .map(|(n, chunk)| {
+            let path = dir.path().join(format!("half-{n}.jsonl"));
+            std::fs::write(&path, chunk.join("\n") + "\n").unwrap();
+            path
+        })
+        .collect();
+    let produce = |path: &Path| {
+        let args = ["produce", "--kafka", &broker.address, "--topic", "shared", "--partitions", "4"];
+        run(&[&args[..], &["--input", path.to_str().unwrap()]].concat());
+    };
+    produce(&halves[0]);
+    let member = |name: &str| {
+        let mut command = bin();
+        command.args(["analyze", "--kafka", &broker.address, "--topic", "shared", "--group", "pair"]);
+        command.args(["--time", "event", "--window", "10s", "--max-delay", "1s", "--format", "jsonl"]);
+        command.args(["--stats-every", "200ms"]);
+        Process::start(command, dir.path(), name)
+    };
+    let mut a = member("a");
+    // The first minute read: windows to 13:00:50 closed, 13:00:50–13:01:00 open.
+    wait_until("a read the first half", Duration::from_secs(90), || {
+        stats_records(&a.output()).iter().any(|s| s["readings"] == 6000)
+    });
+    let open_start = micros(&Value::from("2016-11-16T13:00:50Z"));
+    assert!(final_records(&a.output()).iter().all(|(start, _)| *start < open_start), "{}", a.output());
+    let mut b = member("b");
+    wait_until(
+        "the group settles on two members",
+        Duration::from_secs(90),
+        || matches!((assigned(&a.log()), assigned(&b.log())), (Some(x), Some(y)) if x > 0 && y > 0 && x + y == 4),
+    );
+    produce(&halves[1]);
+    let expected = common::python_oracle(&file, 10);
+    // Windows the last reading (13:01:59.99) closes, with the 1 s delay.
+    let watermark = micros(&Value::from("2016-11-16T13:01:58.99Z"));
+    let closed: Vec<&Value> =
+        expected.iter().filter(|w| w["window_end"].as_i64().unwrap() <= watermark).collect();
+    let last = closed.last().unwrap()["window_start"].as_i64().unwrap();
+    wait_until("both members closed the last window", Duration::from_secs(90), || {
+        [&a, &b].iter().all(|m| final_records(&m.output()).iter().any(|(start, _)| *start == last))
+    });
+    for m in [&mut a, &mut b] {
+        let status = m.sigterm(Duration::from_secs(30)).expect("a member stops");
+        assert!(status.success(), "{}", m.log());
+    }
+    let (out_a, out_b) = (a.output(), b.output());
+    // Across both members' final results, every reading once: per window and state, the shares
+    // add up to the oracle's window.
+    let finals: Vec<(i64, Value)> = final_records(&out_a).into_iter().chain(final_records(&out_b)).collect();
+    for window in closed {
+        let start = window["window_start"].as_i64().unwrap();
+        let shares: Vec<&Value> = finals.iter().filter(|(s, _)| *s == start).map(|(_, r)| r).collect();
+        let (ours, theirs) = (combined(&shares), per_state(window));
+        assert!(same_states(&ours, &theirs), "window {start}: ours {ours:?}, the oracle's {theirs:?}");
+    }
+    // On the revoke, the first member emitted the window it held open as a partial result: all
+    // of it, since every reading of that minute was in.
+    let partials: Vec<Value> = out_a
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["type"] == "window" && r["final"] == false && micros(&r["window_start"]) == open_start)
+        .collect();
+    let oracle_open = expected.iter().find(|w| w["window_start"] == open_start).unwrap();
+    assert_eq!(partials.len(), 1, "{partials:?}");
+    assert_eq!(partials[0]["messages"], oracle_open["messages"], "{}", partials[0]);
+}
+
+/// Per state: (messages, sum of temperatures, min, max).
+type PerState = std::collections::BTreeMap<String, (u64, f64, f64, f64)>;
+
+/// [`PerState`] over the shares of a window (several members' results for it).
+fn combined(shares: &[&Value]) -> PerState {
+    let mut states = PerState::new();
+    for share in shares {
+        for s in share["states"].as_array().unwrap() {
+            let (messages, avg) = (s["messages"].as_u64().unwrap(), s["avg_temperature"].as_f64().unwrap());
+            let (min, max) = (s["min_temperature"].as_f64().unwrap(), s["max_temperature"].as_f64().unwrap());
+            let state = s["state"].as_str().unwrap().to_owned();
+            let entry = states.entry(state).or_insert((0, 0.0, f64::MAX, f64::MIN));
+            *entry =
+                (entry.0 + messages, entry.1 + avg * messages as f64, entry.2.min(min), entry.3.max(max));
+        }
+    }
+    states
+}
+
+/// The oracle's window as [`PerState`].
+fn per_state(window: &Value) -> PerState {
+    let states = window["states"].as_object().unwrap();
+    let stat = |s: &Value, key: &str| s[key].as_f64().unwrap();
+    states
+        .iter()
+        .map(|(state, s)| {
+            let messages = s["messages"].as_u64().unwrap();
+            (state.clone(), (messages, stat(s, "sum"), stat(s, "min"), stat(s, "max")))
+        })
+        .collect()
+}
+
+/// The same states, counts, minima and maxima, and sums within rounding.
+fn same_states(ours: &PerState, theirs: &PerState) -> bool {
+    ours.len() == theirs.len()
+        && ours.iter().zip(theirs).all(|((a, x), (b, y))| {
+            a == b && x.0 == y.0 && x.2 == y.2 && x.3 == y.3 && (x.1 - y.1).abs() <= 1e-9 * y.1.abs().max(1.0)
+        })
+}
