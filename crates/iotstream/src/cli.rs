@@ -120,7 +120,8 @@ pub struct SimulateArgs {
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// Write to this file instead of stdout.
-    #[arg(long, short, conflicts_with = "brokers")]
+    #[cfg_attr(feature = "kafka", arg(long, short, conflicts_with = "brokers"))]
+    #[cfg_attr(not(feature = "kafka"), arg(long, short))]
     pub output: Option<PathBuf>,
     /// MQTT broker to publish to, and how.
     #[cfg(feature = "mqtt")]
@@ -194,12 +195,20 @@ pub enum GroupFormat {
     Json,
 }
 
+/// The flags that name a source, one of which `analyze` needs: those of this build's connectors.
+const SOURCES: &[&str] = &[
+    "input",
+    #[cfg(feature = "kafka")]
+    "brokers",
+    #[cfg(feature = "mqtt")]
+    "mqtt",
+];
+
 /// `iotstream analyze`: a source, the windows, the outputs, checkpoints and the dashboard, each
 /// under its own heading in `--help`. Sources and sinks bring their own flags (see
 /// [`SourceArgs`] and [`SinkArgs`]).
 #[derive(Debug, Args)]
-#[cfg_attr(feature = "mqtt", command(group = clap::ArgGroup::new("source").required(true).args(["input", "brokers", "mqtt"])))]
-#[cfg_attr(not(feature = "mqtt"), command(group = clap::ArgGroup::new("source").required(true).args(["input", "brokers"])))]
+#[command(group = clap::ArgGroup::new("source").required(true).args(SOURCES))]
 pub struct AnalyzeArgs {
     /// Where readings come from.
     #[command(flatten)]

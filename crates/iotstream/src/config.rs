@@ -68,7 +68,11 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, ConfigError> {
     let subcommand = split.subcommand.clone().unwrap_or_else(|| "demo".into());
     // The file's flags come first, so the command line's own flags override them.
     let mut command = SECTIONS.iter().fold(Cli::command().args_override_self(true), |c, name| {
-        c.mut_subcommand(name, |s| s.args_override_self(true))
+        // A build without a connector has no subcommands of it (clap panics on a missing one).
+        match c.find_subcommand(name) {
+            Some(_) => c.mut_subcommand(name, |s| s.args_override_self(true)),
+            None => c,
+        }
     });
     let mut full = split.globals.clone();
     if embedded || split.subcommand.is_some() {
