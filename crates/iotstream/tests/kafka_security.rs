@@ -1,7 +1,8 @@
 //! `--kafka-option` against a real TLS listener (Debian's stunnel4 in front of Tansu, see
 //! `tests/common/secure_kafka.rs`): TLS with the broker's CA works end to end and a certificate
-//! of another CA is refused; SASL/SCRAM-SHA-512 over TLS works with the right password, a wrong
-//! one is refused, and the password never reaches a log line or an error.
+//! of another CA is refused; SASL over TLS, SCRAM-SHA-512 (Tansu's own) and PLAIN (from a small
+//! test-side authenticator in front of Tansu, whose build lacks it), works with the right
+//! password, a wrong one is refused, and the password never reaches a log line or an error.
 
 #![cfg(feature = "kafka")]
 
@@ -70,6 +71,30 @@ fn tls_with_the_brokers_ca_works_and_another_ca_is_refused() {
     refused(&broker, &ca(&other));
 }
 
+/// SASL over TLS with `mechanism`: the right password reads and writes, the options are logged
+/// with the password hidden; TLS without SASL and a wrong password are refused.
+fn sasl_over_tls(broker: &SecureBroker, certificate: &std::path::Path, mechanism: &str, secret: &str) {
+    let options = |password: &str| {
+        vec![
+            "security.protocol=sasl_ssl".to_owned(),
+            format!("ssl.ca.location={}", certificate.display()),
+            format!("sasl.mechanism={mechanism}"),
+            "sasl.username=fleet".to_owned(),
+            format!("sasl.password={password}"),
+        ]
+    };
+    let logged = round_trip(broker, &options(secret));
+    assert!(logged.contains("sasl.password=***"), "the options are shown, the password hidden:\n{logged}");
+    assert!(!logged.contains(secret), "the password was logged:\n{logged}");
+    // TLS without SASL, and a wrong password: refused, and the wrong password is not shown either.
+    refused(
+        broker,
+        &["security.protocol=ssl".to_owned(), format!("ssl.ca.location={}", certificate.display())],
+    );
+    let stderr = refused(broker, &options("wrong-pw-7730"));
+    assert!(!stderr.contains("wrong-pw-7730"), "{stderr}");
+}
+
 #[test]
 fn sasl_scram_over_tls_takes_the_right_password_only_and_never_logs_it() {
     let _serial = serial();
@@ -77,23 +102,16 @@ fn sasl_scram_over_tls_takes_the_right_password_only_and_never_logs_it() {
     let (certificate, key) = common::self_signed(dir.path(), "broker");
     let secret = "scram-pw-5521";
     let broker = SecureBroker::start(&certificate, &key, &[("fleet", secret)]);
-    let options = |password: &str| {
-        vec![
-            "security.protocol=sasl_ssl".to_owned(),
-            format!("ssl.ca.location={}", certificate.display()),
-            "sasl.mechanism=SCRAM-SHA-512".to_owned(),
-            "sasl.username=fleet".to_owned(),
-            format!("sasl.password={password}"),
-        ]
-    };
-    let logged = round_trip(&broker, &options(secret));
-    assert!(logged.contains("sasl.password=***"), "the options are shown, the password hidden:\n{logged}");
-    assert!(!logged.contains(secret), "the password was logged:\n{logged}");
-    // TLS without SASL, and a wrong password: refused, and the wrong password is not shown either.
-    refused(
-        &broker,
-        &["security.protocol=ssl".to_owned(), format!("ssl.ca.location={}", certificate.display())],
-    );
-    let stderr = refused(&broker, &options("wrong-pw-7730"));
-    assert!(!stderr.contains("wrong-pw-7730"), "{stderr}");
+    sasl_over_tls(&broker, &certificate, "SCRAM-SHA-512", secret);
+}
+
+/// PLAIN, which Tansu's build lacks, from `tests/kafka/sasl_plain.py` in front of it.
+#[test]
+fn sasl_plain_over_tls_takes_the_right_password_only_and_never_logs_it() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (certificate, key) = common::self_signed(dir.path(), "broker");
+    let secret = "plain-pw-9043";
+    let broker = SecureBroker::start_plain(&certificate, &key, "fleet", secret);
+    sasl_over_tls(&broker, &certificate, "PLAIN", secret);
 }
