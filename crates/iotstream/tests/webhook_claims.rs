@@ -16,6 +16,38 @@ use common::process::{wait_until, Process, Reaped};
 use common::{bin, counter, get};
 use serde_json::Value;
 
+/// The scripted receiver, answering `script`: its process, the requests it prints, its port.
+fn receiver(script: &[&str]) -> (Reaped, std::sync::mpsc::Receiver<String>, String) {
+    let mut receiver = Reaped(
+        common::python_script("webhook/scripted_receiver.py")
+            .args(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3"),
+    );
+    let requests = common::lines_of(receiver.0.stdout.take().unwrap());
+    let port = requests.recv_timeout(Duration::from_secs(10)).expect("the receiver's port");
+    (receiver, requests, port)
+}
+
+/// `analyze` reading stdin with the rules, the alerts file, the webhook to the receiver on `port`
+/// and the dashboard (for the metrics).
+fn analyze(
+    dir: &std::path::Path,
+    alerts: &std::path::Path,
+    port: &str,
+) -> (Process, std::process::ChildStdin) {
+    let rules = dir.join("rules.toml");
+    std::fs::write(&rules, RULES).unwrap();
+    let mut command = bin();
+    command.args(["analyze", "--input", "-", "--time", "event", "--window", "10s", "--format", "jsonl"]);
+    command.args(["-o", "/dev/null", "--http", "127.0.0.1:0", "--rules", rules.to_str().unwrap()]);
+    command.args(["--alerts-output", alerts.to_str().unwrap()]);
+    command.args(["--alerts-webhook", &format!("http://127.0.0.1:{port}/hook")]);
+    command.args(["--alerts-webhook-max-backoff", "400ms"]);
+    Process::start_piped(command, dir, "analyze")
+}
+
 /// One sensor going over 100 and back three times: six notifications, fired and resolved in turn.
 fn readings() -> String {
     [70.0, 101.0, 80.0, 102.0, 70.0, 103.0, 70.0]
@@ -39,25 +71,9 @@ fn a_4xx_answer_drops_the_notification_while_408_429_and_5xx_are_retried() {
     // third not found (404), the fourth rate-limited twice (429), the fifth unprocessable (422),
     // the sixth a server error once (503); everything else taken (200).
     let script = ["400", "408", "200", "404", "429", "429", "200", "422", "503", "200"];
-    let mut receiver = Reaped(
-        common::python_script("webhook/scripted_receiver.py")
-            .args(script)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3"),
-    );
-    let requests = common::lines_of(receiver.0.stdout.take().unwrap());
-    let port = requests.recv_timeout(Duration::from_secs(10)).expect("the receiver's port");
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(&rules, RULES).unwrap();
+    let (receiver, requests, port) = receiver(&script);
     let alerts = dir.path().join("alerts.jsonl");
-    let mut command = bin();
-    command.args(["analyze", "--input", "-", "--time", "event", "--window", "10s", "--format", "jsonl"]);
-    command.args(["-o", "/dev/null", "--http", "127.0.0.1:0", "--rules", rules.to_str().unwrap()]);
-    command.args(["--alerts-output", alerts.to_str().unwrap()]);
-    command.args(["--alerts-webhook", &format!("http://127.0.0.1:{port}/hook")]);
-    command.args(["--alerts-webhook-max-backoff", "400ms"]);
-    let (mut run, mut stdin) = Process::start_piped(command, dir.path(), "analyze");
+    let (mut run, mut stdin) = analyze(dir.path(), &alerts, &port);
     let addr = run.dashboard();
     stdin.write_all(readings().as_bytes()).unwrap();
     // The run stays up (its input is open) while the webhook works through the script.
@@ -103,13 +119,16 @@ fn a_4xx_answer_drops_the_notification_while_408_429_and_5xx_are_retried() {
     assert_eq!(counter(&metrics, "iotstream_alert_webhook_dropped_total"), 3.0, "{metrics}");
     assert_eq!(counter(&metrics, "iotstream_alert_webhook_requests_total{outcome=\"failed\"}"), 4.0);
     assert_eq!(counter(&metrics, "iotstream_alert_webhook_requests_total{outcome=\"delivered\"}"), 3.0);
-    // Logged: each drop with its status and the notification's key.
-    let log = run.log();
-    for (status, note) in [(400, 0), (404, 2), (422, 4)] {
+    assert_drops_logged(&run.log(), &[(400, &keys[0]), (404, &keys[2]), (422, &keys[4])]);
+}
+
+/// Each drop is logged with its status and the notification's key.
+fn assert_drops_logged(log: &str, drops: &[(u16, &str)]) {
+    for (status, key) in drops {
         assert!(
             log.lines().any(|l| l.contains("refused an alert; dropped")
                 && l.contains(&format!("status={status}"))
-                && l.contains(&keys[note])),
+                && l.contains(key)),
             "no log line for the {status}:\n{log}"
         );
     }
