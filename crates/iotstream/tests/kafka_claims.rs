@@ -313,12 +313,12 @@ fn data_deleted_by_retention_before_it_was_read_is_reported() {
     run(&[&once[..], &["--group", "reader"]].concat());
     run(&[&once[..], &["--group", "checkpointed", "--state-dir", state.to_str().unwrap()]].concat());
     produce(&readings(dir.path(), "unread", 600, "2026-01-01T00:00:04Z"));
-    // Older than retention.ms, and then 50 new ones, so the partition is not empty (an emptied
-    // partition reports its offsets as 0, which hides the loss).
+    // All older than retention.ms when the restarted broker applies it; then 50 new ones, so the
+    // partition is not empty (an emptied partition reports its offsets as 0, hiding the loss).
     std::thread::sleep(Duration::from_millis(4500));
-    produce(&readings(dir.path(), "fresh", 50, "2026-01-01T00:00:10Z"));
     broker.kill();
     broker.start();
+    produce(&readings(dir.path(), "fresh", 50, "2026-01-01T00:00:10Z"));
     let mut kept = Vec::new();
     wait_until("the broker's retention to delete the aged messages", Duration::from_secs(30), || {
         kept = consume(&broker, "aging");
