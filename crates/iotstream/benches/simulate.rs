@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use iotstream::simulator::{Clock, Simulator, SimulatorConfig};
+use iotstream::simulator::{Clock, Profile, Simulator, SimulatorConfig};
 use iotstream_engine::EventTime;
 
 const BATCH: u64 = 10_000;
@@ -12,10 +12,16 @@ const BATCH: u64 = 10_000;
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("simulate");
     group.throughput(Throughput::Elements(BATCH));
-    for (name, sensors) in [("seed_fleet", 2106), ("million_sensors", 1_000_000)] {
+    let cases = [
+        ("seed_fleet", 2106, Profile::Seed),
+        ("million_sensors", 1_000_000, Profile::Seed),
+        ("climate_fleet", 2106, Profile::Climate),
+    ];
+    for (name, sensors, profile) in cases {
         let config = SimulatorConfig {
             seed: Some(1),
             sensors,
+            profile,
             clock: Clock::Simulated { start: EventTime(1_479_302_799_000_000), interval_micros: 1000 },
             disorder: None,
             count: None,

@@ -78,7 +78,8 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, ConfigError> {
     if embedded || split.subcommand.is_some() {
         full.push(subcommand.clone());
     }
-    if embedded {
+    // The dashboard, where the build has one (without it, the demo prints to the console).
+    if embedded && cfg!(feature = "http") {
         full.extend(["--http".into(), DEFAULT_HTTP.into()]);
     }
     if let (Some(path), true) = (&config, embedded || split.subcommand.is_some()) {

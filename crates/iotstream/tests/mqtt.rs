@@ -7,6 +7,10 @@
 //!   the same windows as the whole readings from a file; bad payloads rejected by reason;
 //! - the bridge `kill -9`ed twice: Kafka holds every reading.
 
+#![cfg(feature = "mqtt")]
+// The bridge test also needs Kafka; builds without it keep the helpers of the others.
+#![cfg_attr(not(feature = "kafka"), allow(dead_code, unused_imports))]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +21,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::mosquitto::Mosquitto;
-use common::{agrees_with_python, bin, python_oracle, run, wait_timeout, Broker};
+use common::windows::{assert_equal_to_oracle, final_windows};
+use common::{bin, run, wait_timeout, Broker};
 use iotstream_engine::WindowResult;
 use serde_json::Value;
 
@@ -128,57 +133,14 @@ fn sigterm(mut child: Child) {
     assert!(status.success(), "the engine exited with {status}");
 }
 
-/// The final windows of a result file, by start: the record (without its partitions, which name
-/// the input) and its parsed form. Panics if a window appears twice.
-fn final_windows(path: &Path) -> BTreeMap<i64, (String, WindowResult)> {
-    let mut windows = BTreeMap::new();
-    let mut text = std::fs::read_to_string(path).unwrap_or_default();
-    // Whole lines only: the engine may be writing the next one.
-    text.truncate(text.rfind('\n').map_or(0, |end| end + 1));
-    for line in text.lines() {
-        let mut value: Value = serde_json::from_str(line).expect("whole JSON lines");
-        if value["type"] != "window" || value["final"] != true {
-            continue;
-        }
-        value.as_object_mut().unwrap().remove("partitions");
-        let result: WindowResult = serde_json::from_value(value.clone()).unwrap();
-        let start = result.window_start.as_micros();
-        assert!(
-            windows.insert(start, (value.to_string(), result)).is_none(),
-            "window {start} twice in {path:?}"
-        );
-    }
-    windows
-}
-
-/// The oracle's windows that event time closes once `readings` are all in (the last reading's
-/// event time minus the max delay is past their end).
+/// The oracle's windows that event time closes once `readings` are all in.
 fn closed_oracle_windows(readings: &Path) -> Vec<Value> {
-    let last: Value =
-        serde_json::from_str(std::fs::read_to_string(readings).unwrap().lines().last().unwrap()).unwrap();
-    let last = iotstream_engine::EventTime::parse_rfc3339(last["eventTime"].as_str().unwrap().as_bytes())
-        .unwrap()
-        .as_micros();
-    let watermark = last - 1_000_000;
-    python_oracle(readings, WINDOW_SECONDS)
-        .into_iter()
-        .filter(|w| w["window_end"].as_i64().unwrap() <= watermark)
-        .collect()
+    common::windows::closed_oracle_windows(readings, WINDOW_SECONDS, 1_000_000)
 }
 
 fn wait_for_windows(output: &Path, expected: &[Value]) {
     let last = expected.last().unwrap()["window_start"].as_i64().unwrap();
     wait_until(|| final_windows(output).contains_key(&last), "the last closed window");
-}
-
-fn assert_equal_to_oracle(output: &Path, expected: &[Value]) {
-    let ours = final_windows(output);
-    for theirs in expected {
-        let start = theirs["window_start"].as_i64().unwrap();
-        let (_, window) =
-            ours.get(&start).unwrap_or_else(|| panic!("window {start} missing from {output:?}"));
-        agrees_with_python(window, theirs).unwrap();
-    }
 }
 
 #[test]
@@ -362,6 +324,7 @@ fn rejected(record: &Value) -> u64 {
     record["rejected_by_reason"].as_object().map_or(0, |o| o.values().filter_map(Value::as_u64).sum())
 }
 
+#[cfg(feature = "kafka")]
 #[test]
 fn the_bridge_killed_twice_leaves_every_reading_in_kafka() {
     let _serial = common::serial();

@@ -293,11 +293,25 @@ impl Operator {
 
     /// Partitions are taken away (a rebalance): a batch holding their messages is emitted first,
     /// so that their positions can be committed before another instance reads on. Windows keep
-    /// what they have: their positions stay pinned until the windows are emitted.
-    pub fn on_revoke(&mut self, now: EventTime) -> Vec<WindowResult> {
+    /// what they have while partitions remain (their positions stay pinned until the windows are
+    /// emitted); when `everything` this run holds is taken, the revoked partitions are read
+    /// again from their pinned positions, by this run too (a rebalance takes every partition and
+    /// hands them out anew), so the open windows are emitted as partial results, as on a clean
+    /// stop, and dropped by [`Operator::after_revoke`]: each reading counts in one run's final
+    /// results only. `emitted`: results emitted so far.
+    pub fn on_revoke(&mut self, now: EventTime, everything: bool, emitted: u64) -> Vec<WindowResult> {
         match self {
             Operator::Batches(batches) if !batches.current().is_empty() => vec![batches.on_tick(now)],
+            Operator::Windows(_) if everything => self.on_stop(now, emitted),
             _ => Vec::new(),
+        }
+    }
+
+    /// After a revoke's positions were handed back: windows drop what they hold when
+    /// `everything` was taken (see [`Operator::on_revoke`]).
+    pub fn after_revoke(&mut self, everything: bool) {
+        if let (Operator::Windows(windows), true) = (&mut *self, everything) {
+            *windows = EventTimeWindows::new(*windows.config());
         }
     }
 

@@ -110,13 +110,13 @@ fn windows_inner() -> EventTimeConfig {
 #[test]
 fn a_revoke_emits_the_open_batch_but_keeps_windows() {
     let mut batches = batches_config().build(EventTime(BASE));
-    assert!(batches.on_revoke(EventTime(BASE)).is_empty(), "nothing to emit");
+    assert!(batches.on_revoke(EventTime(BASE), false, 0).is_empty(), "nothing to emit");
     feed(&mut batches, BASE, 0).unwrap();
-    assert_eq!(batches.on_revoke(EventTime(BASE))[0].messages, 1);
+    assert_eq!(batches.on_revoke(EventTime(BASE), false, 0)[0].messages, 1);
 
     let mut windows = windows_config().build(EventTime(BASE));
     feed(&mut windows, BASE, 7).unwrap();
-    assert!(windows.on_revoke(EventTime(BASE)).is_empty());
+    assert!(windows.on_revoke(EventTime(BASE), false, 0).is_empty());
     assert_eq!(windows.pinned_positions(), [(0, 7)].into(), "input in open windows stays pinned");
 }
 

@@ -287,9 +287,10 @@ pub struct HttpArgs {
 
 impl Default for DemoArgs {
     /// What `iotstream` alone means: `iotstream demo` with its declared defaults (not a copy), and the
-    /// dashboard on [`DEFAULT_HTTP`].
+    /// dashboard on [`DEFAULT_HTTP`] where the build has one.
     fn default() -> Self {
-        match Cli::try_parse_from(["iotstream", "demo", "--http", DEFAULT_HTTP]).map(|cli| cli.command) {
+        let dashboard = if cfg!(feature = "http") { &["--http", DEFAULT_HTTP][..] } else { &[] };
+        match Cli::try_parse_from([&["iotstream", "demo"][..], dashboard].concat()).map(|cli| cli.command) {
             Ok(Some(Command::Demo(args))) => args,
             _ => unreachable!("`iotstream demo` parses: checked by cli_is_well_formed"),
         }

@@ -59,7 +59,9 @@ fn no_subcommand_is_the_demo_with_its_dashboard() {
     assert!(invocation.embedded);
     let Some(Command::Demo(demo)) = invocation.cli.command else { panic!("demo") };
     assert_eq!(demo.rate, 100.0);
-    assert_eq!(demo.http.http, Some(DEFAULT_HTTP.parse().unwrap()));
+    // A build without the dashboard runs the demo on the console.
+    let dashboard = cfg!(feature = "http").then(|| DEFAULT_HTTP.parse().unwrap());
+    assert_eq!(demo.http.http, dashboard);
     let Some(Command::Demo(demo)) =
         with_file("[demo]\nhttp = \"127.0.0.1:9999\"\n", &[]).unwrap().cli.command
     else {

@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -188,8 +188,18 @@ pub fn router(hub: Arc<Hub>, metrics: PrometheusHandle, guard: Guard) -> Router 
         .route("/metrics", get(prometheus))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(AppState { hub, metrics })
+        .layer(axum::middleware::from_fn(limit_body))
         .layer(axum::middleware::from_fn_with_state(Arc::new(guard), guard::check))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// Refuses a request whose body is over [`MAX_BODY`] (413), reading at most that much of it. No
+/// handler reads a body (every route is a GET), so a limit on body extractors would never apply.
+async fn limit_body(request: Request, next: axum::middleware::Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(_) => (StatusCode::PAYLOAD_TOO_LARGE, "request body over 1 KiB\n").into_response(),
+    }
 }
 
 async fn index() -> Response {

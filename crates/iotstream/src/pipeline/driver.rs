@@ -239,12 +239,20 @@ impl Driver {
 
     /// A rebalance takes partitions away: emit what the operator holds for them (scale-out: save
     /// their states for the next owner), hand back their positions, and forget them.
+    ///
+    /// Event-time windows hold readings of every partition, pinned until they are emitted, and
+    /// the revoked partitions are read again from those positions, by this member too (a
+    /// rebalance takes every partition and hands them out anew). So when all it holds is taken,
+    /// the open windows are emitted as partial results, as on a clean stop, and dropped: each
+    /// reading then counts in the final results of one member only.
     fn on_revoke(&mut self, revoke: Revoke, now: EventTime) -> Result<(), RunError> {
-        let results = self.counting.operator.on_revoke(now);
+        let everything = self.counting.progress.positions().keys().all(|p| revoke.partitions.contains(p));
+        let results = self.counting.operator.on_revoke(now, everything, self.emitting.results());
         self.emit(results, now)?;
         self.save_partitions(Some(&revoke.partitions))?;
         let pinned = self.counting.operator.pinned_positions();
         let released = self.counting.progress.release(&revoke.partitions, &pinned);
+        self.counting.operator.after_revoke(everything);
         if let Some(hook) = &mut self.hook {
             hook.on_revoke(&mut self.counting.operator, &revoke.partitions);
         }

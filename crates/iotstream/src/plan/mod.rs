@@ -392,7 +392,14 @@ pub fn simulator_config(fleet: &FleetArgs, clock: Clock, count: Option<u64>) -> 
         bound_micros: iotstream_engine::units::micros(bound),
         late_ratio: fleet.late_ratio,
     });
-    SimulatorConfig { seed: fleet.seed, sensors: fleet.sensors, profile: fleet.profile, clock, disorder, count }
+    SimulatorConfig {
+        seed: fleet.seed,
+        sensors: fleet.sensors,
+        profile: fleet.profile,
+        clock,
+        disorder,
+        count,
+    }
 }
 
 /// The clock of `simulate`: simulated from `--start` (or now) in steps of `--interval` (or 1 ms)

@@ -4,6 +4,10 @@
 
 pub mod mosquitto;
 pub mod postgres;
+pub mod process;
+pub mod proxy;
+pub mod secure_kafka;
+pub mod windows;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};

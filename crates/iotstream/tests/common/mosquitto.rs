@@ -32,6 +32,12 @@ impl Mosquitto {
         Mosquitto::start_with("allow_anonymous true\n", |_| {})
     }
 
+    /// A broker that keeps nothing across a restart (no persistence): a restart loses every
+    /// session and every message queued.
+    pub fn start_forgetful() -> Mosquitto {
+        Mosquitto::start_with("allow_anonymous true\npersistence false\n", |_| {})
+    }
+
     /// TLS only (`certificate` and `key`, PEM), and one user with a password.
     pub fn start_tls(certificate: &Path, key: &Path, user: &str, password: &str) -> Mosquitto {
         let settings = format!(
@@ -59,17 +65,18 @@ impl Mosquitto {
         let dir = tempfile::tempdir().unwrap();
         setup(dir.path());
         let settings = settings.replace("PASSWORDS", &dir.path().join("passwords").display().to_string());
+        let persistence = if settings.contains("persistence ") { "" } else { "persistence true\n" };
         let config = format!(
             "listener {port} 127.0.0.1\n\
              {settings}\
-             persistence true\n\
+             {persistence}\
              persistence_location {}/\n\
              autosave_interval 1\n\
              max_queued_messages 1000000\n\
              max_inflight_messages 0\n\
              user root\n\
              log_dest file {}/mosquitto.log\n\
-             log_type error\nlog_type warning\nlog_type notice\n",
+             log_type error\nlog_type warning\nlog_type notice\nlog_type subscribe\n",
             dir.path().display(),
             dir.path().display()
         );
@@ -114,6 +121,12 @@ impl Mosquitto {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// Subscriptions made since the broker started, as its log has them: "CLIENT QOS FILTER".
+    pub fn subscriptions(&self, client_id: &str) -> usize {
+        let line = format!(": {client_id} 1 ");
+        self.log().lines().filter(|l| l.contains(&line)).count()
     }
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """An independent Kafka client for the tests: prints every message of TOPIC (all partitions, from
 the beginning to the end) as one JSON object per line: {"partition", "offset", "key", "value",
-"headers"}, with key and value decoded as UTF-8 (invalid bytes replaced).
+"headers", "value_hex"}, with key and value decoded as UTF-8 (invalid bytes replaced) and the value's
+exact bytes in hex.
 
     consume.py BROKERS TOPIC
 """
@@ -34,7 +35,8 @@ def main():
             sys.exit(str(msg.error()))
         headers = {k: text(v) for k, v in (msg.headers() or [])}
         print(json.dumps({"partition": msg.partition(), "offset": msg.offset(), "key": text(msg.key()),
-                          "value": text(msg.value()), "headers": headers}))
+                          "value": text(msg.value()), "headers": headers,
+                          "value_hex": (msg.value() or b"").hex()}))
     consumer.close()
 
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """An independent MQTT client for the tests (paho-mqtt): publishes each line of FILE as one
-message at QoS 1 to TOPIC, and exits once the broker has acknowledged every one. Lines of the form
+message at QoS 1 (or --qos 0 or 2) to TOPIC, and exits once every one is sent (QoS 0) or the broker
+has acknowledged it (QoS 1 and 2). Lines of the form
 `TOPIC<TAB>PAYLOAD` go to their own topic. Rides out a broker restart (reconnects, and paho sends
 unacknowledged messages again).
 
-    publish.py HOST PORT TOPIC FILE [--rate N] [--v3]
+    publish.py HOST PORT TOPIC FILE [--rate N] [--v3] [--qos 0|1|2]
 """
 import argparse
 import time
@@ -20,6 +21,7 @@ def main():
     parser.add_argument("file")
     parser.add_argument("--rate", type=float, default=0)
     parser.add_argument("--v3", action="store_true")
+    parser.add_argument("--qos", type=int, choices=(0, 1, 2), default=1)
     args = parser.parse_args()
     protocol = mqtt.MQTTv311 if args.v3 else mqtt.MQTTv5
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"paho-publisher-{time.time_ns()}",
@@ -38,7 +40,7 @@ def main():
             if b"\t" in line:
                 raw_topic, payload = line.split(b"\t", 1)
                 topic = raw_topic.decode()
-            infos.append(client.publish(topic, payload, qos=1))
+            infos.append(client.publish(topic, payload, qos=args.qos))
             if args.rate:
                 ahead = (number + 1) / args.rate - (time.monotonic() - started)
                 if ahead > 0:

@@ -276,7 +276,7 @@ fn assign_all(consumer: &KafkaConsumer, config: &KafkaSourceConfig) -> Result<BT
         tpl.set_partition_offset(&config.topic, element.partition(), start)
             .map_err(|e| config.connection.error("bad start offset", &e))?;
     }
-    check_retention(consumer, config, &tpl)?;
+    check_retention(consumer, config, &mut tpl)?;
     consumer.assign(&tpl).map_err(|e| config.connection.error("cannot assign partitions", &e))?;
     tracing::info!(topic = %config.topic, partitions = partitions.len(), from = ?config.from, "assigned every partition");
     Ok(partitions)
@@ -285,15 +285,18 @@ fn assign_all(consumer: &KafkaConsumer, config: &KafkaSourceConfig) -> Result<BT
 /// Reports as data loss every partition whose start position (a checkpoint's, or the group's
 /// committed offset) is below the partition's first offset: retention or a deletion removed those
 /// messages before they were read, and the consumer would otherwise skip them without a word. The
-/// pipeline counts them in the metrics and stats records.
+/// pipeline counts them in the metrics and stats records. Such a partition is read from its first
+/// offset, not left to the broker's answer to a fetch below it (Tansu answered one with its first
+/// batch again for every batch-sized step up to it: those messages were counted many times).
 fn check_retention(
     consumer: &KafkaConsumer,
     config: &KafkaSourceConfig,
-    tpl: &TopicPartitionList,
+    tpl: &mut TopicPartitionList,
 ) -> Result<(), Stopped> {
     let mut lost = Vec::new();
-    for element in tpl.elements() {
-        let (partition, Offset::Offset(start)) = (element.partition(), element.offset()) else { continue };
+    let starts: Vec<(i32, Offset)> = tpl.elements().iter().map(|e| (e.partition(), e.offset())).collect();
+    for (partition, start) in starts {
+        let Offset::Offset(start) = start else { continue };
         let watermarks =
             within(&config.stop, BROKER_TIMEOUT, |t| consumer.fetch_watermarks(&config.topic, partition, t))?;
         match watermarks {
@@ -304,6 +307,7 @@ fn check_retention(
                         "data loss: messages were deleted from the partition (retention) before they were read"
                     );
                     lost.push((partition, messages));
+                    let _ = tpl.set_partition_offset(&config.topic, partition, Offset::Offset(log_start));
                 }
             }
             Err(error) => {

@@ -165,6 +165,7 @@ pub fn open(args: &MqttSourceArgs, options: &SourceOptions) -> Result<Source, Er
         redelivered: (0, 0),
         batch_due: None,
         warned_stall: false,
+        failure: None,
     };
     let thread = std::thread::Builder::new()
         .name("mqtt-source".into())
@@ -207,6 +208,8 @@ struct Reader {
     batch_due: Option<Instant>,
     /// The reading-pauses warning was given.
     warned_stall: bool,
+    /// Why the last attempt to connect failed, while not connected (each new reason is a warning).
+    failure: Option<String>,
 }
 
 /// Why the reader stops.
@@ -388,6 +391,7 @@ impl Reader {
     fn on_connected(&mut self, session_present: bool) -> bool {
         self.report_redeliveries();
         self.connected = true;
+        self.failure = None;
         self.backoff.reset();
         if session_present && self.subscribed {
             tracing::info!(broker = %self.broker.url, "MQTT connection back; the broker kept the session");
@@ -434,6 +438,11 @@ impl Reader {
     fn on_broken(&mut self, error: &str) -> bool {
         if self.connected {
             tracing::warn!(broker = %self.broker.url, error, "MQTT connection lost; reconnecting");
+        } else if self.failure.as_deref() != Some(error) {
+            // Once per reason, not at every retry: a broker that is down, a certificate or a
+            // password refused must be said, and a run that waits for the broker is not flooded.
+            tracing::warn!(broker = %self.broker.url, error, "cannot connect to the MQTT broker; retrying");
+            self.failure = Some(error.to_owned());
         } else {
             tracing::debug!(broker = %self.broker.url, error, "MQTT connection failed; retrying");
         }
