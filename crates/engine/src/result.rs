@@ -189,6 +189,60 @@ pub struct StatsRecord {
     /// Scale-out: the group's merge as this instance sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_out: Option<ScaleOutStatus>,
+    /// SQL queries (`--query`): each query's own numbers; absent in runs of the seed's analyses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queries: Vec<QueryStats>,
+}
+
+/// One SQL query's numbers since the start of a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryStats {
+    /// The query's name.
+    pub query: String,
+    /// Readings counted in its windows (or batches).
+    pub readings: u64,
+    /// Readings its `WHERE` left out.
+    pub filtered: u64,
+    /// Readings rejected for this query alone (the input's rejections are the record's own).
+    pub rejected: u64,
+    /// The same by reason: every reason a query may give, always present.
+    #[serde(serialize_with = "serialize_query_reasons")]
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    /// Results (windows or batches) emitted.
+    pub results: u64,
+    /// Groups held in open windows (or the open batch).
+    pub groups: u64,
+    /// Windows held open (event time).
+    pub open_windows: u64,
+}
+
+/// The reasons a reading may be rejected for one query and not the others, in the order
+/// outputs list them.
+pub const QUERY_REASONS: [RejectReason; 7] = [
+    RejectReason::WrongType,
+    RejectReason::NonFinite,
+    RejectReason::OutOfRange,
+    RejectReason::DuplicateField,
+    RejectReason::MalformedJson,
+    RejectReason::Late,
+    RejectReason::TooManyGroups,
+];
+
+/// Writes a query's reasons in [`QUERY_REASONS`] order, each present, then any other.
+fn serialize_query_reasons<S: serde::Serializer>(
+    reasons: &BTreeMap<String, u64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(None)?;
+    for reason in QUERY_REASONS {
+        map.serialize_entry(reason.as_str(), &reasons.get(reason.as_str()).copied().unwrap_or(0))?;
+    }
+    for (name, count) in reasons {
+        if !QUERY_REASONS.iter().any(|r| r.as_str() == name) {
+            map.serialize_entry(name, count)?;
+        }
+    }
+    map.end()
 }
 
 /// Scale-out: the group as one instance sees it in the merge log.

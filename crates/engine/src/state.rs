@@ -14,13 +14,15 @@ use serde::{Deserialize, Serialize};
 /// - 2: event-time windows keep their readings in slices ([`crate::EventTimeWindows`]), and the
 ///   binary's checkpoint gained the alerts' state. A format-1 snapshot without event-time windows
 ///   is still read (without alert state); one with windows is refused.
+/// - 3: the binary's checkpoint gained the SQL queries' state (none in runs of the seed's
+///   analyses). Formats 1 and 2 are still read, as runs without queries.
 ///
 /// The seed's types keep their byte layout whatever their window contents' type parameter.
 /// SQL queries save [`crate::query::SavedQueriesRef`] (read back as
 /// [`crate::query::SavedQueries`]), a value of its own with a fingerprint per query that
-/// [`crate::query::QuerySet::restore`] checks; the checkpoint that first carries it takes the
-/// next version, so that older builds refuse it rather than misread it.
-pub const SNAPSHOT_VERSION: u32 = 2;
+/// [`crate::query::QuerySet::restore`] checks; format 3 first carries it, so that older builds
+/// refuse it rather than misread it.
+pub const SNAPSHOT_VERSION: u32 = 3;
 
 /// The first format with sliced event-time windows: older snapshots holding windows are refused.
 pub const SLICED_WINDOWS_SINCE: u32 = 2;

@@ -7,6 +7,7 @@
 //! pipeline and the sinks all depend on it and never on each other.
 
 use iotstream_engine::live::LastReading;
+use iotstream_engine::query::Records;
 use iotstream_engine::reading::{SensorId, StateCode};
 use iotstream_engine::{Aggregate, EventTime, Reading, RejectReason};
 use std::sync::mpsc as std_mpsc;
@@ -218,6 +219,9 @@ pub enum Data {
     /// A chunk or message batch parsed by a worker thread, each reading kept in input order for
     /// the pipeline's ordered part (event time, live views: see `parallel`).
     Ordered(Box<Ordered>),
+    /// A chunk or message batch whose fields a worker thread extracted for the run's SQL
+    /// queries, each message's record kept in input order for the ordered stage.
+    Fields(Box<FieldBatch>),
 }
 
 /// The input's course.
@@ -464,6 +468,39 @@ impl Ordered {
     pub fn line(&self, item: &Item) -> &[u8] {
         let rest = self.input.data().get(item.start..).unwrap_or_default();
         &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())]
+    }
+}
+
+/// Input whose messages a worker extracted for the run's queries: the records (each message's
+/// fields, strings as positions in its bytes) and the input they point into, which travels
+/// along, so that the ordered stage reads values from it and dead-letters rejected messages.
+#[derive(Debug)]
+pub struct FieldBatch {
+    /// The chunk or message batch.
+    pub input: OrderedInput,
+    /// The records, one per message that is one.
+    pub records: Records,
+    /// One per line or message, in order.
+    pub items: Vec<FieldItem>,
+}
+
+/// One line or message of a [`FieldBatch`]: where its bytes are, and its record's index in
+/// [`FieldBatch::records`] (or why it is no record for any query).
+#[derive(Clone, Copy, Debug)]
+pub struct FieldItem {
+    /// Start of its bytes in [`OrderedInput::data`].
+    pub start: usize,
+    /// Its length (a line without its `\n`).
+    pub len: u32,
+    /// Its record, or why it has none.
+    pub outcome: Result<u32, RejectReason>,
+}
+
+impl FieldBatch {
+    /// The bytes of `item`.
+    pub fn message(&self, item: &FieldItem) -> &[u8] {
+        let data = self.input.data();
+        data.get(item.start..item.start + item.len as usize).unwrap_or_default()
     }
 }
 

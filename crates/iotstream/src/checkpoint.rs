@@ -150,6 +150,46 @@ pub struct EngineState {
     /// The alerts' state, the alerts file's length and the webhook's undelivered queue
     /// (`--rules`; snapshot format 2 on).
     pub alerts: Option<AlertsSnapshot>,
+    /// The SQL queries' state (`--query`; snapshot format 3 on): the engine's saved queries,
+    /// encoded, each with the fingerprint that a resumed run's queries must match. The seed's
+    /// operator is idle (and saved blank) in such a run.
+    pub queries: Option<Vec<u8>>,
+}
+
+/// [`EngineState`] as snapshot format 2 wrote it, before queries.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct EngineStateV2 {
+    input: String,
+    positions: std::collections::BTreeMap<i32, i64>,
+    operator: Operator,
+    sensors: SensorTable,
+    rejected: RejectCounts,
+    readings: u64,
+    rejected_count: u64,
+    results: u64,
+    output_len: Option<u64>,
+    saved_at: EventTime,
+    alerts: Option<AlertsSnapshot>,
+}
+
+impl From<EngineStateV2> for EngineState {
+    fn from(v2: EngineStateV2) -> EngineState {
+        EngineState {
+            input: v2.input,
+            positions: v2.positions,
+            operator: v2.operator,
+            sensors: v2.sensors,
+            rejected: v2.rejected,
+            readings: v2.readings,
+            rejected_count: v2.rejected_count,
+            results: v2.results,
+            output_len: v2.output_len,
+            saved_at: v2.saved_at,
+            alerts: v2.alerts,
+            queries: None,
+        }
+    }
 }
 
 /// [`EngineState`] as snapshot format 1 wrote it, before alerts.
@@ -182,12 +222,13 @@ impl From<EngineStateV1> for EngineState {
             output_len: v1.output_len,
             saved_at: v1.saved_at,
             alerts: None,
+            queries: None,
         }
     }
 }
 
-/// Decodes a snapshot of any format this build reads: a newer one is refused, format 1 is read
-/// in its own shape.
+/// Decodes a snapshot of any format this build reads: a newer one is refused, formats 1 and 2
+/// are read in their own shapes.
 fn decode_snapshot(bytes: &[u8]) -> Result<Result<EngineState, postcard::Error>, CheckpointError> {
     let version = match postcard::take_from_bytes::<u32>(bytes) {
         Ok((version, _)) => version,
@@ -196,6 +237,7 @@ fn decode_snapshot(bytes: &[u8]) -> Result<Result<EngineState, postcard::Error>,
     check_version(version)?;
     let decoded = match version {
         1 => postcard::from_bytes::<Snapshot<EngineStateV1>>(bytes).map(|s| s.state.into()),
+        2 => postcard::from_bytes::<Snapshot<EngineStateV2>>(bytes).map(|s| s.state.into()),
         _ => postcard::from_bytes::<Snapshot<EngineState>>(bytes).map(|s| s.state),
     };
     match decoded {
@@ -446,6 +488,7 @@ mod tests {
             output_len: Some(100),
             saved_at: EventTime(9),
             alerts: None,
+            queries: None,
         }
     }
 
@@ -574,6 +617,26 @@ mod tests {
         }
         let state = load(dir.path()).unwrap().unwrap();
         assert_eq!((state.readings, state.output_len, state.alerts.is_none()), (7, Some(100), true));
+    }
+
+    #[test]
+    fn a_checkpoint_of_format_2_is_read_as_a_run_without_queries() {
+        let v2 = EngineStateV2 {
+            input: "file:x".into(),
+            positions: [(0, 42)].into(),
+            operator: Operator::Batches(iotstream_engine::MicroBatches::new(EventTime(5))),
+            sensors: SensorTable::default(),
+            rejected: RejectCounts::default(),
+            readings: 7,
+            rejected_count: 0,
+            results: 1,
+            output_len: Some(100),
+            saved_at: EventTime(9),
+            alerts: None,
+        };
+        let snapshot = postcard::to_stdvec(&Snapshot { version: 2, state: &v2 }).unwrap();
+        let state = decode_snapshot(&snapshot).unwrap().unwrap();
+        assert_eq!((state.readings, state.positions[&0], state.queries.is_none()), (7, 42, true));
     }
 
     #[test]

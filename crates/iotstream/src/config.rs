@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgAction, CommandFactory as _, FromArgMatches as _};
 
-use crate::cli::{Cli, DEFAULT_HTTP};
+use crate::cli::{Cli, NamedQuery, DEFAULT_HTTP};
 
 /// Environment variable naming a config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "IOTSTREAM_CONFIG";
@@ -142,6 +142,38 @@ impl Split {
     }
 }
 
+/// The SQL queries of a config file (`path`, if any): its `[[query]]` tables and the `query`
+/// lists of its top level and `[analyze]` section, for `iotstream query check`.
+pub fn file_queries(path: Option<&Path>) -> Result<Vec<NamedQuery>, ConfigError> {
+    let Some(path) = path else { return Ok(Vec::new()) };
+    let table = read(path)?;
+    let analyze = table.get("analyze").and_then(toml::Value::as_table).and_then(|t| t.get("query"));
+    let mut queries = Vec::new();
+    let mut problems = Vec::new();
+    for (place, value) in [("query", table.get("query")), ("[analyze] query", analyze)] {
+        let items = match value {
+            Some(toml::Value::Array(items)) => items.as_slice(),
+            Some(single) => std::slice::from_ref(single),
+            None => continue,
+        };
+        for item in items {
+            let text = match item {
+                toml::Value::Table(t) => query_table(place, t),
+                toml::Value::String(s) => Ok(s.clone()),
+                other => Err(format!("{place}: expected a [[query]] table, found {}", other.type_str())),
+            };
+            match text.and_then(|text| NamedQuery::parse(&text).map_err(|why| format!("{place}: {why}"))) {
+                Ok(query) => queries.push(query),
+                Err(problem) => problems.push(problem),
+            }
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(queries),
+        false => Err(ConfigError::Invalid { path: path.to_owned(), problems }),
+    }
+}
+
 fn read(path: &Path) -> Result<toml::Table, ConfigError> {
     let unreadable = |message: String| ConfigError::Unreadable { path: path.to_owned(), message };
     let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
@@ -258,6 +290,7 @@ fn to_flags(
             toml::Value::Integer(n) => n.to_string(),
             toml::Value::Float(x) => x.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Table(table) if arg.get_long() == Some("query") => query_table(place, table)?,
             other => {
                 return Err(format!("{place}: expected a string or a number, found {}", other.type_str()))
             }
@@ -266,6 +299,19 @@ fn to_flags(
         words.extend([OsString::from(&flag), OsString::from(text)]);
     }
     Ok(words)
+}
+
+/// A `[[query]]` table (`name`, `sql`) as the `--query` flag's `NAME=SQL`.
+fn query_table(place: &str, table: &toml::Table) -> Result<String, String> {
+    let text = |key: &str| match table.get(key) {
+        Some(toml::Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(format!("{place}: {key} must be a string, found {}", other.type_str())),
+        None => Err(format!("{place}: a [[query]] needs `name` and `sql`")),
+    };
+    if let Some(key) = table.keys().find(|k| !["name", "sql"].contains(&k.as_str())) {
+        return Err(format!("{place}: unknown key `{key}` in [[query]] (it has `name` and `sql`)"));
+    }
+    Ok(format!("{}={}", text("name")?, text("sql")?))
 }
 
 /// Runs the flag's own value parser on `text`: the flag alone, in a command of its own, so that
@@ -332,7 +378,11 @@ pub fn generate() -> String {
         "# iotstream configuration. Use with `iotstream --config FILE SUBCOMMAND` (or IOTSTREAM_CONFIG=FILE).\n\
          # Every setting is a long flag of the subcommand whose section it is in; flags on the command line\n\
          # win over this file. Settings above the first section apply to every subcommand that has them.\n\
-         # Each setting below is commented out at its default: uncomment to change it.\n",
+         # Each setting below is commented out at its default: uncomment to change it.\n\
+         # SQL queries (analyze, demo) are tables at the top level, one per query:\n\
+         #   [[query]]\n\
+         #   name = \"hot\"\n\
+         #   sql = \"SELECT state, max(payload.data.temperature) AS t FROM readings GROUP BY state\"\n",
     );
     for name in SECTIONS {
         let Some(sub) = command.find_subcommand(name) else { continue };

@@ -6,8 +6,8 @@
 //! metric per reading: totals the engine already keeps are copied into counters with `absolute` on
 //! each status tick, and per-result instruments are updated once per emitted window.
 //!
-//! Labels are bounded by construction: per state (51), per rejection reason (14), per result kind
-//! (3), per input partition. Never per sensor.
+//! Labels are bounded by construction: per state (51), per rejection reason (15), per result kind
+//! (3), per input partition, per SQL query (the run's `--query` names). Never per sensor.
 
 use std::time::Duration;
 
@@ -73,6 +73,16 @@ pub const PARTITION_WATERMARK: &str = "iotstream_partition_watermark_seconds";
 pub const PARTITION_LAG: &str = "iotstream_partition_lag_messages";
 /// Scale-out: how far this instance has read the group's merge log.
 pub const MERGE_LOG_OFFSET: &str = "iotstream_merge_log_offset";
+/// SQL queries: readings each query counted, by `query`.
+pub const QUERY_READINGS: &str = "iotstream_query_readings_total";
+/// SQL queries: readings each query's `WHERE` left out, by `query`.
+pub const QUERY_FILTERED: &str = "iotstream_query_filtered_total";
+/// SQL queries: readings rejected for one query alone, by `query` and `reason`.
+pub const QUERY_REJECTED: &str = "iotstream_query_rejected_total";
+/// SQL queries: results emitted, by `query` and `kind` (final, early, update).
+pub const QUERY_RESULTS: &str = "iotstream_query_results_total";
+/// SQL queries: groups held in open windows (or the open batch), by `query`.
+pub const QUERY_GROUPS: &str = "iotstream_query_groups";
 /// Constant 1, labelled with the version.
 pub const BUILD_INFO: &str = "iotstream_build_info";
 
@@ -123,6 +133,17 @@ pub fn describe() {
     describe_gauge!(PARTITION_LAG, "Scale-out: messages behind each partition's end, as its owner reported.");
     describe_gauge!(MERGE_LOG_OFFSET, "Scale-out: how far this instance has read the group's merge log.");
     describe_gauge!(ALERTS_FIRING, "Alerts firing now, by rule and severity.");
+    describe_counter!(QUERY_READINGS, "SQL queries: readings counted, by query.");
+    describe_counter!(QUERY_FILTERED, "SQL queries: readings left out by WHERE, by query.");
+    describe_counter!(
+        QUERY_REJECTED,
+        "SQL queries: readings rejected for one query alone, by query and reason."
+    );
+    describe_counter!(
+        QUERY_RESULTS,
+        "SQL queries: results emitted, by query and kind (final, early, update)."
+    );
+    describe_gauge!(QUERY_GROUPS, "SQL queries: groups held in open windows, by query.");
     describe_counter!(
         ALERT_TRANSITIONS,
         "Alert notifications, by rule and status (firing, resolved, repeat)."
@@ -151,15 +172,38 @@ pub fn record_status(stats: &StatsRecord) {
         gauge!(WATERMARK).set(seconds(watermark));
         gauge!(WATERMARK_LAG).set(seconds(stats.at) - seconds(watermark));
     }
+    for query in &stats.queries {
+        let name = query.query.clone();
+        counter!(QUERY_READINGS, "query" => name.clone()).absolute(query.readings);
+        counter!(QUERY_FILTERED, "query" => name.clone()).absolute(query.filtered);
+        for (reason, count) in &query.rejected_by_reason {
+            counter!(QUERY_REJECTED, "query" => name.clone(), "reason" => reason.clone()).absolute(*count);
+        }
+        gauge!(QUERY_GROUPS, "query" => name).set(query.groups as f64);
+    }
+}
+
+/// One emitted result of a SQL query, at wall-clock time `now`.
+pub fn record_query_result(result: &iotstream_engine::query::Emission, now: EventTime) {
+    let kind = kind(result.is_final, result.revision);
+    counter!(QUERY_RESULTS, "query" => result.query.to_string(), "kind" => kind).increment(1);
+    if kind == "final" {
+        histogram!(EMIT_LATENCY).record((seconds(now) - seconds(result.window_end)).max(0.0));
+    }
+}
+
+/// A result's kind: `early` (partial), `final`, or `update` (a revision).
+fn kind(is_final: bool, revision: u32) -> &'static str {
+    match (is_final, revision) {
+        (false, _) => "early",
+        (true, 0) => "final",
+        (true, _) => "update",
+    }
 }
 
 /// One emitted result, at wall-clock time `now`.
 pub fn record_result(result: &WindowResult, now: EventTime) {
-    let kind = match (result.is_final, result.revision) {
-        (false, _) => "early",
-        (true, 0) => "final",
-        (true, _) => "update",
-    };
+    let kind = kind(result.is_final, result.revision);
     counter!(WINDOWS, "kind" => kind).increment(1);
     if kind == "final" {
         histogram!(EMIT_LATENCY).record((seconds(now) - seconds(result.window_end)).max(0.0));

@@ -20,6 +20,10 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if commands::is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if error.is::<commands::Refused>() => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

@@ -1,7 +1,7 @@
 //! Parsing on several cores: chunks of lines (files) and message batches (Kafka) are parsed by a
 //! pool of worker threads, and the pipeline takes what they made of them in input order.
 //!
-//! Two kinds of work, by [`Mode`]:
+//! Three kinds of work, by [`Mode`] and [`Parsers`]:
 //! - **partial aggregates** (processing time without live views): exact because aggregates merge
 //!   exactly in any order (see `iotstream_engine::aggregate`), and arrival order within a batch
 //!   does not matter;
@@ -9,7 +9,11 @@
 //!   the status and sensor lookups): the workers do the expensive part, parsing, and hand back
 //!   each line's or message's outcome as a compact reading, in input order; the pipeline then does
 //!   the cheap ordered part (watermarks, lateness, window updates, the sensor table) exactly as one
-//!   thread would, reading by reading. Results are the same bytes for any number of threads.
+//!   thread would, reading by reading. Results are the same bytes for any number of threads;
+//! - **records** (SQL queries): the workers extract every query's fields from each message in
+//!   one pass (the queries' extractor, with the message shapes each worker has learnt) and hand
+//!   back the records with the input, in input order; the pipeline counts each record for every
+//!   query in order (watermarks, lateness, per-query rejections and their dead letters).
 //!
 //! Results still come out **in input order**: the dispatcher queues a slot per event, in the
 //! order the source sent them, and a collector thread hands the slots to the pipeline in that
@@ -23,12 +27,13 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
 use iotstream_engine::lines::lines;
+use iotstream_engine::query::{CompiledQueries, Records};
 use iotstream_engine::Parser;
 use tokio::sync::mpsc;
 
 use crate::channel::{
-    Chunk, Compact, Control, Covers, Data, GuidAt, Item, MessageBatch, Ordered, OrderedInput, Partial,
-    RejectedMessage, SourceError, SourceEvent, SourceReceiver, CHANNEL_DEPTH,
+    Chunk, Compact, Control, Covers, Data, FieldBatch, FieldItem, GuidAt, Item, MessageBatch, Ordered,
+    OrderedInput, Partial, RejectedMessage, SourceError, SourceEvent, SourceReceiver, CHANNEL_DEPTH,
 };
 
 /// What the parsing threads make of their input.
@@ -39,6 +44,25 @@ pub enum Mode {
     Aggregate,
     /// Compact readings in input order, for the pipeline's ordered part ([`Data::Ordered`]).
     Ordered,
+    /// Records of the queries' fields in input order ([`Data::Fields`]; with
+    /// [`Parsers::Queries`]).
+    Records,
+}
+
+/// What the parsing threads read messages with: the seed's parser, or the queries' extractor
+/// (compiled once, shared read-only by every thread).
+#[derive(Clone, Debug)]
+pub enum Parsers {
+    /// The seed's analyses.
+    Seed(Parser),
+    /// SQL queries.
+    Queries(Arc<CompiledQueries>),
+}
+
+impl Default for Parsers {
+    fn default() -> Self {
+        Parsers::Seed(Parser::default())
+    }
 }
 
 /// Most rejected lines a worker reports in full per chunk (the rest are only counted), so that a
@@ -110,6 +134,27 @@ pub fn parse_ordered(parser: &Parser, input: OrderedInput) -> Ordered {
     Ordered { input, items, guids }
 }
 
+/// Extracts the queries' fields of every line or message of `input` into `records` (kept by the
+/// worker: its learnt message shapes), which hands them over with the input.
+pub fn parse_fields(queries: &CompiledQueries, records: &mut Records, input: OrderedInput) -> FieldBatch {
+    let data = input.data();
+    let expected = match &input {
+        OrderedInput::Lines(chunk) => chunk.data().len() / 128,
+        OrderedInput::Messages(batch) => batch.len(),
+    };
+    let mut items = Vec::with_capacity(expected);
+    let mut extract = |bytes: &[u8]| {
+        let outcome = records.push(queries.extractor(), bytes).map(|i| u32::try_from(i).unwrap_or(u32::MAX));
+        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        items.push(FieldItem { start: offset_in(data, bytes), len, outcome });
+    };
+    match &input {
+        OrderedInput::Lines(chunk) => lines(chunk.data()).for_each(&mut extract),
+        OrderedInput::Messages(batch) => batch.iter().for_each(|(payload, _)| extract(payload)),
+    }
+    FieldBatch { records: records.take(), items, input }
+}
+
 /// Where `bytes`, a slice of `data`, starts in it.
 fn offset_in(data: &[u8], bytes: &[u8]) -> usize {
     (bytes.as_ptr() as usize).saturating_sub(data.as_ptr() as usize)
@@ -135,10 +180,20 @@ enum Work {
     Messages(MessageBatch),
 }
 
+impl Work {
+    fn into_input(self) -> OrderedInput {
+        match self {
+            Work::Lines(chunk) => OrderedInput::Lines(chunk),
+            Work::Messages(batch) => OrderedInput::Messages(batch),
+        }
+    }
+}
+
 /// What a parsing thread hands back.
 enum Output {
     Partial(Box<Partial>),
     Ordered(Box<Ordered>),
+    Fields(Box<FieldBatch>),
 }
 
 impl Output {
@@ -146,17 +201,38 @@ impl Output {
         match self {
             Output::Partial(partial) => SourceEvent::Data(Data::Parsed(partial)),
             Output::Ordered(ordered) => SourceEvent::Data(Data::Ordered(ordered)),
+            Output::Fields(fields) => SourceEvent::Data(Data::Fields(fields)),
         }
     }
 }
 
-/// Parses `work` as `mode` asks; `sensors` sizes a partial's sensor map, and is updated.
-fn parse_work(parser: &Parser, work: Work, mode: Mode, sensors: &mut usize) -> Output {
+/// What a parsing thread keeps from one piece of work to the next.
+#[derive(Default)]
+struct Worker {
+    /// Distinct sensors in its last partial: the next one likely sees about as many.
+    sensors: usize,
+    /// Its records buffer (queries), with the message shapes it has learnt.
+    records: Option<Records>,
+}
+
+/// Parses `work` with `parsers` as `mode` asks.
+fn parse_work(parsers: &Parsers, work: Work, mode: Mode, worker: &mut Worker) -> Output {
+    match parsers {
+        Parsers::Seed(parser) => parse_seed(parser, work, mode, &mut worker.sensors),
+        Parsers::Queries(queries) => {
+            let records = worker.records.get_or_insert_with(|| queries.records());
+            Output::Fields(Box::new(parse_fields(queries, records, work.into_input())))
+        }
+    }
+}
+
+/// Parses `work` for the seed's analyses; `sensors` sizes a partial's sensor map, and is updated.
+fn parse_seed(parser: &Parser, work: Work, mode: Mode, sensors: &mut usize) -> Output {
     match (mode, work) {
-        (Mode::Ordered, Work::Lines(chunk)) => {
+        (Mode::Ordered | Mode::Records, Work::Lines(chunk)) => {
             Output::Ordered(Box::new(parse_ordered(parser, OrderedInput::Lines(chunk))))
         }
-        (Mode::Ordered, Work::Messages(batch)) => {
+        (Mode::Ordered | Mode::Records, Work::Messages(batch)) => {
             Output::Ordered(Box::new(parse_ordered(parser, OrderedInput::Messages(batch))))
         }
         (Mode::Aggregate, work) => {
@@ -182,7 +258,7 @@ enum Slot {
 /// come out as [`Data::Parsed`] partial aggregates or [`Data::Ordered`] readings (by
 /// `mode`), in input order, with every other event
 /// (end of input, failures, assignments, revocations) in its place among them.
-pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser, mode: Mode) -> SourceReceiver {
+pub fn spawn(mut source: SourceReceiver, threads: usize, parsers: Parsers, mode: Mode) -> SourceReceiver {
     let threads = threads.max(1);
     let (out, events) = mpsc::channel(CHANNEL_DEPTH);
     let (work, queue) = std_mpsc::sync_channel::<(Work, std_mpsc::SyncSender<Output>)>(threads * 2);
@@ -190,10 +266,10 @@ pub fn spawn(mut source: SourceReceiver, threads: usize, parser: Parser, mode: M
     let (slots, ordered) = std_mpsc::sync_channel::<Slot>(threads * 2 + CHANNEL_DEPTH);
     let queue = Arc::new(Mutex::new(queue));
     for i in 0..threads {
-        let queue = Arc::clone(&queue);
+        let (queue, parsers) = (Arc::clone(&queue), parsers.clone());
         std::thread::Builder::new()
             .name(format!("parser-{i}"))
-            .spawn(move || work_loop(&queue, &parser, mode))
+            .spawn(move || work_loop(&queue, &parsers, mode))
             .expect("spawning a thread only fails when the OS is out of resources");
     }
     std::thread::Builder::new()
@@ -234,17 +310,17 @@ pub fn spawn_reading<R: ChunkReader>(
     lines: R,
     start_line: u64,
     threads: usize,
-    parser: Parser,
+    parsers: Parsers,
     mode: Mode,
 ) -> SourceReceiver {
     let (out, events) = mpsc::channel(CHANNEL_DEPTH);
     let (slots, ordered) = std_mpsc::sync_channel::<Slot>(threads.max(1) * 2 + CHANNEL_DEPTH);
     let shared = Arc::new(Mutex::new(SharedReader { lines, start_line, slots: Some(slots) }));
     for i in 0..threads.max(1) {
-        let shared = Arc::clone(&shared);
+        let (shared, parsers) = (Arc::clone(&shared), parsers.clone());
         std::thread::Builder::new()
             .name(format!("parser-{i}"))
-            .spawn(move || read_and_parse(&shared, &parser, mode))
+            .spawn(move || read_and_parse(&shared, &parsers, mode))
             .expect("spawning a thread only fails when the OS is out of resources");
     }
     spawn_collector(ordered, out);
@@ -264,8 +340,8 @@ struct SharedReader<R> {
     slots: Option<std_mpsc::SyncSender<Slot>>,
 }
 
-fn read_and_parse<R: ChunkReader>(shared: &Mutex<SharedReader<R>>, parser: &Parser, mode: Mode) {
-    let mut sensors = 0;
+fn read_and_parse<R: ChunkReader>(shared: &Mutex<SharedReader<R>>, parsers: &Parsers, mode: Mode) {
+    let mut worker = Worker::default();
     loop {
         let (chunk, reply) = {
             let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
@@ -295,7 +371,7 @@ fn read_and_parse<R: ChunkReader>(shared: &Mutex<SharedReader<R>>, parser: &Pars
         };
         // A partial's chunk goes back to the pool before the next block is read; ordered
         // readings keep theirs (the pipeline may need a late line's bytes) until it is done.
-        let output = parse_work(parser, Work::Lines(chunk), mode, &mut sensors);
+        let output = parse_work(parsers, Work::Lines(chunk), mode, &mut worker);
         let _ = reply.send(output);
     }
 }
@@ -326,14 +402,13 @@ fn spawn_collector(ordered: std_mpsc::Receiver<Slot>, out: mpsc::Sender<SourceEv
 /// The queue of work shared by the parsing threads, each item with where its result goes.
 type WorkQueue = Mutex<std_mpsc::Receiver<(Work, std_mpsc::SyncSender<Output>)>>;
 
-fn work_loop(queue: &WorkQueue, parser: &Parser, mode: Mode) {
-    // Distinct sensors in this worker's last partial: the next one likely sees about as many.
-    let mut sensors = 0;
+fn work_loop(queue: &WorkQueue, parsers: &Parsers, mode: Mode) {
+    let mut worker = Worker::default();
     loop {
         // Hold the lock only to take work, not while parsing it.
         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok((work, reply)) = next else { return };
-        let output = parse_work(parser, work, mode, &mut sensors);
+        let output = parse_work(parsers, work, mode, &mut worker);
         // The collector may be gone (the run stopped); there is nothing to do about it then.
         let _ = reply.send(output);
     }
@@ -398,7 +473,7 @@ mod tests {
         // see them (and the events between them) in the order the source sent them.
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let (tx, rx) = mpsc::channel(4);
-        let mut events = spawn(rx, 3, Parser::default(), Mode::Aggregate);
+        let mut events = spawn(rx, 3, Parsers::default(), Mode::Aggregate);
         std::thread::spawn(move || {
             let mut first = 1;
             for i in 0..60u64 {
@@ -442,7 +517,7 @@ mod tests {
     fn the_pool_counts_everything_before_the_end() {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let (tx, rx) = mpsc::channel(4);
-        let mut events = spawn(rx, 3, Parser::default(), Mode::Aggregate);
+        let mut events = spawn(rx, 3, Parsers::default(), Mode::Aggregate);
         std::thread::spawn(move || {
             for i in 0..50 {
                 let chunk = Chunk::from_vec(format!("{LINE}\n{LINE}\n").into_bytes(), i * 2 + 1);
@@ -479,7 +554,7 @@ mod tests {
                 1000,
                 4096,
             );
-            let mut events = spawn_reading(lines, start_line, 3, Parser::default(), Mode::Aggregate);
+            let mut events = spawn_reading(lines, start_line, 3, Parsers::default(), Mode::Aggregate);
             let (readings, rejected, lines_seen) = runtime.block_on(async {
                 let (mut readings, mut rejected, mut next) = (0, 0, start_line.min(3001));
                 loop {

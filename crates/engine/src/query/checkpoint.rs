@@ -6,9 +6,12 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::operator::EventTimeConfig;
+use crate::query::plan::duration_text;
 use crate::query::queries::{QuerySet, Time};
-use crate::query::runner::QueryState;
+use crate::query::runner::{QueryState, QueryWindows};
 use crate::watermark::Watermarks;
+use crate::window::WindowSpec;
 
 /// What a query's saved state belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,11 +61,13 @@ pub enum CheckpointError {
 }
 
 impl QuerySet {
-    /// Each query's fingerprint, in order.
+    /// Each query's fingerprint, in order. The settings are spelt out field by field in a
+    /// stable text (durations in their shortest exact unit), never a type's `Debug` form, so
+    /// that renaming a field in the code does not make every checkpoint "other queries".
     pub fn fingerprints(&self) -> Vec<Fingerprint> {
         let settings = match &self.settings().time {
             Time::Processing { .. } => "processing time".to_owned(),
-            Time::Event { field, config } => format!("event time on {field}: {config:?}"),
+            Time::Event { field, config } => format!("event time on {field}: {}", event_settings(config)),
         };
         self.compiled()
             .runners
@@ -70,8 +75,8 @@ impl QuerySet {
             .zip(&self.states)
             .map(|(runner, state)| {
                 let window = match &state.windows {
-                    crate::query::runner::QueryWindows::Windows(w) => format!("{:?}", w.config().window),
-                    crate::query::runner::QueryWindows::Batches(_) => "batches".to_owned(),
+                    QueryWindows::Windows(w) => window_text(w.config().window),
+                    QueryWindows::Batches(_) => "batches".to_owned(),
                 };
                 Fingerprint {
                     name: runner.plan.name.clone(),
@@ -128,4 +133,22 @@ impl QuerySet {
         self.watermarks = saved.watermarks;
         Ok(())
     }
+}
+
+/// A window's shape as a fingerprint states it: `window 1m every 10s`.
+fn window_text(window: WindowSpec) -> String {
+    format!("window {} every {}", duration_text(window.size()), duration_text(window.slide()))
+}
+
+/// The event-time settings a checkpoint's windows depend on, as a fingerprint states them.
+fn event_settings(config: &EventTimeConfig) -> String {
+    let optional = |micros: Option<i64>| micros.map_or_else(|| "none".to_owned(), duration_text);
+    format!(
+        "{}, max delay {}, allowed lateness {}, max skew {}, idle timeout {}",
+        window_text(config.window),
+        duration_text(config.max_delay),
+        duration_text(config.allowed_lateness),
+        optional(config.max_skew),
+        optional(config.idle_timeout),
+    )
 }

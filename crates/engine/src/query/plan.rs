@@ -159,10 +159,75 @@ pub struct Plan {
     pub order: Vec<Order>,
 }
 
+/// An output column's SQL type, as far as the plan decides it (what a store table declares).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    /// BIGINT: counts, integer literals and `+ - *` of them (DuckDB's rule: a result beyond
+    /// 64 bits becomes DOUBLE, which a BIGINT column cannot hold).
+    Bigint,
+    /// DOUBLE: every other aggregate, `/`, arithmetic with a DOUBLE.
+    Double,
+    /// BOOLEAN: conditions.
+    Boolean,
+    /// VARCHAR: a string literal.
+    Varchar,
+    /// Whatever the data holds: a group key (a JSON field of any type), `NULL`.
+    Any,
+}
+
+impl Plan {
+    /// Each output column's type, in `SELECT` order.
+    pub fn column_types(&self) -> Vec<ColumnType> {
+        self.columns.iter().map(|c| self.type_of(&c.expr)).collect()
+    }
+
+    /// The group key output column `column` is, if it is one as it stands.
+    pub fn key_of_column(&self, column: usize) -> Option<usize> {
+        match self.columns.get(column).map(|c| &c.expr) {
+            Some(Expr::Leaf(OutLeaf::Key(k))) => Some(*k),
+            _ => None,
+        }
+    }
+
+    fn type_of(&self, expr: &OutExpr) -> ColumnType {
+        use crate::query::expr::{Arith, Lit};
+        match expr {
+            Expr::Leaf(OutLeaf::Key(_)) | Expr::Lit(Lit::Null) => ColumnType::Any,
+            Expr::Leaf(OutLeaf::Agg(i)) => match self.aggregates.get(*i).map(|a| a.func) {
+                Some(AggFunc::CountStar | AggFunc::Count | AggFunc::CountDistinct) => ColumnType::Bigint,
+                _ => ColumnType::Double,
+            },
+            Expr::Lit(Lit::Bool(_)) => ColumnType::Boolean,
+            Expr::Lit(Lit::Int(_)) => ColumnType::Bigint,
+            Expr::Lit(Lit::Num(_)) => ColumnType::Double,
+            Expr::Lit(Lit::Str(_)) => ColumnType::Varchar,
+            Expr::Neg(e) if self.type_of(e) == ColumnType::Bigint => ColumnType::Bigint,
+            Expr::Arith(op, a, b)
+                if *op != Arith::Div
+                    && self.type_of(a) == ColumnType::Bigint
+                    && self.type_of(b) == ColumnType::Bigint =>
+            {
+                ColumnType::Bigint
+            }
+            Expr::Neg(_) | Expr::Arith(..) => ColumnType::Double,
+            Expr::Cmp(..)
+            | Expr::And(..)
+            | Expr::Or(..)
+            | Expr::Not(_)
+            | Expr::IsNull(..)
+            | Expr::In(..)
+            | Expr::Like(..) => ColumnType::Boolean,
+        }
+    }
+}
+
 /// A duration in µs as the shortest exact unit: `1m`, `10s`, `500ms`, `250us`.
 pub fn duration_text(micros: i64) -> String {
     const UNITS: [(i64, &str); 5] =
         [(86_400_000_000, "d"), (3_600_000_000, "h"), (60_000_000, "m"), (1_000_000, "s"), (1_000, "ms")];
+    if micros == 0 {
+        return "0s".to_owned();
+    }
     match UNITS.iter().find(|(unit, _)| micros % unit == 0) {
         Some((unit, name)) => format!("{}{name}", micros / unit),
         None => format!("{micros}us"),

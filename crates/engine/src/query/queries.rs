@@ -319,12 +319,35 @@ impl QuerySet {
         })
     }
 
-    /// Partitions are taken away: batches holding input are emitted (windows keep theirs).
-    pub fn on_revoke(&mut self, now: EventTime) -> Vec<Emission> {
-        self.each(|state, e| match &mut state.windows {
+    /// Partitions are taken away (a rebalance): batches holding input are emitted. Windows keep
+    /// theirs while partitions remain (their positions stay pinned); when `everything` this run
+    /// holds is taken, the revoked partitions are read again from their pinned positions, by
+    /// this run too, so the windows' completed and partial results are emitted, as on a clean
+    /// stop, and [`QuerySet::after_revoke`] drops them: each reading counts in one run's final
+    /// results only (the seed's rule, `Operator::on_revoke`).
+    pub fn on_revoke(&mut self, now: EventTime, everything: bool) -> Vec<Emission> {
+        let mut out = self.each(|state, e| match &mut state.windows {
             QueryWindows::Batches(b) if !b.current().is_empty() => vec![e.batch(b, now)],
             _ => Vec::new(),
-        })
+        });
+        if everything && matches!(self.compiled.settings.time, Time::Event { .. }) {
+            out.extend(self.on_input(now));
+            out.extend(self.on_early());
+        }
+        out
+    }
+
+    /// After a revoke's positions were handed back: when `everything` was taken, windows and the
+    /// input's watermarks start afresh (see [`QuerySet::on_revoke`]); counts are kept.
+    pub fn after_revoke(&mut self, everything: bool) {
+        let Time::Event { config, .. } = &self.compiled.settings.time else { return };
+        if !everything {
+            return;
+        }
+        self.watermarks = Watermarks::new(config.max_delay, config.idle_timeout);
+        for (runner, state) in self.compiled.runners.iter().zip(&mut self.states) {
+            state.windows = blank_state(&self.compiled.settings.time, &runner.plan, EventTime(0)).windows;
+        }
     }
 
     /// Partitions assigned at `now` hold event time back until they deliver.
@@ -420,7 +443,7 @@ impl Emitter<'_> {
         end: EventTime,
         is_final: bool,
         revision: u32,
-        rows: Vec<Vec<Cell>>,
+        (rows, keys): (Vec<Vec<Cell>>, Vec<Vec<Cell>>),
     ) -> Emission {
         Emission {
             query: self.name.clone(),
@@ -430,6 +453,7 @@ impl Emitter<'_> {
             revision,
             columns: self.columns.clone(),
             rows,
+            keys,
         }
     }
 

@@ -39,6 +39,9 @@ pub struct Emission {
     pub columns: Arc<[String]>,
     /// The rows, each a cell per column.
     pub rows: Vec<Vec<Cell>>,
+    /// Each row's group key, a cell per `GROUP BY` field (empty without keys): what identifies
+    /// the row within its window, selected or not (store tables and topic keys use it).
+    pub keys: Vec<Vec<Cell>>,
 }
 
 impl Emission {
@@ -101,9 +104,10 @@ impl Emission {
     }
 }
 
-/// The rows of one window's groups under `plan`; `global`: a query without group keys gives
-/// one row even when nothing was counted (processing-time batches, as SQL over an empty table).
-pub(crate) fn rows(plan: &Plan, groups: &Groups, global: bool) -> Vec<Vec<Cell>> {
+/// The rows of one window's groups under `plan`, each with its group key; `global`: a query
+/// without group keys gives one row even when nothing was counted (processing-time batches, as
+/// SQL over an empty table).
+pub(crate) fn rows(plan: &Plan, groups: &Groups, global: bool) -> (Vec<Vec<Cell>>, Vec<Vec<Cell>>) {
     let mut rows: Vec<(Vec<Cell>, Vec<Cell>)> = groups.iter().filter_map(|g| row(plan, g)).collect();
     if rows.is_empty() && global && plan.keys.is_empty() {
         let accs = plan.states.iter().map(|s| Acc::new(s.kind)).collect();
@@ -136,7 +140,7 @@ pub(crate) fn rows(plan: &Plan, groups: &Groups, global: bool) -> Vec<Vec<Cell>>
         let by_key = a_key.iter().zip(b_key).map(|(x, y)| compare_cells(x, y));
         ordered.chain(by_key).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
     });
-    rows.into_iter().map(|(_, row)| row).collect()
+    rows.into_iter().map(|(key, row)| (row, key)).unzip()
 }
 
 fn is_null(cell: &Cell) -> bool {

@@ -10,8 +10,10 @@ use iotstream_engine::{EventTime, StateCode};
 
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod queries;
 mod windows;
 
+pub use queries::{NamedQuery, QueryArgs, QueryCheckArgs};
 pub use windows::{TimeMode, WindowArgs};
 
 pub use crate::alerts::AlertArgs;
@@ -73,6 +75,18 @@ pub enum Command {
     /// Alert rules: `iotstream rules check FILE` reports every problem with its line.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// SQL queries: `iotstream query check SQL` prints what a query reads and computes, or why
+    /// it is refused (exit 2).
+    #[command(subcommand)]
+    Query(QueryCommand),
+}
+
+/// `iotstream query …`.
+#[derive(Debug, Subcommand)]
+pub enum QueryCommand {
+    /// Plan a query (or the --query flags and the config file's [[query]] tables) and print
+    /// the plan: fields read, time field, window, groups, aggregates, filter, having, columns.
+    Check(QueryCheckArgs),
 }
 
 /// `iotstream rules …`.
@@ -154,6 +168,9 @@ pub struct AnalyzeArgs {
     /// How results are cut.
     #[command(flatten)]
     pub windows: WindowArgs,
+    /// SQL queries instead of the seed's analyses.
+    #[command(flatten)]
+    pub queries: QueryArgs,
     /// Where results go.
     #[command(flatten)]
     pub output: SinkArgs,
@@ -212,6 +229,9 @@ pub struct DemoArgs {
     /// How results are cut.
     #[command(flatten)]
     pub windows: WindowArgs,
+    /// SQL queries instead of the seed's analyses.
+    #[command(flatten)]
+    pub queries: QueryArgs,
     /// Where results go.
     #[command(flatten)]
     pub output: OutputArgs,

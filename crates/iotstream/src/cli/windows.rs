@@ -15,6 +15,13 @@ pub enum TimeMode {
     Event,
 }
 
+impl WindowArgs {
+    /// The clock asked for: `--time`, else processing time (the seed's).
+    pub fn time(&self) -> TimeMode {
+        self.time.unwrap_or(TimeMode::Processing)
+    }
+}
+
 /// How results are cut, shared by `analyze` and `demo`.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Windows")]
@@ -23,9 +30,10 @@ pub struct WindowArgs {
     /// micro-batches), or event-time windows of this length with --time event.
     #[arg(long, default_value = "3s", value_parser = parse_positive_duration)]
     pub window: Duration,
-    /// Cut windows on processing time (default, the seed's behaviour) or on eventTime.
-    #[arg(long, value_enum, default_value_t = TimeMode::Processing)]
-    pub time: TimeMode,
+    /// Cut windows on processing time (the seed's behaviour) or on eventTime. Default:
+    /// processing, or event when a --query has a window of its own (tumble, hop).
+    #[arg(long, value_enum)]
+    pub time: Option<TimeMode>,
     /// Event time: sliding windows starting this often (default: tumbling, = --window).
     #[arg(long, value_parser = parse_positive_duration)]
     pub slide: Option<Duration>,

@@ -27,7 +27,7 @@ pub(super) fn run(plan: &RunPlan, startup: &Stop, stop: Stop) -> anyhow::Result<
         return stopped();
     }
     let Some(parts) = open(plan, startup)? else { return stopped() };
-    block_on(async { Ok(pipeline::run(parts, plan.settings, stop).await?) })
+    block_on(async { Ok(pipeline::run(parts, plan.settings.clone(), stop).await?) })
 }
 
 fn stopped() -> anyhow::Result<RunSummary> {

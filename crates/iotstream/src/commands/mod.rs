@@ -15,6 +15,7 @@ mod history;
 mod open;
 #[cfg(feature = "kafka")]
 mod produce;
+mod query;
 mod rules;
 #[cfg(feature = "http")]
 mod serve;
@@ -26,8 +27,9 @@ mod simulate;
 pub use analyze::analyze;
 pub use common::is_broken_pipe;
 pub use demo::demo;
+pub use query::Refused;
 
-use crate::cli::{Cli, Command, DemoArgs, RulesCommand};
+use crate::cli::{Cli, Command, DemoArgs, QueryCommand, RulesCommand};
 use crate::config;
 
 /// Runs the command `cli` names; `embedded` for `iotstream` with no subcommand.
@@ -45,6 +47,10 @@ pub fn run(cli: &Cli, embedded: bool) -> anyhow::Result<()> {
         Some(Command::History(args)) => history::history(args),
         Some(Command::Rules(RulesCommand::Check { file })) => {
             rules::check(file).map(|summary| print!("{summary}"))
+        }
+        Some(Command::Query(QueryCommand::Check(args))) => {
+            let from_config = config::file_queries(cli.config.as_deref())?;
+            query::check(args, from_config).map(|plans| print!("{plans}"))
         }
         Some(Command::GenerateConfig) => {
             print!("{}", config::generate());

@@ -4,6 +4,10 @@
 //! everything it goes to is ready. Between the slow steps (a broker that takes its time), a stop
 //! asked for ends the start-up there.
 
+use std::sync::Arc;
+
+use iotstream_engine::query;
+
 use super::serve::serve;
 use crate::alerts::outputs::AlertContext;
 use crate::alerts::Alerting;
@@ -11,7 +15,8 @@ use crate::channel::Source;
 use crate::checkpoint::{self, CheckpointStore, EngineState};
 use crate::clock::wall_clock_now;
 use crate::connectors::{file, generator, SinkContext, SourceOptions};
-use crate::pipeline::{Checkpointing, Outputs, Parts};
+use crate::parallel::Parsers;
+use crate::pipeline::{Checkpointing, Computing, Outputs, Parts};
 use crate::plan::{self, RunPlan};
 use crate::scaleout;
 use crate::signals::Stop;
@@ -20,10 +25,13 @@ use crate::store::{self, Target};
 /// Opens everything `plan` names; `None` if `stop` was asked for during start-up (nothing has
 /// been read then).
 pub fn open(plan: &RunPlan, stop: &Stop) -> anyhow::Result<Option<Parts>> {
+    // Planned and checked already: building the set cannot refuse what the plan accepted.
+    let queries = plan.settings.analysis.queries().map(|q| q.build()).transpose()?;
     let checkpointing = checkpointing(plan)?;
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
     let Some(context) = unless_stopped(stop, sink_context(plan, resume, stop))? else { return Ok(None) };
-    let (mut outputs, store) = open_outputs(plan, &context)?;
+    let plans: Vec<query::Plan> = queries.iter().flat_map(|set| set.plans().cloned()).collect();
+    let (mut outputs, store) = open_outputs(plan, &context, &plans)?;
     let (member, hook) = scaleout::open(plan.scale_out.as_ref(), context.kafka.as_ref())?.unzip();
     if stop.is_requested() {
         return Ok(None);
@@ -42,10 +50,16 @@ pub fn open(plan: &RunPlan, stop: &Stop) -> anyhow::Result<Option<Parts>> {
     }
     let positions = resume.map(|r| r.positions.clone()).unwrap_or_default();
     let resumed = resume.is_some();
-    let opened = open_source(plan, positions, checkpointing.is_some(), member.as_ref(), stop);
+    let parsers = match &queries {
+        Some(set) => Parsers::Queries(Arc::clone(set.compiled())),
+        None => Parsers::Seed(plan.settings.parser()),
+    };
+    let reading = Reading { positions, own_all: checkpointing.is_some(), parsers };
+    let opened = open_source(plan, reading, member.as_ref(), stop);
     let Some(source) = unless_stopped(stop, opened)? else { return Ok(None) };
     let source = plan.faults.source(source, resumed);
-    Ok(Some(Parts { source, outputs, alerts, sensor_queries, checkpointing, hook }))
+    let computing = Computing { queries, alerts };
+    Ok(Some(Parts { source, outputs, computing, sensor_queries, checkpointing, hook }))
 }
 
 /// `outcome`, unless it failed because a stop came meanwhile: a broker waited for in slices
@@ -85,15 +99,20 @@ fn sink_context(plan: &RunPlan, resume: Option<&EngineState>, stop: &Stop) -> an
     Ok(SinkContext { resume_len, kafka: source.kafka_input(stop)?, mqtt: source.mqtt_input()? })
 }
 
-/// The result stream, every connector's outputs, and the store; the store's target when it opened.
-fn open_outputs(plan: &RunPlan, context: &SinkContext) -> anyhow::Result<(Outputs, Option<Target>)> {
+/// The result stream, every connector's outputs, and the store (with a table per query of
+/// `queries`); the store's target when it opened.
+fn open_outputs(
+    plan: &RunPlan,
+    context: &SinkContext,
+    queries: &[query::Plan],
+) -> anyhow::Result<(Outputs, Option<Target>)> {
     let mut outputs = file::output::open_stream(&plan.outputs.stream, context.resume_len)?;
     if let Some(connectors) = &plan.outputs.connectors {
         crate::connectors::open_sinks(connectors, context, &mut outputs)?;
     }
     plan.faults.outputs(&mut outputs);
     let Some(store) = &plan.outputs.store else { return Ok((outputs, None)) };
-    match store::open(Some(&store.target), store.retention, &mut outputs) {
+    match store::open(Some(&store.target), store.retention, queries, &mut outputs) {
         Ok(()) => Ok((outputs, Some(&store.target).cloned())),
         // The default store is a convenience: a data directory that cannot take it costs the
         // history, not the demo. A store asked for with --store must open.
@@ -113,12 +132,20 @@ fn open_alerts(plan: &RunPlan, context: AlertContext<'_>) -> anyhow::Result<Opti
     Ok(Some(crate::alerts::outputs::open(&alerts.args, rules, alerts.delay, context, wall_clock_now())?))
 }
 
-/// The source, reading from where the checkpoint left off (`positions`), as one instance of its
-/// scale-out group if it has one.
+/// How the source is to read: from where the checkpoint left off, and with what.
+struct Reading {
+    /// Where to resume, per partition.
+    positions: std::collections::BTreeMap<i32, i64>,
+    /// A checkpoint holds every partition's state: own them all.
+    own_all: bool,
+    /// The seed's parser or the queries' extractor, for the parsing threads.
+    parsers: Parsers,
+}
+
+/// The source, reading as `reading` says, as one instance of its scale-out group if it has one.
 fn open_source(
     plan: &RunPlan,
-    positions: std::collections::BTreeMap<i32, i64>,
-    own_all: bool,
+    reading: Reading,
     member: Option<&scaleout::Member>,
     stop: &Stop,
 ) -> anyhow::Result<Source> {
@@ -130,11 +157,11 @@ fn open_source(
         }
     };
     let options = SourceOptions {
-        parser: plan.settings.parser(),
+        parsers: reading.parsers,
         threads: plan.parsing.threads(),
         mode: plan.parsing.mode,
-        resume: positions,
-        own_all,
+        resume: reading.positions,
+        own_all: reading.own_all,
         progress: plan.progress,
         keep_bytes: plan.parsing.keep_bytes,
         state_dir: plan.checkpoints.as_ref().map(|c| c.dir.clone()),

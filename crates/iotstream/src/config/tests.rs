@@ -42,7 +42,7 @@ fn settings_apply_and_flags_win() {
     assert!(!embedded);
     let Some(Command::Analyze(args)) = cli.command else { panic!("analyze") };
     assert_eq!(args.windows.window, Duration::from_secs(4), "the flag wins");
-    assert_eq!(args.windows.time, TimeMode::Event);
+    assert_eq!(args.windows.time, Some(TimeMode::Event));
     assert_eq!(args.windows.max_delay, Duration::from_secs(2));
     assert!(args.source.once);
     assert_eq!(args.source.input.as_deref(), Some(Path::new("readings.jsonl")));

@@ -4,15 +4,15 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use iotstream_engine::Parser;
-
+use crate::parallel::Parsers;
 use crate::signals::Stop;
 
 /// What a run needs of its source beyond the source's own flags.
 #[derive(Debug, Default)]
 pub struct SourceOptions {
-    /// How the analysis parses messages (the parsing threads use it).
-    pub parser: Parser,
+    /// How the analysis parses messages (the parsing threads use it): the seed's parser, or the
+    /// queries' extractor.
+    pub parsers: Parsers,
     /// Threads to parse on (1: the pipeline parses).
     pub threads: usize,
     /// What several parsing threads hand the pipeline: partial aggregates, or readings in order

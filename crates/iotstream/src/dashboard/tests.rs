@@ -46,6 +46,7 @@ fn stats(readings: u64) -> StatsRecord {
         consumer_lag: None,
         scale_out: None,
         data_lost: 0,
+        queries: Vec::new(),
     }
 }
 

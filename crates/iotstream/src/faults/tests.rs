@@ -74,7 +74,7 @@ fn positions_without_state_save_a_blank_operator_until_the_last_checkpoint() {
 struct Letters(Arc<Mutex<Vec<i64>>>);
 
 impl RejectSink for Letters {
-    fn reject(&mut self, _: &[u8], _: RejectReason, _: i32, offset: i64) {
+    fn reject(&mut self, _: &[u8], _: RejectReason, _: Option<&str>, _: i32, offset: i64) {
         self.0.lock().unwrap().push(offset);
     }
 
@@ -90,7 +90,7 @@ fn drop_dead_letter_drops_every_seventh() {
         Outputs { dead_letters: Some(Box::new(Letters(Arc::clone(&sent)))), ..Outputs::default() };
     faults(Mutant::DropDeadLetter, None).outputs(&mut outputs);
     let letters = outputs.dead_letters.as_mut().unwrap();
-    (1..=14).for_each(|offset| letters.reject(b"x", RejectReason::MalformedJson, 0, offset));
+    (1..=14).for_each(|offset| letters.reject(b"x", RejectReason::MalformedJson, None, 0, offset));
     assert_eq!(sent.lock().unwrap().len(), 12);
     assert!(!sent.lock().unwrap().contains(&7));
 }

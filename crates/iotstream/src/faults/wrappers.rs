@@ -71,10 +71,17 @@ pub struct DropEvery7th {
 }
 
 impl RejectSink for DropEvery7th {
-    fn reject(&mut self, payload: &[u8], reason: RejectReason, partition: i32, offset: i64) {
+    fn reject(
+        &mut self,
+        payload: &[u8],
+        reason: RejectReason,
+        query: Option<&str>,
+        partition: i32,
+        offset: i64,
+    ) {
         self.seen += 1;
         if !self.seen.is_multiple_of(DROP_EVERY) {
-            self.inner.reject(payload, reason, partition, offset);
+            self.inner.reject(payload, reason, query, partition, offset);
         }
     }
 

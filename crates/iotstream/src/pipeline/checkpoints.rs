@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use iotstream_engine::query::SavedQueries;
 use iotstream_engine::{EventTime, MicroBatches, Operator};
 use tokio::time::Instant;
 
@@ -16,7 +17,7 @@ use super::error::RunError;
 use super::positions::Progress;
 use super::totals::RunSummary;
 use crate::channel::Command;
-use crate::checkpoint::{EngineState, StateStore};
+use crate::checkpoint::{CheckpointError, EngineState, StateStore};
 use crate::instruments;
 use crate::sinks::SinkError;
 
@@ -70,7 +71,7 @@ impl Checkpointer {
         }
         sync_companions(&self.companions)?;
         let positions = counting.progress.positions().clone();
-        let mut state = take_state(counting, emitting, self.input.clone(), now);
+        let mut state = take_state(counting, emitting, self.input.clone(), now)?;
         let saved = self.store.save(&mut state, last);
         put_back(counting, state);
         saved?;
@@ -88,8 +89,10 @@ impl Checkpointer {
 }
 
 /// Resumes counting and emitting from a checkpoint: the operator (checked to be of the same
-/// settings), live views, totals and positions as they were.
+/// settings) or the queries (checked to be the same queries), live views, totals and positions
+/// as they were.
 pub fn restore(state: EngineState, counting: &mut Counting, emitting: &mut Emitting) -> Result<(), RunError> {
+    restore_queries(state.queries.as_deref(), counting)?;
     counting.operator.check_resumable(&state.operator)?;
     tracing::info!(readings = state.readings, positions = ?state.positions, saved_at = %state.saved_at, "resumed from checkpoint");
     counting.operator = state.operator;
@@ -104,10 +107,40 @@ pub fn restore(state: EngineState, counting: &mut Counting, emitting: &mut Emitt
     Ok(())
 }
 
+/// Resumes the queries from a checkpoint's (`saved`): the same queries, each unchanged, or the
+/// run is refused with the query that differs named; a checkpoint of the seed's analyses cannot
+/// resume queries, nor the other way round.
+fn restore_queries(saved: Option<&[u8]>, counting: &mut Counting) -> Result<(), RunError> {
+    let other = |what: &str| {
+        RunError::Resume(format!(
+            "the checkpoint was written {what}; use another --state-dir, or remove it to start afresh"
+        ))
+    };
+    match (saved, counting.queries.as_deref_mut()) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(other("for SQL queries (--query), not the seed's analyses")),
+        (None, Some(_)) => Err(other("for the seed's analyses, not for SQL queries")),
+        (Some(bytes), Some(queries)) => {
+            let saved: SavedQueries = postcard::from_bytes(bytes)
+                .map_err(|e| RunError::Resume(format!("the checkpoint's queries cannot be read: {e}")))?;
+            Ok(queries.set.restore(saved)?)
+        }
+    }
+}
+
 /// The state to save, moved out of counting rather than cloned: it can be large (a million
-/// sensors). [`put_back`] returns it.
-fn take_state(counting: &mut Counting, emitting: &Emitting, input: String, now: EventTime) -> EngineState {
-    EngineState {
+/// sensors). [`put_back`] returns it. The queries are encoded (they are saved by reference).
+fn take_state(
+    counting: &mut Counting,
+    emitting: &Emitting,
+    input: String,
+    now: EventTime,
+) -> Result<EngineState, CheckpointError> {
+    let queries = match &counting.queries {
+        Some(queries) => Some(postcard::to_stdvec(&queries.set.saved()).map_err(CheckpointError::Encode)?),
+        None => None,
+    };
+    Ok(EngineState {
         input,
         positions: counting.progress.positions().clone(),
         operator: std::mem::replace(&mut counting.operator, Operator::Batches(MicroBatches::default())),
@@ -119,7 +152,8 @@ fn take_state(counting: &mut Counting, emitting: &Emitting, input: String, now: 
         output_len: emitting.written(),
         saved_at: now,
         alerts: counting.alerts.as_mut().map(|a| a.take_snapshot()),
-    }
+        queries,
+    })
 }
 
 /// Returns what [`take_state`] took.

@@ -12,11 +12,17 @@ use iotstream_engine::lines::lines;
 use iotstream_engine::live::SensorTable;
 use iotstream_engine::{EventTime, Operator, Parser, Reading, RejectReason};
 
+use iotstream_engine::query::QuerySet;
+use iotstream_engine::MicroBatches;
+
 use super::positions::Progress;
+use super::querying::{Queries, Tallies};
 use super::settings::Settings;
 use super::totals::RunSummary;
 use crate::alerts::Alerting;
-use crate::channel::{Chunk, Covers, Item, MessageBatch, MessageMeta, Ordered, OrderedInput, Partial};
+use crate::channel::{
+    Chunk, Covers, FieldBatch, Item, MessageBatch, MessageMeta, Ordered, OrderedInput, Partial,
+};
 use crate::sinks::RejectSink;
 use crate::telemetry::RejectLog;
 
@@ -26,7 +32,10 @@ pub type DeadLetters = Option<Box<dyn RejectSink>>;
 /// The engine and the tallies around it.
 pub struct Counting {
     pub(super) parser: Parser,
+    /// The seed's analyses (idle in a run of queries).
     pub(super) operator: Operator,
+    /// The SQL queries, in a run of queries.
+    pub(super) queries: Option<Box<Queries>>,
     /// The last reading of every sensor (when something shows live views).
     pub(super) sensors: SensorTable,
     /// Keep `sensors` up to date (only when stats or a status are shown: a lookup per reading).
@@ -112,11 +121,22 @@ impl<'a> Line<'a> for Parsed<'a> {
 }
 
 impl Counting {
-    /// Counting for a run of `settings`, its operator's first batch (if any) starting at `now`.
-    pub fn new(settings: &Settings, alerts: Option<Alerting>, now: EventTime) -> Counting {
+    /// Counting for a run of `settings` (of `queries`, if given), its first batch (if any)
+    /// starting at `now`.
+    pub fn new(
+        settings: &Settings,
+        queries: Option<QuerySet>,
+        alerts: Option<Alerting>,
+        now: EventTime,
+    ) -> Counting {
+        let operator = match queries {
+            Some(_) => Operator::Batches(MicroBatches::new(now)),
+            None => settings.operator().build(now),
+        };
         Counting {
             parser: settings.parser(),
-            operator: settings.operator().build(now),
+            operator,
+            queries: queries.map(|set| Box::new(Queries::new(set, now))),
             sensors: SensorTable::default(),
             track_sensors: settings.tracks_sensors(),
             rejected: RejectCounts::default(),
@@ -131,6 +151,9 @@ impl Counting {
     /// Lines of a file or pipe, parsed here.
     pub fn on_chunk(&mut self, chunk: &Chunk, now: EventTime) {
         self.now = now;
+        if let Some((queries, mut tallies)) = self.querying(&mut None) {
+            return queries.on_lines(&mut tallies, chunk.first_line, lines(chunk.data()));
+        }
         let parser = self.parser;
         self.count_lines(chunk.first_line, lines(chunk.data()).map(|bytes| Parsing { parser, bytes }));
     }
@@ -138,6 +161,9 @@ impl Counting {
     /// Messages of a partitioned source, parsed here.
     pub fn on_messages(&mut self, batch: &MessageBatch, dead_letters: &mut DeadLetters, now: EventTime) {
         self.now = now;
+        if let Some((queries, mut tallies)) = self.querying(dead_letters) {
+            return queries.on_messages(&mut tallies, batch);
+        }
         let parser = self.parser;
         let messages = batch.iter().map(|(bytes, meta)| (Parsing { parser, bytes }, meta));
         self.count_messages(messages, dead_letters);
@@ -158,6 +184,31 @@ impl Counting {
                 self.count_messages(messages, dead_letters);
             }
         }
+    }
+
+    /// A chunk or message batch whose fields a parsing thread extracted for the queries.
+    pub fn on_fields(&mut self, fields: &FieldBatch, dead_letters: &mut DeadLetters, now: EventTime) {
+        self.now = now;
+        if let Some((queries, mut tallies)) = self.querying(dead_letters) {
+            queries.on_fields(&mut tallies, fields);
+        }
+    }
+
+    /// The queries, in a run of queries, with the tallies they count into.
+    fn querying<'a>(
+        &'a mut self,
+        dead_letters: &'a mut DeadLetters,
+    ) -> Option<(&'a mut Queries, Tallies<'a>)> {
+        let queries = self.queries.as_deref_mut()?;
+        let tallies = Tallies {
+            now: self.now,
+            rejected: &mut self.rejected,
+            totals: &mut self.totals,
+            log: &mut self.rejects,
+            progress: &mut self.progress,
+            dead_letters,
+        };
+        Some((queries, tallies))
     }
 
     /// A chunk or message batch parsed and aggregated by a worker thread (processing time only).
@@ -273,7 +324,7 @@ impl Counting {
     ) {
         self.rejects.record(reason, &format_args!("partition {partition} offset {offset}"), payload);
         if let Some(dead_letters) = dead_letters {
-            dead_letters.reject(payload, reason, partition, offset);
+            dead_letters.reject(payload, reason, None, partition, offset);
         }
     }
 

@@ -6,11 +6,13 @@
 //! Nothing here waits, spawns or reads a clock: [`super::run`] feeds the driver events, ticks and
 //! the time, and the tests feed it the same by hand, with sinks in memory.
 
+use iotstream_engine::query::QuerySet;
 use iotstream_engine::{EventTime, WindowResult};
 
 use super::checkpoints::{self, Checkpointer, Checkpointing};
 use super::counting::Counting;
 use super::emitting::Emitting;
+use super::engine::Results;
 use super::error::RunError;
 use super::hooks::{DriverHook, HookContext};
 use super::positions::Acknowledge;
@@ -32,6 +34,16 @@ pub enum Flow {
     End,
 }
 
+/// What a run computes beside the seed's operator: its SQL queries (which replace the seed's
+/// analyses), and alert rules.
+#[derive(Default)]
+pub struct Computing {
+    /// The queries, with their state before any input (`--query`).
+    pub queries: Option<QuerySet>,
+    /// Alert rules and their outputs (`--rules`).
+    pub alerts: Option<Alerting>,
+}
+
 /// The engine and everything a run keeps around it.
 pub struct Driver {
     pub(super) counting: Counting,
@@ -43,23 +55,24 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// A driver for a run of `settings` writing to `outputs` (with `alerts`) and acknowledging
-    /// through `acks`, resuming from `checkpointing`'s checkpoint if it has one, extended by
-    /// `hook`; `now` is processing time.
+    /// A driver for a run of `settings` computing `computing` (queries, alerts), writing to
+    /// `outputs` and acknowledging through `acks`, resuming from `checkpointing`'s checkpoint if
+    /// it has one, extended by `hook`; `now` is processing time.
     pub fn new(
         settings: &Settings,
         outputs: Outputs,
-        alerts: Option<Alerting>,
+        computing: Computing,
         acks: Option<Box<dyn Acknowledge>>,
         checkpointing: Option<Checkpointing>,
         hook: Option<Box<dyn DriverHook>>,
         now: EventTime,
     ) -> Result<Driver, RunError> {
-        let counting = Counting::new(settings, alerts, now);
+        let counting = Counting::new(settings, computing.queries, computing.alerts, now);
         let emitting = Emitting::new(outputs, acks);
         let (checkpoints, resume) = checkpointing.map(Checkpointer::new).unzip();
         let telemetry = SourceTelemetry::default();
-        let mut driver = Driver { counting, emitting, checkpoints, hook, telemetry, settings: *settings };
+        let settings = settings.clone();
+        let mut driver = Driver { counting, emitting, checkpoints, hook, telemetry, settings };
         if let Some(state) = resume.flatten() {
             checkpoints::restore(state, &mut driver.counting, &mut driver.emitting)?;
         }
@@ -84,10 +97,11 @@ impl Driver {
             Data::Chunk(chunk) => self.counting.on_chunk(chunk, now),
             Data::Messages(batch) => self.counting.on_messages(batch, dead_letters, now),
             Data::Ordered(ordered) => self.counting.on_ordered(ordered, dead_letters, now),
+            Data::Fields(fields) => self.counting.on_fields(fields, dead_letters, now),
             // Processing-time partials: batches emit on their clock only.
             Data::Parsed(partial) => return Ok(self.counting.on_partial(partial, dead_letters)?),
         }
-        let results = self.counting.operator.on_input(now);
+        let results = self.counting.on_input(now);
         self.emit(results, now)
     }
 
@@ -95,12 +109,12 @@ impl Driver {
         match control {
             Control::Revoke(revoke) => self.on_revoke(revoke, now)?,
             Control::Assigned(partitions) => {
-                self.counting.operator.on_partitions(&partitions_u32(&partitions), now);
+                self.counting.on_partitions(&partitions_u32(&partitions), now);
             }
             Control::CaughtUp(partition) => {
                 // A partition has no backlog: in event time, it may now go idle.
                 if let Ok(partition) = u32::try_from(partition) {
-                    self.counting.operator.on_caught_up(partition);
+                    self.counting.on_caught_up(partition);
                 }
             }
             Control::CheckpointWanted => self.on_tick(Tick::Checkpoint, now)?,
@@ -132,7 +146,7 @@ impl Driver {
     pub fn on_tick(&mut self, tick: Tick, now: EventTime) -> Result<(), RunError> {
         match tick {
             Tick::Operator => {
-                let results = self.counting.operator.on_tick(now);
+                let results = self.counting.on_tick(now);
                 self.emit(results, now)?;
                 if let Some(hook) = &mut self.hook {
                     hook.on_clock(&mut self.counting.operator, &self.telemetry.lag, now);
@@ -140,7 +154,7 @@ impl Driver {
                 self.acknowledge();
             }
             Tick::Early => {
-                let results = self.counting.operator.on_early();
+                let results = self.counting.on_early();
                 self.emit(results, now)?;
             }
             Tick::Stats => self.write_stats(now)?,
@@ -160,10 +174,10 @@ impl Driver {
     pub fn finish(mut self, ended: bool, now: EventTime) -> Result<RunSummary, RunError> {
         let emitted = self.emitting.results();
         if ended {
-            let results = self.counting.operator.on_end(now, emitted);
+            let results = self.counting.on_end(now, emitted);
             self.emit(results, now)?;
         } else if self.checkpoints.is_none() {
-            let results = self.counting.operator.on_stop(now, emitted);
+            let results = self.counting.on_stop(now, emitted);
             self.emit(results, now)?;
         }
         // With checkpoints, a clean stop emits nothing early: the open batch or windows are saved
@@ -177,10 +191,11 @@ impl Driver {
         self.checkpoint(now, true)?;
         // Scale-out: the partitions' states go where their next owners find them.
         self.save_partitions(None)?;
-        let positions = self.counting.progress.safe(&self.counting.operator.pinned_positions());
+        let positions = self.counting.progress.safe(&self.counting.pinned_positions());
         self.emitting.tell(Command::Shutdown(positions));
         let s = self.summary();
         tracing::info!(readings = s.readings, rejected = s.rejected, results = s.results, "done");
+        status::log_queries(&self.counting);
         Ok(s)
     }
 
@@ -191,27 +206,30 @@ impl Driver {
 
     /// Hands the positions that written results cover to the source, to commit.
     fn acknowledge(&mut self) {
-        let safe = self.counting.progress.safe(&self.counting.operator.pinned_positions());
+        let safe = self.counting.progress.safe(&self.counting.pinned_positions());
         self.emitting.commit(safe);
     }
 
     /// Emits `results`: the extension first, then dead letters, then the results, so that the
     /// positions acknowledged afterwards are covered by durable output; then the alert rules
     /// judge what was written.
-    fn emit(&mut self, mut results: Vec<WindowResult>, now: EventTime) -> Result<(), RunError> {
+    fn emit(&mut self, results: impl Into<Results>, now: EventTime) -> Result<(), RunError> {
+        let Results { mut windows, queries } = results.into();
         if let Some(hook) = &mut self.hook {
             hook.before_emit(&mut self.counting.operator)?;
         }
-        if !results.is_empty() {
+        if !windows.is_empty() {
             let coverage = self.counting.operator.coverage();
             let partitions = self.counting.progress.result_partitions(coverage);
-            for result in &mut results {
+            for result in &mut windows {
                 result.partitions.clone_from(&partitions);
             }
-            self.emitting.emit(&Emission::of_windows(&results), now)?;
+        }
+        if !windows.is_empty() || !queries.is_empty() {
+            self.emitting.emit(&Emission { windows: &windows, queries: &queries }, now)?;
             self.counting.rejects.flush();
         }
-        self.deliver_alerts(&results, now)
+        self.deliver_alerts(&windows, now)
     }
 
     /// Judges `results` (just written to every sink) and delivers every alert notification
@@ -247,12 +265,12 @@ impl Driver {
     /// reading then counts in the final results of one member only.
     fn on_revoke(&mut self, revoke: Revoke, now: EventTime) -> Result<(), RunError> {
         let everything = self.counting.progress.positions().keys().all(|p| revoke.partitions.contains(p));
-        let results = self.counting.operator.on_revoke(now, everything, self.emitting.results());
+        let results = self.counting.on_revoke(now, everything, self.emitting.results());
         self.emit(results, now)?;
         self.save_partitions(Some(&revoke.partitions))?;
-        let pinned = self.counting.operator.pinned_positions();
+        let pinned = self.counting.pinned_positions();
         let released = self.counting.progress.release(&revoke.partitions, &pinned);
-        self.counting.operator.after_revoke(everything);
+        self.counting.after_revoke(everything);
         if let Some(hook) = &mut self.hook {
             hook.on_revoke(&mut self.counting.operator, &revoke.partitions);
         }

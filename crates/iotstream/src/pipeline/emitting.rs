@@ -39,7 +39,10 @@ impl Emitting {
         for result in emission.windows {
             instruments::record_result(result, now);
         }
-        self.results += emission.windows.len() as u64;
+        for result in emission.queries {
+            instruments::record_query_result(result, now);
+        }
+        self.results += (emission.windows.len() + emission.queries.len()) as u64;
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! Why a run stopped with an error: an output that did not take what it was given, a checkpoint
-//! that could not be saved or restored, the operator refusing input, or the source failing.
+//! that could not be saved or restored (or was written for other queries), the operator refusing
+//! input, or the source failing.
 
 use iotstream_engine::OperatorError;
 
@@ -23,4 +24,10 @@ pub enum RunError {
     /// The source failed.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// A checkpoint was written for other queries (or for none, or for the seed's analyses).
+    #[error(transparent)]
+    Queries(#[from] iotstream_engine::query::CheckpointError),
+    /// A checkpoint cannot resume this run, and why.
+    #[error("{0}")]
+    Resume(String),
 }

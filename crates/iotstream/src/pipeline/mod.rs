@@ -5,7 +5,8 @@
 //! clock, a dashboard's question, or a shutdown signal, and hands each, with the time, to the
 //! [`Driver`], which does everything synchronously (and is unit-tested without threads or ports).
 //! The driver is three parts and a hook:
-//! - `counting`: parse and count input, in input order, however it was parsed;
+//! - `counting`: parse and count input, in input order, however it was parsed (`querying`: the
+//!   same for SQL queries; `engine`: the seed's operator or the queries, at each moment);
 //! - `emitting`: write what the operator completes to every output, then acknowledge the input
 //!   it covers (`positions`: how far the input is counted, and what is safe to acknowledge);
 //! - `checkpoints`: save and restore the whole state (`--state-dir`);
@@ -25,9 +26,11 @@ mod checkpoints;
 mod counting;
 mod driver;
 mod emitting;
+mod engine;
 mod error;
 mod hooks;
 mod positions;
+mod querying;
 mod run;
 mod settings;
 mod status;
@@ -37,13 +40,14 @@ mod tickers;
 mod totals;
 
 pub use checkpoints::Checkpointing;
-pub use driver::{Driver, Flow};
+pub use driver::{Computing, Driver, Flow};
 pub use emitting::Emitting;
+pub use engine::Results;
 pub use error::RunError;
 pub use hooks::{DriverHook, HookContext};
 pub use positions::{Acknowledge, Progress};
 pub use run::{run, Parts};
-pub use settings::{Analysis, Settings};
+pub use settings::{Analysis, QueryPlan, Settings};
 pub use tickers::Tick;
 pub use totals::RunSummary;
 

@@ -2,7 +2,7 @@
 //! dashboard's question, or a stop — reads the clock, and hands each to the [`Driver`].
 
 use super::checkpoints::Checkpointing;
-use super::driver::{Driver, Flow};
+use super::driver::{Computing, Driver, Flow};
 use super::error::RunError;
 use super::hooks::DriverHook;
 use super::positions::Acknowledge;
@@ -11,7 +11,6 @@ use super::tickers::{self, Tickers};
 use super::totals::RunSummary;
 use tokio::sync::mpsc;
 
-use crate::alerts::Alerting;
 use crate::channel::{SensorQuery, Source};
 use crate::clock::wall_clock_now;
 use crate::signals::Stop;
@@ -23,8 +22,8 @@ pub struct Parts {
     pub source: Source,
     /// The outputs.
     pub outputs: Outputs,
-    /// Alert rules and their outputs (`--rules`).
-    pub alerts: Option<Alerting>,
+    /// What the run computes beside the seed's operator: its SQL queries, alert rules.
+    pub computing: Computing,
     /// Lookups of sensors' last readings, if something (the dashboard) asks.
     pub sensor_queries: Option<mpsc::Receiver<SensorQuery>>,
     /// The checkpoint store and the checkpoint to resume from (`--state-dir`).
@@ -36,12 +35,12 @@ pub struct Parts {
 /// Runs `parts` until the source ends or `stop` is asked for (Ctrl-C, SIGTERM: see
 /// [`crate::signals`]).
 pub async fn run(parts: Parts, settings: Settings, stop: Stop) -> Result<RunSummary, RunError> {
-    let Parts { source, outputs, alerts, sensor_queries: mut queries, checkpointing, hook } = parts;
+    let Parts { source, outputs, computing, sensor_queries: mut queries, checkpointing, hook } = parts;
     let Source { mut events, control, thread } = source;
     let acks = control.map(|c| Box::new(c) as Box<dyn Acknowledge>);
     let interval = checkpointing.as_ref().map(|c| c.interval).or(settings.save_every);
     let now = wall_clock_now();
-    let mut driver = Driver::new(&settings, outputs, alerts, acks, checkpointing, hook, now)?;
+    let mut driver = Driver::new(&settings, outputs, computing, acks, checkpointing, hook, now)?;
     let mut clocks = Tickers::new(&settings, interval);
     let shutdown = stop.requested();
     tokio::pin!(shutdown);

@@ -1,40 +1,78 @@
 //! What the pipeline is told about a run: the analysis (how messages are parsed and results cut)
 //! and its clocks. The run plan (`crate::plan`) decides all of it, once; the pipeline only reads it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use iotstream_engine::query::{self, QueryError, QuerySet};
 use iotstream_engine::{OperatorConfig, Parser};
 
-/// What a run computes. Today the seed's analysis only: readings parsed in the seed's shape,
-/// counted by state in batches or windows. A second kind of analysis is a second variant, with
-/// its own parser and operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a run computes: the seed's analysis (readings parsed in the seed's shape, counted by
+/// state in batches or windows), or the user's SQL queries (fields extracted for every query in
+/// one pass, each query's groups in batches or windows).
+#[derive(Clone, Debug, PartialEq)]
 pub enum Analysis {
     /// The seed's four analyses of temperature by state, results cut as the operator says.
     Seed {
         /// Processing-time batches, event-time windows, or per-partition shares (scale-out).
         operator: OperatorConfig,
     },
+    /// SQL queries (`--query`), planned and checked.
+    Queries {
+        /// The run's clock: processing-time batches or event-time windows (and early results),
+        /// for the tickers; each query's own window is in its plan.
+        operator: OperatorConfig,
+        /// The queries and the settings they run with.
+        queries: Arc<QueryPlan>,
+    },
+}
+
+/// A run's queries as the plan checked them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryPlan {
+    /// Name and SQL, in the order given.
+    pub named: Vec<(String, String)>,
+    /// Their time domain, group limit and message size limit.
+    pub settings: query::Settings,
+}
+
+impl QueryPlan {
+    /// The run's query set, before any input.
+    pub fn build(&self) -> Result<QuerySet, QueryError> {
+        QuerySet::new(&self.named, self.settings.clone())
+    }
+
+    /// The queries' names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.named.iter().map(|(name, _)| name.clone()).collect()
+    }
 }
 
 impl Analysis {
     /// How results are cut.
     pub fn operator(&self) -> &OperatorConfig {
         match self {
-            Analysis::Seed { operator } => operator,
+            Analysis::Seed { operator } | Analysis::Queries { operator, .. } => operator,
         }
     }
 
-    /// The parser of this analysis, for messages of at most `max_line_bytes`.
+    /// The seed's parser, for messages of at most `max_line_bytes` (query runs extract their
+    /// fields with the queries' extractor instead).
     pub fn parser(&self, max_line_bytes: usize) -> Parser {
+        Parser::new(max_line_bytes)
+    }
+
+    /// The queries, in a query run.
+    pub fn queries(&self) -> Option<&Arc<QueryPlan>> {
         match self {
-            Analysis::Seed { .. } => Parser::new(max_line_bytes),
+            Analysis::Seed { .. } => None,
+            Analysis::Queries { queries, .. } => Some(queries),
         }
     }
 }
 
 /// Everything about a run that is not a source or a sink.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// What is computed.
     pub analysis: Analysis,
@@ -63,8 +101,9 @@ impl Settings {
         self.analysis.parser(self.max_line_bytes)
     }
 
-    /// True when the last reading of every sensor is kept (stats records, status, sensor lookups).
+    /// True when the last reading of every sensor is kept (stats records, status, sensor
+    /// lookups): runs of the seed's analyses only, whose readings have a guid and a state.
     pub fn tracks_sensors(&self) -> bool {
-        self.stats_every.is_some() || self.status_every.is_some()
+        self.analysis.queries().is_none() && (self.stats_every.is_some() || self.status_every.is_some())
     }
 }

@@ -94,7 +94,14 @@ struct MemoryDeadLetters {
 }
 
 impl RejectSink for MemoryDeadLetters {
-    fn reject(&mut self, _payload: &[u8], reason: RejectReason, partition: i32, offset: i64) {
+    fn reject(
+        &mut self,
+        _payload: &[u8],
+        reason: RejectReason,
+        _: Option<&str>,
+        partition: i32,
+        offset: i64,
+    ) {
         self.journal.push(Entry::DeadLetter { partition, offset, reason });
         self.queued += 1;
     }

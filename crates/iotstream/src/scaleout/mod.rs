@@ -40,7 +40,7 @@ pub fn requested(args: &AnalyzeArgs) -> Result<bool, String> {
         return Ok(false);
     }
     let conflicts = [
-        ("--time event", args.windows.time != TimeMode::Event),
+        ("--time event", args.windows.time() != TimeMode::Event),
         ("no --emit-every", args.windows.emit_every.is_some()),
         (
             "no --state-dir (partition states live in the group's topics)",
@@ -54,6 +54,9 @@ pub fn requested(args: &AnalyzeArgs) -> Result<bool, String> {
     }
     if args.alerts.rules.is_some() {
         return Err("--rules does not work with --scale-out yet".into());
+    }
+    if !args.queries.queries.is_empty() {
+        return Err("--query does not work with --scale-out yet: a group computes the seed's analyses".into());
     }
     Ok(true)
 }

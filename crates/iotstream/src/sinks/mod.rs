@@ -12,6 +12,7 @@ use std::io;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use iotstream_engine::query::Emission as QueryEmission;
 use iotstream_engine::{RejectReason, StatsRecord, WindowResult};
 
 /// Why an output did not take what it was given: the one error of every sink trait (results,
@@ -69,24 +70,26 @@ impl SinkError {
     }
 }
 
-/// What one emission writes: everything the operator completed at one moment, handed to every
-/// sink before the input it covers is acknowledged. A second kind of result is a second field
-/// here; sinks write the kinds they know.
+/// What one emission writes: everything the engine completed at one moment, handed to every
+/// sink before the input it covers is acknowledged. Each kind of result is a field; sinks write
+/// the kinds they know.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Emission<'a> {
     /// Windows (or batches) of the seed's analysis, in emission order.
     pub windows: &'a [WindowResult],
+    /// SQL queries' results: one per query and window (or batch), each with its rows.
+    pub queries: &'a [QueryEmission],
 }
 
 impl<'a> Emission<'a> {
     /// An emission of `windows`.
     pub fn of_windows(windows: &'a [WindowResult]) -> Emission<'a> {
-        Emission { windows }
+        Emission { windows, queries: &[] }
     }
 
     /// True when it holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.windows.is_empty()
+        self.windows.is_empty() && self.queries.is_empty()
     }
 }
 
@@ -130,8 +133,16 @@ pub trait ResultSink: Send {
 
 /// A destination for rejected messages (a dead-letter topic).
 pub trait RejectSink: Send {
-    /// Queues one rejected message from `partition` at `offset`.
-    fn reject(&mut self, payload: &[u8], reason: RejectReason, partition: i32, offset: i64);
+    /// Queues one rejected message from `partition` at `offset`, rejected for every query (or
+    /// the seed's analyses) when `query` is `None`, else for that SQL query alone.
+    fn reject(
+        &mut self,
+        payload: &[u8],
+        reason: RejectReason,
+        query: Option<&str>,
+        partition: i32,
+        offset: i64,
+    );
     /// Returns once everything queued is durable (before the offsets are committed).
     fn flush(&mut self) -> Result<(), SinkError>;
 }

@@ -93,8 +93,10 @@ impl StoreArgs {
 pub fn open(
     target: Option<&Target>,
     retention: Option<Duration>,
+    queries: &[iotstream_engine::query::Plan],
     outputs: &mut Outputs,
 ) -> Result<(), StoreError> {
+    let _ = queries;
     let Some(target) = target else { return Ok(()) };
     let writer = target.open_writer()?;
     tracing::info!(

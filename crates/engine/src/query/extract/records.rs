@@ -39,6 +39,19 @@ impl Records {
         self.owned.clear();
     }
 
+    /// Moves the records held into a new `Records` (to hand to another thread with their
+    /// messages), keeping this buffer's learnt message shapes and scratch: the next messages
+    /// read here take the fast path at once.
+    pub fn take(&mut self) -> Records {
+        Records {
+            width: self.width,
+            slots: std::mem::take(&mut self.slots),
+            times: std::mem::take(&mut self.times),
+            owned: std::mem::take(&mut self.owned),
+            ..Records::default()
+        }
+    }
+
     /// Records held.
     pub fn len(&self) -> usize {
         self.times.len()

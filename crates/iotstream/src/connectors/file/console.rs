@@ -4,6 +4,9 @@
 //! blank line: `('FL', 70.97612903225806)` by average descending; `Total number of messages: N`;
 //! `('AK', 53)` by state ascending; `Total number of sensors: N`. Spark prints the batch time in
 //! local time, and an empty batch as four bare headers (the totals of an empty RDD are empty too).
+//!
+//! A SQL query's result is a table per query and window: a heading (`query NAME: START .. END
+//! (final)`, times in UTC), the column names, a rule and a line per row, then a blank line.
 
 use std::io::{self, Write};
 
@@ -44,6 +47,15 @@ impl ConsoleSink {
 impl ResultSink for ConsoleSink {
     fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
         emission.windows.iter().try_for_each(|result| self.write_result(result))?;
+        if !emission.queries.is_empty() {
+            let mut text = String::new();
+            for result in emission.queries {
+                text.push_str(&result.console_table());
+                text.push('\n');
+            }
+            self.out.write_all(text.as_bytes())?;
+            self.out.flush()?;
+        }
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! `--format jsonl`: one JSON object per result (`"type": "window"`) or stats record
-//! (`"type": "stats"`), one line each, flushed as it is written.
+//! (`"type": "stats"`), one line each, flushed as it is written; a SQL query's results one object
+//! per row (`{"query":…,"window_start":…,"window_end":…,"final":…,"revision":…, columns…}`).
 
 use std::io::{self, Write};
 
@@ -30,6 +31,14 @@ impl JsonlSink {
 impl ResultSink for JsonlSink {
     fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
         emission.windows.iter().try_for_each(|result: &WindowResult| self.write_line(result))?;
+        if !emission.queries.is_empty() {
+            let mut rows = Vec::new();
+            for result in emission.queries {
+                result.write_jsonl(&mut rows);
+            }
+            self.out.write_all(&rows)?;
+            self.out.flush()?;
+        }
         Ok(())
     }
 

@@ -151,7 +151,7 @@ pub fn open(path: &Path, max_line_bytes: usize, options: &SourceOptions) -> Resu
         lines = lines.live(waiting, LINGER);
     }
     let events = if options.threads > 1 {
-        parallel::spawn_reading(lines, start_line, options.threads, options.parser, options.mode)
+        parallel::spawn_reading(lines, start_line, options.threads, options.parsers.clone(), options.mode)
     } else {
         spawn(lines, start_line)
     };

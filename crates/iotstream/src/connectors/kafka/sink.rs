@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use iotstream_engine::query::Emission as QueryEmission;
 use iotstream_engine::{RejectReason, WindowResult};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
@@ -21,7 +22,8 @@ use crate::sinks::{Emission, Outputs, RejectSink, ResultSink, SinkError};
 #[derive(Clone, Debug, clap::Args)]
 #[command(next_help_heading = "Kafka")]
 pub struct KafkaSinkArgs {
-    /// Also send each result, as JSON, to this topic (keyed by window and partitions).
+    /// Also send each result, as JSON, to this topic (keyed by window and partitions; a SQL
+    /// query's rows one message each, keyed by query, window and group).
     #[arg(long, requires = "brokers")]
     pub results_topic: Option<String>,
     /// Send every rejected message to this topic, with its reason and origin in headers.
@@ -227,6 +229,33 @@ impl ResultSink for KafkaResultSink {
             self.sender.send(Some(result_key(result).as_bytes()), &payload, None);
             self.sender.flush()?;
         }
+        if !emission.queries.is_empty() {
+            for result in emission.queries {
+                self.send_rows(result)?;
+            }
+            self.sender.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl KafkaResultSink {
+    /// Queues a query's rows, one message each (its `--format jsonl` line), keyed by query,
+    /// window and group: a row re-emitted (a partial result, then the final one, a revision)
+    /// replaces the earlier one in a compacted topic.
+    fn send_rows(&self, result: &QueryEmission) -> Result<(), SinkError> {
+        let mut lines = Vec::new();
+        result.write_jsonl(&mut lines);
+        for (row, key) in lines.split(|b| *b == b'\n').zip(&result.keys) {
+            let key = format!(
+                "{}/{}/{}/{}",
+                result.query,
+                result.window_start,
+                result.window_end,
+                serde_json::to_string(key)?
+            );
+            self.sender.send(Some(key.as_bytes()), row, None);
+        }
         Ok(())
     }
 }
@@ -251,9 +280,16 @@ pub struct TopicDeadLetters {
 }
 
 impl RejectSink for TopicDeadLetters {
-    fn reject(&mut self, payload: &[u8], reason: RejectReason, partition: i32, offset: i64) {
+    fn reject(
+        &mut self,
+        payload: &[u8],
+        reason: RejectReason,
+        query: Option<&str>,
+        partition: i32,
+        offset: i64,
+    ) {
         let origin = Origin { topic: &self.source_topic, partition, offset };
-        self.dead_letters.send(payload, reason, origin);
+        self.dead_letters.send(payload, reason, query, origin);
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -263,7 +299,9 @@ impl RejectSink for TopicDeadLetters {
 
 /// `--dead-letter-topic`: every rejected message, its bytes cut to a cap, with headers
 /// `iotstream.reason`, `iotstream.source.topic`, `iotstream.source.partition`,
-/// `iotstream.source.offset` and `iotstream.truncated`.
+/// `iotstream.source.offset` and `iotstream.truncated`, and `iotstream.query` naming the SQL
+/// query that rejected it when it was rejected for one query only (a message rejected by three
+/// queries is three dead letters).
 pub struct DeadLetters {
     sender: Sender,
     cap: usize,
@@ -275,17 +313,20 @@ impl DeadLetters {
         Ok(DeadLetters { sender: Sender::new(connection, topic, true)?, cap })
     }
 
-    /// Queues one dead letter.
-    pub fn send(&self, payload: &[u8], reason: RejectReason, origin: Origin<'_>) {
+    /// Queues one dead letter (rejected for `query` alone, if one is named).
+    pub fn send(&self, payload: &[u8], reason: RejectReason, query: Option<&str>, origin: Origin<'_>) {
         let partition = origin.partition.to_string();
         let offset = origin.offset.to_string();
         let truncated = if payload.len() > self.cap { "true" } else { "false" };
-        let headers = OwnedHeaders::new()
+        let mut headers = OwnedHeaders::new()
             .insert(Header { key: "iotstream.reason", value: Some(reason.as_str()) })
             .insert(Header { key: "iotstream.source.topic", value: Some(origin.topic) })
             .insert(Header { key: "iotstream.source.partition", value: Some(&partition) })
             .insert(Header { key: "iotstream.source.offset", value: Some(&offset) })
             .insert(Header { key: "iotstream.truncated", value: Some(truncated) });
+        if let Some(query) = query {
+            headers = headers.insert(Header { key: "iotstream.query", value: Some(query) });
+        }
         self.sender.send(None, &payload[..payload.len().min(self.cap)], Some(headers));
     }
 

@@ -131,7 +131,8 @@ pub fn config(
 pub fn start(config: KafkaSourceConfig, options: &SourceOptions) -> Result<Source, Error> {
     let mut source = spawn(config)?;
     if options.threads > 1 {
-        source.events = parallel::spawn(source.events, options.threads, options.parser, options.mode);
+        source.events =
+            parallel::spawn(source.events, options.threads, options.parsers.clone(), options.mode);
     }
     Ok(source)
 }

@@ -1,7 +1,8 @@
 //! MQTT outputs: dead letters. With `--mqtt-dead-letter-topic T`, every rejected message of an
 //! MQTT input is published at QoS 1 to `T/REASON` (`T/malformed_json`, `T/unknown_state`, …) on
 //! the broker read, its bytes as received (cut to what the source keeps), so that subscribers can
-//! take every dead letter (`T/#`) or one reason. Like the Kafka dead-letter topic, `flush`
+//! take every dead letter (`T/#`) or one reason; a message rejected for one SQL query alone goes
+//! to `T/REASON/QUERY` (`T/wrong_type/hot`). Like the Kafka dead-letter topic, `flush`
 //! returns only once the broker has acknowledged every letter, because the messages they came
 //! from are acknowledged right after.
 
@@ -50,8 +51,18 @@ pub struct MqttDeadLetters {
 }
 
 impl RejectSink for MqttDeadLetters {
-    fn reject(&mut self, payload: &[u8], reason: RejectReason, _partition: i32, _offset: i64) {
-        let topic = format!("{}/{reason}", self.topic);
+    fn reject(
+        &mut self,
+        payload: &[u8],
+        reason: RejectReason,
+        query: Option<&str>,
+        _partition: i32,
+        _offset: i64,
+    ) {
+        let topic = match query {
+            Some(query) => format!("{}/{reason}/{query}", self.topic),
+            None => format!("{}/{reason}", self.topic),
+        };
         // The publisher's queue only closes when its connection thread has ended, which the
         // flush reports.
         if self.publisher.publish(&topic, 1, payload.to_vec()).is_ok() {

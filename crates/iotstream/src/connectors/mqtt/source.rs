@@ -173,7 +173,8 @@ pub fn open(args: &MqttSourceArgs, options: &SourceOptions) -> Result<Source, Er
         .map_err(|e| Error::Start("the MQTT reader thread", e))?;
     let mut source = Source { events, control: Some(control_tx), thread: Some(thread) };
     if options.threads > 1 {
-        source.events = parallel::spawn(source.events, options.threads, options.parser, options.mode);
+        source.events =
+            parallel::spawn(source.events, options.threads, options.parsers.clone(), options.mode);
     }
     Ok(source)
 }
