@@ -265,6 +265,11 @@ pub struct HistoryArgs {
     /// Only this state's rows (e.g. CA); windows without readings from it are left out.
     #[arg(long, value_parser = parse_state)]
     pub state: Option<StateCode>,
+    /// The rows of SQL query NAME (stored by `analyze --query NAME=SQL --store …`) instead of
+    /// the seed's windows: as `analyze --format jsonl|console` wrote them, or CSV with a line
+    /// per row.
+    #[arg(long, value_name = "NAME", conflicts_with = "state")]
+    pub query: Option<String>,
     /// Output format: jsonl (the schema `analyze --format jsonl` writes), console (the seed's
     /// blocks) or csv (one line per window and state).
     #[arg(long, value_enum, default_value_t = HistoryFormat::Jsonl)]

@@ -1,6 +1,7 @@
 //! `iotstream history`: stored results read back — a time range, optionally one state — as JSON
 //! lines (the schema `analyze --format jsonl` writes, so a stored run reads back as its own
-//! output), the seed's console blocks, or CSV with one line per window and state.
+//! output), the seed's console blocks, or CSV with one line per window and state; with `--query`,
+//! a SQL query's rows (`queries`).
 
 use std::io::Write;
 
@@ -11,6 +12,8 @@ use crate::cli::{HistoryArgs, HistoryFormat};
 use crate::connectors::file::console::ConsoleSink;
 use crate::store::{self, Range, Target};
 
+mod queries;
+
 /// Windows read per query: a page of results, never the whole range, in memory.
 const PAGE: usize = 1000;
 
@@ -20,11 +23,14 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
     let reader = target.open_reader()?;
     let range = Range { from: args.from, to: args.to, state: args.state };
     let out = crate::connectors::file::output::open_output(args.output.as_deref(), None)?.writer;
-    let mut printer = Printer::new(args.format, out)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if let Some(query) = &args.query {
+        return runtime.block_on(queries::print(&*reader, query, &range, args.format, out));
+    }
+    let mut printer = Printer::new(args.format, out)?;
     runtime.block_on(async {
         let mut after = None;
         loop {

@@ -191,7 +191,7 @@ fn driver_with(
         ..Outputs::default()
     };
     let acks = Some(Box::new(Recorder(journal.clone())) as Box<dyn Acknowledge>);
-    Driver::new(&options, outputs, None, acks, checkpointing, None, wall_clock_now()).unwrap()
+    Driver::new(&options, outputs, Computing::default(), acks, checkpointing, None, wall_clock_now()).unwrap()
 }
 
 fn reading(t: i64) -> String {
@@ -356,8 +356,15 @@ fn a_checkpoint_of_other_window_settings_is_refused() {
     let journal = Journal::default();
     new_driver(batches(), &journal, Some(checkpointing(dir.path()))).finish_now(true).unwrap();
     let outputs = Outputs::default();
-    let refused =
-        Driver::new(&windows(), outputs, None, None, Some(checkpointing(dir.path())), None, wall_clock_now());
+    let refused = Driver::new(
+        &windows(),
+        outputs,
+        Computing::default(),
+        None,
+        Some(checkpointing(dir.path())),
+        None,
+        wall_clock_now(),
+    );
     assert!(format!("{:#}", refused.err().unwrap()).contains("other window settings"));
 }
 
@@ -459,8 +466,16 @@ fn a_torn_last_line_is_cut_back_and_the_replay_writes_it_whole() {
     let driver = |resume_len: Option<u64>| {
         let outputs = open_stream(&args, resume_len).unwrap();
         let acks = Some(Box::new(Recorder(Journal::default())) as Box<dyn Acknowledge>);
-        Driver::new(&windows(), outputs, None, acks, Some(checkpointing(&state)), None, wall_clock_now())
-            .unwrap()
+        Driver::new(
+            &windows(),
+            outputs,
+            Computing::default(),
+            acks,
+            Some(checkpointing(&state)),
+            None,
+            wall_clock_now(),
+        )
+        .unwrap()
     };
     // The window [0 s, 10 s) closes and is checkpointed; then [10 s, 20 s) is written, and the
     // process dies: the file is longer than the checkpoint says, and its last line is torn.

@@ -9,7 +9,7 @@
 //! - `target`: what `--store` names, checked before anything starts, and never shown with its
 //!   password;
 //! - `schema`: the tables (`windows`, `window_states`, `alerts`), their versioned migrations, and
-//!   the upsert rule both databases share;
+//!   the upsert rule both databases share; `tables`: a table per SQL query (`query_NAME`);
 //! - `sqlite`, `postgres`: the two databases behind the traits;
 //! - `sink`: the results sink, one transaction per emission, retried while the database is away.
 //!
@@ -47,6 +47,8 @@ mod sqlite;
 #[cfg(not(feature = "store-sqlite"))]
 #[path = "sqlite_absent.rs"]
 mod sqlite;
+#[cfg_attr(not(any(feature = "store-sqlite", feature = "store-postgres")), allow(dead_code))]
+pub mod tables;
 mod target;
 #[cfg(test)]
 mod tests;
@@ -96,12 +98,15 @@ pub fn open(
     queries: &[iotstream_engine::query::Plan],
     outputs: &mut Outputs,
 ) -> Result<(), StoreError> {
-    let _ = queries;
     let Some(target) = target else { return Ok(()) };
-    let writer = target.open_writer()?;
+    let tables = queries.iter().map(tables::QueryTable::of).collect::<Result<Vec<_>, _>>()?;
+    let mut writer = target.open_writer()?;
+    if !tables.is_empty() {
+        writer.prepare_queries(&tables)?;
+    }
     tracing::info!(
         "results are stored in {target} (`iotstream history` reads them; --store none turns it off)"
     );
-    outputs.sinks.push(Box::new(StoreSink::new(writer, retention, Backoff::default())));
+    outputs.sinks.push(Box::new(StoreSink::new(writer, retention, Backoff::default()).with_queries(tables)));
     Ok(())
 }

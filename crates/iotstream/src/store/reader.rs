@@ -14,6 +14,7 @@ use iotstream_engine::WindowResult;
 
 use super::error::StoreError;
 use super::query::{Bucket, Page, Range, WindowKey};
+use super::tables::{QueryTable, RowKey, RowPage};
 
 /// An answer from the store, when it comes.
 pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -32,6 +33,19 @@ pub trait Reader: Send + Sync {
     /// `range` in buckets of `step` seconds, oldest first: the windows' overall values, or one
     /// state's.
     fn buckets<'a>(&'a self, range: &'a Range, step: i64) -> Answer<'a, Vec<Bucket>>;
+
+    /// The table of SQL query `query`, if the store keeps its results.
+    fn query_table<'a>(&'a self, query: &'a str) -> Answer<'a, Option<QueryTable>>;
+
+    /// Up to `limit` rows of `table` whose window ends in `range` (`range.state` does not
+    /// apply), after `after`, in the order they were emitted.
+    fn query_rows<'a>(
+        &'a self,
+        table: &'a QueryTable,
+        range: &'a Range,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Answer<'a, RowPage>;
 
     /// The next page of `range`: up to `limit` windows after `after` (only windows that have
     /// `range.state`, when one is given).

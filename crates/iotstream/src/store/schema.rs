@@ -1,7 +1,7 @@
 //! The store's tables, as SQL people write queries against (see `docs/STORE.md`), and the
 //! migrations that create and evolve them.
 //!
-//! Three tables, keyed so that a window (and a state in it, and an alert notification) has one
+//! Three tables (and one per SQL query, with `tables`), keyed so that a window (and a state in it, and an alert notification) has one
 //! row whatever is replayed:
 //! - `windows`: one row per window — its start and end, `time` (= the end, the column Grafana and
 //!   TimescaleDB expect), `final`, `revision`, messages, sensors, rejected (in total and by
@@ -9,7 +9,9 @@
 //! - `window_states`: one row per window and state — messages, sensors, average, minimum and
 //!   maximum temperature, with the window's `final` and `revision`;
 //! - `alerts` (migration 2): one row per alert notification (`--rules`), `time` its event time,
-//!   keyed by time, fingerprint and the alert's notification number.
+//!   keyed by time, fingerprint and the alert's notification number;
+//! - `iotstream_query_tables` (migration 3): one row per SQL query whose results are stored, in
+//!   a table of its own (`query_NAME`, see `tables`): the query, its SQL and its columns.
 //!
 //! Both primary keys start with `time`, so a time range is one index range, and a TimescaleDB
 //! hypertable on `time` is possible; `window_states` has a second index on `(state, time)` for one
@@ -150,7 +152,34 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX alerts_rule_time ON alerts (rule, time);
     ",
     },
+    Migration {
+        version: 3,
+        description: "iotstream_query_tables",
+        sqlite: "
+        CREATE TABLE iotstream_query_tables (
+            query TEXT PRIMARY KEY,
+            table_name TEXT NOT NULL,
+            sql TEXT NOT NULL,
+            columns TEXT NOT NULL
+        ) STRICT;
+    ",
+        postgres: "
+        CREATE TABLE iotstream_query_tables (
+            query text PRIMARY KEY,
+            table_name text NOT NULL,
+            sql text NOT NULL,
+            columns text NOT NULL
+        );
+    ",
+    },
 ];
+
+/// Records a query's table (`tables::QueryTable`) for `history --query`: parameters query,
+/// table, SQL, columns (JSON). The same text for both databases but for the placeholders.
+pub const RECORD_QUERY_TABLE: &str = "
+    INSERT INTO iotstream_query_tables (query, table_name, sql, columns) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (query) DO UPDATE SET table_name = excluded.table_name, sql = excluded.sql,
+        columns = excluded.columns";
 
 /// What both databases do when a window's row is already there: replace it only with a result at
 /// least as far along (see `sink::rank`), so that a replay never undoes a revision. The table is

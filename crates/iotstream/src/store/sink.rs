@@ -1,12 +1,15 @@
-//! The store as an output: [`StoreSink`] writes each emission's results in one transaction,
+//! The store as an output: [`StoreSink`] writes each emission's results (the seed's windows, or
+//! SQL queries' rows into their tables) in one transaction,
 //! retried while the database is away (nothing is acknowledged meanwhile: the source waits, as
 //! behind a slow broker); [`Backoff`] is that wait, for the alerts' writes too.
 
 use std::time::{Duration, Instant};
 
+use iotstream_engine::query::Emission as QueryEmission;
 use iotstream_engine::{EventTime, WindowResult};
 
 use super::error::StoreError;
+use super::tables::{QueryTable, StoredResult};
 use super::writer::Writer;
 use crate::clock::wall_clock_now;
 use crate::instruments;
@@ -72,12 +75,35 @@ pub struct StoreSink {
     retention: Option<Duration>,
     backoff: Backoff,
     last_prune: Option<Instant>,
+    /// The SQL queries' tables, by query.
+    tables: Vec<QueryTable>,
 }
 
 impl StoreSink {
     /// A sink writing through `writer`, deleting results older than `retention`.
     pub fn new(writer: Box<dyn Writer>, retention: Option<Duration>, backoff: Backoff) -> StoreSink {
-        StoreSink { writer, retention, backoff, last_prune: None }
+        StoreSink { writer, retention, backoff, last_prune: None, tables: Vec::new() }
+    }
+
+    /// The same sink, writing SQL queries' results into `tables` (prepared by the writer).
+    pub fn with_queries(self, tables: Vec<QueryTable>) -> StoreSink {
+        StoreSink { tables, ..self }
+    }
+
+    /// Writes queries' results in one transaction, retried as the seed's are.
+    fn write_queries(&mut self, results: &[QueryEmission]) -> Result<(), StoreError> {
+        let mut stored = Vec::with_capacity(results.len());
+        for result in results {
+            let table = self.tables.iter().find(|t| *t.query == *result.query).ok_or_else(|| {
+                StoreError::Failed(format!("the store has no table for query {}", result.query))
+            })?;
+            stored.push(StoredResult::of(table, result));
+        }
+        let writer = &mut self.writer;
+        self.backoff.until_available(|| {
+            let started = Instant::now();
+            writer.write_queries(&stored).map(|()| instruments::record_store_write(started.elapsed()))
+        })
     }
 
     /// Writes until the database takes the batch: an unavailable database is waited for (logged
@@ -116,6 +142,9 @@ impl ResultSink for StoreSink {
         let batch = latest_per_window(emission.windows);
         if !batch.is_empty() {
             self.write_until_committed(&batch).map_err(|e| SinkError::Store(e.to_string()))?;
+        }
+        if !emission.queries.is_empty() {
+            self.write_queries(emission.queries).map_err(|e| SinkError::Store(e.to_string()))?;
         }
         self.prune_if_due();
         Ok(())

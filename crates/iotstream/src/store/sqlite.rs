@@ -13,14 +13,18 @@ use std::time::Duration;
 use iotstream_engine::alerts::Notification;
 use iotstream_engine::result::WindowTag;
 use iotstream_engine::{EventTime, StateCode, StateResult, WindowResult};
+use rusqlite::types::Value;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension as _, TransactionBehavior};
 
 use super::error::StoreError;
 use super::query::{attach_states, Bucket, Range, WindowKey};
 use super::reader::{Answer, Reader};
 use super::schema::{self, count, int, WindowRow};
+use super::tables::{quote, Dialect, QueryTable, RowKey, RowPage, Stored, StoredResult};
 use super::writer::Writer;
 use crate::clock::wall_clock_now;
+
+mod rows;
 
 /// How long a statement waits for another process's write lock before reporting the file busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,6 +49,8 @@ const UPSERT_STATE: &str = concat!(
 /// Writes results into one SQLite file.
 pub struct SqliteWriter {
     connection: Connection,
+    /// The SQL queries' tables (pruned with the rest).
+    tables: Vec<QueryTable>,
 }
 
 impl SqliteWriter {
@@ -65,7 +71,7 @@ impl SqliteWriter {
             .map_err(|e| opening(path, &e))?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(|e| opening(path, &e))?;
         migrate(&mut connection, path)?;
-        Ok(SqliteWriter { connection })
+        Ok(SqliteWriter { connection, tables: Vec::new() })
     }
 }
 
@@ -78,10 +84,33 @@ impl Writer for SqliteWriter {
         write_alerts(&mut self.connection, alerts).map_err(classify)
     }
 
+    fn prepare_queries(&mut self, tables: &[QueryTable]) -> Result<(), StoreError> {
+        let tx =
+            self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(classify)?;
+        for table in tables {
+            tx.execute_batch(&table.create(Dialect::Sqlite)).map_err(classify)?;
+            let found = table_columns(&tx, &table.table()).map_err(classify)?;
+            table.check_columns(Dialect::Sqlite, &found)?;
+            let record = params![table.query, table.table(), table.sql, table.columns_json()];
+            tx.execute(schema::RECORD_QUERY_TABLE, record).map_err(classify)?;
+        }
+        tx.commit().map_err(classify)?;
+        self.tables = tables.to_vec();
+        Ok(())
+    }
+
+    fn write_queries(&mut self, results: &[StoredResult]) -> Result<(), StoreError> {
+        write_queries(&mut self.connection, results).map_err(classify)
+    }
+
     fn prune(&mut self, before: EventTime) -> Result<u64, StoreError> {
         let tx =
             self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(classify)?;
         let before = sql_time(before);
+        for table in &self.tables {
+            let delete = format!("DELETE FROM {} WHERE time < ?1", quote(&table.table()));
+            tx.execute(&delete, [&before]).map_err(classify)?;
+        }
         tx.execute("DELETE FROM window_states WHERE time < ?1", [&before]).map_err(classify)?;
         let windows = tx.execute("DELETE FROM windows WHERE time < ?1", [&before]).map_err(classify)?;
         tx.commit().map_err(classify)?;
@@ -162,6 +191,48 @@ fn write(connection: &mut Connection, results: &[&WindowResult]) -> rusqlite::Re
         }
     }
     tx.commit()
+}
+
+/// A table's columns (name and declared type), in order.
+fn table_columns(connection: &Connection, table: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut statement = connection.prepare("SELECT name, type FROM pragma_table_info(?1) ORDER BY cid")?;
+    let rows = statement.query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Each result's window: rows of an older result deleted, its rows upserted; one transaction.
+fn write_queries(connection: &mut Connection, results: &[StoredResult]) -> rusqlite::Result<()> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for result in results {
+        let (start, end) = (sql_time(result.start), sql_time(result.end));
+        let header = params![start, end, result.is_final, result.revision];
+        tx.prepare_cached(&result.table.delete_older(Dialect::Sqlite))?.execute(header)?;
+        let mut upsert = tx.prepare_cached(&result.table.upsert(Dialect::Sqlite))?;
+        for row in &result.rows {
+            let mut values: Vec<Value> = vec![
+                Value::Text(start.clone()),
+                Value::Text(end.clone()),
+                Value::Text(row.group_key.clone()),
+                Value::Integer(i64::from(result.is_final)),
+                Value::Integer(i64::from(result.revision)),
+                Value::Integer(row.position),
+            ];
+            values.extend(row.values.iter().map(sqlite_value));
+            upsert.execute(rusqlite::params_from_iter(values))?;
+        }
+    }
+    tx.commit()
+}
+
+/// A stored value as SQLite takes it (booleans as 0 and 1).
+fn sqlite_value(value: &Stored) -> Value {
+    match value {
+        Stored::Null => Value::Null,
+        Stored::Int(n) => Value::Integer(*n),
+        Stored::Real(x) => Value::Real(*x),
+        Stored::Bool(b) => Value::Integer(i64::from(*b)),
+        Stored::Text(s) => Value::Text(s.clone()),
+    }
 }
 
 fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -306,6 +377,22 @@ impl Reader for SqliteReader {
     fn buckets<'a>(&'a self, range: &'a Range, step: i64) -> Answer<'a, Vec<Bucket>> {
         let (reader, range) = (SqliteReader { path: self.path.clone() }, *range);
         blocking(move || reader.buckets(&range, step))
+    }
+
+    fn query_table<'a>(&'a self, query: &'a str) -> Answer<'a, Option<QueryTable>> {
+        let (reader, query) = (SqliteReader { path: self.path.clone() }, query.to_owned());
+        blocking(move || reader.query_table(&query))
+    }
+
+    fn query_rows<'a>(
+        &'a self,
+        table: &'a QueryTable,
+        range: &'a Range,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Answer<'a, RowPage> {
+        let (reader, table, range) = (SqliteReader { path: self.path.clone() }, table.clone(), *range);
+        blocking(move || reader.query_rows(&table, &range, after, limit))
     }
 }
 

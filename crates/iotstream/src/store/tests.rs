@@ -70,6 +70,14 @@ impl Writer for Flaky {
     fn write_alerts(&mut self, _alerts: &[iotstream_engine::alerts::Notification]) -> Result<(), StoreError> {
         Ok(())
     }
+
+    fn prepare_queries(&mut self, _tables: &[super::tables::QueryTable]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn write_queries(&mut self, _results: &[super::tables::StoredResult]) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 fn quick() -> Backoff {

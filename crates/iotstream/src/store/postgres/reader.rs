@@ -11,6 +11,7 @@ use crate::store::error::StoreError;
 use crate::store::query::{attach_states, Bucket, Range, WindowKey};
 use crate::store::reader::{Answer, Reader};
 use crate::store::schema::{self, count};
+use crate::store::tables::{Dialect, Kind, QueryTable, ReadRow, RowKey, RowPage, Stored};
 
 /// Reads one PostgreSQL store through a small pool. Connections are made on first use, on the
 /// runtime that uses them (the dashboard's, or `iotstream history`'s).
@@ -120,6 +121,85 @@ impl PostgresReader {
     }
 }
 
+impl PostgresReader {
+    /// The table of query `query`, if the store has one (a store older than query tables has
+    /// none).
+    async fn fetch_query_table(&self, query: &str) -> Result<Option<QueryTable>, StoreError> {
+        let client = self.client().await?;
+        check_version(&client).await?;
+        let found = client
+            .query_opt("SELECT sql, columns FROM iotstream_query_tables WHERE query = $1", &[&query])
+            .await;
+        let row = match found {
+            Ok(row) => row,
+            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => None,
+            Err(e) => return Err(classify(&e, "reading the store failed")),
+        };
+        let Some(row) = row else { return Ok(None) };
+        let bad = |e: tokio_postgres::Error| classify(&e, "reading the store failed");
+        let (sql, columns): (String, String) = (row.try_get(0).map_err(bad)?, row.try_get(1).map_err(bad)?);
+        QueryTable::from_metadata(query.to_owned(), sql, &columns).map(Some)
+    }
+
+    /// Up to `limit` rows of `table` in `range` after `after`.
+    async fn fetch_query_rows(
+        &self,
+        table: &QueryTable,
+        range: &Range,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<RowPage, StoreError> {
+        let client = self.client().await?;
+        let (from, to) = range.bounds();
+        let after =
+            after.unwrap_or(RowKey { time: EventTime(from.as_micros() - 1), start: from, position: -1 });
+        let position = i32::try_from(after.position).unwrap_or(i32::MAX);
+        let bad = |e: tokio_postgres::Error| classify(&e, "reading the store failed");
+        let rows = client
+            .query(
+                &table.select(Dialect::Postgres),
+                &[
+                    &to_system_time(from),
+                    &to_system_time(to),
+                    &to_system_time(after.time),
+                    &to_system_time(after.start),
+                    &position,
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                ],
+            )
+            .await
+            .map_err(bad)?;
+        let rows =
+            rows.iter().map(|row| query_row(table, row)).collect::<Result<Vec<_>, _>>().map_err(bad)?;
+        Ok(RowPage::of(rows, limit))
+    }
+}
+
+/// One row of a query's table.
+fn query_row(table: &QueryTable, row: &Row) -> Result<ReadRow, tokio_postgres::Error> {
+    let key = ReadRow::key_of(&row.try_get::<_, String>(4)?);
+    let mut cells = Vec::with_capacity(table.columns.len());
+    for (i, column) in table.columns.iter().enumerate() {
+        let at = 6 + i;
+        let value = match column.kind {
+            Kind::Bigint => row.try_get::<_, Option<i64>>(at)?.map(Stored::Int),
+            Kind::Double => row.try_get::<_, Option<f64>>(at)?.map(Stored::Real),
+            Kind::Boolean => row.try_get::<_, Option<bool>>(at)?.map(Stored::Bool),
+            Kind::Text | Kind::Any => row.try_get::<_, Option<String>>(at)?.map(Stored::Text),
+        };
+        cells.push(ReadRow::cell(column, &key, value.unwrap_or(Stored::Null)));
+    }
+    Ok(ReadRow {
+        start: from_system_time(row.try_get(0)?),
+        end: from_system_time(row.try_get(1)?),
+        is_final: row.try_get(2)?,
+        revision: u32::try_from(row.try_get::<_, i32>(3)?).unwrap_or(0),
+        position: i64::from(row.try_get::<_, i32>(5)?),
+        key,
+        cells,
+    })
+}
+
 impl Reader for PostgresReader {
     fn windows<'a>(
         &'a self,
@@ -132,6 +212,20 @@ impl Reader for PostgresReader {
 
     fn buckets<'a>(&'a self, range: &'a Range, step: i64) -> Answer<'a, Vec<Bucket>> {
         Box::pin(self.fetch_buckets(range, step))
+    }
+
+    fn query_table<'a>(&'a self, query: &'a str) -> Answer<'a, Option<QueryTable>> {
+        Box::pin(self.fetch_query_table(query))
+    }
+
+    fn query_rows<'a>(
+        &'a self,
+        table: &'a QueryTable,
+        range: &'a Range,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Answer<'a, RowPage> {
+        Box::pin(self.fetch_query_rows(table, range, after, limit))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Writing to PostgreSQL: a thread of its own with one connection, each emission two statements.
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use iotstream_engine::alerts::Notification;
@@ -9,7 +10,10 @@ use tokio_postgres::{Client, Statement};
 use super::{classify, to_system_time, Url, MIGRATION_LOCK, REQUEST_TIMEOUT};
 use crate::store::error::StoreError;
 use crate::store::schema::{self, int, WindowRow};
+use crate::store::tables::{quote, QueryTable, StoredResult};
 use crate::store::writer::Writer;
+
+mod queries;
 
 const UPSERT_WINDOWS: &str = concat!(
     "
@@ -118,8 +122,11 @@ fn array_literal(partitions: &[i32]) -> String {
 /// What the sink asks of the writing thread.
 enum Request {
     Write(Box<Columns>),
-    Prune(SystemTime),
+    /// Rows before a time, from the seed's tables and these queries' tables.
+    Prune(SystemTime, Vec<String>),
     Alerts(Vec<AlertRow>),
+    Prepare(Vec<QueryTable>),
+    Queries(Vec<StoredResult>),
 }
 
 /// One alert notification's columns.
@@ -170,6 +177,8 @@ struct Job {
 /// Writes results into one PostgreSQL database, from a thread of its own.
 pub struct PostgresWriter {
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    /// The SQL queries' tables (pruned with the rest).
+    tables: Vec<String>,
 }
 
 impl PostgresWriter {
@@ -190,7 +199,7 @@ impl PostgresWriter {
                 }
             })
             .map_err(|e| StoreError::Failed(format!("cannot start the store's thread: {e}")))?;
-        let writer = PostgresWriter { jobs };
+        let writer = PostgresWriter { jobs, tables: Vec::new() };
         started.recv().map_err(|_| stopped())?.map(|()| writer)
     }
 
@@ -211,11 +220,21 @@ impl Writer for PostgresWriter {
     }
 
     fn prune(&mut self, before: EventTime) -> Result<u64, StoreError> {
-        self.ask(Request::Prune(to_system_time(before)))
+        self.ask(Request::Prune(to_system_time(before), self.tables.clone()))
     }
 
     fn write_alerts(&mut self, alerts: &[Notification]) -> Result<(), StoreError> {
         self.ask(Request::Alerts(alerts.iter().map(AlertRow::of).collect())).map(drop)
+    }
+
+    fn prepare_queries(&mut self, tables: &[QueryTable]) -> Result<(), StoreError> {
+        self.ask(Request::Prepare(tables.to_vec()))?;
+        self.tables = tables.iter().map(QueryTable::table).collect();
+        Ok(())
+    }
+
+    fn write_queries(&mut self, results: &[StoredResult]) -> Result<(), StoreError> {
+        self.ask(Request::Queries(results.to_vec())).map(drop)
     }
 }
 
@@ -224,6 +243,8 @@ struct Session {
     client: Client,
     windows: Statement,
     states: Statement,
+    /// Each SQL query's delete and upsert, prepared on first use.
+    queries: HashMap<String, (Statement, Statement)>,
 }
 
 impl Session {
@@ -232,7 +253,7 @@ impl Session {
         let prepare = |e: tokio_postgres::Error| classify(&e, "cannot prepare the store's statements");
         let windows = client.prepare(UPSERT_WINDOWS).await.map_err(prepare)?;
         let states = client.prepare(UPSERT_STATES).await.map_err(prepare)?;
-        Ok(Session { client, windows, states })
+        Ok(Session { client, windows, states, queries: HashMap::new() })
     }
 
     async fn write_alerts(&mut self, rows: &[AlertRow]) -> Result<u64, tokio_postgres::Error> {
@@ -303,8 +324,11 @@ impl Session {
         Ok(c.start.len() as u64)
     }
 
-    async fn prune(&mut self, before: SystemTime) -> Result<u64, tokio_postgres::Error> {
+    async fn prune(&mut self, before: SystemTime, tables: &[String]) -> Result<u64, tokio_postgres::Error> {
         let tx = self.client.transaction().await?;
+        for table in tables {
+            tx.execute(&format!("DELETE FROM {} WHERE time < $1", quote(table)), &[&before]).await?;
+        }
         tx.execute("DELETE FROM window_states WHERE time < $1", &[&before]).await?;
         let windows = tx.execute("DELETE FROM windows WHERE time < $1", &[&before]).await?;
         tx.commit().await?;
@@ -346,15 +370,17 @@ async fn answer(url: &Url, session: &mut Option<Session>, request: &Request) -> 
         None => Session::open(url).await?,
     };
     let work = async {
+        let writing = |e: tokio_postgres::Error| classify(&e, "writing to the store failed");
         match request {
-            Request::Write(columns) => current.write(columns).await,
-            Request::Prune(before) => current.prune(*before).await,
-            Request::Alerts(rows) => current.write_alerts(rows).await,
+            Request::Write(columns) => current.write(columns).await.map_err(writing),
+            Request::Prune(before, tables) => current.prune(*before, tables).await.map_err(writing),
+            Request::Alerts(rows) => current.write_alerts(rows).await.map_err(writing),
+            Request::Prepare(tables) => current.prepare_queries(tables).await,
+            Request::Queries(results) => current.write_queries(results).await.map_err(writing),
         }
     };
     let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, work).await {
-        Ok(Ok(n)) => Ok(n),
-        Ok(Err(error)) => Err(classify(&error, "writing to the store failed")),
+        Ok(outcome) => outcome,
         Err(_) => {
             Err(StoreError::Unavailable(format!("the store did not answer within {REQUEST_TIMEOUT:?}")))
         }
