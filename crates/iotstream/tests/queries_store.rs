@@ -1,0 +1,194 @@
+//! SQL queries' results in the store, against real databases (an SQLite file; a PostgreSQL
+//! server each test starts, see `common::postgres`): `history --query` reads back what
+//! `analyze --format jsonl` printed, replays leave one row per window and group, a table with
+//! other columns is refused and left as it is, and a run killed with -9 resumes from its state
+//! directory into the same rows.
+
+#![cfg(all(feature = "store-sqlite", feature = "store-postgres"))]
+
+mod common;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::postgres::{self, Postgres, PASSWORD};
+use common::{bin, run};
+
+const HOT: &str = "hot=SELECT state, count(*) AS n, avg(payload.data.temperature) AS t, \
+    min(payload.data.battery) AS b FROM readings GROUP BY tumble(interval '5 seconds'), state";
+/// A NULL group key (sensors without a battery), a sliding window, a percentile, a distinct count.
+const BATTERY: &str = "battery=SELECT payload.data.battery AS battery, count(*) AS n, \
+    approx_percentile(payload.data.humidity, 0.5) AS h, count(DISTINCT payload.format) AS formats FROM readings \
+    GROUP BY hop(interval '5 seconds', interval '10 seconds'), payload.data.battery";
+
+/// Climate readings 10 ms apart, in order: every window final once, no revisions.
+fn simulate(path: &Path, count: u64) {
+    let count = count.to_string();
+    let path = path.to_str().unwrap();
+    run(&["simulate", &count, "--profile", "climate", "--seed", "5", "--start", "2016-11-16T13:00:00Z"]
+        .into_iter()
+        .chain(["--interval", "10ms", "--output", path])
+        .collect::<Vec<_>>());
+}
+
+fn with_password(mut command: Command) -> Command {
+    command.env("PGPASSWORD", PASSWORD);
+    command
+}
+
+/// `analyze --once` over `input` with both queries, jsonl on stdout, into `store`.
+fn analyze(input: &Path, store: &str, queries: &[&str]) -> Output {
+    let mut command = with_password(bin());
+    command.args(["analyze", "--input", input.to_str().unwrap(), "--once", "--format", "jsonl"]);
+    command.args(["--store", store]);
+    for query in queries {
+        command.args(["--query", query]);
+    }
+    command.output().unwrap()
+}
+
+/// The lines of query `name` in a jsonl output.
+fn rows_of(stdout: &[u8], name: &str) -> Vec<String> {
+    let tag = format!("{{\"query\":\"{name}\",");
+    String::from_utf8_lossy(stdout).lines().filter(|l| l.starts_with(&tag)).map(str::to_owned).collect()
+}
+
+/// `iotstream history --query NAME ARGS`: its lines.
+fn history(store: &str, name: &str, extra: &[&str]) -> Vec<String> {
+    let out = with_password(bin()).args(["history", "--store", store, "--query", name]).args(extra).output();
+    let out = out.unwrap();
+    assert!(out.status.success(), "history: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+}
+
+/// Both queries into `store`: history equals the printed rows in every format, a replay
+/// changes nothing, and a changed query under the same name is refused.
+fn check_store(input: &Path, store: &str) {
+    let out = analyze(input, store, &[HOT, BATTERY]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for name in ["hot", "battery"] {
+        let printed = rows_of(&out.stdout, name);
+        assert!(printed.len() > 20, "{name}: {} rows", printed.len());
+        assert_eq!(history(store, name, &[]), printed, "{name} in {store}");
+        let csv = history(store, name, &["--format", "csv"]);
+        assert_eq!(csv.len(), printed.len() + 1);
+        assert!(csv[0].starts_with("time,window_start,window_end,final,revision,"), "{}", csv[0]);
+        let console = history(store, name, &["--format", "console"]);
+        let tables = console.iter().filter(|l| l.starts_with(&format!("query {name}: "))).count();
+        let windows: std::collections::BTreeSet<&str> =
+            printed.iter().map(|l| &l[..l.find(",\"final\"").unwrap()]).collect();
+        assert_eq!(tables, windows.len());
+    }
+    let null_key = history(store, "battery", &[]);
+    assert!(null_key.iter().any(|l| l.contains("\"battery\":null")), "no NULL group key stored");
+
+    let again = analyze(input, store, &[HOT, BATTERY]);
+    assert!(again.status.success());
+    assert_eq!(history(store, "hot", &[]), rows_of(&out.stdout, "hot"), "a replay changed the rows");
+
+    let changed =
+        "hot=SELECT state, count(*) AS readings FROM readings GROUP BY tumble(interval '5 seconds'), state";
+    let refused = analyze(input, store, &[changed]);
+    let log = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "a changed table was accepted");
+    for words in ["table query_hot has other columns", "query hot", "never alters", "makes now"] {
+        assert!(log.to_lowercase().contains(&words.to_lowercase()), "{words:?} missing: {log}");
+    }
+    assert!(refused.stdout.is_empty(), "the refused run analysed something");
+    assert_eq!(history(store, "hot", &[]), rows_of(&out.stdout, "hot"), "the refused run changed the table");
+
+    let unknown =
+        with_password(bin()).args(["history", "--store", store, "--query", "nope"]).output().unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("the store has no results of query nope"));
+}
+
+#[test]
+fn query_tables_in_sqlite_and_postgresql_read_back_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("climate.jsonl");
+    simulate(&input, 3000);
+    check_store(&input, &format!("sqlite:{}", dir.path().join("q.sqlite").display()));
+
+    if postgres::skip("query tables in PostgreSQL") {
+        return;
+    }
+    let server = Postgres::start();
+    server.create_database("queries");
+    let url = server.url("queries");
+    check_store(&input, &url);
+    let counted = server.psql(
+        "queries",
+        "SELECT count(*), count(DISTINCT (time, window_start, group_key)) FROM query_battery",
+    );
+    let rows = history(&url, "battery", &[]).len();
+    assert_eq!(counted.trim(), format!("{rows}|{rows}"));
+    let types = server.psql(
+        "queries",
+        "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) \
+         FROM information_schema.columns WHERE table_name = 'query_hot'",
+    );
+    assert!(types.contains("state text, n bigint, t double precision"), "{types}");
+}
+
+#[test]
+fn kill_9_with_a_state_directory_resumes_into_the_same_query_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.jsonl");
+    simulate(&full, 3000);
+    let reference = format!("sqlite:{}", dir.path().join("reference.sqlite").display());
+    assert!(analyze(&full, &reference, &[HOT, BATTERY]).status.success());
+
+    // The first run reads a pipe at the input's path; the restart finds the whole file there.
+    let input = dir.path().join("input.jsonl");
+    assert!(Command::new("mkfifo").arg(&input).status().unwrap().success());
+    let path = dir.path().join("killed.sqlite");
+    let store = format!("sqlite:{}", path.display());
+    let state = dir.path().join("state");
+    let args = |once: bool| {
+        let mut args: Vec<String> = ["analyze", "--input", input.to_str().unwrap(), "--store", &store]
+            .into_iter()
+            .chain(["--state-dir", state.to_str().unwrap(), "--checkpoint-interval", "100ms"])
+            .chain(["--query", HOT, "--query", BATTERY, "--format", "jsonl"])
+            .map(String::from)
+            .collect();
+        if once {
+            args.push("--once".into());
+        }
+        args
+    };
+    let mut engine = bin().args(args(false)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut pipe = std::fs::OpenOptions::new().write(true).open(&input).unwrap();
+    let stored = || {
+        let connection = rusqlite::Connection::open(&path).ok();
+        let count =
+            connection.and_then(|c| c.query_row("SELECT count(*) FROM query_hot", [], |r| r.get(0)).ok());
+        count.unwrap_or(0i64)
+    };
+    let lines: Vec<String> =
+        std::fs::read_to_string(&full).unwrap().lines().map(|l| format!("{l}\n")).collect();
+    let mut lines = lines.into_iter();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored() < 100 {
+        assert!(Instant::now() < deadline, "no rows stored");
+        let chunk: String = lines.by_ref().take(100).collect();
+        assert!(!chunk.is_empty(), "the input ran out before rows were stored");
+        pipe.write_all(chunk.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    std::thread::sleep(Duration::from_millis(300)); // a checkpoint after some stored rows
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    drop(pipe);
+    std::fs::remove_file(&input).unwrap();
+    std::fs::copy(&full, &input).unwrap();
+    let out = bin().args(args(true)).output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("resum"), "{log}");
+    for name in ["hot", "battery"] {
+        assert_eq!(history(&store, name, &[]), history(&reference, name, &[]), "{name}");
+    }
+}
