@@ -92,7 +92,10 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, ConfigError> {
     }
     full.extend(split.rest.iter().cloned());
     let matches = command.try_get_matches_from_mut(full)?;
-    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+    // The file was read here, and its path taken off the command line: kept for the commands
+    // that read more of it (`query check` reads its [[query]] tables).
+    cli.config = config;
     Ok(Invocation { cli, embedded })
 }
 
@@ -233,7 +236,7 @@ impl Found<'_> {
         let owners: Vec<&clap::Command> = SECTIONS
             .iter()
             .filter_map(|s| command.find_subcommand(s))
-            .filter(|s| find(s, key).is_some())
+            .filter(|s| find(s, key).is_some_and(|arg| takes_top_level(key, arg)))
             .collect();
         if owners.is_empty() {
             self.problems.push(unknown(command, None, key));
@@ -242,6 +245,12 @@ impl Found<'_> {
             self.add(sub, to_flags(sub, key, key, value));
         }
     }
+}
+
+/// Whether a top-level setting applies to a subcommand's flag `arg`: top-level `[[query]]`
+/// tables are SQL queries (`analyze`, `demo`), not the one query name `history --query` reads.
+fn takes_top_level(key: &str, arg: &clap::Arg) -> bool {
+    key != "query" || matches!(arg.get_action(), ArgAction::Append)
 }
 
 /// The flag a setting names (`max-delay` or `max_delay`), if it is one a file may set.
