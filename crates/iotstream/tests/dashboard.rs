@@ -13,6 +13,41 @@ use std::time::Duration;
 use common::{bin, counter, get, serial, serve, wait_for};
 
 #[test]
+fn with_queries_the_dashboard_says_so_and_counts_them_in_metrics() {
+    let query = "hot=SELECT state, count(*) AS n FROM readings GROUP BY tumble(interval '1 second'), state";
+    let served = serve(&["demo", "--http", "127.0.0.1:0", "--rate", "3000", "--query", query], &[]);
+    let addr = served.addr.as_str();
+    let (status, info) = get(addr, "/api/info", &[]);
+    assert_eq!(status, 200);
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["queries"], serde_json::json!(["hot"]), "{info}");
+    assert_eq!(info["time"], "event", "a windowed query runs on event time");
+    let (_, script) = get(addr, "/assets/app.js", &[]);
+    assert!(script.contains("this run answers SQL queries"));
+    let metrics = wait_for(addr, "/metrics", |b| {
+        counter(b, "iotstream_query_results_total{query=\"hot\",kind=\"final\"}") >= 2.0
+    });
+    assert!(counter(&metrics, "iotstream_query_readings_total{query=\"hot\"}") >= 3000.0, "{metrics}");
+    assert!(
+        metrics.contains("iotstream_query_rejected_total{query=\"hot\",reason=\"wrong_type\"} 0"),
+        "{metrics}"
+    );
+    let status = wait_for(addr, "/api/status", |b| b.contains("\"queries\""));
+    assert!(status.contains("\"query\":\"hot\""), "{status}");
+    // No seed results in this run: the seed's views stay empty rather than break.
+    let (code, windows) = get(addr, "/api/windows?limit=5", &[]);
+    assert_eq!((code, windows.trim()), (200, "[]"));
+    assert_eq!(get(addr, "/", &[]).0, 200);
+}
+
+#[test]
+fn without_queries_the_run_info_is_as_before() {
+    let served = serve(&["demo", "--http", "127.0.0.1:0", "--rate", "100"], &[]);
+    let (_, info) = get(served.addr.as_str(), "/api/info", &[]);
+    assert!(!info.contains("queries"), "{info}");
+}
+
+#[test]
 fn the_demo_serves_results_status_sensors_and_metrics() {
     // The same seed gives the demo the same fleet as `simulate`, so a guid from one is in the other.
     let line = String::from_utf8(common::run(&["simulate", "1", "--seed", "7"]).stdout).unwrap();

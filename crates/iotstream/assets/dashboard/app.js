@@ -755,6 +755,12 @@ async function loadInfo() {
     past.available = Boolean(info.history);
     view.windowSeconds = info.slide_seconds;
     $("range").hidden = !past.available;
+    if (info.queries) {
+      // A run of SQL queries computes none of the seed's analyses this page draws.
+      $("window-line").textContent = `this run answers SQL queries (${info.queries.join(", ")}), not the ` +
+        "seed's analyses: their rows go to the run's outputs (--format, --store, --results-topic; " +
+        "`iotstream history --query NAME` reads stored ones); totals and throughput below are live";
+    }
   } catch (error) {
     $("run-info").textContent = "run details unavailable";
   }

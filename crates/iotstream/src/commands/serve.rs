@@ -27,6 +27,12 @@ pub fn serve(plan: &RunPlan, store: Option<&Target>, outputs: &mut Outputs) -> a
         window_seconds: seconds(size),
         slide_seconds: seconds(slide),
         history: history.is_some(),
+        queries: plan
+            .settings
+            .analysis
+            .queries()
+            .map(|q| q.named.iter().map(|(n, _)| n.clone()).collect())
+            .unwrap_or_default(),
     };
     let (hub, queries) = Hub::with_history(&info, history);
     let config = ServerConfig {

@@ -60,6 +60,10 @@ pub struct RunInfo {
     pub slide_seconds: f64,
     /// True when results are stored and `/api/history` serves them.
     pub history: bool,
+    /// The run's SQL queries (`--query`), whose rows go to the run's other outputs: the page's
+    /// views are the seed's analyses', and say so. Absent without queries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queries: Vec<String>,
 }
 
 /// Why a sensor lookup got no answer.

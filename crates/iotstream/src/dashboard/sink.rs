@@ -84,6 +84,7 @@ mod tests {
             window_seconds: 1.0,
             slide_seconds: 1.0,
             history: false,
+            queries: Vec::new(),
         };
         let (hub, _queries) = Hub::new(&info);
         let mut sink = HttpSink::new(Arc::clone(&hub));

@@ -21,6 +21,7 @@ fn info() -> RunInfo {
         window_seconds: 3.0,
         slide_seconds: 3.0,
         history: false,
+        queries: Vec::new(),
     }
 }
 
