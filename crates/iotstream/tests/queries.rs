@@ -349,3 +349,52 @@ fn a_checkpoint_for_other_queries_is_refused_naming_the_query() {
         "{log}"
     );
 }
+
+/// The cookbook of docs/QUERIES.md: each ```sql block of its section, named by its first line
+/// (`-- NAME`).
+fn cookbook() -> Vec<(String, String)> {
+    let doc = std::fs::read_to_string(common::repo().join("docs/QUERIES.md")).unwrap();
+    let section = doc.split("\n## Cookbook\n").nth(1).unwrap().split("\n## ").next().unwrap();
+    section
+        .split("```sql\n")
+        .skip(1)
+        .map(|block| {
+            let block = block.split("```").next().unwrap();
+            let mut lines = block.lines();
+            let name = lines.next().unwrap().strip_prefix("-- ").unwrap().trim().to_owned();
+            (name, lines.map(str::trim).collect::<Vec<_>>().join(" "))
+        })
+        .collect()
+}
+
+#[test]
+fn the_cookbooks_ten_questions_answer_over_climate_data() {
+    let recipes = cookbook();
+    assert_eq!(recipes.len(), 10, "{recipes:#?}");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("climate.jsonl");
+    let args =
+        ["simulate", "30000", "--profile", "climate", "--seed", "1", "--start", "2016-11-16T13:00:00Z"];
+    run(&[&args[..], &["--interval", "10ms", "--output", input.to_str().unwrap()]].concat());
+    let mut command = bin();
+    command.args(["analyze", "--input", input.to_str().unwrap(), "--once", "--format", "jsonl"]);
+    for (name, sql) in &recipes {
+        command.args(["--query", &format!("{name}={sql}")]);
+    }
+    let out = command.output().unwrap();
+    let rows = query_rows(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stats: serde_json::Value =
+        serde_json::from_str(stdout.lines().filter(|l| l.starts_with("{\"type\":\"stats\"")).last().unwrap())
+            .unwrap();
+    for (i, (name, _)) in recipes.iter().enumerate() {
+        let count = rows.iter().filter(|l| l.starts_with(&format!("{{\"query\":\"{name}\","))).count();
+        assert!(count > 0, "recipe {name} gave no rows");
+        assert_eq!(stats["queries"][i]["query"], name.as_str());
+        assert_eq!(
+            stats["queries"][i]["rejected"], 0,
+            "recipe {name} rejected readings: {}",
+            stats["queries"][i]
+        );
+    }
+}
