@@ -2,6 +2,8 @@
 # iotstream against its peers, on one machine, in one run, on the same file.
 #
 #   bench/compare.sh [COUNT] [--spark]
+#   bench/compare.sh --query [COUNT]     one typical SQL query against DuckDB and DataFusion
+#                                        (bench/query.sh: its own header says how)
 #
 # COUNT      readings to generate (default 5000000), always with --seed 2016 (the seed's year)
 # --spark    also run Apache Spark (PySpark local mode; installs ~500 MB on first use, takes minutes)
@@ -42,6 +44,10 @@ repeat=${REPEAT:-3}
 limit_rounds=${LIMIT_ROUNDS:-3}
 pure_lines=${PURE_LINES:-0}
 spark_mode=${SPARK_MODE:-rdd}
+
+if [[ ${1:-} == --query ]]; then
+  exec "$repo/bench/query.sh" "${@:2}"
+fi
 
 count=5000000
 spark=false
