@@ -19,10 +19,12 @@ floating point, iotstream exactly) and prints one line, exiting 1 when they diff
 Run it with the python of the shared SQL peers' virtualenv (bench/compare.sh does).
 """
 import json
+import os
 import sys
 import time
 
-MINUTE_US = 60_000_000
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from windowed_sql import MINUTE_US, iso_to_us  # noqa: E402  (one reading of RFC 3339 times)
 
 SQL = """SELECT w, state, count(*) AS n, avg(t) AS avg_t, max(t) AS max_t
          FROM (SELECT {us} // {m} * {m} AS w, state, {t} AS t FROM {r}) AS readings
@@ -59,15 +61,6 @@ def run_datafusion(path, threads):
         t="r.payload['data']['temperature']", r="r")
     rows = [(x["w"], x["state"], x["n"], x["avg_t"], x["max_t"]) for x in ctx.sql(query).to_pylist()]
     return rows, "datafusion " + datafusion.__version__
-
-
-def iso_to_us(text):
-    """RFC 3339 UTC ("…Z", optional fraction) -> µs since the epoch, exactly."""
-    from datetime import datetime, timezone
-
-    main, _, frac = text.rstrip("Z").partition(".")
-    seconds = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
-    return int(seconds) * 1_000_000 + int((frac + "000000")[:6])
 
 
 def iotstream_rows(path):

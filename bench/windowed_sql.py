@@ -109,4 +109,5 @@ def main():
     print(f"RESULT engine={version} threads={threads} rows={len(rows)} seconds={secs:.3f}")
 
 
-main()
+if __name__ == "__main__":
+    main()
