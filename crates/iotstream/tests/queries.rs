@@ -385,7 +385,7 @@ fn the_cookbooks_ten_questions_answer_over_climate_data() {
     let rows = query_rows(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stats: serde_json::Value =
-        serde_json::from_str(stdout.lines().filter(|l| l.starts_with("{\"type\":\"stats\"")).last().unwrap())
+        serde_json::from_str(stdout.lines().rfind(|l| l.starts_with("{\"type\":\"stats\"")).unwrap())
             .unwrap();
     for (i, (name, _)) in recipes.iter().enumerate() {
         let count = rows.iter().filter(|l| l.starts_with(&format!("{{\"query\":\"{name}\","))).count();
