@@ -9,7 +9,8 @@
 #          max(payload.data.temperature) AS max_t
 #   FROM readings GROUP BY tumble(interval '1 minute'), state
 # iotstream runs it with `analyze --query … --threads 1 --once --format jsonl`; the peers read the
-# same JSON lines with one thread. Each engine runs REPEAT times (default 3), interleaved; the
+# same JSON lines with one thread. Every engine is pinned to one CPU (taskset, when there is one):
+# iotstream's file reader is a thread of its own, and one core is what "one thread each" means. Each engine runs REPEAT times (default 3), interleaved; the
 # median wall time is reported, and ratios against iotstream, measured in the same run (absolute
 # numbers on a shared machine drift; ratios in one run do not). Every peer's rows are checked
 # against iotstream's (bench/query_sql.py check): a fast wrong answer is worth nothing.
@@ -56,12 +57,16 @@ fi
 cat "$input" >/dev/null
 
 : >"$dir/times.tsv"
+pin=()
+if command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null; then pin=(taskset -c 0); fi
 timed() { # NAME CMD...: one run, its wall time appended to times.tsv
   local name=$1
   shift
-  /usr/bin/time -f '%e %M' -o "$dir/$name.time" "$@" >"$dir/$name.out" 2>"$dir/$name.err" ||
+  /usr/bin/time -f '%e %M' -o "$dir/$name.time" "${pin[@]}" "$@" >"$dir/$name.out" 2>"$dir/$name.err" ||
     die "$name failed: $(tail -n 1 "$dir/$name.err")"
-  printf '%s\t%s\n' "$name" "$(cat "$dir/$name.time")" >>"$dir/times.tsv"
+  local inside=- # the peers' own timing of the query alone, without starting Python
+  [[ -s $dir/$name.json ]] && inside=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$dir/$name.json")
+  printf '%s\t%s\t%s\n' "$name" "$(cat "$dir/$name.time")" "$inside" >>"$dir/times.tsv"
 }
 for ((round = 1; round <= repeat; round++)); do
   echo "round $round/$repeat" >&2
@@ -76,14 +81,17 @@ python3 - "$dir/times.tsv" "$count" <<'PY'
 import statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
-    name, wall, rss = line.split()
-    runs.setdefault(name, []).append((float(wall), int(rss)))
+    name, wall, rss, inside = line.split()
+    runs.setdefault(name, []).append((float(wall), int(rss), inside))
 count = int(sys.argv[2])
-base = statistics.median(w for w, _ in runs["iotstream"])
-print(f"\n| engine (1 thread), {count:,} readings | median wall s | readings/s | vs iotstream | max RSS MB |")
-print("|---|---:|---:|---:|---:|")
+base = statistics.median(w for w, _, _ in runs["iotstream"])
+print(f"\n| engine (1 CPU), {count:,} readings | median wall s (process) | readings/s | vs iotstream "
+      "| query alone s (in Python) | vs iotstream | max RSS MB |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for name, rows in runs.items():
-    wall = statistics.median(w for w, _ in rows)
-    rss = max(r for _, r in rows) / 1024
-    print(f"| {name} | {wall:.2f} | {count / wall:,.0f} | {wall / base:.2f}x | {rss:.0f} |")
+    wall = statistics.median(w for w, _, _ in rows)
+    rss = max(r for _, r, _ in rows) / 1024
+    inside = [float(i) for _, _, i in rows if i != "-"]
+    alone = f"{statistics.median(inside):.2f} | {statistics.median(inside) / base:.2f}x" if inside else "– | –"
+    print(f"| {name} | {wall:.2f} | {count / wall:,.0f} | {wall / base:.2f}x | {alone} | {rss:.0f} |")
 PY
