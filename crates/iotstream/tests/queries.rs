@@ -398,3 +398,48 @@ fn the_cookbooks_ten_questions_answer_over_climate_data() {
         );
     }
 }
+
+#[test]
+fn max_groups_counts_too_many_groups_and_a_query_without_a_window_runs_on_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let reading = |state: &str, second: u32| {
+        format!(
+            r#"{{"guid":"g","destination":"d","state":"{state}","eventTime":"2016-11-16T13:00:{second:02}Z","payload":{{"format":"f","data":{{"temperature":1}}}}}}"#
+        )
+    };
+    let lines = [reading("CA", 1), reading("TX", 2), reading("NY", 3), reading("CA", 4), reading("CA", 15)];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let file = input.to_str().unwrap();
+    let grouped = "s=SELECT state, count(*) AS n FROM readings GROUP BY tumble(interval '10 seconds'), state";
+    let out = run(&[
+        "analyze",
+        "--input",
+        file,
+        "--once",
+        "--format",
+        "jsonl",
+        "--max-groups",
+        "2",
+        "--query",
+        grouped,
+    ]);
+    let rows = query_rows(&out);
+    assert_eq!(rows.len(), 3, "{rows:#?}"); // CA, TX in the first window (NY refused); CA in the second
+    assert!(!rows.iter().any(|l| l.contains("\"NY\"")), "{rows:#?}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("reason=too_many_groups") && log.contains("by_reason=too_many_groups=1"), "{log}");
+
+    // No window: the run's processing-time batches (one with --once), as the seed's.
+    let batch = "p=SELECT state, count(*) AS n FROM readings GROUP BY state";
+    let out = run(&["analyze", "--input", file, "--once", "--format", "jsonl", "--query", batch]);
+    let rows = query_rows(&out);
+    let counts: Vec<String> = rows.iter().map(|l| l[l.find("\"state\"").unwrap()..].to_owned()).collect();
+    assert_eq!(
+        counts,
+        ["\"state\":\"CA\",\"n\":3}", "\"state\":\"NY\",\"n\":1}", "\"state\":\"TX\",\"n\":1}"]
+    );
+    let start = |l: &str| l[l.find("\"window_start\"").unwrap()..l.find(",\"final\"").unwrap()].to_owned();
+    assert!(rows.iter().all(|l| start(l) == start(&rows[0])), "one batch: {rows:#?}");
+    assert!(!rows[0].contains("2016-11-16"), "a batch is cut on the wall clock: {}", rows[0]);
+}

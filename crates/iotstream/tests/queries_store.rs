@@ -192,3 +192,58 @@ fn kill_9_with_a_state_directory_resumes_into_the_same_query_rows() {
         assert_eq!(history(&store, name, &[]), history(&reference, name, &[]), "{name}");
     }
 }
+
+/// A reading of the seed's shape at second `second` past 13:00 of the test day.
+fn reading(guid: &str, state: &str, second: u32) -> String {
+    format!(
+        "{{\"guid\":\"{guid}\",\"destination\":\"d\",\"state\":\"{state}\",\"eventTime\":\"2016-11-16T13:00:{second:02}Z\",\"payload\":{{\"format\":\"f\",\"data\":{{\"temperature\":50}}}}}}\n"
+    )
+}
+
+#[test]
+fn late_readings_revise_a_window_and_the_store_keeps_the_latest_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("late.sqlite").display());
+    let query = "s=SELECT state, count(*) AS n FROM readings GROUP BY tumble(interval '10 seconds'), state";
+    let mut engine = bin()
+        .args(["analyze", "--input", "-", "--format", "jsonl", "--store", &store, "--query", query])
+        .args(["--max-delay", "5s", "--allowed-lateness", "30s"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = engine.stdin.take().unwrap();
+    // The window [0 s, 10 s) closes when a reading at 20 s moves the watermark to 15 s…
+    let first = [reading("a", "CA", 1), reading("b", "TX", 2), reading("d", "CA", 20)].concat();
+    stdin.write_all(first.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    // …then two readings for it arrive within the allowed lateness (a revision), one after it
+    // (late: 59 s moves the watermark to 54 s, past 10 s + 30 s).
+    let second =
+        [reading("e", "CA", 4), reading("g", "CA", 5), reading("f", "CA", 59), reading("h", "CA", 6)];
+    stdin.write_all(second.concat().as_bytes()).unwrap();
+    drop(stdin);
+    let out = engine.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = rows_of(&out.stdout, "s");
+    let first_window = |revision: u32| -> Vec<String> {
+        printed
+            .iter()
+            .filter(|l| l.contains("\"window_start\":\"2016-11-16T13:00:00Z\""))
+            .filter(|l| l.contains(&format!("\"revision\":{revision},")))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(first_window(0).len(), 2, "{printed:#?}");
+    assert!(first_window(0)[0].ends_with("\"state\":\"CA\",\"n\":1}"), "{printed:#?}");
+    let revised = first_window(1);
+    assert!(revised.len() == 2 && revised[0].ends_with("\"state\":\"CA\",\"n\":3}"), "{printed:#?}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("query done query=s") && log.contains("late=1"), "{log}");
+
+    let stored = history(&store, "s", &[]);
+    let latest: Vec<String> = printed.iter().filter(|l| !first_window(0).contains(l)).cloned().collect();
+    assert_eq!(stored, latest, "the store keeps each window's latest revision only");
+}
