@@ -133,6 +133,21 @@ pub fn describe() {
     describe_gauge!(PARTITION_LAG, "Scale-out: messages behind each partition's end, as its owner reported.");
     describe_gauge!(MERGE_LOG_OFFSET, "Scale-out: how far this instance has read the group's merge log.");
     describe_gauge!(ALERTS_FIRING, "Alerts firing now, by rule and severity.");
+    describe_queries();
+    describe_counter!(
+        ALERT_TRANSITIONS,
+        "Alert notifications, by rule and status (firing, resolved, repeat)."
+    );
+    describe_counter!(WEBHOOK_REQUESTS, "Webhook requests, by outcome (delivered, failed and retried).");
+    describe_counter!(
+        WEBHOOK_DROPPED,
+        "Alert notifications the webhook gave up on (refused, or its queue full)."
+    );
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
+/// The SQL queries' instruments (`--query`), labelled by the run's query names only.
+fn describe_queries() {
     describe_counter!(QUERY_READINGS, "SQL queries: readings counted, by query.");
     describe_counter!(QUERY_FILTERED, "SQL queries: readings left out by WHERE, by query.");
     describe_counter!(
@@ -144,16 +159,6 @@ pub fn describe() {
         "SQL queries: results emitted, by query and kind (final, early, update)."
     );
     describe_gauge!(QUERY_GROUPS, "SQL queries: groups held in open windows, by query.");
-    describe_counter!(
-        ALERT_TRANSITIONS,
-        "Alert notifications, by rule and status (firing, resolved, repeat)."
-    );
-    describe_counter!(WEBHOOK_REQUESTS, "Webhook requests, by outcome (delivered, failed and retried).");
-    describe_counter!(
-        WEBHOOK_DROPPED,
-        "Alert notifications the webhook gave up on (refused, or its queue full)."
-    );
-    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
 /// Copies the engine's running totals and live views (a stats record) into the instruments.
