@@ -236,7 +236,7 @@ fn every_refusal_from_the_command_line_names_the_query_and_the_place() {
         (&["--query", "nosql"], "NAME=SQL"),
         (
             &["--query", "s=SELECT count(*) FROM readings GROUP BY tumble(interval '1 minute'"],
-            "query s: sql parser error: Expected: ), found: EOF",
+            "query s: sql parser error: Expected: ), found: EOF at the end of the query, line 1, column 66",
         ),
     ];
     for (extra, message) in cases {
@@ -283,7 +283,7 @@ fn query_check_prints_the_plan_or_the_refusal_with_status_2() {
     }
     let (code, log) = fails(&["query", "check", "SELECT count(*) FROM readings ORDER BY nothing LIMIT"]);
     assert_eq!(code, Some(2), "{log}");
-    assert!(log.contains("query query: sql parser error: Expected: an expression, found: EOF"), "{log}");
+    assert!(log.contains("query query: sql parser error: Expected: an expression, found: EOF at the end of the query, line 1, column 53"), "{log}");
     let (code, log) = fails(&["query", "check", "SELECT count(*) FROM readings, other"]);
     assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("query query: line 1, column "), "{log}");

@@ -26,6 +26,19 @@ use crate::query::extract::FieldPath;
 use crate::query::plan::{Aggregate, Column, Key, Order, Plan, State, Window};
 use crate::query::rows::HEADER;
 
+/// The parser's message, with the place where it stopped: sqlparser names the line and column
+/// of the token it did not expect, but none when the text ended too soon — then the end is the
+/// place.
+fn syntax_message(sql: &str, error: &sqlparser::parser::ParserError) -> String {
+    let message = error.to_string();
+    if message.contains("Line: ") {
+        return message;
+    }
+    let line = sql.lines().count().max(1);
+    let column = sql.lines().last().map_or(0, |l| l.chars().count()) + 1;
+    format!("{message} at the end of the query, line {line}, column {column}")
+}
+
 /// Binds query `name`'s `sql`; `time_field` is the run's event-time field (`None`: the run is
 /// on processing time, where windows cannot be used).
 pub fn plan(name: &str, sql: &str, time_field: Option<&FieldPath>) -> Result<Plan, QueryError> {
@@ -33,7 +46,7 @@ pub fn plan(name: &str, sql: &str, time_field: Option<&FieldPath>) -> Result<Pla
     let statements = Parser::new(&GenericDialect {})
         .try_with_sql(sql)
         .and_then(|mut parser| parser.parse_statements())
-        .map_err(|e| QueryError::Syntax { query: name.to_owned(), message: e.to_string() })?;
+        .map_err(|e| QueryError::Syntax { query: name.to_owned(), message: syntax_message(sql, &e) })?;
     let query = match statements.as_slice() {
         [Statement::Query(query)] => query,
         [] => return Err(Problem::invalid(At { line: 1, column: 1 }, "no query").named(name)),

@@ -87,6 +87,11 @@ fn other_refusals() {
         syntax.starts_with("query q: sql parser error:") && syntax.contains("Line: 1, Column: 1"),
         "{syntax}"
     );
+    let short = refused("SELECT count(*) FROM readings\nGROUP BY tumble(interval '1 minute'");
+    assert_eq!(
+        short,
+        "query q: sql parser error: Expected: ), found: EOF at the end of the query, line 2, column 36"
+    );
     let processing = plan("q", "SELECT count(*) FROM readings GROUP BY tumble(interval '1 minute')", None);
     assert_eq!(
         processing.unwrap_err().to_string(),
