@@ -140,13 +140,26 @@ fn kill_9_with_a_state_directory_resumes_into_the_same_query_rows() {
     simulate(&full, 3000);
     let reference = format!("sqlite:{}", dir.path().join("reference.sqlite").display());
     assert!(analyze(&full, &reference, &[HOT, BATTERY]).status.success());
+    // Kill points: after few, some and many stored rows, at once or after a checkpoint or two.
+    for (i, (rows, pause)) in [(20, 0), (100, 300), (180, 150)].into_iter().enumerate() {
+        let store = killed_and_resumed(&dir.path().join(format!("kill-{i}")), &full, rows, pause);
+        for name in ["hot", "battery"] {
+            assert_eq!(history(&store, name, &[]), history(&reference, name, &[]), "{name}, kill point {i}");
+        }
+    }
+}
 
+/// Runs both queries over `full` fed through a pipe, kills the run with -9 once `rows` rows of
+/// `hot` are stored and `pause_ms` more have passed, restarts it on the whole file with the same
+/// state directory, and returns its store.
+fn killed_and_resumed(dir: &Path, full: &Path, rows: i64, pause_ms: u64) -> String {
+    std::fs::create_dir_all(dir).unwrap();
     // The first run reads a pipe at the input's path; the restart finds the whole file there.
-    let input = dir.path().join("input.jsonl");
+    let input = dir.join("input.jsonl");
     assert!(Command::new("mkfifo").arg(&input).status().unwrap().success());
-    let path = dir.path().join("killed.sqlite");
+    let path = dir.join("killed.sqlite");
     let store = format!("sqlite:{}", path.display());
-    let state = dir.path().join("state");
+    let state = dir.join("state");
     let args = |once: bool| {
         let mut args: Vec<String> = ["analyze", "--input", input.to_str().unwrap(), "--store", &store]
             .into_iter()
@@ -168,29 +181,28 @@ fn kill_9_with_a_state_directory_resumes_into_the_same_query_rows() {
         count.unwrap_or(0i64)
     };
     let lines: Vec<String> =
-        std::fs::read_to_string(&full).unwrap().lines().map(|l| format!("{l}\n")).collect();
+        std::fs::read_to_string(full).unwrap().lines().map(|l| format!("{l}\n")).collect();
     let mut lines = lines.into_iter();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while stored() < 100 {
+    while stored() < rows {
         assert!(Instant::now() < deadline, "no rows stored");
         let chunk: String = lines.by_ref().take(100).collect();
         assert!(!chunk.is_empty(), "the input ran out before rows were stored");
         pipe.write_all(chunk.as_bytes()).unwrap();
         std::thread::sleep(Duration::from_millis(60));
     }
-    std::thread::sleep(Duration::from_millis(300)); // a checkpoint after some stored rows
+    std::thread::sleep(Duration::from_millis(pause_ms));
     engine.kill().unwrap();
     engine.wait().unwrap();
     drop(pipe);
     std::fs::remove_file(&input).unwrap();
-    std::fs::copy(&full, &input).unwrap();
+    std::fs::copy(full, &input).unwrap();
     let out = bin().args(args(true)).output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("resum"), "{log}");
-    for name in ["hot", "battery"] {
-        assert_eq!(history(&store, name, &[]), history(&reference, name, &[]), "{name}");
-    }
+    // After a pause the run had checkpointed: the restart resumes inside the input.
+    assert!(pause_ms == 0 || log.contains("resum"), "{log}");
+    store
 }
 
 /// A reading of the seed's shape at second `second` past 13:00 of the test day.
