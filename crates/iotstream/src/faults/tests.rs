@@ -41,6 +41,7 @@ fn state(operator: &OperatorConfig, output_len: Option<u64>) -> EngineState {
         output_len,
         saved_at: EventTime(5),
         alerts: None,
+        queries: None,
     }
 }
 
