@@ -259,3 +259,38 @@ fn late_readings_revise_a_window_and_the_store_keeps_the_latest_revision() {
     let latest: Vec<String> = printed.iter().filter(|l| !first_window(0).contains(l)).cloned().collect();
     assert_eq!(stored, latest, "the store keeps each window's latest revision only");
 }
+
+#[test]
+fn early_results_are_replaced_by_the_final_ones_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("early.sqlite").display());
+    let query = "s=SELECT state, count(*) AS n FROM readings GROUP BY tumble(interval '10 seconds'), state";
+    let mut engine = bin()
+        .args(["analyze", "--input", "-", "--format", "jsonl", "--store", &store, "--query", query])
+        .args(["--max-delay", "1s", "--emit-every", "100ms"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = engine.stdin.take().unwrap();
+    stdin.write_all([reading("a", "CA", 1), reading("b", "TX", 2)].concat().as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(800)); // early results of the open window
+    stdin.write_all([reading("c", "CA", 3), reading("d", "CA", 30)].concat().as_bytes()).unwrap();
+    drop(stdin);
+    let out = engine.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = rows_of(&out.stdout, "s");
+    assert!(printed.iter().any(|l| l.contains("\"final\":false")), "no early result: {printed:#?}");
+    let finals: Vec<String> = printed.iter().filter(|l| l.contains("\"final\":true")).cloned().collect();
+    assert!(finals.iter().any(|l| l.ends_with("\"state\":\"CA\",\"n\":2}")), "{finals:#?}");
+    let stored = history(&store, "s", &[]);
+    let first_window: Vec<&String> =
+        stored.iter().filter(|l| l.contains("\"window_start\":\"2016-11-16T13:00:00Z\"")).collect();
+    assert_eq!(first_window.len(), 2, "{stored:#?}");
+    assert!(
+        first_window.iter().all(|l| l.contains("\"final\":true")),
+        "early rows left in the store: {stored:#?}"
+    );
+}
