@@ -294,3 +294,33 @@ fn early_results_are_replaced_by_the_final_ones_in_the_store() {
         "early rows left in the store: {stored:#?}"
     );
 }
+
+#[test]
+fn retention_prunes_query_tables_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.jsonl");
+    simulate(&old, 600);
+    let recent = dir.path().join("recent.jsonl");
+    run(&[
+        "simulate",
+        "600",
+        "--profile",
+        "climate",
+        "--interval",
+        "10ms",
+        "--output",
+        recent.to_str().unwrap(),
+    ]);
+    let store = format!("sqlite:{}", dir.path().join("retention.sqlite").display());
+    assert!(analyze(&old, &store, &[HOT]).status.success());
+    assert!(history(&store, "hot", &[]).iter().any(|l| l.contains("2016-")));
+    let out = with_password(bin())
+        .args(["analyze", "--input", recent.to_str().unwrap(), "--once", "--format", "jsonl"])
+        .args(["--store", &store, "--store-retention", "30d", "--query", HOT])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kept = history(&store, "hot", &[]);
+    assert!(!kept.is_empty());
+    assert!(kept.iter().all(|l| !l.contains("2016-")), "2016 is more than 30 days ago: {kept:#?}");
+}
