@@ -64,15 +64,14 @@ pub struct MqttSourceArgs {
     #[arg(id = "mqtt_topic_fields", long = "mqtt-topic-fields", value_name = "PATTERN", requires = "mqtt")]
     pub topic_fields: Option<TopicFields>,
     /// With --mqtt-topic-fields: the payload.data field a bare number goes to when the pattern
-    /// has no {measurement} level.
+    /// has no {measurement} level [default: temperature].
     #[arg(
         id = "mqtt_value_field",
         long = "mqtt-value-field",
         value_name = "NAME",
-        default_value = DEFAULT_VALUE_FIELD,
         requires = "mqtt_topic_fields"
     )]
-    pub value_field: String,
+    pub value_field: Option<String>,
 }
 
 impl MqttSourceArgs {
@@ -93,7 +92,9 @@ impl MqttSourceArgs {
 
     /// How topics and small payloads become readings, if they do.
     pub fn mapping(&self) -> Option<TopicFields> {
-        self.topic_fields.clone().map(|fields| fields.with_value_field(&self.value_field))
+        self.topic_fields
+            .clone()
+            .map(|fields| fields.with_value_field(self.value_field.as_deref().unwrap_or(DEFAULT_VALUE_FIELD)))
     }
 
     /// The topic filters subscribed to.
