@@ -210,7 +210,10 @@ impl Follower {
             MergeRecord::Published { through } => {
                 self.pending.retain(|(produced_at, _)| produced_at > through);
             }
-            MergeRecord::Share { .. } | MergeRecord::Provisional { .. } => {}
+            MergeRecord::Share { .. }
+            | MergeRecord::Provisional { .. }
+            | MergeRecord::Early { .. }
+            | MergeRecord::Tick { .. } => {}
         }
         let all: Vec<i32> = (0..self.partitions).filter_map(|p| i32::try_from(p).ok()).collect();
         for mut result in self.merger.on_record(&entry.record) {
@@ -393,7 +396,10 @@ pub fn read_to_end(config: FollowerConfig) -> Result<GroupView, Error> {
                         merger_mark = Some((entry.instance.clone(), *through));
                         unpublished = 0;
                     }
-                    MergeRecord::Share { .. } | MergeRecord::Provisional { .. } => {}
+                    MergeRecord::Share { .. }
+                    | MergeRecord::Provisional { .. }
+                    | MergeRecord::Early { .. }
+                    | MergeRecord::Tick { .. } => {}
                 }
                 unpublished += merger.on_record(&entry.record).len();
             }

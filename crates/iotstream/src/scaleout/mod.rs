@@ -17,6 +17,19 @@
 //! Here: the flag checks and this instance's membership; `group`: the group's topics; `source`:
 //! the decorated Kafka consumer; `hook`: the driver's part; `events`: what their threads tell it.
 
+// The log-decided group (membership, ownership and the merger's election from a control log
+// that every instance reads in one order; issue [Q]): its records and pure decisions, unit-tested
+// on hand-written logs. The running path above still uses the consumer groups until the
+// instances' control loop is built on them; until then nothing outside their tests calls them.
+#[allow(dead_code)]
+mod balance;
+#[allow(dead_code)]
+mod ledger;
+#[allow(dead_code)]
+mod merging;
+#[allow(dead_code)]
+mod records;
+
 mod error;
 mod events;
 pub mod follower;
