@@ -244,11 +244,14 @@ fn part_id() -> u64 {
     nanos ^ (u64::from(std::process::id()) << 40) ^ NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A record's parts so far (one slot per part), and the offset of its first part.
+type Pieces = (i64, Vec<Option<Vec<u8>>>);
+
 /// Puts records back together from the messages of one partition.
 #[derive(Default)]
 pub struct Assembler {
-    /// Each record's parts so far, and the offset of its first part.
-    parts: HashMap<u64, (i64, Vec<Option<Vec<u8>>>)>,
+    /// Each record's parts so far.
+    parts: HashMap<u64, Pieces>,
     /// Ids in the order their first part came, to drop the oldest unfinished ones.
     order: Vec<u64>,
 }
