@@ -8,7 +8,7 @@
 //! record larger than [`PART_BYTES`] (a snapshot with many sensors) goes as several parts that
 //! the reader puts back together, so that no message nears a broker's size limit.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use iotstream_engine::merge::MergeRecord;
@@ -149,7 +149,7 @@ pub enum Control {
     /// Results written.
     Published(Published),
     /// The group's state, carried into a new epoch (for instances that start reading there).
-    State(Box<super::ledger::GroupState>),
+    State(Box<GroupState>),
     /// The merge after every data record of epochs up to `covers` (encoded merge state).
     Snapshot {
         /// The merger's term.
@@ -159,6 +159,48 @@ pub enum Control {
         /// The merge state (see `merging`).
         state: Vec<u8>,
     },
+}
+
+/// Where the newest merge snapshot is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotAt {
+    /// The epoch whose control partition holds it.
+    pub epoch: u32,
+    /// The offset of its first message there.
+    pub offset: i64,
+    /// The last epoch whose data it covers.
+    pub covers: u32,
+}
+
+/// What the control partition has said, up to some offset.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupState {
+    /// The epoch being written.
+    pub epoch: u32,
+    /// The merger's term.
+    pub term: u64,
+    /// The merger of the term (`None` after it resigned, or before the first claim).
+    pub leader: Option<String>,
+    /// The latest assignment.
+    pub assignment: Assignment,
+    /// Each instance's latest lease.
+    pub leases: BTreeMap<String, Lease>,
+    /// Each partition's latest release, and by whom.
+    pub released: BTreeMap<u32, (String, Release)>,
+    /// Each partition's newest saved state, as its owners reported (a position).
+    pub saved: BTreeMap<u32, i64>,
+    /// The publication sequence number of the last result written.
+    pub mark: u64,
+    /// Each merger's result file as it last marked it.
+    pub files: BTreeMap<String, u64>,
+    /// The latest results published.
+    pub recent: VecDeque<WindowResult>,
+    /// The newest merge snapshot.
+    pub snapshot: Option<SnapshotAt>,
+    /// Epochs whose data partition is not covered by a snapshot yet, with the instances that were
+    /// members when the log moved on: each writes that it switched (or leaves the group) before the
+    /// merger reads on in the next epoch.
+    pub drains: BTreeMap<u32, Vec<String>>,
 }
 
 /// A control record and its writer.

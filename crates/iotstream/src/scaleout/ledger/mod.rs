@@ -21,57 +21,15 @@ mod decide;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use iotstream_engine::WindowResult;
-use serde::{Deserialize, Serialize};
 
-use super::records::{Assignment, Control, ControlEntry, FileMark, Lease, Published, Release};
+use super::records::{Assignment, Control, ControlEntry, FileMark, Lease, Published};
+pub use super::records::{GroupState, SnapshotAt};
 
 /// Results kept for instances that start reading (their dashboards show recent results).
 pub const RECENT: usize = 500;
-
-/// Where the newest merge snapshot is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SnapshotAt {
-    /// The epoch whose control partition holds it.
-    pub epoch: u32,
-    /// The offset of its first message there.
-    pub offset: i64,
-    /// The last epoch whose data it covers.
-    pub covers: u32,
-}
-
-/// What the control partition has said, up to some offset.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GroupState {
-    /// The epoch being written.
-    pub epoch: u32,
-    /// The merger's term.
-    pub term: u64,
-    /// The merger of the term (`None` after it resigned, or before the first claim).
-    pub leader: Option<String>,
-    /// The latest assignment.
-    pub assignment: Assignment,
-    /// Each instance's latest lease.
-    pub leases: BTreeMap<String, Lease>,
-    /// Each partition's latest release, and by whom.
-    pub released: BTreeMap<u32, (String, Release)>,
-    /// Each partition's newest saved state, as its owners reported (a position).
-    pub saved: BTreeMap<u32, i64>,
-    /// The publication sequence number of the last result written.
-    pub mark: u64,
-    /// Each merger's result file as it last marked it.
-    pub files: BTreeMap<String, u64>,
-    /// The latest results published.
-    pub recent: VecDeque<WindowResult>,
-    /// The newest merge snapshot.
-    pub snapshot: Option<SnapshotAt>,
-    /// Epochs whose data partition is not covered by a snapshot yet, with the instances that were
-    /// members when the log moved on: each writes that it switched (or leaves the group) before the
-    /// merger reads on in the next epoch.
-    pub drains: BTreeMap<u32, Vec<String>>,
-}
 
 /// What reading one record changed.
 #[derive(Clone, Debug, PartialEq)]

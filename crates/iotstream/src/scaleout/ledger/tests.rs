@@ -1,7 +1,7 @@
 //! The ledger's rules on hand-written control logs.
 
 use super::*;
-use crate::scaleout::records::Change;
+use crate::scaleout::records::{Change, Release};
 
 const TIMEOUT: i64 = 6_000_000;
 
