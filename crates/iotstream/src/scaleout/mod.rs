@@ -23,7 +23,7 @@
 // instances' control loop is built on them; until then nothing outside their tests calls them.
 #[allow(dead_code)]
 mod balance;
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod ledger;
 #[allow(dead_code)]
 mod merging;

@@ -18,7 +18,9 @@ impl Ledger {
         for member in &state.assignment.members {
             if state.leases.get(member).is_some_and(|l| l.leaving) {
                 changes.push(Change::Left(member.clone()));
-            } else if silent(member) {
+            } else if silent(member) && state.leader.as_ref() != Some(member) {
+                // The merger judges, so it is alive: after a pause of its own, everyone's last
+                // word (its own too) looks old until it has read on.
                 changes.push(Change::Expelled(member.clone()));
             }
         }

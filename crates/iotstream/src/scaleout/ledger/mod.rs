@@ -17,7 +17,10 @@
 //! Time here is the reader's own monotonic clock, passed in (µs): when a record was read, never
 //! when it was written.
 
+mod act;
 mod decide;
+#[cfg(test)]
+mod simulate;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +30,7 @@ use iotstream_engine::WindowResult;
 
 use super::records::{Assignment, Control, ControlEntry, FileMark, Lease, Published};
 pub use super::records::{GroupState, SnapshotAt};
+pub use act::{Actor, Holding, Timing};
 
 /// Results kept for instances that start reading (their dashboards show recent results).
 pub const RECENT: usize = 500;

@@ -141,3 +141,11 @@ fn the_merger_is_gone_when_silent_leaving_or_resigned() {
     read(&mut ledger, vec![entry("a", Control::Resign { term: 1 })]);
     assert!(ledger.merger_gone("b", 0, TIMEOUT));
 }
+
+#[test]
+fn a_merger_back_from_a_pause_does_not_expel_itself() {
+    let mut ledger = group(&["a", "b"]);
+    ledger.apply(entry("b", lease(&[])), 10, 9_000_000);
+    // a read nothing for 9 s (paused): b spoke just now, a's own last word looks old.
+    assert!(ledger.changes(9_000_000, TIMEOUT).is_empty(), "the judge is alive");
+}
