@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use iotstream_engine::merge::{MergeRecord, Merger};
-use iotstream_engine::{EventTime, EventTimeConfig, PartitionStatus, ScaleOutStatus, WindowResult};
+use iotstream_engine::{EventTime, EventTimeConfig, ScaleOutStatus, WindowResult};
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
@@ -24,6 +24,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::error::Error;
 use super::events::{Event, MergeUpdate, Queue};
 use super::log::{decode, Entry};
+use super::merging::{partition_status, Reporter};
 use crate::channel::Command;
 use crate::connectors::kafka::{Callbacks, Connection, Context};
 
@@ -425,19 +426,8 @@ fn status_of(
     let partitions = (0..partitions)
         .map(|partition| {
             let owner = owners.get(&partition).cloned().unwrap_or_default();
-            let clock = clocks.get(&partition);
-            let watermark = clock
-                .map(|c| c.max_event_time)
-                .filter(|&t| t != i64::MIN)
-                .map(|t| EventTime(t.saturating_sub(merger.max_delay())));
-            PartitionStatus {
-                partition,
-                owner: owner.instance,
-                watermark,
-                caught_up: clock.is_some_and(|c| c.caught_up),
-                lag: owner.lag,
-                reported_at: EventTime(owner.reported_at.max(0)),
-            }
+            let reporter = Reporter { instance: owner.instance, lag: owner.lag, at: owner.reported_at };
+            partition_status(partition, clocks.get(&partition), merger.max_delay(), reporter)
         })
         .collect();
     ScaleOutStatus {

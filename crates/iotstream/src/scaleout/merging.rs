@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use iotstream_engine::merge::{seed_result, Emitted, MergeRecord, Merger};
 use iotstream_engine::operator::Contents;
+use iotstream_engine::watermark::PartitionClock;
 use iotstream_engine::{Aggregate, EventTime, EventTimeConfig, PartitionStatus, WindowResult};
 use serde::{Deserialize, Serialize};
 
@@ -104,19 +105,7 @@ impl<C: Contents> MergeState<C> {
         let partitions = (0..self.partitions)
             .map(|partition| {
                 let reporter = self.reporters.get(&partition).cloned().unwrap_or_default();
-                let clock = clocks.get(&partition);
-                let watermark = clock
-                    .map(|c| c.max_event_time)
-                    .filter(|&t| t != i64::MIN)
-                    .map(|t| EventTime(t.saturating_sub(self.merger.max_delay())));
-                PartitionStatus {
-                    partition,
-                    owner: reporter.instance,
-                    watermark,
-                    caught_up: clock.is_some_and(|c| c.caught_up),
-                    lag: reporter.lag,
-                    reported_at: EventTime(reporter.at.max(0)),
-                }
+                partition_status(partition, clocks.get(&partition), self.merger.max_delay(), reporter)
             })
             .collect();
         MergeStatus {
@@ -137,6 +126,27 @@ impl MergeState<Aggregate> {
             result.partitions = Some(all.clone());
             result
         })
+    }
+}
+
+/// A partition's line of the status: its clock as the merge holds it, and who reported it.
+pub fn partition_status(
+    partition: u32,
+    clock: Option<&PartitionClock>,
+    max_delay: i64,
+    reporter: Reporter,
+) -> PartitionStatus {
+    let watermark = clock
+        .map(|c| c.max_event_time)
+        .filter(|&t| t != i64::MIN)
+        .map(|t| EventTime(t.saturating_sub(max_delay)));
+    PartitionStatus {
+        partition,
+        owner: reporter.instance,
+        watermark,
+        caught_up: clock.is_some_and(|c| c.caught_up),
+        lag: reporter.lag,
+        reported_at: EventTime(reporter.at.max(0)),
     }
 }
 

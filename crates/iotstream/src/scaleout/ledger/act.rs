@@ -136,11 +136,7 @@ impl Ledger {
         let slots = state.assignment.slots.iter().zip(0u32..);
         slots
             .filter(|(slot, partition)| {
-                slot.from.as_deref() == Some(me)
-                    && !state
-                        .released
-                        .get(partition)
-                        .is_some_and(|(by, release)| by == me && release.version >= slot.since)
+                slot.from.as_deref() == Some(me) && !self.released_since(*partition, me, slot.since)
             })
             .map(|(slot, partition)| Release {
                 partition,

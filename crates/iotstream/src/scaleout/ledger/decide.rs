@@ -85,15 +85,16 @@ impl Ledger {
         slots
             .filter(|(slot, partition)| {
                 slot.owner.as_deref() == Some(me)
-                    && slot.from.as_ref().is_none_or(|from| {
-                        state
-                            .released
-                            .get(partition)
-                            .is_some_and(|(by, release)| by == from && release.version >= slot.since)
-                    })
+                    && slot.from.as_ref().is_none_or(|from| self.released_since(*partition, from, slot.since))
             })
             .map(|(_, p)| p)
             .collect()
+    }
+
+    /// True when `by` has released `partition` under assignment version `since` or a later one.
+    pub(super) fn released_since(&self, partition: u32, by: &str, since: u64) -> bool {
+        let released = self.state.released.get(&partition);
+        released.is_some_and(|(who, release)| who == by && release.version >= since)
     }
 
     /// True when `me` is a member in the latest assignment.
