@@ -23,6 +23,8 @@
 // instances' control loop is built on them; until then nothing outside their tests calls them.
 #[allow(dead_code)]
 mod balance;
+#[allow(dead_code)]
+mod control;
 #[allow(dead_code, unused_imports)]
 mod ledger;
 #[allow(dead_code)]
