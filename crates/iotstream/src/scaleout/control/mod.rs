@@ -8,6 +8,9 @@
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
@@ -23,6 +26,10 @@ use crate::connectors::kafka::{Connection, Context};
 
 /// How long one poll of the control partition waits for more.
 const POLL: Duration = Duration::from_millis(20);
+/// Leases every second; an instance silent for 6 s is gone (the consumer groups' session timeout).
+pub const TIMING: Timing = Timing { interval: 1_000_000, timeout: 6_000_000 };
+/// How often the control loop reads and decides.
+const STEP: Duration = Duration::from_millis(100);
 
 /// The control partition (partition 0 of `topic`): a writer and a reader from an offset.
 pub struct ControlLog {
@@ -179,4 +186,45 @@ impl ControlLoop {
     pub fn running(&self) -> &BTreeSet<u32> {
         &self.running
     }
+}
+
+/// The merger's election from the control log `topic`, on a thread of its own (so that a busy
+/// merge log never delays a lease): `leading` says whether instance `me` merges now. Once
+/// `stopping` is set it writes its last lease, so that the others elect a merger at once, and
+/// ends. Input partitions still come from the consumer group: the loop assigns none.
+pub fn elect(
+    connection: &Connection,
+    topic: &str,
+    me: &str,
+    leading: Arc<AtomicBool>,
+    stopping: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>, Error> {
+    let mut control = ControlLoop::new(ControlLog::open(connection, topic, 0)?, me, TIMING, 0);
+    let me = me.to_owned();
+    let run = move || {
+        let mut failing = false;
+        while !stopping.load(Ordering::SeqCst) {
+            let stepped = control.step(&BTreeMap::new());
+            if let Err(error) = &stepped {
+                if !failing {
+                    tracing::warn!(%error, "the group's control log");
+                }
+            }
+            failing = stepped.is_err();
+            let merges = control.ledger().merges(&me);
+            if leading.swap(merges, Ordering::SeqCst) != merges {
+                let term = control.ledger().state().term;
+                match merges {
+                    true => tracing::info!(term, "this instance now merges the group's windows"),
+                    false => tracing::info!(term, "this instance no longer merges the group's windows"),
+                }
+            }
+            std::thread::sleep(STEP);
+        }
+        leading.store(false, Ordering::SeqCst);
+        if let Err(error) = control.leave() {
+            tracing::warn!(%error, "could not tell the group that this instance leaves");
+        }
+    };
+    std::thread::Builder::new().name("group-control".into()).spawn(run).map_err(Error::Start)
 }

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::scaleout::ledger::Applied;
 
-const TIMING: Timing = Timing { interval: 1_000_000, timeout: 6_000_000 };
 const PARTITIONS: usize = 6;
 const TOPIC: &str = "g.control";
 
