@@ -38,6 +38,8 @@ pub struct ControlLog {
     assembler: Assembler,
     /// The reader has reached the partition's end and read nothing since.
     at_end: bool,
+    /// Messages that were no record of ours, skipped.
+    unreadable: u64,
 }
 
 impl ControlLog {
@@ -59,7 +61,7 @@ impl ControlLog {
         let unreadable = |e| Error::client("cannot read the control log", e);
         assignment.add_partition_offset(topic, 0, Offset::Offset(from)).map_err(unreadable)?;
         consumer.assign(&assignment).map_err(unreadable)?;
-        Ok(ControlLog { producer, consumer, assembler: Assembler::default(), at_end: false })
+        Ok(ControlLog { producer, consumer, assembler: Assembler::default(), at_end: false, unreadable: 0 })
     }
 
     /// Queues `entry` (in parts if large) for the control partition.
@@ -77,7 +79,7 @@ impl ControlLog {
     }
 
     /// The records read since the last call, with their offsets, and whether the reader is at
-    /// the partition's end. Records that are not ours are counted out by the caller's log.
+    /// the partition's end. Messages that are no record of ours are counted and skipped.
     pub fn read(&mut self) -> Result<(Vec<(i64, ControlEntry)>, bool), Error> {
         let mut read = Vec::new();
         while let Some(message) = self.consumer.poll(POLL) {
@@ -89,7 +91,12 @@ impl ControlLog {
                         Ok(Some((entry, offset))) => read.push((offset, entry)),
                         Ok(None) => {}
                         Err(error) => {
-                            tracing::warn!(%error, offset = message.offset(), "unreadable control record")
+                            self.unreadable += 1;
+                            // Said at the first, second, fourth… so that garbage cannot flood the log.
+                            if self.unreadable.is_power_of_two() {
+                                let (offset, count) = (message.offset(), self.unreadable);
+                                tracing::warn!(%error, offset, count, "unreadable control records skipped");
+                            }
                         }
                     }
                 }
