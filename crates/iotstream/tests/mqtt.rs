@@ -443,3 +443,55 @@ fn tls_with_a_password_from_the_environment_that_is_never_logged() {
     );
     assert!(!line.contains("wrong@"), "{line}");
 }
+
+/// A mixed fleet (temperature, humidity and climate sensors, the odd field missing or null) on
+/// topics that carry the site's state, the sensor and its format, each payload a flat object of
+/// measurements: the same windows and the same rejections as the whole readings from a file.
+#[test]
+fn a_mixed_fleet_on_structured_topics_reads_as_its_whole_readings() {
+    let _serial = common::serial();
+    let _cleanup = Cleanup;
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (output, reference) = (dir.path().join("out.jsonl"), dir.path().join("reference.jsonl"));
+    let pattern = "sites/{state}/{guid}/{format}";
+    let fields = ["--mqtt-topic-fields", pattern, "--stats-every", "200ms"];
+    let (engine, _) = engine(&broker, "climate", &output, None, &fields);
+    let simulated =
+        ["--profile", "climate", "--seed", "11", "--start", "2026-01-01T00:00:00Z", "--interval", "10ms"];
+    let url = broker.url();
+    run(&[&["simulate", "4000", "--mqtt", &url, "--mqtt-topic", pattern][..], &simulated[..]].concat());
+    let file = dir.path().join("readings.jsonl");
+    run(&[&["simulate", "4000", "--output", file.to_str().unwrap()][..], &simulated[..]].concat());
+    let once = ["analyze", "--input", file.to_str().unwrap(), "--once", "--format", "jsonl"];
+    run(&[&once[..], &["--output", reference.to_str().unwrap()], &WINDOWS[..]].concat());
+    // The windows event time closes once every reading is in: those ending a second (the
+    // allowed delay) before the last reading's time.
+    let theirs = final_windows(&reference);
+    let last_time = theirs.values().map(|(_, w)| w.window_end.as_micros()).max().unwrap();
+    let closed: Vec<i64> = theirs
+        .iter()
+        .filter(|(_, (_, w))| w.window_end.as_micros() < last_time)
+        .map(|(start, _)| *start)
+        .collect();
+    assert!(closed.len() >= 3, "too few windows to compare: {closed:?}");
+    let last = *closed.last().unwrap();
+    wait_until(|| final_windows(&output).contains_key(&last), "the last closed window");
+    let rejections = |path: &Path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut stats = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|r| r["type"] == "stats");
+        stats.next_back().map(|s| s["rejected_by_reason"].clone())
+    };
+    let expected = rejections(&reference);
+    wait_until(|| rejections(&output) == expected, "the same rejections as the file's");
+    sigterm(engine);
+    let ours = final_windows(&output);
+    for start in &closed {
+        assert_eq!(ours[start].0, theirs[start].0, "window {start}");
+    }
+    let expected = expected.unwrap();
+    assert!(expected.as_object().unwrap().values().any(|n| n.as_u64() > Some(0)), "{expected}");
+}

@@ -47,7 +47,7 @@ pub fn bridge(args: &BridgeArgs) -> anyhow::Result<()> {
         session,
         sender,
         filters: args.mqtt.filters(),
-        fields: args.mqtt.topic_fields.clone(),
+        fields: args.mqtt.mapping(),
         ledger: Ledger::in_memory(),
         parser: Parser::new(usize::MAX),
         scratch: Vec::new(),

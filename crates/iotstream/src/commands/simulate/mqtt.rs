@@ -1,9 +1,14 @@
 //! `simulate --mqtt`: readings to an MQTT broker, whole on one topic or small on each sensor's.
+//!
+//! A topic with `{state}`, `{guid}` or `{format}` in it is a sensor's own: each reading goes there
+//! as a device on a structured topic sends it, a flat object of its measurements and event time
+//! (`{"humidity":41.2,"battery":88,"eventTime":"…"}`), the fields the topic does not carry
+//! added to it, so that `analyze --mqtt-topic-fields` with the same pattern reads the same readings.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use iotstream_engine::Parser;
+use serde_json::{Map, Value};
 
 use super::pace::next_batch;
 use crate::cli::SimulateArgs;
@@ -14,8 +19,12 @@ use crate::simulator::Simulator;
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// The fields a sensor's topic may carry, and where each is in a whole reading.
+const TOPIC_FIELDS: [(&str, &[&str]); 3] =
+    [("{state}", &["state"]), ("{guid}", &["guid"]), ("{format}", &["payload", "format"])];
+
 /// `simulate --mqtt`: each reading a message, whole (the seed's JSON) on one topic, or small
-/// on its sensor's topic when the topic has {state} or {guid} in it.
+/// on its sensor's topic when the topic has {state}, {guid} or {format} in it.
 pub fn simulate(args: &SimulateArgs, broker: &Broker, simulator: &mut Simulator) -> anyhow::Result<()> {
     let topic = topic(args)?;
     let client_id = match &args.mqtt.connection.client_id {
@@ -23,8 +32,7 @@ pub fn simulate(args: &SimulateArgs, broker: &Broker, simulator: &mut Simulator)
         None => format!("iotstream-simulate-{}", std::process::id()),
     };
     let publisher = Publisher::connect(broker, &client_id)?;
-    let per_sensor = topic.contains("{state}") || topic.contains("{guid}");
-    let parser = Parser::new(usize::MAX);
+    let per_sensor = TOPIC_FIELDS.iter().any(|(level, _)| topic.contains(level));
     let pacer = args.rate.map(Pacer::new);
     let started = Instant::now();
     let bar = progress::readings(args.count);
@@ -37,7 +45,7 @@ pub fn simulate(args: &SimulateArgs, broker: &Broker, simulator: &mut Simulator)
             let whole = line.strip_suffix(b"\n").unwrap_or(&line);
             let (to, payload) = match per_sensor {
                 false => (topic.clone(), whole.to_vec()),
-                true => small(&parser, &topic, whole)?,
+                true => small(&topic, whole)?,
             };
             publisher.publish(&to, args.mqtt.qos, payload).context("the MQTT connection closed")?;
         }
@@ -63,13 +71,27 @@ fn topic(args: &SimulateArgs) -> anyhow::Result<String> {
     args.mqtt.topic.clone().or(kafka_topic).context("simulate --mqtt needs --mqtt-topic TOPIC (or --topic)")
 }
 
-/// A reading as a device on a structured topic sends it: its sensor's topic, and a small
-/// payload with the temperature and event time.
-fn small(parser: &Parser, pattern: &str, whole: &[u8]) -> anyhow::Result<(String, Vec<u8>)> {
-    let reading =
-        parser.parse(whole).map_err(|reason| anyhow::anyhow!("simulated reading rejected: {reason}"))?;
-    let topic = pattern.replace("{state}", reading.state.as_str()).replace("{guid}", &reading.guid.as_str());
-    let payload =
-        format!(r#"{{"temperature":{},"eventTime":"{}"}}"#, reading.temperature, reading.event_time);
-    Ok((topic, payload.into_bytes()))
+/// A reading as a device on a structured topic sends it: its sensor's topic, and a flat payload
+/// of its measurements and event time, plus the fields the topic does not carry.
+fn small(pattern: &str, whole: &[u8]) -> anyhow::Result<(String, Vec<u8>)> {
+    let reading: Value = serde_json::from_slice(whole).context("a simulated reading is not JSON")?;
+    let mut topic = pattern.to_owned();
+    let mut payload = match reading.pointer("/payload/data") {
+        Some(Value::Object(data)) => data.clone(),
+        _ => Map::new(),
+    };
+    for (level, path) in TOPIC_FIELDS {
+        let value = path.iter().try_fold(&reading, |at, key| at.get(key)).and_then(Value::as_str);
+        match (topic.contains(level), value) {
+            (true, Some(text)) => topic = topic.replace(level, text),
+            (false, Some(text)) if path.len() == 1 => {
+                payload.insert(path[0].to_owned(), Value::String(text.to_owned()));
+            }
+            _ => {}
+        }
+    }
+    if let Some(time) = reading.get("eventTime") {
+        payload.insert("eventTime".to_owned(), time.clone());
+    }
+    Ok((topic, Value::Object(payload).to_string().into_bytes()))
 }

@@ -21,7 +21,7 @@ mod session;
 pub mod sink;
 pub mod source;
 
-pub use fields::TopicFields;
+pub use fields::{TopicFields, DEFAULT_VALUE_FIELD};
 pub use ledger::{Ledger, Receipt};
 pub use session::{Acks, Backoff, Broken, Closed, Incoming, Message, Publisher, Session};
 

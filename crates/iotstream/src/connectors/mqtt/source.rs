@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use super::{
     Acks, Backoff, Broker, Error, Incoming, Input, Ledger, Message, MqttArgs, Receipt, Session, TopicFields,
+    DEFAULT_VALUE_FIELD,
 };
 use crate::channel::{Command, Control, MessageBatch, Source, SourceError, SourceEvent, CHANNEL_DEPTH};
 use crate::clock::wall_clock_now;
@@ -55,10 +56,23 @@ pub struct MqttSourceArgs {
     /// pattern of --mqtt-topic-fields, its fields as +.
     #[arg(id = "mqtt_topic", long = "mqtt-topic", value_name = "FILTER", requires = "mqtt")]
     pub topics: Vec<String>,
-    /// Take fields from the topic, e.g. 'sensors/{state}/{guid}': the payload may then be a small
-    /// object ({"temperature": 71.2, "eventTime": "…"}) or a bare number (event time: arrival).
+    /// Take fields from the topic, e.g. 'sites/{site}/{guid}/{format}': each {name} level a field
+    /// ({format}: payload.format; {a.b}: a nested one; {measurement}: names a bare number; + or
+    /// {_}: ignored). The payload may then be a flat object of measurements
+    /// ({"humidity": 41.2, "battery": 88, "eventTime": "…"}, into payload.data) or a bare number
+    /// (event time: arrival).
     #[arg(id = "mqtt_topic_fields", long = "mqtt-topic-fields", value_name = "PATTERN", requires = "mqtt")]
     pub topic_fields: Option<TopicFields>,
+    /// With --mqtt-topic-fields: the payload.data field a bare number goes to when the pattern
+    /// has no {measurement} level.
+    #[arg(
+        id = "mqtt_value_field",
+        long = "mqtt-value-field",
+        value_name = "NAME",
+        default_value = DEFAULT_VALUE_FIELD,
+        requires = "mqtt_topic_fields"
+    )]
+    pub value_field: String,
 }
 
 impl MqttSourceArgs {
@@ -75,6 +89,11 @@ impl MqttSourceArgs {
             check_filter(&filter).map_err(|e| format!("--mqtt-topic {filter:?}: {e}"))?;
         }
         Ok(())
+    }
+
+    /// How topics and small payloads become readings, if they do.
+    pub fn mapping(&self) -> Option<TopicFields> {
+        self.topic_fields.clone().map(|fields| fields.with_value_field(&self.value_field))
     }
 
     /// The topic filters subscribed to.
@@ -149,7 +168,7 @@ pub fn open(args: &MqttSourceArgs, options: &SourceOptions) -> Result<Source, Er
         broker,
         client_id,
         filters: args.filters(),
-        fields: args.topic_fields.clone(),
+        fields: args.mapping(),
         events: tx,
         control,
         ledger,
