@@ -16,9 +16,15 @@
 //!   handover) changes nothing.
 //!
 //! The merger is a function of the log alone: any instance that reads the same log from the
-//! start reaches the same state and emits the same results, which is how another instance takes
-//! over from a merger that died. Distinct sensors are exact whatever the topic's keying: shares
-//! carry their sensor maps, and merging unites them.
+//! start, or from a snapshot of a merger (serde) and on from where it was taken, reaches the same
+//! state and emits the same results in the same order, which is how another instance takes over
+//! from a merger that died. Its clock is the log's too: "now" is the latest time an owner
+//! reported (or a [`MergeRecord::Tick`]), never the merging instance's own. Distinct sensors are
+//! exact whatever the topic's keying: shares carry their sensor maps, and merging unites them.
+//!
+//! Early results (`--emit-every`): owners publish what their open windows hold
+//! ([`MergeRecord::Early`]), and each time the log's clock passes a multiple of the period, the
+//! merger emits a partial result of every open window whose contents changed since.
 
 use std::collections::BTreeMap;
 
@@ -65,11 +71,40 @@ pub enum MergeRecord<C: Contents = Aggregate> {
         share: WindowShare<C>,
     },
     /// The merging instance has written every result the log up to `through` (an offset)
-    /// produced: an instance taking over writes only what comes after.
+    /// produced: an instance taking over writes only what comes after. (The consumer-group path
+    /// marks publication here; the log-decided group marks it in its control records.)
     Published {
         /// The last log offset covered.
         through: i64,
     },
+    /// What a partition's open window holds now, for early (partial) results only: it never
+    /// counts in a final result.
+    Early {
+        /// The input partition.
+        partition: u32,
+        /// The window's contents so far (its revision is meaningless).
+        share: WindowShare<C>,
+    },
+    /// The log's clock moves on without news from any owner (every partition idle): the
+    /// watermark then follows it.
+    Tick {
+        /// The time (µs since the epoch).
+        at: i64,
+    },
+}
+
+/// Which result a merger emits: the window, its revision, and whether it is final (an early,
+/// partial result is not, and has the revision of the window's next final result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Emitted {
+    /// Window start (µs).
+    pub start: i64,
+    /// Window end (µs).
+    pub end: i64,
+    /// 0 for the first final result; each update by late readings adds one.
+    pub revision: u32,
+    /// False for an early result of a window still open.
+    pub is_final: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -79,22 +114,50 @@ struct MergedWindow<C: Contents> {
     shares: BTreeMap<u32, WindowShare<C>>,
     /// What idle partitions' open windows held, for partitions with no share yet.
     provisional: BTreeMap<u32, WindowShare<C>>,
+    /// What open partitions' windows held, for early results only.
+    #[serde(default)]
+    early: BTreeMap<u32, WindowShare<C>>,
     /// Revision of the last emission, if any.
     emitted: Option<u32>,
     /// Changed since the last emission.
     changed: bool,
+    /// Changed since the last early result.
+    #[serde(default)]
+    changed_early: bool,
 }
 
 impl<C: Contents> Default for MergedWindow<C> {
     fn default() -> Self {
-        MergedWindow { shares: BTreeMap::new(), provisional: BTreeMap::new(), emitted: None, changed: false }
+        MergedWindow {
+            shares: BTreeMap::new(),
+            provisional: BTreeMap::new(),
+            early: BTreeMap::new(),
+            emitted: None,
+            changed: false,
+            changed_early: false,
+        }
     }
 }
 
 impl<C: Contents> MergedWindow<C> {
     /// The window's end (every share of it has the same).
     fn end(&self) -> Option<i64> {
-        self.shares.values().chain(self.provisional.values()).next().map(|s| s.end)
+        self.shares.values().chain(self.provisional.values()).chain(self.early.values()).next().map(|s| s.end)
+    }
+
+    /// What an early result holds: each partition's share, else what it holds open, else what it
+    /// provisionally held.
+    fn early_contents(&self) -> C {
+        let mut total = C::default();
+        let partitions: std::collections::BTreeSet<&u32> =
+            self.shares.keys().chain(self.early.keys()).chain(self.provisional.keys()).collect();
+        for p in partitions {
+            let share = self.shares.get(p).or_else(|| self.early.get(p)).or_else(|| self.provisional.get(p));
+            if let Some(share) = share {
+                total.merge(&share.aggregate);
+            }
+        }
+        total
     }
 
     /// Each partition's share, or what it provisionally holds.
@@ -124,6 +187,17 @@ pub struct Merger<C: Contents = Aggregate> {
     /// Shares of windows already past the allowed lateness globally (a partition that went idle,
     /// then delivered old readings): counted, not merged.
     late_shares: u64,
+    /// The period of early results on the log's clock (µs), if asked for.
+    #[serde(default)]
+    early_every: Option<i64>,
+    /// The log's time at which the next early results are due.
+    #[serde(default = "never")]
+    early_due: i64,
+}
+
+/// Before any time: early results are due at the first clock.
+fn never() -> i64 {
+    i64::MIN
 }
 
 impl<C: Contents> Merger<C> {
@@ -143,27 +217,77 @@ impl<C: Contents> Merger<C> {
             replayed: 0,
             conflicts: 0,
             late_shares: 0,
+            early_every: None,
+            early_due: i64::MIN,
         }
     }
 
+    /// Also emits early, partial results of open windows every `every` µs of the log's clock.
+    pub fn with_early(mut self, every: Option<i64>) -> Merger<C> {
+        self.early_every = every.filter(|&e| e > 0);
+        self
+    }
+
     /// Takes one record of the log; returns the windows it completes or revises, oldest first,
-    /// as `emit` makes them from their start, end, revision and merged contents.
+    /// then the early results that come due, as `emit` makes them from what is emitted and the
+    /// merged contents.
     pub fn record_with<T>(
         &mut self,
         record: &MergeRecord<C>,
-        emit: impl FnMut(i64, i64, u32, C) -> T,
+        mut emit: impl FnMut(Emitted, C) -> T,
     ) -> Vec<T> {
         let moved = match record {
             MergeRecord::Share { partition, share } => self.take_share(*partition, share),
             MergeRecord::Progress(progress) => self.take_progress(progress),
             MergeRecord::Provisional { partition, share } => self.take_provisional(*partition, share),
+            MergeRecord::Early { partition, share } => self.take_early(*partition, share),
             MergeRecord::Published { .. } => false,
+            MergeRecord::Tick { at } => {
+                self.now = self.now.max(*at);
+                true
+            }
         };
-        if moved {
-            self.emit_with(emit)
-        } else {
-            Vec::new()
+        if !moved {
+            return Vec::new();
         }
+        let mut results = self.emit_with(&mut emit);
+        results.extend(self.early_with(&mut emit));
+        results
+    }
+
+    /// What a partition's open window holds now (early results only).
+    fn take_early(&mut self, partition: u32, share: &WindowShare<C>) -> bool {
+        if partition >= self.partitions || self.forgotten(share.end) || self.early_every.is_none() {
+            return false;
+        }
+        let window = self.windows.entry(share.start).or_default();
+        if !window.shares.contains_key(&partition) {
+            window.early.insert(partition, share.clone());
+            window.changed_early = true;
+        }
+        false
+    }
+
+    /// Early results of the open windows changed since the last ones, once the log's clock has
+    /// passed the next multiple of the period.
+    fn early_with<T>(&mut self, emit: &mut impl FnMut(Emitted, C) -> T) -> Vec<T> {
+        let Some(every) = self.early_every else { return Vec::new() };
+        if self.now == i64::MIN || self.now < self.early_due {
+            return Vec::new();
+        }
+        self.early_due = self.now.saturating_sub(self.now.rem_euclid(every)).saturating_add(every);
+        let watermark = self.watermarks.global();
+        let mut results = Vec::new();
+        for (&start, window) in self.windows.iter_mut() {
+            let Some(end) = window.end() else { continue };
+            if end <= watermark || !window.changed_early {
+                continue;
+            }
+            window.changed_early = false;
+            let revision = window.emitted.map_or(0, |r| r + 1);
+            results.push(emit(Emitted { start, end, revision, is_final: false }, window.early_contents()));
+        }
+        results
     }
 
     /// A partition's share of a window; false when it is ignored unseen.
@@ -187,7 +311,9 @@ impl<C: Contents> Merger<C> {
             _ => {
                 let unchanged =
                     window.provisional.remove(&partition).is_some_and(|p| p.aggregate == share.aggregate);
+                window.early.remove(&partition);
                 window.shares.insert(partition, share.clone());
+                window.changed_early = true;
                 // A share equal to what the partition provisionally held changes no result.
                 window.changed |= !unchanged || window.emitted.is_none();
             }
@@ -226,7 +352,7 @@ impl<C: Contents> Merger<C> {
 
     /// Emits each window the global watermark has passed that changed since its last emission,
     /// as `emit` makes it; forgets windows past the allowed lateness.
-    fn emit_with<T>(&mut self, mut emit: impl FnMut(i64, i64, u32, C) -> T) -> Vec<T> {
+    fn emit_with<T>(&mut self, emit: &mut impl FnMut(Emitted, C) -> T) -> Vec<T> {
         let watermark = self.watermarks.advance(self.now);
         let mut results = Vec::new();
         for (&start, window) in self.windows.iter_mut() {
@@ -242,7 +368,7 @@ impl<C: Contents> Merger<C> {
                 total.merge(&share.aggregate);
             }
             let revision = window.emitted.map_or(0, |r| r + 1);
-            results.push(emit(start, end, revision, total));
+            results.push(emit(Emitted { start, end, revision, is_final: true }, total));
             window.emitted = Some(revision);
             window.changed = false;
         }
@@ -270,6 +396,18 @@ impl<C: Contents> Merger<C> {
     /// Windows held (open, or still revisable).
     pub fn open_windows(&self) -> usize {
         self.windows.len()
+    }
+
+    /// The log's clock: the latest time an owner reported (µs; `i64::MIN` before any).
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// True when every partition has reported and each is idle as its owner judged it: only the
+    /// log's clock ([`MergeRecord::Tick`]) moves the watermark on then.
+    pub fn all_idle(&self) -> bool {
+        let clocks = self.watermarks.partitions();
+        clocks.len() == self.partitions as usize && clocks.values().all(|c| c.caught_up)
     }
 
     /// Shares that changed nothing (replays after handovers, stale shares).
@@ -311,9 +449,11 @@ impl Merger<Aggregate> {
     }
 }
 
-fn seed_result(start: i64, end: i64, revision: u32, total: Aggregate) -> WindowResult {
-    let mut result = WindowResult::from_aggregate(EventTime(start), EventTime(end), &total);
-    result.revision = revision;
+/// The seed's result for what a merger emits.
+pub fn seed_result(emitted: Emitted, total: Aggregate) -> WindowResult {
+    let mut result = WindowResult::from_aggregate(EventTime(emitted.start), EventTime(emitted.end), &total);
+    result.revision = emitted.revision;
+    result.is_final = emitted.is_final;
     result
 }
 

@@ -111,3 +111,59 @@ fn idleness_closes_a_window_with_what_idle_partitions_hold() {
     assert_eq!((revised[0].revision, revised[0].messages), (1, 4), "more readings came: a revision");
     assert!(merger.on_provisional(1, &share("b", 9, 0)).is_empty(), "a share replaces provisional contents");
 }
+
+#[test]
+fn early_results_come_on_the_logs_clock_and_never_count_as_final() {
+    let mut merger = Merger::new(config(0, None), 2).with_early(Some(5 * SECOND));
+    assert!(merger.on_record(&MergeRecord::Early { partition: 0, share: share("a", 2, 0) }).is_empty());
+    merger.on_record(&MergeRecord::Early { partition: 1, share: share("b", 1, 0) });
+    let early = merger.on_progress(&progress(0, BASE + 5 * SECOND, 100 * SECOND, false));
+    assert_eq!(early.len(), 1, "the log's clock reached a multiple of 5 s");
+    assert_eq!((early[0].is_final, early[0].messages, early[0].revision), (false, 3, 0));
+    assert!(merger.on_progress(&progress(0, BASE + 6 * SECOND, 101 * SECOND, false)).is_empty(), "not due");
+    merger.on_record(&MergeRecord::Early { partition: 0, share: share("a", 4, 0) });
+    assert!(merger.on_progress(&progress(1, BASE + 6 * SECOND, 104 * SECOND, false)).is_empty());
+    let again = merger.on_progress(&progress(1, BASE + 7 * SECOND, 105 * SECOND, false));
+    assert_eq!((again.len(), again[0].messages), (1, 5), "changed contents, due again");
+    // The final result counts the shares alone.
+    merger.on_share(0, &share("a", 1, 0));
+    merger.on_share(1, &share("b", 1, 0));
+    merger.on_progress(&progress(0, BASE + 20 * SECOND, 106 * SECOND, false));
+    let last = merger.on_progress(&progress(1, BASE + 20 * SECOND, 106 * SECOND, false));
+    let finals: Vec<&WindowResult> = last.iter().filter(|r| r.is_final).collect();
+    assert_eq!((finals.len(), finals[0].messages), (1, 2));
+}
+
+#[test]
+fn ticks_move_the_clock_when_every_partition_is_idle() {
+    let mut merger = Merger::new(config(0, Some(2 * SECOND)), 2);
+    merger.on_share(0, &share("a", 1, 0));
+    merger.on_progress(&progress(0, BASE + 3 * SECOND, 100 * SECOND, true));
+    merger.on_progress(&progress(1, BASE + 2 * SECOND, 100 * SECOND, true));
+    assert!(merger.all_idle());
+    assert!(
+        merger.on_record(&MergeRecord::Tick { at: 102 * SECOND }).is_empty(),
+        "idle, the window still open"
+    );
+    let closed = merger.on_record(&MergeRecord::Tick { at: 110 * SECOND });
+    assert_eq!(closed.len(), 1, "every partition idle: the watermark follows the log's clock");
+    assert_eq!(merger.now(), 110 * SECOND);
+}
+
+#[test]
+fn a_merger_taken_from_a_snapshot_goes_on_as_the_original() {
+    let mut merger = Merger::new(config(5 * SECOND, Some(2 * SECOND)), 2).with_early(Some(SECOND));
+    merger.on_share(0, &share("a", 2, 0));
+    merger.on_record(&MergeRecord::Early { partition: 1, share: share("b", 1, 0) });
+    let bytes = postcard::to_stdvec(&merger).unwrap();
+    let mut copy: Merger = postcard::from_bytes(&bytes).unwrap();
+    let rest = [
+        MergeRecord::Progress(progress(0, BASE + 11 * SECOND, 100 * SECOND, false)),
+        MergeRecord::Share { partition: 1, share: share("b", 2, 0) },
+        MergeRecord::Progress(progress(1, BASE + 12 * SECOND, 101 * SECOND, false)),
+        MergeRecord::Share { partition: 1, share: share("b", 3, 1) },
+    ];
+    for record in &rest {
+        assert_eq!(merger.on_record(record), copy.on_record(record));
+    }
+}

@@ -32,6 +32,12 @@ pub enum Error {
     /// More partitions than Kafka numbers.
     #[error("topic {0} has more partitions than Kafka can number")]
     TooManyPartitions(String),
+    /// What was written to the group's log was not acknowledged.
+    #[error("the group's log: {0}")]
+    Flush(String),
+    /// A record of the group's log could not be written or read.
+    #[error("a record of the group's log: {0}")]
+    Record(#[from] super::records::Unreadable),
     /// The merge log's reader could not be started.
     #[error("cannot start the merge log reader")]
     Start(#[source] std::io::Error),

@@ -1,5 +1,6 @@
 //! Reading the merge log: every instance follows it from the start and computes the same global
-//! windows; the one that owns the log's partition in the merger group writes them out.
+//! windows; the one the group's control log elects (`control::elect`: the first claim of a term in
+//! log order, a new term when the merger's leases stop for 6 s or it leaves) writes them out.
 //!
 //! The merger is a function of the log, so followers and the merger agree on every result and
 //! revision. What the merger has written is marked in the log (`Published`): each follower keeps
@@ -15,17 +16,19 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use iotstream_engine::merge::{MergeRecord, Merger};
-use iotstream_engine::{EventTime, EventTimeConfig, PartitionStatus, ScaleOutStatus, WindowResult};
-use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
+use iotstream_engine::{EventTime, EventTimeConfig, ScaleOutStatus, WindowResult};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::control;
 use super::error::Error;
 use super::events::{Event, MergeUpdate, Queue};
 use super::log::{decode, Entry};
+use super::merging::{partition_status, Reporter};
 use crate::channel::Command;
-use crate::connectors::kafka::{Callbacks, Connection, Context};
+use crate::connectors::kafka::{Connection, Context};
 
 /// How long one poll of the log waits.
 const POLL: Duration = Duration::from_millis(100);
@@ -43,8 +46,10 @@ pub struct FollowerConfig {
     pub connection: Connection,
     /// The merge log.
     pub topic: String,
-    /// The consumer group electing the merger.
+    /// The prefix of the readers' group ids.
     pub merger_group: String,
+    /// The control log, where the merger is elected.
+    pub control_topic: String,
     /// Partitions of the input topic.
     pub partitions: u32,
     /// How windows are cut.
@@ -61,22 +66,21 @@ pub fn spawn(
 ) -> Result<JoinHandle<()>, Error> {
     let data = open_reader(&config)?;
     let leading = Arc::new(AtomicBool::new(false));
-    let elector: BaseConsumer<Context<Elector>> = config
-        .connection
-        .config(&[
-            ("group.id", &config.merger_group),
-            ("session.timeout.ms", "6000"),
-            ("enable.auto.commit", "false"),
-        ])
-        .create_with_context(Context::new(Elector { leading: Arc::clone(&leading) }))
-        .map_err(|e| config.connection.error("cannot join the merger group", &e))?;
-    elector.subscribe(&[&config.topic]).map_err(|e| Error::client("cannot join the merger group", e))?;
+    let stopping = Arc::new(AtomicBool::new(false));
+    // No handle to join: on a clean stop it writes its last lease and ends by itself.
+    drop(control::elect(
+        &config.connection,
+        &config.control_topic,
+        &config.instance,
+        Arc::clone(&leading),
+        Arc::clone(&stopping),
+    )?);
     let follower = Follower {
         merger: Merger::new(config.windows, config.partitions),
         partitions: config.partitions,
         instance: config.instance,
         data,
-        elector,
+        stopping,
         leading,
         queue,
         next_offset: 0,
@@ -112,34 +116,6 @@ fn open_reader(config: &FollowerConfig) -> Result<BaseConsumer<Context>, Error> 
     Ok(data)
 }
 
-/// Says whether this instance owns the merge log in the merger group: then it is the merger.
-struct Elector {
-    leading: Arc<AtomicBool>,
-}
-
-impl Callbacks for Elector {}
-
-impl ConsumerContext for Context<Elector> {
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(partitions) if partitions.count() > 0 => {
-                // The election needs the assignment, not the messages: the data reader has them.
-                if let Err(error) = consumer.pause(partitions) {
-                    self.logging.report(&error, "pause");
-                }
-                tracing::info!("this instance now merges the group's windows");
-                self.leading.store(true, Ordering::SeqCst);
-            }
-            Rebalance::Assign(_) => self.leading.store(false, Ordering::SeqCst),
-            Rebalance::Revoke(_) | Rebalance::Error(_) => {
-                if self.leading.swap(false, Ordering::SeqCst) {
-                    tracing::info!("this instance no longer merges the group's windows");
-                }
-            }
-        }
-    }
-}
-
 /// Who last reported a partition, and its lag.
 #[derive(Clone, Debug, Default)]
 struct Owner {
@@ -153,7 +129,8 @@ struct Follower {
     partitions: u32,
     instance: String,
     data: BaseConsumer<Context>,
-    elector: BaseConsumer<Context<Elector>>,
+    /// Tells the election's thread that this instance stops.
+    stopping: Arc<AtomicBool>,
     leading: Arc<AtomicBool>,
     queue: Queue,
     /// The next log offset to read.
@@ -177,9 +154,12 @@ struct Follower {
 
 impl Follower {
     fn run(mut self) {
+        self.follow();
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    fn follow(&mut self) {
         while !self.queue.ring.is_closed() {
-            // Serves the election's callbacks; its partition is paused, so no messages come.
-            let _ = self.elector.poll(Duration::ZERO);
             match self.data.poll(POLL) {
                 Some(Ok(message)) => {
                     let offset = message.offset();
@@ -210,7 +190,10 @@ impl Follower {
             MergeRecord::Published { through } => {
                 self.pending.retain(|(produced_at, _)| produced_at > through);
             }
-            MergeRecord::Share { .. } | MergeRecord::Provisional { .. } => {}
+            MergeRecord::Share { .. }
+            | MergeRecord::Provisional { .. }
+            | MergeRecord::Early { .. }
+            | MergeRecord::Tick { .. } => {}
         }
         let all: Vec<i32> = (0..self.partitions).filter_map(|p| i32::try_from(p).ok()).collect();
         for mut result in self.merger.on_record(&entry.record) {
@@ -393,7 +376,10 @@ pub fn read_to_end(config: FollowerConfig) -> Result<GroupView, Error> {
                         merger_mark = Some((entry.instance.clone(), *through));
                         unpublished = 0;
                     }
-                    MergeRecord::Share { .. } | MergeRecord::Provisional { .. } => {}
+                    MergeRecord::Share { .. }
+                    | MergeRecord::Provisional { .. }
+                    | MergeRecord::Early { .. }
+                    | MergeRecord::Tick { .. } => {}
                 }
                 unpublished += merger.on_record(&entry.record).len();
             }
@@ -419,19 +405,8 @@ fn status_of(
     let partitions = (0..partitions)
         .map(|partition| {
             let owner = owners.get(&partition).cloned().unwrap_or_default();
-            let clock = clocks.get(&partition);
-            let watermark = clock
-                .map(|c| c.max_event_time)
-                .filter(|&t| t != i64::MIN)
-                .map(|t| EventTime(t.saturating_sub(merger.max_delay())));
-            PartitionStatus {
-                partition,
-                owner: owner.instance,
-                watermark,
-                caught_up: clock.is_some_and(|c| c.caught_up),
-                lag: owner.lag,
-                reported_at: EventTime(owner.reported_at.max(0)),
-            }
+            let reporter = Reporter { instance: owner.instance, lag: owner.lag, at: owner.reported_at };
+            partition_status(partition, clocks.get(&partition), merger.max_delay(), reporter)
         })
         .collect();
     ScaleOutStatus {

@@ -19,9 +19,14 @@ pub fn state_topic(group: &str) -> String {
     format!("{group}.state")
 }
 
-/// The consumer group whose single member owning the merge log writes the global results.
+/// The prefix of the group's readers' client ids (they join no consumer group).
 pub fn merger_group(group: &str) -> String {
     format!("{group}.merge")
+}
+
+/// The group's control log (one partition): leases and the merger's terms, in one order.
+pub fn control_topic(group: &str) -> String {
+    format!("{group}.control")
 }
 
 /// This instance's name in the merge log and on the dashboard: host and process id.
@@ -43,8 +48,10 @@ pub struct Group {
     pub merge_topic: String,
     /// The partition states.
     pub state_topic: String,
-    /// The merger election's consumer group.
+    /// The prefix of the readers' group ids.
     pub merger_group: String,
+    /// The control log.
+    pub control_topic: String,
     /// This instance's name.
     pub instance: String,
     /// How windows are cut.
@@ -65,10 +72,12 @@ impl Group {
             merge_topic: merge_topic(group),
             state_topic: state_topic(group),
             merger_group: merger_group(group),
+            control_topic: control_topic(group),
             instance: instance_name(),
             windows,
         };
         connection.ensure_topic(&group_plan.merge_topic, 1)?;
+        connection.ensure_topic(&group_plan.control_topic, 1)?;
         let count = i32::try_from(partitions).map_err(|_| Error::TooManyPartitions(topic.to_owned()))?;
         connection.ensure_topic(&group_plan.state_topic, count)?;
         tracing::info!(partitions, merge_log = %group_plan.merge_topic, instance = %group_plan.instance, "scale-out");
@@ -87,6 +96,7 @@ impl Group {
             merge_topic: merge_topic(group),
             state_topic: state_topic(group),
             merger_group: merger_group(group),
+            control_topic: control_topic(group),
             instance: instance_name(),
             windows,
         })
@@ -98,6 +108,7 @@ impl Group {
             connection: connection.clone(),
             topic: self.merge_topic.clone(),
             merger_group: self.merger_group.clone(),
+            control_topic: self.control_topic.clone(),
             partitions: self.partitions,
             windows: self.windows,
             instance: self.instance.clone(),
