@@ -24,14 +24,14 @@ use iotstream_engine::EventTime;
 pub use analysis::{check_queries, operator_config, settings};
 
 use crate::alerts::AlertArgs;
-use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, HttpArgs};
+use crate::cli::{AnalyzeArgs, DemoArgs, FleetArgs, HttpArgs, NamedQuery, QueryArgs};
 use crate::connectors::file::output::OutputArgs;
 use crate::connectors::{SinkArgs, SourceArgs};
 use crate::faults::Faults;
 use crate::parallel;
 use crate::pipeline::Settings;
 use crate::scaleout;
-use crate::simulator::{Clock, DisorderConfig, SimulatorConfig};
+use crate::simulator::{Clock, DisorderConfig, Profile, SimulatorConfig};
 use crate::store::{self, StoreArgs, Target};
 
 /// How often the dashboard gets a fresh status.
@@ -253,9 +253,9 @@ impl RunPlan {
     ) -> Result<RunPlan, Problems> {
         let mut checks = Checks::default();
         let max_line_bytes = DEFAULT_MAX_LINE_BYTES;
-        let settings =
-            checks.take_all(settings(&args.windows, &args.queries, &args.stats, false, max_line_bytes));
-        checks.take(without_rules(&args.queries, &args.alerts));
+        let queries = demo_queries(&args.fleet, &args.queries);
+        let settings = checks.take_all(settings(&args.windows, &queries, &args.stats, false, max_line_bytes));
+        checks.take(without_rules(&queries, &args.alerts));
         let dashboard = checks.take(dashboard(&args.http, embedded));
         let store = checks.take(demo_store(&args.store));
         let rules = checks.take(rules);
@@ -414,6 +414,42 @@ fn scale_out(args: &AnalyzeArgs) -> Result<Option<scaleout::Role>, String> {
     let operator = operator_config(&args.windows)?;
     let windows = analysis::windows_of(&operator).ok_or("--scale-out needs --time event")?;
     Ok(Some(scaleout::Role { group: args.source.kafka_group().unwrap_or_default(), windows }))
+}
+
+/// What `demo --profile climate` asks of its mixed fleet when no `--query` is given: the seed's
+/// question (temperature by state) is only one of a mixed fleet's, and these show the others
+/// (every format's own fields, a sketch, distinct counts, a filter) in windows short enough to
+/// see at once.
+pub const CLIMATE_EXAMPLES: [(&str, &str); 3] = [
+    (
+        "formats",
+        "SELECT payload.format AS format, count(*) AS readings, count(DISTINCT guid) AS sensors, \
+         avg(payload.data.temperature) AS avg_temperature, \
+         approx_percentile(payload.data.humidity, 0.95) AS p95_humidity \
+         FROM readings GROUP BY tumble(interval '10 seconds'), payload.format ORDER BY format",
+    ),
+    (
+        "warm",
+        "SELECT state, count(*) AS readings, max(payload.data.temperature) AS hottest \
+         FROM readings WHERE payload.data.temperature > 70 \
+         GROUP BY tumble(interval '10 seconds'), state ORDER BY hottest DESC",
+    ),
+    (
+        "battery",
+        "SELECT count(DISTINCT guid) AS sensors, min(payload.data.battery) AS lowest, \
+         avg(payload.data.battery) AS average FROM readings WHERE payload.data.battery IS NOT NULL \
+         GROUP BY tumble(interval '10 seconds')",
+    ),
+];
+
+/// The demo's queries: those given, else the climate fleet's examples, else none (the seed's).
+fn demo_queries(fleet: &FleetArgs, given: &QueryArgs) -> QueryArgs {
+    if fleet.profile != Profile::Climate || !given.queries.is_empty() {
+        return given.clone();
+    }
+    let examples =
+        CLIMATE_EXAMPLES.iter().map(|(name, sql)| NamedQuery { name: (*name).into(), sql: (*sql).into() });
+    QueryArgs { queries: examples.collect(), ..given.clone() }
 }
 
 /// The simulated fleet of `simulate` and `demo`.

@@ -7,6 +7,7 @@ use iotstream_engine::OperatorConfig;
 
 use super::*;
 use crate::cli::{Cli, Command};
+use crate::pipeline::Analysis;
 
 fn analyze(args: &[&str]) -> AnalyzeArgs {
     let argv = ["iotstream", "analyze"].iter().chain(args);
@@ -104,4 +105,28 @@ fn the_demo_reads_the_simulator_into_an_optional_store() {
     assert!(plan.dashboard.is_some_and(|d| d.optional), "iotstream alone: a taken port is a warning");
     assert!(plan.outputs.store.iter().all(|s| s.optional));
     assert!(plan.outputs.connectors.is_none());
+}
+
+fn demo(args: &[&str]) -> Result<RunPlan, Problems> {
+    let argv = ["iotstream", "demo"].iter().chain(args);
+    match Cli::try_parse_from(argv).map(|cli| cli.command) {
+        Ok(Some(Command::Demo(args))) => RunPlan::demo(&args, Ok(None), true),
+        other => panic!("not a demo command line: {other:?}"),
+    }
+}
+
+fn query_names(plan: &RunPlan) -> Vec<String> {
+    match &plan.settings.analysis {
+        Analysis::Queries { queries, .. } => queries.names(),
+        Analysis::Seed { .. } => Vec::new(),
+    }
+}
+
+#[test]
+fn the_climate_demo_asks_its_example_questions_unless_given_its_own() {
+    let examples: Vec<String> = CLIMATE_EXAMPLES.iter().map(|(name, _)| (*name).to_owned()).collect();
+    assert_eq!(query_names(&demo(&["--profile", "climate"]).unwrap()), examples);
+    let own = ["--profile", "climate", "--query", "n=SELECT count(*) AS n FROM readings"];
+    assert_eq!(query_names(&demo(&own).unwrap()), ["n"]);
+    assert!(query_names(&demo(&[]).unwrap()).is_empty(), "the seed's demo stays the seed's");
 }
