@@ -61,6 +61,7 @@ pub use sink::{Backoff, StoreSink};
 pub use target::{default_path, default_target, StoreUrl, Target};
 pub use writer::Writer;
 
+use crate::signals::Stop;
 use crate::sinks::Outputs;
 
 /// `--store` and its settings, shared by `analyze` and `demo`.
@@ -94,12 +95,14 @@ pub fn open(
     target: Option<&Target>,
     retention: Option<Duration>,
     outputs: &mut Outputs,
+    stop: &Stop,
 ) -> Result<(), StoreError> {
     let Some(target) = target else { return Ok(()) };
-    let writer = target.open_writer()?;
+    let writer = target.open_writer(stop)?;
     tracing::info!(
         "results are stored in {target} (`iotstream history` reads them; --store none turns it off)"
     );
-    outputs.sinks.push(Box::new(StoreSink::new(writer, retention, Backoff::default())));
+    let backoff = Backoff { stop: stop.clone(), ..Backoff::default() };
+    outputs.sinks.push(Box::new(StoreSink::new(writer, retention, backoff)));
     Ok(())
 }

@@ -115,7 +115,7 @@ impl ResultSink for StoreSink {
     fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
         let batch = latest_per_window(emission.windows);
         if !batch.is_empty() {
-            self.write_until_committed(&batch).map_err(|e| SinkError::Store(e.to_string()))?;
+            self.write_until_committed(&batch)?;
         }
         self.prune_if_due();
         Ok(())
