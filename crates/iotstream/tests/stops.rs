@@ -4,13 +4,15 @@
 //! signal is sent once the run's log shows it waiting on that system (evidence, not time), and the
 //! next run's results are compared with an uninterrupted run's.
 
-#![cfg(feature = "store-postgres")]
-
 mod common;
 
-use std::io::Write as _;
+use std::collections::BTreeSet;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::postgres::{self, Postgres, PASSWORD};
@@ -122,4 +124,142 @@ fn a_stop_during_a_store_outage_ends_within_2_s_and_the_next_run_stores_everythi
     assert!(out.status.success(), "{log}");
     assert!(log.contains("resumed from checkpoint"), "the next run resumes: {log}");
     assert_eq!(history(&url), expected, "the store holds what an uninterrupted run writes");
+}
+
+/// A sensor alert that fires and clears often on the simulated readings.
+const RULES: &str = r#"
+[[alert]]
+id = "warm"
+kind = "threshold"
+scope = "sensor"
+metric = "temperature"
+op = ">="
+fire = 56.0
+clear = 50.0
+"#;
+
+/// What a webhook receiver took: (idempotency key, body), in arrival order.
+type Taken = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A webhook receiver on `listener` that, while `answering` is false, reads each request and
+/// never answers it (holding the connection: the sender waits for a reply that does not come);
+/// then answers 200 and keeps what it took. `held` counts the requests left unanswered.
+fn receiver(
+    listener: TcpListener,
+    answering: Arc<AtomicBool>,
+    taken: Taken,
+    held: Arc<Mutex<Vec<TcpStream>>>,
+) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let Some((key, body, stream)) = read_request(stream) else { continue };
+        if !answering.load(Ordering::SeqCst) {
+            held.lock().unwrap().push(stream);
+            continue;
+        }
+        taken.lock().unwrap().push((key, body));
+        let mut stream = stream;
+        let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    }
+}
+
+/// One HTTP request: its idempotency key and body, and the connection to answer on.
+fn read_request(stream: TcpStream) -> Option<(String, String, TcpStream)> {
+    let mut reader = BufReader::new(stream);
+    let (mut line, mut key, mut length) = (String::new(), String::new(), 0);
+    reader.read_line(&mut line).ok()?;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).ok()? == 0 || line == "\r\n" {
+            break;
+        }
+        let Some((name, value)) = line.trim_end().split_once(": ") else { continue };
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.parse().ok()?,
+            "idempotency-key" => key = value.to_owned(),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((key, String::from_utf8(body).ok()?, reader.into_inner()))
+}
+
+/// `analyze` over stdin with alerts to a webhook at `url`, checkpointing into `state`.
+fn alerting(rules: &Path, url: &str, state: &Path) -> Command {
+    let mut command = bin();
+    command
+        .args(["analyze", "--input", "-", "--once", "--rules", rules.to_str().unwrap()])
+        .args(["--alerts-webhook", url, "--alerts-webhook-max-backoff", "200ms"])
+        .args(["--state-dir", state.to_str().unwrap(), "--checkpoint-interval", "200ms", "-o", "/dev/null"])
+        .args(WINDOWS)
+        .env("RUST_LOG", "info,iotstream::pipeline=debug");
+    command
+}
+
+/// A webhook receiver that takes requests and never answers, then SIGTERM: the run ends within
+/// 2 s (the drain and the request in flight give way); the notifications still queued are in the
+/// checkpoint, and the next run, with the receiver answering, delivers every notification of an
+/// uninterrupted run, in its order (once each by idempotency key).
+#[test]
+fn a_stop_while_the_webhook_receiver_does_not_answer_ends_within_2_s_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    simulate(&input, 3000);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, RULES).unwrap();
+    let alerts = dir.path().join("alerts.jsonl");
+    let whole = [
+        &["analyze", "--input", input.to_str().unwrap(), "--once", "--rules"][..],
+        &[rules.to_str().unwrap()],
+    ];
+    run(&[&whole.concat()[..], &["--alerts-output", alerts.to_str().unwrap()], &WINDOWS].concat());
+    let want: Vec<String> = std::fs::read_to_string(&alerts).unwrap().lines().map(str::to_owned).collect();
+    assert!(want.len() > 50, "notifications to deliver: {}", want.len());
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (answering, taken, held) = (Arc::new(AtomicBool::new(false)), Taken::default(), Arc::default());
+    let (open, got, waiting) = (Arc::clone(&answering), Arc::clone(&taken), Arc::clone(&held));
+    std::thread::spawn(move || receiver(listener, open, got, waiting));
+    let state = dir.path().join("state");
+    let first = alerting(&rules, &url, &state);
+    let (mut engine, mut stdin) = Process::start_piped(first, dir.path(), "first");
+    let mut lines =
+        std::fs::read_to_string(&input).unwrap().lines().map(|l| format!("{l}\n")).collect::<Vec<_>>();
+    let mut lines = lines.drain(..);
+    // Fed until a notification waits for its answer, and then a checkpoint is taken (with it
+    // queued).
+    let mut checkpoints_before = None;
+    loop {
+        let checkpoints = engine.log().matches("checkpoint saved").count();
+        match checkpoints_before {
+            None if !held.lock().unwrap().is_empty() => checkpoints_before = Some(checkpoints),
+            Some(before) if checkpoints > before => break,
+            _ => {}
+        }
+        let chunk: String = lines.by_ref().take(20).collect();
+        assert!(!chunk.is_empty(), "the input ran out before a notification was held and checkpointed");
+        stdin.write_all(chunk.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, took) = stop(&mut engine).expect("the run ends on SIGTERM");
+    let log = engine.log();
+    eprintln!("the webhook's receiver silent: stopped {took:?} after SIGTERM");
+    assert!(status.success(), "{status}: {log}");
+    assert!(took < STOP_WITHIN, "stopped within 2 s of the signal, not {took:?}: {log}");
+    drop(stdin);
+
+    answering.store(true, Ordering::SeqCst);
+    let mut second = alerting(&rules, &url, &state);
+    let out = second.stdin(std::fs::File::open(&input).unwrap()).output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("resumed from checkpoint"), "the next run resumes: {log}");
+    let mut keys = BTreeSet::new();
+    let taken = taken.lock().unwrap().clone();
+    let bodies: Vec<String> =
+        taken.into_iter().filter(|(key, _)| keys.insert(key.clone())).map(|(_, body)| body).collect();
+    assert_eq!(bodies.len(), want.len(), "every notification, once each by idempotency key");
+    assert!(bodies == want, "in the uninterrupted run's order");
 }
