@@ -126,6 +126,51 @@ fn a_stop_during_a_store_outage_ends_within_2_s_and_the_next_run_stores_everythi
     assert_eq!(history(&url), expected, "the store holds what an uninterrupted run writes");
 }
 
+/// A second Ctrl-C is never ignored: PostgreSQL stopped mid-run, two SIGINTs 100 ms apart while
+/// the store retries end the process at once (status 130, well before the first stop's 1 s grace
+/// is over), as a `kill -9` would.
+#[test]
+fn a_second_ctrl_c_during_a_store_outage_exits_at_once() {
+    if postgres::skip("a second Ctrl-C during a PostgreSQL outage") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.jsonl");
+    simulate(&full, 4000);
+    let server = Postgres::start();
+    server.create_database("interrupted");
+    let mut command = bin();
+    command.args(["analyze", "--input", "-", "--store", &server.url("interrupted")]).args(WINDOWS);
+    command.env("PGPASSWORD", PASSWORD);
+    let (mut engine, mut stdin) = Process::start_piped(command, dir.path(), "run");
+    let text = std::fs::read_to_string(&full).unwrap();
+    let mut lines = text.lines().map(|l| format!("{l}\n"));
+    let mut feed = || {
+        let chunk: String = lines.by_ref().take(100).collect();
+        assert!(!chunk.is_empty(), "the input ran out before the evidence came");
+        stdin.write_all(chunk.as_bytes()).expect("the engine reads its input");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    while server.windows("interrupted") < 3 {
+        feed();
+    }
+    server.stop();
+    while !engine.log().contains("the store is unavailable") {
+        feed();
+    }
+    signal(&engine.child, "INT");
+    std::thread::sleep(Duration::from_millis(100));
+    let second = Instant::now();
+    signal(&engine.child, "INT");
+    let status = wait_timeout(&mut engine.child, Duration::from_secs(20)).expect("the run ends");
+    let took = second.elapsed();
+    let log = engine.log();
+    eprintln!("a second Ctrl-C: ended {took:?} after it");
+    assert_eq!(status.code(), Some(130), "{log}");
+    assert!(took < Duration::from_millis(700), "at once, not after the first stop's grace: {took:?}");
+    assert!(log.contains("second stop request"), "{log}");
+}
+
 /// A sensor alert that fires and clears often on the simulated readings.
 const RULES: &str = r#"
 [[alert]]
