@@ -2,11 +2,12 @@
 //! gone within 2 s of the signal, and what was not written is kept for the next run exactly as
 //! after a `kill -9` (docs/DURABILITY.md, "Stops"). The outside system is stopped mid-run, the
 //! signal is sent once the run's log shows it waiting on that system (evidence, not time), and the
-//! next run's results are compared with an uninterrupted run's.
+//! next run's results are compared with an uninterrupted run's: the store, the webhook and the results
+//! topic.
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -307,4 +308,91 @@ fn a_stop_while_the_webhook_receiver_does_not_answer_ends_within_2_s_and_loses_n
         taken.into_iter().filter(|(key, _)| keys.insert(key.clone())).map(|(_, body)| body).collect();
     assert_eq!(bodies.len(), want.len(), "every notification, once each by idempotency key");
     assert!(bodies == want, "in the uninterrupted run's order");
+}
+
+/// A window result without the input partitions it covers (a file has none, a topic has some),
+/// as a comparable string.
+fn without_partitions(line: &str) -> String {
+    let mut value: serde_json::Value = serde_json::from_str(line).expect("a JSON result");
+    value.as_object_mut().expect("an object").remove("partitions");
+    value.to_string()
+}
+
+/// The results topic's windows by key; each key's messages must all be the same result (at least
+/// once, never changed).
+fn results_topic(broker: &common::Broker, topic: &str) -> BTreeMap<String, String> {
+    let out = common::python("consume.py", &[&broker.address, topic]);
+    let mut windows: BTreeMap<String, String> = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let message: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (key, value) = (message["key"].as_str().unwrap(), message["value"].as_str().unwrap());
+        let value = without_partitions(value);
+        let first = windows.entry(key.to_owned()).or_insert_with(|| value.clone());
+        assert_eq!(first, &value, "window {key} sent twice must be sent the same");
+    }
+    windows
+}
+
+/// The Kafka broker killed while the run sends results to the results topic, then SIGTERM once
+/// the run has stopped writing (a result waits for the broker's acknowledgement): the run ends
+/// within 2 s, saying it stopped waiting for the broker; the next run, the broker back, leaves the
+/// results topic holding every window of an uninterrupted run, each as that run writes it.
+#[cfg(feature = "kafka")]
+#[test]
+fn a_stop_while_the_results_topic_is_down_ends_within_2_s_and_loses_nothing() {
+    let _serial = common::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.jsonl");
+    simulate(&full, 20_000);
+    let want: BTreeSet<String> = reference(&full).iter().map(|l| without_partitions(l)).collect();
+    let mut broker = common::Broker::sqlite();
+    let produce = ["produce", "--kafka", &broker.address, "--topic", "stop-in", "--partitions", "1"];
+    // One partition: its results are the uninterrupted run's windows, partition aside.
+    run(&[&produce[..], &["--input", full.to_str().unwrap()]].concat());
+    let state = dir.path().join("state");
+    let results = dir.path().join("results.jsonl");
+    let address = broker.address.clone();
+    let analyze = || {
+        let mut command = bin();
+        command
+            .args(["analyze", "--kafka", &address, "--topic", "stop-in", "--results-topic", "stop-out"])
+            .args(["--state-dir", state.to_str().unwrap(), "--checkpoint-interval", "200ms"])
+            .args(["-o", results.to_str().unwrap()])
+            .args(WINDOWS);
+        command
+    };
+    let mut engine = Process::start(analyze(), dir.path(), "first");
+    let windows_written =
+        || std::fs::read_to_string(&results).unwrap_or_default().matches(r#""type":"window""#).count();
+    common::process::wait_until("results written", Duration::from_secs(60), || windows_written() >= 20);
+    broker.kill();
+    // The run writes until a result waits for the broker: the result file stops growing short of
+    // the end.
+    let mut last = (windows_written(), Instant::now());
+    while last.1.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(50));
+        if windows_written() != last.0 {
+            last = (windows_written(), Instant::now());
+        }
+    }
+    assert!(last.0 < want.len(), "the kill landed before the end of the input: {} of {}", last.0, want.len());
+    let (status, took) = stop(&mut engine).expect("the run ends on SIGTERM");
+    let log = engine.log();
+    eprintln!(
+        "the results topic's broker killed: {} of {} windows written, stopped {took:?} after SIGTERM",
+        last.0,
+        want.len()
+    );
+    assert!(status.success(), "{status}: {log}");
+    assert!(took < STOP_WITHIN, "stopped within 2 s of the signal, not {took:?}: {log}");
+    assert!(log.contains("stopped while waiting for the Kafka broker"), "{log}");
+
+    broker.start();
+    let out = analyze().arg("--once").output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("resumed from checkpoint"), "the next run resumes: {log}");
+    let got: BTreeSet<String> = results_topic(&broker, "stop-out").into_values().collect();
+    assert_eq!(got.len(), want.len(), "every window once by key");
+    assert!(got == want, "each window as an uninterrupted run writes it");
 }
