@@ -129,22 +129,20 @@ fn equals_oracles(window: &Window, expected: &Expected) -> Result<(), String> {
 type Origin = (i32, i64, String);
 
 /// The dead-letter topic holds a letter for every poison message in the topic read, by
-/// partition and offset, with its reason and its bytes (repeats allowed after a crash: at least
-/// once), and nothing else.
+/// partition and offset, with its reason, the message's exact bytes cut to the dead-letter cap
+/// (`--dead-letter-max-bytes`, the default here) and `iotstream.truncated` saying whether they were
+/// cut (repeats allowed after a crash: at least once), and nothing else.
 pub fn dead_letters(broker: &Broker, input: &Input) -> Result<(), String> {
-    let reasons: HashMap<String, &str> = input
-        .poison
-        .iter()
-        .map(|(bytes, reason)| (String::from_utf8_lossy(bytes).into_owned(), *reason))
-        .collect();
-    let mut expected: BTreeMap<Origin, String> = BTreeMap::new();
+    let reasons: HashMap<String, &str> =
+        input.poison.iter().map(|(bytes, reason)| (hex(bytes), *reason)).collect();
+    let mut expected: BTreeMap<Origin, (String, &str)> = BTreeMap::new();
     for message in consume(broker, TOPIC) {
-        let value = text(&message["value"]);
+        let value = text(&message["value_hex"]);
         if let Some(reason) = reasons.get(&value) {
-            expected.insert(
-                (int(&message["partition"]), int(&message["offset"]), reason.to_string()),
-                prefix(&value),
-            );
+            let origin = (int(&message["partition"]), int(&message["offset"]), reason.to_string());
+            let cut = value.len() > 2 * DEAD_LETTER_CAP;
+            let kept = value[..value.len().min(2 * DEAD_LETTER_CAP)].to_owned();
+            expected.insert(origin, (kept, if cut { "true" } else { "false" }));
         }
     }
     assert_eq!(expected.len(), input.injected, "the topic holds each poison message once");
@@ -157,8 +155,16 @@ pub fn dead_letters(broker: &Broker, input: &Input) -> Result<(), String> {
             header("iotstream.source.offset").parse().unwrap_or(-1),
             header("iotstream.reason"),
         );
-        if expected.get(&origin).is_some_and(|bytes| *bytes != prefix(&text(&letter["value"]))) {
-            return Err(format!("the dead letter of {origin:?} does not carry the message's bytes"));
+        if let Some((bytes, cut)) = expected.get(&origin) {
+            if *bytes != text(&letter["value_hex"]) {
+                return Err(format!("the dead letter of {origin:?} does not carry the message's bytes"));
+            }
+            if *cut != header("iotstream.truncated") {
+                return Err(format!(
+                    "the dead letter of {origin:?} says truncated={}",
+                    header("iotstream.truncated")
+                ));
+            }
         }
         got.insert(origin);
         letters += 1;
@@ -173,6 +179,14 @@ pub fn dead_letters(broker: &Broker, input: &Input) -> Result<(), String> {
          unexpected {unexpected:?}",
         expected.len()
     ))
+}
+
+/// The dead-letter cap of the scenarios' runs: `--dead-letter-max-bytes`' default.
+const DEAD_LETTER_CAP: usize = iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
+
+/// `bytes` in lower-case hex, as the Python client prints a message's value (`value_hex`).
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every message of `topic`, read by the independent Python client.
@@ -190,11 +204,6 @@ fn text(value: &Value) -> String {
 
 fn int<T: TryFrom<i64> + Default>(value: &Value) -> T {
     value.as_i64().and_then(|v| T::try_from(v).ok()).unwrap_or_default()
-}
-
-/// The first 64 characters (dead letters are cut to a cap).
-fn prefix(text: &str) -> String {
-    text.chars().take(64).collect()
 }
 
 /// The input position (messages, all partitions) a run logged it resumed from: the sum of its
