@@ -142,3 +142,216 @@ fn a_replay_never_overwrites_a_newer_result_in_postgresql() {
     let dir = tempfile::tempdir().unwrap();
     a_replay_never_overwrites_a_newer_result(&server.url("revisions"), dir.path());
 }
+
+/// Event-time windows of one second, over readings 10 ms apart in order: 100 readings a window.
+const WINDOWS: [&str; 8] = ["--time", "event", "--window", "1s", "--max-delay", "1s", "--format", "jsonl"];
+
+/// `count` readings 10 ms apart in order from 13:00:00 (whole windows for multiples of 100).
+fn in_order(path: &Path, count: u64) {
+    let count = count.to_string();
+    let args = ["simulate", &count, "--seed", "43", "--start", "2016-11-16T13:00:00Z", "--interval", "10ms"];
+    run(&[&args[..], &["--output", path.to_str().unwrap()]].concat());
+}
+
+fn reference(input: &Path) -> Vec<String> {
+    let out = run(&[&["analyze", "--input", input.to_str().unwrap(), "--once"][..], &WINDOWS].concat());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(r#""type":"window""#))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The schema of a version-1 store (iotstream's first migration, as shipped), and its record.
+const VERSION_1: &str = "
+    CREATE TABLE windows (
+        window_start timestamptz NOT NULL, window_end timestamptz NOT NULL, time timestamptz NOT NULL,
+        final boolean NOT NULL, revision integer NOT NULL, messages bigint NOT NULL,
+        sensors bigint NOT NULL, rejected bigint NOT NULL, rejected_by_reason jsonb NOT NULL,
+        late bigint NOT NULL, avg_temperature double precision, min_temperature double precision,
+        max_temperature double precision, partitions integer[],
+        PRIMARY KEY (time, window_start), CHECK (time = window_end));
+    CREATE TABLE window_states (
+        window_start timestamptz NOT NULL, window_end timestamptz NOT NULL, time timestamptz NOT NULL,
+        state text NOT NULL, final boolean NOT NULL, revision integer NOT NULL,
+        messages bigint NOT NULL, sensors bigint NOT NULL, avg_temperature double precision NOT NULL,
+        min_temperature double precision NOT NULL, max_temperature double precision NOT NULL,
+        PRIMARY KEY (time, window_start, state), CHECK (time = window_end));
+    CREATE INDEX window_states_state_time ON window_states (state, time);
+    CREATE TABLE iotstream_schema (
+        version integer PRIMARY KEY, description text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now());
+    INSERT INTO iotstream_schema (version, description) VALUES (1, 'windows and window_states');
+";
+
+/// A window result as a version-1 row takes it: the temperatures as written (a parse and print
+/// of a float may not give back the same digits).
+#[derive(serde::Deserialize)]
+struct Row {
+    r#final: bool,
+    revision: u32,
+    window_start: String,
+    window_end: String,
+    messages: u64,
+    sensors: u64,
+    rejected: u64,
+    rejected_by_reason: Box<serde_json::value::RawValue>,
+    states: Vec<StateRow>,
+}
+
+#[derive(serde::Deserialize)]
+struct StateRow {
+    state: String,
+    messages: u64,
+    sensors: u64,
+    avg_temperature: Box<serde_json::value::RawValue>,
+    min_temperature: Box<serde_json::value::RawValue>,
+    max_temperature: Box<serde_json::value::RawValue>,
+}
+
+/// The SQL that puts the windows of `lines` (jsonl results) into a version-1 store.
+fn version_1_rows(lines: &[String]) -> String {
+    let mut sql = String::new();
+    for line in lines {
+        let w: Row = serde_json::from_str(line).unwrap();
+        let reasons: Value = serde_json::from_str(w.rejected_by_reason.get()).unwrap();
+        let (start, end, f, r) = (&w.window_start, &w.window_end, w.r#final, w.revision);
+        sql += &format!(
+            "INSERT INTO windows VALUES ('{start}', '{end}', '{end}', {f}, {r}, {}, {}, {}, '{}', {}, \
+             NULL, NULL, NULL, NULL);\n",
+            w.messages,
+            w.sensors,
+            w.rejected,
+            w.rejected_by_reason.get(),
+            reasons["late"]
+        );
+        for s in &w.states {
+            sql += &format!(
+                "INSERT INTO window_states VALUES ('{start}', '{end}', '{end}', '{}', {f}, {r}, {}, {}, {}, {}, {});\n",
+                s.state,
+                s.messages,
+                s.sensors,
+                s.avg_temperature.get(),
+                s.min_temperature.get(),
+                s.max_temperature.get()
+            );
+        }
+    }
+    sql
+}
+
+/// A version-1 store, made here with that version's schema and rows for the first ten windows:
+/// `history` refuses it until a writer migrates it; `analyze` over the next ten windows migrates
+/// it (every version recorded once, the alerts table added), and the old rows read back beside
+/// the new ones as an uninterrupted run over both writes them.
+#[test]
+fn a_version_1_store_is_migrated_and_its_rows_read_back() {
+    if postgres::skip("a version-1 PostgreSQL store") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.jsonl");
+    in_order(&full, 2000);
+    let text = std::fs::read_to_string(&full).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, second) = (dir.path().join("first.jsonl"), dir.path().join("second.jsonl"));
+    std::fs::write(&first, lines[..1000].join("\n") + "\n").unwrap();
+    std::fs::write(&second, lines[1000..].join("\n") + "\n").unwrap();
+    let old = reference(&first);
+    assert_eq!(old.len(), 10);
+    let server = Postgres::start();
+    server.create_database("old");
+    server.psql("old", &(VERSION_1.to_owned() + &version_1_rows(&old)));
+    let url = server.url("old");
+    let out = bin().args(["history", "--store", &url]).env("PGPASSWORD", PASSWORD).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("schema version 1"), "{said}");
+    analyze(&second, &url, &WINDOWS);
+    let versions = server
+        .psql("old", "SELECT version, count(*) FROM iotstream_schema GROUP BY version ORDER BY version");
+    assert_eq!(versions.trim(), "1|1\n2|1", "each migration once");
+    assert_eq!(
+        server.psql("old", "SELECT count(*) FROM alerts").trim(),
+        "0",
+        "migration 2 made the alerts table"
+    );
+    let (got, want) = (history(&url), reference(&full));
+    let differ: Vec<(&String, &String)> = got.iter().zip(&want).filter(|(a, b)| a != b).collect();
+    assert!(got == want, "the version-1 rows read back beside the new ones: {differ:#?}");
+}
+
+/// `pg_advisory_xact_lock`'s key that serialises migrations (docs/STORE.md, "Versions").
+const MIGRATION_LOCK: &str = "7597419135621033265";
+
+/// A psql session holding the migration lock until its stdin is closed.
+fn hold_migration_lock(server: &Postgres, database: &str) -> (Reaped, std::process::ChildStdin) {
+    let psql = postgres::binaries().expect("PostgreSQL binaries").join("psql");
+    let mut child = Command::new(psql)
+        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", postgres::USER, "-d", database])
+        .args(["-X", "-q"])
+        .env("PGPASSWORD", PASSWORD)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "SELECT pg_advisory_lock({MIGRATION_LOCK});").unwrap();
+    (Reaped(child), stdin)
+}
+
+/// Advisory locks on the migration key: (granted, waiting).
+fn migration_locks(server: &Postgres, database: &str) -> (u64, u64) {
+    let sql = format!(
+        "SELECT count(*) FILTER (WHERE granted), count(*) FILTER (WHERE NOT granted) FROM pg_locks \
+         WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = {MIGRATION_LOCK}"
+    );
+    let counts = server.psql(database, &sql);
+    let (granted, waiting) = counts.trim().split_once('|').expect("two counts");
+    (granted.parse().unwrap(), waiting.parse().unwrap())
+}
+
+/// Two writers starting together on an empty database while the migration lock is held: both
+/// wait on it (seen in `pg_locks`), a third one waiting gives way to SIGTERM within 2 s; once it
+/// is released, both finish, every migration is recorded once, and the store holds the results.
+#[test]
+fn writers_starting_together_wait_for_the_migration_lock_and_migrate_once() {
+    if postgres::skip("two writers on one PostgreSQL database") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.jsonl");
+    in_order(&input, 1000);
+    let server = Postgres::start();
+    server.create_database("shared");
+    let url = server.url("shared");
+    let (_holder, release) = hold_migration_lock(&server, "shared");
+    wait_until("the test's session to hold the lock", Duration::from_secs(30), || {
+        migration_locks(&server, "shared").0 == 1
+    });
+    let writer = |name: &str| {
+        let mut command = bin();
+        command.args(["analyze", "--input", input.to_str().unwrap(), "--once", "--store", &url]);
+        command.args(WINDOWS).env("PGPASSWORD", PASSWORD);
+        Process::start(command, dir.path(), name)
+    };
+    let (mut one, mut two, mut stopped) = (writer("one"), writer("two"), writer("stopped"));
+    wait_until("three writers waiting for the migration lock", Duration::from_secs(30), || {
+        migration_locks(&server, "shared") == (1, 3)
+    });
+    let asked = Instant::now();
+    let status = stopped.sigterm(Duration::from_secs(10)).expect("a waiting writer stops");
+    assert!(
+        status.success() && asked.elapsed() < Duration::from_secs(2),
+        "{status} after {:?}",
+        asked.elapsed()
+    );
+    drop(release);
+    for writer in [&mut one, &mut two] {
+        let status = wait_timeout(&mut writer.child, Duration::from_secs(60)).expect("the writer ends");
+        assert!(status.success(), "{}", writer.log());
+    }
+    let versions = server
+        .psql("shared", "SELECT version, count(*) FROM iotstream_schema GROUP BY version ORDER BY version");
+    assert_eq!(versions.trim(), "1|1\n2|1", "each migration once");
+    assert_eq!(history(&url), reference(&input));
+}
