@@ -355,3 +355,89 @@ fn writers_starting_together_wait_for_the_migration_lock_and_migrate_once() {
     assert_eq!(versions.trim(), "1|1\n2|1", "each migration once");
     assert_eq!(history(&url), reference(&input));
 }
+
+/// The window ends in `store`, as event times (microseconds).
+fn window_ends(store: &str) -> Vec<i64> {
+    history(store)
+        .iter()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).unwrap();
+            let end = value["window_end"].as_str().unwrap().as_bytes();
+            iotstream_engine::EventTime::parse_rfc3339(end).unwrap().as_micros()
+        })
+        .collect()
+}
+
+fn now_micros() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    i64::try_from(since.as_micros()).unwrap()
+}
+
+/// Twelve minutes of readings ending now, in one-minute windows, then three runs with a shorter
+/// `--store-retention` each (9, 6 and 3 minutes): after each prune the store holds exactly the
+/// windows that ended within the retention of the prune's wall-clock time (a window ending within
+/// the prune's own duration of the cut may go either way; the prune run's own window, ending after
+/// it, is left out).
+fn retention_prunes_exactly_what_ended_too_long_ago(store: &str, dir: &Path) {
+    let minutes = 12;
+    let start = now_micros() - minutes * 60_000_000;
+    let start = iotstream_engine::EventTime(start).to_string();
+    let input = dir.join("recent.jsonl");
+    let count = (minutes * 60).to_string();
+    run(&[
+        "simulate",
+        &count,
+        "--seed",
+        "47",
+        "--start",
+        &start,
+        "--interval",
+        "1s",
+        "--output",
+        input.to_str().unwrap(),
+    ]);
+    let minute = ["--time", "event", "--window", "1m", "--max-delay", "1s", "--format", "jsonl"];
+    analyze(&input, store, &minute);
+    let mut left = window_ends(store);
+    assert!(left.len() >= 12, "{store}: {} windows stored", left.len());
+    // Each prune run writes one reading of now (a store prunes when it writes results).
+    let one = dir.join("one.jsonl");
+    for retention in [9, 6, 3] {
+        let now = iotstream_engine::EventTime(now_micros()).to_string();
+        run(&["simulate", "1", "--start", &now, "--output", one.to_str().unwrap()]);
+        let before = now_micros();
+        analyze(&one, store, &[&minute[..], &["--store-retention", &format!("{retention}m")]].concat());
+        let after = now_micros();
+        let cut = retention * 60_000_000;
+        let now: Vec<i64> = window_ends(store).into_iter().filter(|end| *end < before).collect();
+        left.retain(|end| *end < before);
+        let kept: Vec<i64> = left.iter().copied().filter(|end| *end >= before - cut).collect();
+        let sure: Vec<i64> = left.iter().copied().filter(|end| *end >= after - cut).collect();
+        assert!(
+            now.iter().all(|end| kept.contains(end)),
+            "{store}: {retention}m kept a window ended too long ago"
+        );
+        assert!(sure.iter().all(|end| now.contains(end)), "{store}: {retention}m deleted a recent window");
+        assert!(now.len() < left.len(), "{store}: the {retention}m prune deleted something");
+        eprintln!("{store}: --store-retention {retention}m kept {} of {} windows", now.len(), left.len());
+        left = now;
+    }
+}
+
+#[test]
+fn retention_over_several_prunes_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("history.sqlite").display());
+    retention_prunes_exactly_what_ended_too_long_ago(&store, dir.path());
+}
+
+#[test]
+fn retention_over_several_prunes_in_postgresql() {
+    if postgres::skip("retention in PostgreSQL") {
+        return;
+    }
+    let server = Postgres::start();
+    server.create_database("retention");
+    let dir = tempfile::tempdir().unwrap();
+    retention_prunes_exactly_what_ended_too_long_ago(&server.url("retention"), dir.path());
+}
