@@ -12,6 +12,19 @@ use crate::common::{agrees_with_python, python, Broker};
 use crate::input::{Expected, Input};
 use crate::scenario::{DEAD_LETTERS, TOPIC};
 
+/// The checks' verdicts a mutant can be caught by (`must_catch` and `scripts/faults --mutants`
+/// name the one each mutant must fail): words of the failure they begin.
+pub mod reasons {
+    /// A window twice in one result file.
+    pub const TWICE: &str = "appears twice in";
+    /// A final window with fewer readings than the uninterrupted run's: readings lost.
+    pub const FEWER: &str = "counts fewer readings than the uninterrupted run's";
+    /// A final window with more readings than the uninterrupted run's: readings counted twice.
+    pub const MORE: &str = "counts more readings than the uninterrupted run's";
+    /// A poison message with no dead letter.
+    pub const LETTER_MISSING: &str = "no dead letter for";
+}
+
 /// A window record of a result file.
 pub struct Window {
     /// Its JSON without `partitions` (which a Kafka run has and a file run has not).
@@ -99,7 +112,7 @@ fn no_window_twice(path: &Path, windows: &[Window]) -> Result<(), String> {
     let mut seen = BTreeSet::new();
     match windows.iter().find(|w| !seen.insert(w.start())) {
         Some(twice) => {
-            Err(format!("window {} appears twice in {}", twice.result.window_start, path.display()))
+            Err(format!("window {} {} {}", twice.result.window_start, reasons::TWICE, path.display()))
         }
         None => Ok(()),
     }
@@ -112,12 +125,15 @@ fn equals_oracles(window: &Window, expected: &Expected) -> Result<(), String> {
         return Err(format!("window {at} is not in the oracle"));
     };
     if raw != &window.raw {
-        let messages = |raw: &str| serde_json::from_str::<Value>(raw).map(|v| v["messages"].clone()).ok();
-        return Err(format!(
-            "window {at} differs from the uninterrupted run's: {:?} readings, the oracle has {:?}",
-            messages(&window.raw),
-            messages(raw)
-        ));
+        let messages =
+            |raw: &str| serde_json::from_str::<Value>(raw).ok().and_then(|v| v["messages"].as_u64());
+        let (got, want) = (messages(&window.raw), messages(raw));
+        let verdict = match got.cmp(&want) {
+            std::cmp::Ordering::Less => reasons::FEWER,
+            std::cmp::Ordering::Greater => reasons::MORE,
+            std::cmp::Ordering::Equal => "differs from the uninterrupted run's",
+        };
+        return Err(format!("window {at} {verdict}: {got:?} readings, the oracle has {want:?}"));
     }
     match expected.python.get(&window.start()) {
         Some(python) => agrees_with_python(&window.result, python),
@@ -174,9 +190,10 @@ pub fn dead_letters(broker: &Broker, input: &Input) -> Result<(), String> {
     if missing.is_empty() && unexpected.is_empty() {
         return Ok(());
     }
+    let verdict = if missing.is_empty() { "unexpected dead letters" } else { reasons::LETTER_MISSING };
     Err(format!(
-        "{letters} dead letters for {} poison messages; missing (partition, offset, reason) {missing:?}, \
-         unexpected {unexpected:?}",
+        "{verdict}: {letters} dead letters for {} poison messages; missing (partition, offset, \
+         reason) {missing:?}, unexpected {unexpected:?}",
         expected.len()
     ))
 }
