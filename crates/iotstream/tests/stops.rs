@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::postgres::{self, Postgres, PASSWORD};
 use common::process::{signal, Process};
-use common::{bin, run, wait_timeout};
+use common::{bin, history, reference, run, wait_timeout, without_partitions};
 
 /// Event-time windows of one second: many windows from few readings.
 const WINDOWS: [&str; 8] = ["--time", "event", "--window", "1s", "--max-delay", "1s", "--format", "jsonl"];
@@ -31,16 +31,6 @@ fn simulate(path: &Path, count: u64) {
     let count = count.to_string();
     let args = ["simulate", &count, "--seed", "23", "--start", "2016-11-16T13:00:00Z", "--interval", "10ms"];
     run(&[&args[..], &["--disorder", "500ms", "--output", path.to_str().unwrap()]].concat());
-}
-
-/// The window lines an uninterrupted run prints for `input`.
-fn reference(input: &Path) -> Vec<String> {
-    let out = run(&[&["analyze", "--input", input.to_str().unwrap(), "--once"][..], &WINDOWS].concat());
-    window_lines(&String::from_utf8_lossy(&out.stdout))
-}
-
-fn window_lines(text: &str) -> Vec<String> {
-    text.lines().filter(|l| l.contains(r#""type":"window""#)).map(str::to_owned).collect()
 }
 
 /// `analyze` reading `input` into `store`, checkpointing often into `state`.
@@ -70,13 +60,6 @@ fn stop(engine: &mut Process) -> Option<(std::process::ExitStatus, Duration)> {
     wait_timeout(&mut engine.child, Duration::from_secs(20)).map(|status| (status, asked.elapsed()))
 }
 
-/// `iotstream history` of `store`, jsonl.
-fn history(store: &str) -> Vec<String> {
-    let out = bin().args(["history", "--store", store]).env("PGPASSWORD", PASSWORD).output().unwrap();
-    assert!(out.status.success(), "history: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
-}
-
 /// PostgreSQL stopped mid-run, then SIGTERM while the store retries: the run gives way within 2 s
 /// and checkpoints nothing the store does not hold; the next run, with the database back, leaves
 /// it holding exactly what an uninterrupted run writes.
@@ -88,7 +71,7 @@ fn a_stop_during_a_store_outage_ends_within_2_s_and_the_next_run_stores_everythi
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full.jsonl");
     simulate(&full, 4000);
-    let expected = reference(&full);
+    let expected = reference(&full, &WINDOWS);
     let server = Postgres::start();
     server.create_database("stopped");
     let url = server.url("stopped");
@@ -310,14 +293,6 @@ fn a_stop_while_the_webhook_receiver_does_not_answer_ends_within_2_s_and_loses_n
     assert!(bodies == want, "in the uninterrupted run's order");
 }
 
-/// A window result without the input partitions it covers (a file has none, a topic has some),
-/// as a comparable string.
-fn without_partitions(line: &str) -> String {
-    let mut value: serde_json::Value = serde_json::from_str(line).expect("a JSON result");
-    value.as_object_mut().expect("an object").remove("partitions");
-    value.to_string()
-}
-
 /// The results topic's windows by key; each key's messages must all be the same result (at least
 /// once, never changed).
 fn results_topic(broker: &common::Broker, topic: &str) -> BTreeMap<String, String> {
@@ -344,7 +319,7 @@ fn a_stop_while_the_results_topic_is_down_ends_within_2_s_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full.jsonl");
     simulate(&full, 20_000);
-    let want: BTreeSet<String> = reference(&full).iter().map(|l| without_partitions(l)).collect();
+    let want: BTreeSet<String> = reference(&full, &WINDOWS).iter().map(|l| without_partitions(l)).collect();
     let mut broker = common::Broker::sqlite();
     let produce = ["produce", "--kafka", &broker.address, "--topic", "stop-in", "--partitions", "1"];
     // One partition: its results are the uninterrupted run's windows, partition aside.

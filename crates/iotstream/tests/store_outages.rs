@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::postgres::{self, Postgres, PASSWORD};
 use common::process::Process;
-use common::{bin, run, Broker};
+use common::{bin, history, reference, run, without_partitions, Broker};
 
 /// Event-time windows of one second over readings 10 ms apart, in order: window `w` holds the
 /// readings at offsets `100 w .. 100 w + 100` of a one-partition topic.
@@ -26,16 +26,6 @@ fn simulate(path: &Path, count: u64) {
     let count = count.to_string();
     let args = ["simulate", &count, "--seed", "31", "--start", "2016-11-16T13:00:00Z", "--interval", "10ms"];
     run(&[&args[..], &["--output", path.to_str().unwrap()]].concat());
-}
-
-/// The window lines an uninterrupted run prints for `input`.
-fn reference(input: &Path) -> Vec<String> {
-    let out = run(&[&["analyze", "--input", input.to_str().unwrap(), "--once"][..], &WINDOWS].concat());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(r#""type":"window""#))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Sends `lines` to `topic`, with `produce` (one partition).
@@ -53,20 +43,6 @@ fn committed(broker: &Broker, topic: &str, group: &str) -> u64 {
     offsets["0"].as_u64().unwrap_or(0)
 }
 
-/// A result without the input partitions it covers, as a comparable string.
-fn without_partitions(line: &str) -> String {
-    let mut value: serde_json::Value = serde_json::from_str(line).expect("a JSON result");
-    value.as_object_mut().expect("an object").remove("partitions");
-    value.to_string()
-}
-
-/// `iotstream history` of `store`, jsonl.
-fn history(store: &str) -> Vec<String> {
-    let out = bin().args(["history", "--store", store]).env("PGPASSWORD", PASSWORD).output().unwrap();
-    assert!(out.status.success(), "history: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
-}
-
 /// Kafka input into PostgreSQL, the database stopped mid-run: the committed offset stays within
 /// what the store holds while more input is read; after a `kill -9` during the outage, a run
 /// from the committed offsets completes the store exactly.
@@ -79,7 +55,7 @@ fn kafka_offsets_are_not_committed_past_what_postgresql_holds() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input.jsonl");
     simulate(&input, 4000);
-    let expected = reference(&input);
+    let expected = reference(&input, &WINDOWS);
     let text = std::fs::read_to_string(&input).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let mut chunks = lines.chunks(PER_WINDOW as usize);
@@ -218,7 +194,7 @@ fn mqtt_messages_are_not_acknowledged_past_what_postgresql_holds() {
     );
     let got: Vec<String> = history(&url).iter().map(|l| without_partitions(l)).collect();
     let expected: Vec<String> =
-        reference(&input).iter().take(closed).map(|l| without_partitions(l)).collect();
+        reference(&input, &WINDOWS).iter().take(closed).map(|l| without_partitions(l)).collect();
     assert_eq!(got.len(), closed, "the closed windows, once each");
     assert!(got == expected, "the store holds what an uninterrupted run writes");
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::postgres::{self, Postgres, PASSWORD};
 use common::process::{wait_until, Process, Reaped};
-use common::{bin, run, wait_timeout};
+use common::{bin, history, reference, run, wait_timeout};
 use serde_json::Value;
 
 /// Event-time windows of 100 ms taking late readings for 3 s, with partial results.
@@ -54,12 +54,6 @@ fn analyze(input: &Path, store: &str, flags: &[&str]) {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn history(store: &str) -> Vec<String> {
-    let out = bin().args(["history", "--store", store]).env("PGPASSWORD", PASSWORD).output().unwrap();
-    assert!(out.status.success(), "history: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
 }
 
 /// The furthest result per window of a jsonl output (the last of `(final, revision, messages)`):
@@ -151,15 +145,6 @@ fn in_order(path: &Path, count: u64) {
     let count = count.to_string();
     let args = ["simulate", &count, "--seed", "43", "--start", "2016-11-16T13:00:00Z", "--interval", "10ms"];
     run(&[&args[..], &["--output", path.to_str().unwrap()]].concat());
-}
-
-fn reference(input: &Path) -> Vec<String> {
-    let out = run(&[&["analyze", "--input", input.to_str().unwrap(), "--once"][..], &WINDOWS].concat());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(r#""type":"window""#))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// The schema of a version-1 store (iotstream's first migration, as shipped), and its record.
@@ -257,7 +242,7 @@ fn a_version_1_store_is_migrated_and_its_rows_read_back() {
     let (first, second) = (dir.path().join("first.jsonl"), dir.path().join("second.jsonl"));
     std::fs::write(&first, lines[..1000].join("\n") + "\n").unwrap();
     std::fs::write(&second, lines[1000..].join("\n") + "\n").unwrap();
-    let old = reference(&first);
+    let old = reference(&first, &WINDOWS);
     assert_eq!(old.len(), 10);
     let server = Postgres::start();
     server.create_database("old");
@@ -275,7 +260,7 @@ fn a_version_1_store_is_migrated_and_its_rows_read_back() {
         "0",
         "migration 2 made the alerts table"
     );
-    let (got, want) = (history(&url), reference(&full));
+    let (got, want) = (history(&url), reference(&full, &WINDOWS));
     let differ: Vec<(&String, &String)> = got.iter().zip(&want).filter(|(a, b)| a != b).collect();
     assert!(got == want, "the version-1 rows read back beside the new ones: {differ:#?}");
 }
@@ -353,7 +338,7 @@ fn writers_starting_together_wait_for_the_migration_lock_and_migrate_once() {
     let versions = server
         .psql("shared", "SELECT version, count(*) FROM iotstream_schema GROUP BY version ORDER BY version");
     assert_eq!(versions.trim(), "1|1\n2|1", "each migration once");
-    assert_eq!(history(&url), reference(&input));
+    assert_eq!(history(&url), reference(&input, &WINDOWS));
 }
 
 /// The window ends in `store`, as event times (microseconds).
