@@ -6,8 +6,14 @@
 //! would kill the process with its default action. So [`install`] puts them on a thread of their
 //! own, before anything else happens, and they set a [`Stop`] that start-up checks between its
 //! steps (and while it waits for the broker) and the run loop waits on.
+//!
+//! Once a stop is asked for, every wait on an outside system (the store, a broker, the webhook's
+//! receiver, an MQTT broker) has [`STOP_GRACE`] to end as it would, so that a clean stop still
+//! writes what it can; then it gives way ([`Stop::overdue`]), and the run ends at once without
+//! acknowledging or checkpointing what was not written, exactly as after a `kill -9`. A second
+//! Ctrl-C or SIGTERM ends the process at once, whatever it is doing.
 
-use std::sync::mpsc as std_mpsc;
+use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -15,9 +21,22 @@ use tokio::sync::watch;
 /// The longest a [`Stop::sleep`] goes without looking at the stop.
 pub const STOP_SLICE: Duration = Duration::from_millis(100);
 
-/// Whether a stop has been asked for; clones share it.
+/// How long, after a stop is asked for, a wait on an outside system may go on before it gives
+/// way: short enough that the process is gone within 2 s of the signal, long enough for a healthy
+/// store or broker to take the last results of a clean stop.
+pub const STOP_GRACE: Duration = Duration::from_millis(1000);
+
+/// The exit status after a second stop request: 128 + SIGINT, as shells report an interrupt.
+const EXIT_SECOND_STOP: i32 = 130;
+
+/// Whether a stop has been asked for, and since when; clones share it.
 #[derive(Clone, Debug)]
-pub struct Stop(watch::Receiver<bool>);
+pub struct Stop {
+    asked: watch::Receiver<bool>,
+    /// When a clone first saw the request (within [`STOP_SLICE`] of it: every wait looks at
+    /// least that often).
+    since: Arc<OnceLock<Instant>>,
+}
 
 /// A stop came before the run started; nothing was left half done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -27,13 +46,41 @@ pub struct Stopped;
 impl Stop {
     /// A stop asked for by hand (tests, and runs that need no signals), with its trigger.
     pub fn manual() -> (watch::Sender<bool>, Stop) {
-        let (trigger, stop) = watch::channel(false);
-        (trigger, Stop(stop))
+        let (trigger, asked) = watch::channel(false);
+        (trigger, Stop { asked, since: Arc::default() })
     }
 
     /// True once a stop has been asked for.
     pub fn is_requested(&self) -> bool {
-        *self.0.borrow()
+        let asked = *self.asked.borrow();
+        if asked {
+            self.since.get_or_init(Instant::now);
+        }
+        asked
+    }
+
+    /// True once a stop was asked for more than [`STOP_GRACE`] ago: a wait on an outside system
+    /// gives way then.
+    pub fn overdue(&self) -> bool {
+        self.is_requested() && self.since.get().is_some_and(|since| since.elapsed() >= STOP_GRACE)
+    }
+
+    /// How long a wait may still go on: until [`STOP_GRACE`] after the stop, or `patience` when
+    /// no stop has been asked for.
+    pub fn patience(&self, patience: Duration) -> Duration {
+        match self.is_requested().then(|| self.since.get()).flatten() {
+            Some(since) => STOP_GRACE.saturating_sub(since.elapsed()).min(patience),
+            None => patience,
+        }
+    }
+
+    /// [`Stopped`] once the stop is [`overdue`](Stop::overdue): what waits on an outside system
+    /// during a run calls this between its attempts.
+    pub fn give_way(&self) -> Result<(), Stopped> {
+        match self.overdue() {
+            true => Err(Stopped),
+            false => Ok(()),
+        }
     }
 
     /// [`Stopped`] if a stop has been asked for: start-up calls this between its steps.
@@ -44,13 +91,13 @@ impl Stop {
         }
     }
 
-    /// Sleeps `duration` on this thread, or less: [`Stopped`] as soon as a stop is asked for
-    /// (seen within [`STOP_SLICE`]). What waits on an outside system (a retry's backoff) waits
-    /// here, so that it gives way to a stop.
+    /// Sleeps `duration` on this thread, or less: [`Stopped`] once the stop is overdue (seen
+    /// within [`STOP_SLICE`]). What waits on an outside system (a retry's backoff) waits here, so
+    /// that it gives way to a stop.
     pub fn sleep(&self, duration: Duration) -> Result<(), Stopped> {
         let until = Instant::now() + duration;
         loop {
-            self.check()?;
+            self.give_way()?;
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(());
@@ -61,18 +108,18 @@ impl Stop {
 
     /// Resolves once a stop is asked for; never, if nothing can ask any more.
     pub async fn requested(&self) {
-        let mut stop = self.0.clone();
-        if stop.wait_for(|stop| *stop).await.is_err() {
+        let mut asked = self.asked.clone();
+        if asked.wait_for(|asked| *asked).await.is_err() {
             std::future::pending::<()>().await;
         }
+        self.is_requested();
     }
 }
 
 impl Default for Stop {
     /// A stop that is never asked for.
     fn default() -> Stop {
-        let (_, stop) = watch::channel(false);
-        Stop(stop)
+        Stop::manual().1
     }
 }
 
@@ -104,8 +151,9 @@ pub fn install() -> Result<Stop, SignalError> {
 }
 
 /// The signal thread: a small runtime of its own, so that signals are seen while the main thread
-/// is blocked. It stays for the life of the process, and so do the handlers: a second signal
-/// while the run is finishing is ignored, not fatal.
+/// is blocked. It stays for the life of the process, and so do the handlers: the first signal asks
+/// for a stop; a second one ends the process at once (nothing more is written or acknowledged:
+/// the next run reads again what was not, as after a `kill -9`).
 fn listen(trigger: watch::Sender<bool>, installed: std_mpsc::Sender<std::io::Result<()>>) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -115,7 +163,7 @@ fn listen(trigger: watch::Sender<bool>, installed: std_mpsc::Sender<std::io::Res
         }
     };
     runtime.block_on(async move {
-        let signals = match Signals::register() {
+        let mut signals = match Signals::register() {
             Ok(signals) => signals,
             Err(error) => {
                 let _ = installed.send(Err(error));
@@ -126,7 +174,11 @@ fn listen(trigger: watch::Sender<bool>, installed: std_mpsc::Sender<std::io::Res
         signals.next().await;
         tracing::info!("stop requested");
         trigger.send_replace(true);
-        std::future::pending::<()>().await;
+        signals.next().await;
+        tracing::warn!(
+            "second stop request: exiting at once; what was not written or acknowledged is read again by the next run"
+        );
+        std::process::exit(EXIT_SECOND_STOP);
     });
 }
 
@@ -154,7 +206,7 @@ impl Signals {
     }
 
     /// The next signal.
-    async fn next(mut self) {
+    async fn next(&mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.terminate.recv() => {},
@@ -184,15 +236,32 @@ mod tests {
     }
 
     #[test]
-    fn a_sleep_gives_way_to_a_stop() {
+    fn a_sleep_gives_way_to_a_stop_once_its_grace_is_over() {
         let (trigger, stop) = Stop::manual();
         assert_eq!(stop.sleep(Duration::from_millis(5)), Ok(()));
-        let started = Instant::now();
+        assert_eq!(stop.patience(Duration::from_secs(9)), Duration::from_secs(9), "no stop: all of it");
+        let asked = Arc::new(OnceLock::new());
+        let when = Arc::clone(&asked);
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
+            when.get_or_init(Instant::now);
             trigger.send_replace(true);
         });
         assert_eq!(stop.sleep(Duration::from_secs(60)), Err(Stopped));
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        let waited = asked.get().unwrap().elapsed();
+        assert!(waited >= STOP_GRACE && waited < STOP_GRACE + 6 * STOP_SLICE, "{waited:?}");
+        assert!(stop.overdue() && stop.give_way().is_err());
+        assert_eq!(stop.patience(Duration::from_secs(9)), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_wait_started_after_a_stop_has_what_is_left_of_the_grace() {
+        let (trigger, stop) = Stop::manual();
+        trigger.send_replace(true);
+        assert!(stop.is_requested() && !stop.overdue(), "the grace has just begun");
+        let left = stop.patience(Duration::from_secs(60));
+        assert!(left <= STOP_GRACE && left > STOP_GRACE / 2, "{left:?}");
+        assert_eq!(stop.patience(Duration::from_millis(3)), Duration::from_millis(3));
+        assert_eq!(stop.give_way(), Ok(()));
     }
 }

@@ -257,15 +257,16 @@ fn kill_9_and_restart_repeat_the_history_of_an_uninterrupted_run() {
     for (flag, path) in [("-o", &out), ("--alerts-output", &alerts_out), ("--state-dir", &state)] {
         args.extend([flag.to_string(), path.display().to_string()]);
     }
-    // Two kills, each a while into a run fed slowly, then a run to the end.
+    // Two kills, each once the run (a restarted one included) has written results beyond what
+    // the run before it had, and checkpointed since: live work, not the replay it skips.
     let log = dir.path().join("log");
-    for pause in [900, 700] {
+    for _ in 0..2 {
+        let beyond = std::fs::metadata(&out).map_or(0, |m| m.len());
         let (mut child, feeder) = start_fed(&args, &text, 1500, &log);
-        std::thread::sleep(Duration::from_millis(pause));
+        await_live_work(&[(&out, beyond)], &state, &alerts_out);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         feeder.join().unwrap();
-        assert!(state.join("state.redb").exists(), "a checkpoint was taken");
     }
     let (mut child, feeder) = start_fed(&args, &text, 1_000_000, &log);
     feeder.join().unwrap();
@@ -280,6 +281,40 @@ fn kill_9_and_restart_repeat_the_history_of_an_uninterrupted_run() {
     assert_eq!(per_alert(&got), per_alert(&want), "every alert's history is the uninterrupted run's");
     let first_difference = got.lines().zip(want.lines()).position(|(a, b)| a != b);
     assert!(got == want, "the alerts files differ from line {first_difference:?}");
+}
+
+/// The modification time of the checkpoint store in `state`, if there is one.
+fn checkpointed(state: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(state.join("state.redb")).and_then(|m| m.modified()).ok()
+}
+
+/// Waits until each file of `files` is longer than its length given (the run has written past
+/// what an earlier run had: it is beyond its replay), then until a checkpoint is saved, then until
+/// `grows` gets longer with no checkpoint since: a kill then lands on live work, with progress
+/// checkpointed and something written that the checkpoint does not cover.
+fn await_live_work(files: &[(&Path, u64)], state: &Path, grows: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let len = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+    while files.iter().any(|(path, beyond)| len(path) <= *beyond) {
+        assert!(Instant::now() < deadline, "the run never wrote past the earlier runs: {files:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before = checkpointed(state);
+    while checkpointed(state) == before {
+        assert!(Instant::now() < deadline, "no checkpoint after live work");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut at = (checkpointed(state), len(grows));
+    loop {
+        assert!(Instant::now() < deadline, "nothing written after a checkpoint");
+        std::thread::sleep(Duration::from_millis(5));
+        let now = (checkpointed(state), len(grows));
+        if now.0 != at.0 {
+            at = now;
+        } else if now.1 > at.1 {
+            return;
+        }
+    }
 }
 
 /// Each alert's notifications (by fingerprint), in the order written.
@@ -418,8 +453,15 @@ fn notifications_queued_for_a_webhook_survive_kill_9() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let (received, up) = (Received::default(), Arc::new(AtomicBool::new(false)));
-    let (got, open) = (Arc::clone(&received), Arc::clone(&up));
-    std::thread::spawn(move || receive(listener, got, move |_| !open.load(Ordering::SeqCst)));
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (got, open, counted) = (Arc::clone(&received), Arc::clone(&up), Arc::clone(&refused));
+    std::thread::spawn(move || {
+        receive(listener, got, move |_| {
+            let refusing = !open.load(Ordering::SeqCst);
+            counted.fetch_add(usize::from(refusing), Ordering::SeqCst);
+            refusing
+        })
+    });
     let state = dir.path().join("state");
     let mut args: Vec<String> =
         ["analyze", "--input", "-", "--once", "--rules", &rules, "--checkpoint-interval", "200ms"]
@@ -432,11 +474,23 @@ fn notifications_queued_for_a_webhook_survive_kill_9() {
     args.extend(["--alerts-webhook".into(), url, "--alerts-webhook-max-backoff".into(), "200ms".into()]);
     let log = dir.path().join("log");
     let (mut child, feeder) = start_fed(&args, &text, 1500, &log);
-    std::thread::sleep(Duration::from_millis(900));
+    // Killed once a notification was refused (so the queue holds it) and a checkpoint was taken
+    // since: the checkpoint's queue is what the next run must send.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while refused.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no notification was sent to the receiver");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = checkpointed(&state);
+    while checkpointed(&state) == before {
+        assert!(Instant::now() < deadline, "no checkpoint after a refused notification");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
     feeder.join().unwrap();
-    assert!(received.lock().unwrap().is_empty());
+    let refused = refused.load(Ordering::SeqCst);
+    assert!(refused > 0 && received.lock().unwrap().is_empty(), "{refused} requests refused, none taken");
     up.store(true, Ordering::SeqCst);
     let (mut child, feeder) = start_fed(&args, &text, 1_000_000, &log);
     feeder.join().unwrap();

@@ -164,20 +164,48 @@ fn skipped() -> bool {
     skip
 }
 
+/// Each mutant, and the check it must fail (its reason): a mutant failing another check was not
+/// caught, since that check could be failing for a reason of its own.
+const MUST_CATCH: [(&str, &str); 5] = [
+    ("no-cut-back", check::reasons::TWICE),
+    ("ack-before-write", check::reasons::FEWER),
+    ("positions-without-state", check::reasons::FEWER),
+    ("drop-dead-letter", check::reasons::LETTER_MISSING),
+    ("double-count-replay", check::reasons::MORE),
+];
+
+/// How `scripts/faults --mutants` tells a mutant caught for its reason.
+const FOR_ITS_REASON: &str = "for the mutant's reason";
+
+/// The reason `mutant` must be caught by.
+fn reason_of(mutant: &str) -> &'static str {
+    MUST_CATCH.iter().find(|(name, _)| *name == mutant).map_or_else(
+        || panic!("no reason named for the mutant {mutant}: add it to MUST_CATCH"),
+        |(_, reason)| *reason,
+    )
+}
+
 /// `scenario` against the engine under test (the mutant `FAULTS_MUTANT` names, else the real
-/// one) must pass.
+/// one) must pass. A mutant's failure says whether it failed the check that must catch it.
 fn must_pass(mut scenario: Scenario) {
     if skipped() {
         return;
     }
     let _serial = common::serial();
     scenario.mutant = std::env::var("FAULTS_MUTANT").ok().filter(|m| !m.is_empty());
-    if let Err(failure) = verify(&scenario) {
-        panic!("{CAUGHT}: {failure}");
+    let Err(failure) = verify(&scenario) else { return };
+    match &scenario.mutant {
+        Some(mutant) if failure.contains(reason_of(mutant)) => {
+            panic!("{CAUGHT} {FOR_ITS_REASON} ({}): {failure}", reason_of(mutant))
+        }
+        Some(mutant) => {
+            panic!("{CAUGHT}, not for the {mutant} mutant's reason ({}): {failure}", reason_of(mutant))
+        }
+        None => panic!("{CAUGHT}: {failure}"),
     }
 }
 
-/// `scenario` against `mutant` must fail.
+/// `scenario` against `mutant` must fail, and by the check named for it.
 #[cfg(feature = "fault-injection")]
 fn must_catch(scenario: Scenario, mutant: &str) {
     if skipped() {
@@ -185,8 +213,14 @@ fn must_catch(scenario: Scenario, mutant: &str) {
     }
     let _serial = common::serial();
     let name = format!("{} ({mutant})", scenario.name);
-    let outcome = verify(&Scenario { name, mutant: Some(mutant.to_owned()), ..scenario });
-    assert!(outcome.is_err(), "the {mutant} mutant passed the checks");
+    let reason = reason_of(mutant);
+    match verify(&Scenario { name, mutant: Some(mutant.to_owned()), ..scenario }) {
+        Ok(()) => panic!("the {mutant} mutant passed the checks"),
+        Err(failure) => {
+            assert!(failure.contains(reason), "the {mutant} mutant was not caught by '{reason}': {failure}");
+            eprintln!("{mutant}: caught {FOR_ITS_REASON} ({reason})");
+        }
+    }
 }
 
 #[test]

@@ -22,7 +22,9 @@ use iotstream_engine::WindowResult;
 use serde_json::Value;
 
 const READINGS: u64 = 40_000;
-const RATE: &str = "4000";
+/// Slow enough that the producer is still writing when the merger is killed (about 50 s for the
+/// readings; the schedule before that kill takes 10 to 30 s): the kill lands on live work.
+const RATE: &str = "800";
 const WINDOW_FLAGS: [&str; 8] =
     ["--time", "event", "--window", "10s", "--max-delay", "1s", "--idle-timeout", "3s"];
 
@@ -241,10 +243,16 @@ fn a_changing_group_gives_exactly_one_answer() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
+    let mut killed = None;
     match merger {
         Some(m) => {
+            let producing = producer.try_wait().expect("producer").is_none();
             instances[m].signal("KILL");
-            step(&mut schedule, format!("kill -9 the merger, {}", instances[m].name));
+            step(
+                &mut schedule,
+                format!("kill -9 the merger, {} (producing: {producing})", instances[m].name),
+            );
+            killed = Some((instances[m].name.clone(), instances[m].output.clone(), producing));
             instances.push(Instance::start(&broker, dir.path(), "e"));
             step(&mut schedule, "start e".into());
         }
@@ -299,6 +307,23 @@ fn a_changing_group_gives_exactly_one_answer() {
     let dir = dir.keep();
 
     assert!(merger.is_some(), "no instance became the merger\n{context}");
+    // The merger's kill landed on live work, and another instance took over: windows after the
+    // last one the killed merger wrote are in the results, and another instance merged.
+    let (killed, killed_output, producing) = killed.expect("the merger was killed");
+    assert!(producing, "the producer had finished when the merger was killed\n{context}");
+    let killed_last = windows_in(&std::fs::read_to_string(&killed_output).unwrap_or_default())
+        .iter()
+        .map(|(_, w)| w.window_start.as_micros())
+        .max()
+        .unwrap_or(0);
+    let after = latest(&results).range(killed_last + 1..).count();
+    assert!(after > 0, "no window after the killed merger's last ({killed_last}) was written\n{context}");
+    let took_over: Vec<&str> = instances
+        .iter()
+        .filter(|i| i.name != killed && i.log().contains("now merges"))
+        .map(|i| i.name.as_str())
+        .collect();
+    assert!(!took_over.is_empty(), "no other instance merged after {killed} was killed\n{context}");
     assert!(described.contains("group fleet: topic readings, 6 partitions"), "{described}");
     assert!(!described.contains("merger: none"), "a merger has written results: {described}");
     assert_eq!(described.lines().filter(|l| l.starts_with(char::is_numeric)).count(), 6, "{described}");

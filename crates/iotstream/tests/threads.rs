@@ -6,6 +6,10 @@
 //! stage); processing time without live views merges partial aggregates. Either way the output
 //! must not depend on the thread count. Only what is wall clock is blanked before comparing: a
 //! stats record's `at`, and processing-time batch bounds.
+//!
+//! And the one-thread output, which the others are compared with, is checked on its own: every
+//! input line is accounted for (counted, or rejected with its reason: the four garbage lines by
+//! theirs), so that every thread count losing or inventing the same lines cannot pass.
 
 mod common;
 
@@ -41,8 +45,10 @@ fn input(dir: &Path) -> std::path::PathBuf {
     );
     data.push(b'\n');
     let tail = data.clone();
-    // The same readings again: in event time they are all late (beyond the watermark) or count again.
-    data.extend_from_slice(&tail[..tail.len() / 3]);
+    // The same readings again (whole lines): in event time they are all late (beyond the watermark)
+    // or count again.
+    let third = tail[..tail.len() / 3].iter().rposition(|&b| b == b'\n').map_or(0, |end| end + 1);
+    data.extend_from_slice(&tail[..third]);
     std::fs::write(&path, data).unwrap();
     path
 }
@@ -74,10 +80,39 @@ fn same_for_every_thread_count(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let input = input(dir.path());
     let one = output(&input, "1", extra);
-    assert!(one.lines().count() >= 1, "{extra:?}: no output");
+    every_line_accounted_for(&one, &std::fs::read(&input).unwrap(), extra);
     for threads in ["2", "4"] {
         let many = output(&input, threads, extra);
         assert!(many == one, "{extra:?}: {threads} threads differ from one:\n{many}\n---\n{one}");
+    }
+}
+
+/// Reasons of the garbage lines [`input`] appends, one line each.
+const GARBAGE: [&str; 4] = ["malformed_json", "empty", "not_object", "missing_field"];
+
+/// Every line of `input` is in `output` (jsonl records): counted as a reading or rejected, by the
+/// last stats record's totals when there are stats records, else by the windows' (processing
+/// time: each line in one batch); the garbage lines rejected for their reasons, once each, and
+/// nothing else rejected but late readings.
+fn every_line_accounted_for(output: &str, input: &[u8], extra: &[&str]) {
+    let lines = input.iter().filter(|&&b| b == b'\n').count() as u64;
+    let records: Vec<serde_json::Value> = output.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let last_stats = records.iter().rfind(|r| r["type"] == "stats");
+    let (counted, field): (Vec<&serde_json::Value>, &str) = match last_stats {
+        Some(last) => (vec![last], "readings"),
+        None => (records.iter().filter(|r| r["type"] == "window").collect(), "messages"),
+    };
+    let total = |field: &str| counted.iter().map(|r| r[field].as_u64().unwrap_or(0)).sum::<u64>();
+    assert_eq!(total(field) + total("rejected"), lines, "{extra:?}: every line accounted for ({field})");
+    let reasons = counted.first().and_then(|r| r["rejected_by_reason"].as_object()).expect("reasons");
+    for reason in reasons.keys() {
+        let rejected: u64 =
+            counted.iter().map(|r| r["rejected_by_reason"][reason].as_u64().unwrap_or(0)).sum();
+        let want = u64::from(GARBAGE.contains(&reason.as_str()));
+        assert!(
+            reason == "late" || rejected == want,
+            "{extra:?}: {rejected} rejected as {reason}, {want} expected"
+        );
     }
 }
 

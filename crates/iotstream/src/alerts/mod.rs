@@ -48,9 +48,6 @@ pub enum Error {
     /// The alerts file cannot be opened.
     #[error("--alerts-output")]
     Output(#[source] crate::connectors::file::Error),
-    /// The alerts file is no file.
-    #[error("--alerts-output {} is not a file", .0.display())]
-    NotAFile(PathBuf),
     /// An alerts topic without a Kafka input.
     #[error("--alerts-topic needs a Kafka input (--brokers)")]
     TopicWithoutKafka,

@@ -14,16 +14,18 @@ use iotstream_engine::alerts::{Notification, Rule};
 use iotstream_engine::EventTime;
 
 use super::{AlertArgs, AlertSink, Alerting, Error};
-use crate::connectors::file::output::open_output;
+use crate::connectors::file::output::{open_output, Start};
 use crate::connectors::KafkaInput;
+use crate::signals::Stop;
 use crate::sinks::{Durable, SinkError};
 use crate::store::{Backoff, Writer};
 
 /// What alert outputs need from the rest of the run.
-#[derive(Default)]
 pub struct AlertContext<'a> {
-    /// A resumed run cuts the alerts file back to this length (from its checkpoint).
-    pub resume_len: Option<u64>,
+    /// How the alerts file starts: afresh, or cut back to the length its checkpoint recorded.
+    pub output_start: Start,
+    /// The run's stop: opening a FIFO waits for its reader until then.
+    pub stop: &'a Stop,
     /// The Kafka input, for `--alerts-topic`.
     pub kafka: Option<&'a KafkaInput>,
     /// The results store, when there is one: alerts go into its `alerts` table.
@@ -43,28 +45,27 @@ pub fn open(
 ) -> Result<Alerting, Error> {
     let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
     if let Some(path) = &args.alerts_output {
-        let out = open_output(Some(path), context.resume_len).map_err(Error::Output)?;
-        let (Some(written), Some(durable)) = (out.written, out.durable) else {
-            return Err(Error::NotAFile(path.clone()));
-        };
-        sinks.push(Box::new(AlertsFile { out: out.writer, written, durable }));
+        let out = open_output(Some(path), context.output_start, context.stop).map_err(Error::Output)?;
+        sinks.push(Box::new(AlertsFile { out: out.writer, written: out.written, durable: out.durable }));
     }
     sinks.extend(super::topic::open(&args.topic, context.kafka)?);
     if let Some(url) = &args.alerts_webhook {
-        sinks.push(Box::new(super::webhook::Webhook::start(url, args)?));
+        sinks.push(Box::new(super::webhook::Webhook::start(url, args, context.stop)?));
     }
     if let Some(target) = context.store {
-        sinks.push(Box::new(StoreAlerts { writer: target.open_writer()?, backoff: Backoff::default() }));
+        let backoff = Backoff { stop: context.stop.clone(), ..Backoff::default() };
+        sinks.push(Box::new(StoreAlerts { writer: target.open_writer(context.stop)?, backoff }));
     }
     sinks.extend(context.dashboard);
     Ok(Alerting::new(rules, delay, sinks, now))
 }
 
-/// `--alerts-output`: one JSON line per notification, flushed as written.
+/// `--alerts-output`: one JSON line per notification, flushed as written; a regular file's length
+/// is counted and synced for checkpoints (a stream has neither: see `open_output`).
 struct AlertsFile {
     out: Box<dyn Write + Send>,
-    written: Arc<AtomicU64>,
-    durable: Box<dyn Durable>,
+    written: Option<Arc<AtomicU64>>,
+    durable: Option<Box<dyn Durable>>,
 }
 
 impl AlertSink for AlertsFile {
@@ -77,11 +78,16 @@ impl AlertSink for AlertsFile {
     }
 
     fn sync(&mut self) -> Result<(), SinkError> {
-        self.durable.sync().map_err(|source| SinkError::Sync { what: "the alerts file", source })
+        match &mut self.durable {
+            Some(durable) => {
+                durable.sync().map_err(|source| SinkError::Sync { what: "the alerts file", source })
+            }
+            None => Ok(()),
+        }
     }
 
     fn written(&self) -> Option<u64> {
-        Some(self.written.load(Ordering::SeqCst))
+        self.written.as_ref().map(|w| w.load(Ordering::SeqCst))
     }
 }
 
@@ -95,8 +101,6 @@ struct StoreAlerts {
 impl AlertSink for StoreAlerts {
     fn deliver(&mut self, notes: &[Notification]) -> Result<(), SinkError> {
         let writer = &mut self.writer;
-        self.backoff
-            .until_available(|| writer.write_alerts(notes))
-            .map_err(|e| SinkError::Store(e.to_string()))
+        self.backoff.until_available(|| writer.write_alerts(notes)).map_err(SinkError::from)
     }
 }

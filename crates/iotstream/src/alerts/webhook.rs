@@ -7,6 +7,10 @@
 //! the engine never waits for it. A 4xx answer (other than 408 and 429) is final: the
 //! notification is dropped, logged and counted, rather than blocking every later one.
 //!
+//! The end of a run gives the receiver a few seconds to take what is queued; after a stop, at most
+//! what is left of the stop's grace (`crate::signals`), a request in flight included: what is
+//! still queued is in the last checkpoint (with `--state-dir`) and sent by the next run.
+//!
 //! Delivery is at least once: each request carries an `Idempotency-Key` header
 //! (`FINGERPRINT-AT-SEQUENCE`, the same in every replay), so a receiver can drop repeats. A checkpoint
 //! keeps the notifications still queued, and a restart sends them again, with those the replay
@@ -26,6 +30,7 @@ use iotstream_engine::alerts::Notification;
 
 use super::{AlertArgs, AlertSink, Error};
 use crate::instruments;
+use crate::signals::Stop;
 use crate::sinks::SinkError;
 
 /// Notifications held for a receiver that is down; beyond this the oldest are dropped (logged,
@@ -58,11 +63,13 @@ struct Target {
 pub struct Webhook {
     shared: Shared,
     thread: Option<JoinHandle<()>>,
+    /// The run's stop, which bounds the wait for the queue to drain at the end.
+    stop: Stop,
 }
 
 impl Webhook {
     /// Checks the URL and secret and starts the thread.
-    pub fn start(url: &str, args: &AlertArgs) -> Result<Webhook, Error> {
+    pub fn start(url: &str, args: &AlertArgs, stop: &Stop) -> Result<Webhook, Error> {
         let uri = check_url(url)?;
         let secret = match &args.alerts_webhook_secret_env {
             None => None,
@@ -75,7 +82,7 @@ impl Webhook {
             .name("alerts-webhook".into())
             .spawn(move || run(&worker, &target))
             .map_err(|e| Error::Start("the webhook thread", e))?;
-        Ok(Webhook { shared, thread: Some(thread) })
+        Ok(Webhook { shared, thread: Some(thread), stop: stop.clone() })
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -118,10 +125,11 @@ impl AlertSink for Webhook {
 }
 
 impl Drop for Webhook {
-    /// Gives the receiver a few seconds to take what is queued, then stops the thread (what is
-    /// left is in the last checkpoint, when there is one).
+    /// Gives the receiver a few seconds (after a stop, what is left of its grace) to take what is
+    /// queued, then stops the thread, waiting for it no longer than that (what is left is in the
+    /// last checkpoint, when there is one).
     fn drop(&mut self) {
-        let deadline = Instant::now() + DRAIN_WAIT;
+        let deadline = Instant::now() + self.stop.patience(DRAIN_WAIT);
         let mut queue = self.queue();
         while !queue.items.is_empty() && Instant::now() < deadline {
             let wait = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
@@ -136,7 +144,13 @@ impl Drop for Webhook {
         queue.stop = true;
         drop(queue);
         self.shared.1.notify_all();
-        if let Some(thread) = self.thread.take() {
+        // The thread sees the stop within a slice, its request in flight included.
+        let Some(thread) = self.thread.take() else { return };
+        let deadline = deadline.max(Instant::now() + Duration::from_millis(200));
+        while !thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if thread.is_finished() {
             let _ = thread.join();
         }
     }
@@ -180,6 +194,14 @@ fn stopping(shared: &Shared) -> bool {
     shared.0.lock().unwrap_or_else(PoisonError::into_inner).stop
 }
 
+/// Resolves once the thread is told to stop (looked at every 50 ms): a request in flight is
+/// abandoned then.
+async fn told_to_stop(shared: &Shared) {
+    while !stopping(shared) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Sends `note` until the receiver takes it (or refuses it for good): `Some` when done with it,
 /// `None` when told to stop first.
 async fn send_until_taken(shared: &Shared, target: &Target, note: &Notification) -> Option<()> {
@@ -192,7 +214,12 @@ async fn send_until_taken(shared: &Shared, target: &Target, note: &Notification)
     };
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match tokio::time::timeout(REQUEST_TIMEOUT, post(target, note, body.clone())).await {
+        let attempt = tokio::time::timeout(REQUEST_TIMEOUT, post(target, note, body.clone()));
+        let outcome = tokio::select! {
+            outcome = attempt => outcome,
+            () = told_to_stop(shared) => return None,
+        };
+        match outcome {
             Ok(Ok(status)) if (200..300).contains(&status) => {
                 instruments::record_webhook(true);
                 return Some(());

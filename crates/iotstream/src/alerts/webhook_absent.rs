@@ -11,7 +11,7 @@ pub enum Webhook {}
 
 impl Webhook {
     /// Refused: this build has no webhook support.
-    pub fn start(_: &str, _: &AlertArgs) -> Result<Webhook, Error> {
+    pub fn start(_: &str, _: &AlertArgs, _: &crate::signals::Stop) -> Result<Webhook, Error> {
         Err(Error::NoWebhook)
     }
 }

@@ -17,17 +17,23 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<RunSummary> {
     let stop = signals::install()?;
     let rules = args.alerts.load().map_err(|e| format!("{e:#}"));
     let plan = RunPlan::analyze(args, rules)?;
-    run(&plan, &stop, stop.clone())
+    run(&plan, stop)
 }
 
-/// Opens what `plan` names, giving up if `startup` is stopped meanwhile, and runs the pipeline
-/// until the input ends or `stop` comes.
-pub(super) fn run(plan: &RunPlan, startup: &Stop, stop: Stop) -> anyhow::Result<RunSummary> {
-    if startup.is_requested() {
+/// Opens what `plan` names, giving up if `stop` comes meanwhile, and runs the pipeline until the
+/// input ends or `stop` comes. A run that gave way to the stop while waiting for an outside system
+/// (see `crate::signals`) ends successfully too: nothing it did not write was acknowledged.
+pub(super) fn run(plan: &RunPlan, stop: Stop) -> anyhow::Result<RunSummary> {
+    if stop.is_requested() {
         return stopped();
     }
-    let Some(parts) = open(plan, startup)? else { return stopped() };
-    block_on(async { Ok(pipeline::run(parts, plan.settings.clone(), stop).await?) })
+    let Some(parts) = open(plan, &stop)? else { return stopped() };
+    block_on(async {
+        match pipeline::run(parts, plan.settings.clone(), stop).await {
+            Err(error) if error.stopped_waiting_for().is_some() => Ok(RunSummary::default()),
+            outcome => Ok(outcome?),
+        }
+    })
 }
 
 fn stopped() -> anyhow::Result<RunSummary> {

@@ -5,7 +5,7 @@ use super::analyze::run;
 use crate::cli::DemoArgs;
 use crate::pipeline::RunSummary;
 use crate::plan::RunPlan;
-use crate::signals::{self, Stop};
+use crate::signals;
 
 /// Runs the demo until Ctrl-C; `embedded` for `iotstream` alone, whose default dashboard is
 /// skipped (with a warning) rather than fatal when its port is taken.
@@ -13,6 +13,5 @@ pub fn demo(args: &DemoArgs, embedded: bool) -> anyhow::Result<RunSummary> {
     let stop = signals::install()?;
     let rules = args.alerts.load().map_err(|e| format!("{e:#}"));
     let plan = RunPlan::demo(args, rules, embedded)?;
-    // Its start-up is quick and waits for nothing: a stop during it ends the run loop at once.
-    run(&plan, &Stop::default(), stop)
+    run(&plan, stop)
 }

@@ -22,7 +22,12 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
     let target = target(args)?;
     let reader = target.open_reader()?;
     let range = Range { from: args.from, to: args.to, state: args.state };
-    let out = crate::connectors::file::output::open_output(args.output.as_deref(), None)?.writer;
+    let out = crate::connectors::file::output::open_output(
+        args.output.as_deref(),
+        Default::default(),
+        &Default::default(),
+    )?
+    .writer;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

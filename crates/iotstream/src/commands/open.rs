@@ -14,6 +14,7 @@ use crate::alerts::Alerting;
 use crate::channel::Source;
 use crate::checkpoint::{self, CheckpointStore, EngineState};
 use crate::clock::wall_clock_now;
+use crate::connectors::file::output::Start;
 use crate::connectors::{file, generator, SinkContext, SourceOptions};
 use crate::parallel::Parsers;
 use crate::pipeline::{Checkpointing, Computing, Outputs, Parts};
@@ -31,20 +32,23 @@ pub fn open(plan: &RunPlan, stop: &Stop) -> anyhow::Result<Option<Parts>> {
     let resume = checkpointing.as_ref().and_then(|c| c.resume.as_ref());
     let Some(context) = unless_stopped(stop, sink_context(plan, resume, stop))? else { return Ok(None) };
     let plans: Vec<query::Plan> = queries.iter().flat_map(|set| set.plans().cloned()).collect();
-    let (mut outputs, store) = open_outputs(plan, &context, &plans)?;
+    let Some((mut outputs, store)) = unless_stopped(stop, open_outputs(plan, &context, &plans, stop))? else {
+        return Ok(None);
+    };
     let (member, hook) = scaleout::open(plan.scale_out.as_ref(), context.kafka.as_ref())?.unzip();
     if stop.is_requested() {
         return Ok(None);
     }
     let (dashboard, sensor_queries) = serve(plan, store.as_ref(), &mut outputs)?.unzip();
-    let alerts_resume = resume.and_then(|r| r.alerts.as_ref()).and_then(|a| a.output_len);
+    let alerts_resume = resume.map(|r| r.alerts.as_ref().and_then(|a| a.output_len));
     let alerts = AlertContext {
-        resume_len: alerts_resume,
+        output_start: Start::of(alerts_resume),
+        stop,
         kafka: context.kafka.as_ref(),
         store: store.as_ref(),
         dashboard,
     };
-    let alerts = open_alerts(plan, alerts)?;
+    let Some(alerts) = unless_stopped(stop, open_alerts(plan, alerts))? else { return Ok(None) };
     if stop.is_requested() {
         return Ok(None);
     }
@@ -92,11 +96,11 @@ fn checkpointing(plan: &RunPlan) -> anyhow::Result<Option<Checkpointing>> {
 /// What the outputs need to know: where a resumed result file is cut back to, and the input's
 /// connection when the input is Kafka or MQTT (their outputs use it).
 fn sink_context(plan: &RunPlan, resume: Option<&EngineState>, stop: &Stop) -> anyhow::Result<SinkContext> {
-    let resume_len = resume.and_then(|r| r.output_len);
+    let output_start = Start::of(resume.map(|r| r.output_len));
     let plan::Source::Flags(source) = &plan.source else {
-        return Ok(SinkContext { resume_len, ..SinkContext::default() });
+        return Ok(SinkContext { output_start, ..SinkContext::default() });
     };
-    Ok(SinkContext { resume_len, kafka: source.kafka_input(stop)?, mqtt: source.mqtt_input()? })
+    Ok(SinkContext { output_start, kafka: source.kafka_input(stop)?, mqtt: source.mqtt_input()? })
 }
 
 /// The result stream, every connector's outputs, and the store (with a table per query of
@@ -105,14 +109,15 @@ fn open_outputs(
     plan: &RunPlan,
     context: &SinkContext,
     queries: &[query::Plan],
+    stop: &Stop,
 ) -> anyhow::Result<(Outputs, Option<Target>)> {
-    let mut outputs = file::output::open_stream(&plan.outputs.stream, context.resume_len)?;
+    let mut outputs = file::output::open_stream(&plan.outputs.stream, context.output_start, stop)?;
     if let Some(connectors) = &plan.outputs.connectors {
         crate::connectors::open_sinks(connectors, context, &mut outputs)?;
     }
     plan.faults.outputs(&mut outputs);
     let Some(store) = &plan.outputs.store else { return Ok((outputs, None)) };
-    match store::open(Some(&store.target), store.retention, queries, &mut outputs) {
+    match store::open(Some(&store.target), store.retention, queries, &mut outputs, stop) {
         Ok(()) => Ok((outputs, Some(&store.target).cloned())),
         // The default store is a convenience: a data directory that cannot take it costs the
         // history, not the demo. A store asked for with --store must open.

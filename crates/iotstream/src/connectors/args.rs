@@ -163,8 +163,8 @@ impl SinkArgs {
 /// What sinks need from the rest of the run.
 #[derive(Default)]
 pub struct SinkContext {
-    /// A resumed run cuts the result file back to this length (from its checkpoint).
-    pub resume_len: Option<u64>,
+    /// How the result file starts: afresh, or cut back to the length its checkpoint recorded.
+    pub output_start: file::output::Start,
     /// The input, when it is Kafka.
     pub kafka: Option<KafkaInput>,
     /// The input, when it is MQTT.

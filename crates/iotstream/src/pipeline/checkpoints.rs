@@ -77,6 +77,8 @@ impl Checkpointer {
         saved?;
         self.last = Some(Instant::now());
         instruments::record_checkpoint();
+        // Tests read this line (at debug level) as the evidence of what a checkpoint holds.
+        tracing::debug!(?positions, readings = counting.totals.readings, "checkpoint saved");
         // Everything counted is in the checkpoint, open windows included.
         emitting.tell(Command::Checkpointed(positions.into_iter().collect()));
         Ok(())

@@ -171,7 +171,7 @@ impl Driver {
     /// Ends the run: the input `ended`, or a shutdown signal came first. Emits what the end
     /// completes (or, on a stop without a state directory, what is open), a last stats record and
     /// status, a last checkpoint, and the final positions for the source to commit.
-    pub fn finish(mut self, ended: bool, now: EventTime) -> Result<RunSummary, RunError> {
+    pub fn finish(&mut self, ended: bool, now: EventTime) -> Result<RunSummary, RunError> {
         let emitted = self.emitting.results();
         if ended {
             let results = self.counting.on_end(now, emitted);

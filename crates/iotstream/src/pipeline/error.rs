@@ -31,3 +31,14 @@ pub enum RunError {
     #[error("{0}")]
     Resume(String),
 }
+
+impl RunError {
+    /// What the run was waiting for when a stop came and the wait gave way, if that is why it
+    /// ended: then nothing was acknowledged or checkpointed past what was written.
+    pub fn stopped_waiting_for(&self) -> Option<&'static str> {
+        match self {
+            RunError::Output(error) => error.stopped_waiting_for(),
+            _ => None,
+        }
+    }
+}

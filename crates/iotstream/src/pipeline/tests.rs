@@ -143,7 +143,7 @@ impl Now for Driver {
         self.on_tick(tick, wall_clock_now())
     }
 
-    fn finish_now(self, ended: bool) -> Result<RunSummary, RunError> {
+    fn finish_now(mut self, ended: bool) -> Result<RunSummary, RunError> {
         self.finish(ended, wall_clock_now())
     }
 }
@@ -459,12 +459,12 @@ fn the_result_file_is_synced_before_a_checkpoint_records_its_length() {
 
 #[test]
 fn a_torn_last_line_is_cut_back_and_the_replay_writes_it_whole() {
-    use crate::connectors::file::output::{open_stream, Format, OutputArgs};
+    use crate::connectors::file::output::{open_stream, Format, OutputArgs, Start};
     let dir = tempfile::tempdir().unwrap();
     let (path, state) = (dir.path().join("results.jsonl"), dir.path().join("state"));
     let args = OutputArgs { format: Format::Jsonl, output: Some(path.clone()) };
-    let driver = |resume_len: Option<u64>| {
-        let outputs = open_stream(&args, resume_len).unwrap();
+    let driver = |start: Start| {
+        let outputs = open_stream(&args, start, &Default::default()).unwrap();
         let acks = Some(Box::new(Recorder(Journal::default())) as Box<dyn Acknowledge>);
         Driver::new(
             &windows(),
@@ -479,7 +479,7 @@ fn a_torn_last_line_is_cut_back_and_the_replay_writes_it_whole() {
     };
     // The window [0 s, 10 s) closes and is checkpointed; then [10 s, 20 s) is written, and the
     // process dies: the file is longer than the checkpoint says, and its last line is torn.
-    let mut first = driver(None);
+    let mut first = driver(Start::Afresh);
     first.on_event_now(messages(0, 0, &[reading(BASE + SECOND), reading(BASE + 2 * SECOND)])).unwrap();
     first.on_event_now(messages(0, 2, &[reading(BASE + 12 * SECOND)])).unwrap();
     first.on_tick_now(Tick::Checkpoint).unwrap();
@@ -495,7 +495,7 @@ fn a_torn_last_line_is_cut_back_and_the_replay_writes_it_whole() {
 
     let resume_len = CheckpointStore::open(&state).unwrap().load().unwrap().unwrap().output_len;
     assert_eq!(resume_len, Some(checkpointed as u64));
-    let mut second = driver(resume_len);
+    let mut second = driver(Start::Resume(resume_len));
     second.on_event_now(messages(0, 3, &replayed)).unwrap();
     drop(second);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), whole, "cut back, and the torn line rewritten whole");
@@ -510,4 +510,80 @@ fn data_lost_to_retention_is_carried_in_stats_records() {
     driver.on_event_now(Some(SourceEvent::Telemetry(Telemetry::DataLoss(vec![(1, 40), (3, 2)])))).unwrap();
     assert_eq!(driver.stats(wall_clock_now()).data_lost, 42);
     assert_eq!(json(&driver)["data_lost"], 42);
+}
+
+/// A sink that takes the first `takes` emissions, then gives way to a stop (as the store does when
+/// a stop comes while the database is away).
+struct GivesWay {
+    journal: Journal,
+    takes: usize,
+}
+
+impl ResultSink for GivesWay {
+    fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
+        if self.takes == 0 {
+            return Err(SinkError::Stopped("the store"));
+        }
+        self.takes -= 1;
+        MemorySink { journal: self.journal.clone(), fail: false }.write(emission)
+    }
+}
+
+/// A checkpoint store that counts what it is asked to save, and has nothing to resume.
+struct CountedSaves(Arc<Mutex<usize>>);
+
+impl crate::checkpoint::StateStore for CountedSaves {
+    fn load(&self) -> Result<Option<crate::checkpoint::EngineState>, crate::checkpoint::CheckpointError> {
+        Ok(None)
+    }
+
+    fn save(
+        &self,
+        _: &mut crate::checkpoint::EngineState,
+        _: bool,
+    ) -> Result<(), crate::checkpoint::CheckpointError> {
+        *self.0.lock().unwrap() += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_run_whose_output_gives_way_to_a_stop_acknowledges_and_checkpoints_nothing_more() {
+    let saves = Arc::new(Mutex::new(0));
+    let journal = Journal::default();
+    let (tx, events) = tokio::sync::mpsc::channel(16);
+    let (control, commands) = std_mpsc::channel();
+    // Window [0 s, 10 s) closes at offset 2 and is written; [10 s, 20 s) closes at offset 4, and
+    // its write gives way.
+    for (offset, t) in [(0, 1), (1, 2), (2, 12), (3, 13), (4, 25)] {
+        tx.try_send(messages(0, offset, &[reading(BASE + t * SECOND)]).unwrap()).unwrap();
+    }
+    let sink = GivesWay { journal: journal.clone(), takes: 1 };
+    let parts = Parts {
+        source: crate::channel::Source { events, control: Some(control), thread: None },
+        outputs: Outputs { sinks: vec![Box::new(sink)], ..Outputs::default() },
+        computing: crate::pipeline::Computing::default(),
+        sensor_queries: None,
+        checkpointing: Some(Checkpointing {
+            store: Box::new(CountedSaves(Arc::clone(&saves))),
+            interval: Duration::from_secs(3600),
+            input: "kafka:t".into(),
+            resume: None,
+            companions: Vec::new(),
+        }),
+        hook: None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let error = runtime.block_on(run(parts, windows(), crate::signals::Stop::default())).unwrap_err();
+    assert_eq!(error.stopped_waiting_for(), Some("the store"), "{error:#}");
+    assert_eq!(journal.take().len(), 1, "the first window only");
+    let acknowledged: Vec<Command> = commands.try_iter().collect();
+    let last = acknowledged.iter().rev().find_map(|c| match c {
+        Command::Commit(positions) | Command::Shutdown(positions) => Some(positions.clone()),
+        _ => None,
+    });
+    assert!(last.is_none_or(|p| p == [(0, 2)]), "nothing past the written window: {acknowledged:?}");
+    assert!(!acknowledged.iter().any(|c| matches!(c, Command::Shutdown(_))), "{acknowledged:?}");
+    assert_eq!(*saves.lock().unwrap(), 0, "no checkpoint");
+    drop(tx);
 }

@@ -52,6 +52,10 @@ pub enum SinkError {
         #[source]
         source: io::Error,
     },
+    /// A stop came while waiting for an outside system to take what it was given (the store, a
+    /// broker): nothing it covers may be acknowledged or checkpointed.
+    #[error("stopped while waiting for {0}")]
+    Stopped(&'static str),
     /// One of several outputs failed: which, and why.
     #[error("{what}")]
     In {
@@ -67,6 +71,15 @@ impl SinkError {
     /// This error, said to have happened in `what`.
     pub fn within(self, what: &'static str) -> SinkError {
         SinkError::In { what, source: Box::new(self) }
+    }
+
+    /// What was being waited for when a stop came, if this is such an error.
+    pub fn stopped_waiting_for(&self) -> Option<&'static str> {
+        match self {
+            SinkError::Stopped(what) => Some(what),
+            SinkError::In { source, .. } => source.stopped_waiting_for(),
+            _ => None,
+        }
     }
 }
 

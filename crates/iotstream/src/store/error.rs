@@ -14,3 +14,13 @@ pub enum StoreError {
     #[error("stopped while waiting for the store")]
     Stopped(#[from] crate::signals::Stopped),
 }
+
+/// A sink's view of a store error: a stop while waiting stays a stop.
+impl From<StoreError> for crate::sinks::SinkError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Stopped(_) => crate::sinks::SinkError::Stopped("the store"),
+            error => crate::sinks::SinkError::Store(error.to_string()),
+        }
+    }
+}

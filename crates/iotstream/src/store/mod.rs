@@ -63,6 +63,7 @@ pub use sink::{Backoff, StoreSink};
 pub use target::{default_path, default_target, StoreUrl, Target};
 pub use writer::Writer;
 
+use crate::signals::Stop;
 use crate::sinks::Outputs;
 
 /// `--store` and its settings, shared by `analyze` and `demo`.
@@ -97,16 +98,18 @@ pub fn open(
     retention: Option<Duration>,
     queries: &[iotstream_engine::query::Plan],
     outputs: &mut Outputs,
+    stop: &Stop,
 ) -> Result<(), StoreError> {
     let Some(target) = target else { return Ok(()) };
     let tables = queries.iter().map(tables::QueryTable::of).collect::<Result<Vec<_>, _>>()?;
-    let mut writer = target.open_writer()?;
+    let mut writer = target.open_writer(stop)?;
     if !tables.is_empty() {
         writer.prepare_queries(&tables)?;
     }
     tracing::info!(
         "results are stored in {target} (`iotstream history` reads them; --store none turns it off)"
     );
-    outputs.sinks.push(Box::new(StoreSink::new(writer, retention, Backoff::default()).with_queries(tables)));
+    let backoff = Backoff { stop: stop.clone(), ..Backoff::default() };
+    outputs.sinks.push(Box::new(StoreSink::new(writer, retention, backoff).with_queries(tables)));
     Ok(())
 }

@@ -141,7 +141,7 @@ impl ResultSink for StoreSink {
     fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
         let batch = latest_per_window(emission.windows);
         if !batch.is_empty() {
-            self.write_until_committed(&batch).map_err(|e| SinkError::Store(e.to_string()))?;
+            self.write_until_committed(&batch)?;
         }
         if !emission.queries.is_empty() {
             self.write_queries(emission.queries).map_err(|e| SinkError::Store(e.to_string()))?;

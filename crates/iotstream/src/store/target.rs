@@ -12,6 +12,7 @@ use super::error::StoreError;
 use super::reader::Reader;
 use super::writer::Writer;
 use super::{postgres, sqlite};
+use crate::signals::Stop;
 
 /// The `--store` value as given; its `Debug` and `Display` never show it whole.
 #[derive(Clone)]
@@ -69,10 +70,10 @@ pub enum Target {
 
 impl Target {
     /// Connects (creating the file or tables if needed, applying migrations) and returns the writer.
-    pub fn open_writer(&self) -> Result<Box<dyn Writer>, StoreError> {
+    pub fn open_writer(&self, stop: &Stop) -> Result<Box<dyn Writer>, StoreError> {
         match self {
             Target::Sqlite(path) => sqlite::open_writer(path),
-            Target::Postgres(url) => postgres::open_writer(url),
+            Target::Postgres(url) => postgres::open_writer(url, stop),
         }
     }
 

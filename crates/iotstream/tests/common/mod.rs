@@ -280,3 +280,30 @@ pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     assert!(status.success(), "openssl");
     (certificate, key)
 }
+
+/// The window lines of a jsonl output.
+pub fn window_lines(text: &str) -> Vec<String> {
+    text.lines().filter(|l| l.contains(r#""type":"window""#)).map(str::to_owned).collect()
+}
+
+/// The window lines an uninterrupted `analyze --once` over `input` with `flags` prints.
+pub fn reference(input: &Path, flags: &[&str]) -> Vec<String> {
+    let out = run(&[&["analyze", "--input", input.to_str().unwrap(), "--once"][..], flags].concat());
+    window_lines(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// `iotstream history` of `store` (jsonl; a PostgreSQL store's password from the test server's).
+pub fn history(store: &str) -> Vec<String> {
+    let out =
+        bin().args(["history", "--store", store]).env("PGPASSWORD", postgres::PASSWORD).output().unwrap();
+    assert!(out.status.success(), "history: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+}
+
+/// A result line without the input partitions it covers (a topic's results name theirs, a
+/// file's have none), as a comparable string.
+pub fn without_partitions(line: &str) -> String {
+    let mut value: Value = serde_json::from_str(line).expect("a JSON result");
+    value.as_object_mut().expect("an object").remove("partitions");
+    value.to_string()
+}

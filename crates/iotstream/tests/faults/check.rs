@@ -12,6 +12,19 @@ use crate::common::{agrees_with_python, python, Broker};
 use crate::input::{Expected, Input};
 use crate::scenario::{DEAD_LETTERS, TOPIC};
 
+/// The checks' verdicts a mutant can be caught by (`must_catch` and `scripts/faults --mutants`
+/// name the one each mutant must fail): words of the failure they begin.
+pub mod reasons {
+    /// A window twice in one result file.
+    pub const TWICE: &str = "appears twice in";
+    /// A final window with fewer readings than the uninterrupted run's: readings lost.
+    pub const FEWER: &str = "counts fewer readings than the uninterrupted run's";
+    /// A final window with more readings than the uninterrupted run's: readings counted twice.
+    pub const MORE: &str = "counts more readings than the uninterrupted run's";
+    /// A poison message with no dead letter.
+    pub const LETTER_MISSING: &str = "no dead letter for";
+}
+
 /// A window record of a result file.
 pub struct Window {
     /// Its JSON without `partitions` (which a Kafka run has and a file run has not).
@@ -99,7 +112,7 @@ fn no_window_twice(path: &Path, windows: &[Window]) -> Result<(), String> {
     let mut seen = BTreeSet::new();
     match windows.iter().find(|w| !seen.insert(w.start())) {
         Some(twice) => {
-            Err(format!("window {} appears twice in {}", twice.result.window_start, path.display()))
+            Err(format!("window {} {} {}", twice.result.window_start, reasons::TWICE, path.display()))
         }
         None => Ok(()),
     }
@@ -112,12 +125,15 @@ fn equals_oracles(window: &Window, expected: &Expected) -> Result<(), String> {
         return Err(format!("window {at} is not in the oracle"));
     };
     if raw != &window.raw {
-        let messages = |raw: &str| serde_json::from_str::<Value>(raw).map(|v| v["messages"].clone()).ok();
-        return Err(format!(
-            "window {at} differs from the uninterrupted run's: {:?} readings, the oracle has {:?}",
-            messages(&window.raw),
-            messages(raw)
-        ));
+        let messages =
+            |raw: &str| serde_json::from_str::<Value>(raw).ok().and_then(|v| v["messages"].as_u64());
+        let (got, want) = (messages(&window.raw), messages(raw));
+        let verdict = match got.cmp(&want) {
+            std::cmp::Ordering::Less => reasons::FEWER,
+            std::cmp::Ordering::Greater => reasons::MORE,
+            std::cmp::Ordering::Equal => "differs from the uninterrupted run's",
+        };
+        return Err(format!("window {at} {verdict}: {got:?} readings, the oracle has {want:?}"));
     }
     match expected.python.get(&window.start()) {
         Some(python) => agrees_with_python(&window.result, python),
@@ -129,22 +145,20 @@ fn equals_oracles(window: &Window, expected: &Expected) -> Result<(), String> {
 type Origin = (i32, i64, String);
 
 /// The dead-letter topic holds a letter for every poison message in the topic read, by
-/// partition and offset, with its reason and its bytes (repeats allowed after a crash: at least
-/// once), and nothing else.
+/// partition and offset, with its reason, the message's exact bytes cut to the dead-letter cap
+/// (`--dead-letter-max-bytes`, the default here) and `iotstream.truncated` saying whether they were
+/// cut (repeats allowed after a crash: at least once), and nothing else.
 pub fn dead_letters(broker: &Broker, input: &Input) -> Result<(), String> {
-    let reasons: HashMap<String, &str> = input
-        .poison
-        .iter()
-        .map(|(bytes, reason)| (String::from_utf8_lossy(bytes).into_owned(), *reason))
-        .collect();
-    let mut expected: BTreeMap<Origin, String> = BTreeMap::new();
+    let reasons: HashMap<String, &str> =
+        input.poison.iter().map(|(bytes, reason)| (hex(bytes), *reason)).collect();
+    let mut expected: BTreeMap<Origin, (String, &str)> = BTreeMap::new();
     for message in consume(broker, TOPIC) {
-        let value = text(&message["value"]);
+        let value = text(&message["value_hex"]);
         if let Some(reason) = reasons.get(&value) {
-            expected.insert(
-                (int(&message["partition"]), int(&message["offset"]), reason.to_string()),
-                prefix(&value),
-            );
+            let origin = (int(&message["partition"]), int(&message["offset"]), reason.to_string());
+            let cut = value.len() > 2 * DEAD_LETTER_CAP;
+            let kept = value[..value.len().min(2 * DEAD_LETTER_CAP)].to_owned();
+            expected.insert(origin, (kept, if cut { "true" } else { "false" }));
         }
     }
     assert_eq!(expected.len(), input.injected, "the topic holds each poison message once");
@@ -157,8 +171,16 @@ pub fn dead_letters(broker: &Broker, input: &Input) -> Result<(), String> {
             header("iotstream.source.offset").parse().unwrap_or(-1),
             header("iotstream.reason"),
         );
-        if expected.get(&origin).is_some_and(|bytes| *bytes != prefix(&text(&letter["value"]))) {
-            return Err(format!("the dead letter of {origin:?} does not carry the message's bytes"));
+        if let Some((bytes, cut)) = expected.get(&origin) {
+            if *bytes != text(&letter["value_hex"]) {
+                return Err(format!("the dead letter of {origin:?} does not carry the message's bytes"));
+            }
+            if *cut != header("iotstream.truncated") {
+                return Err(format!(
+                    "the dead letter of {origin:?} says truncated={}",
+                    header("iotstream.truncated")
+                ));
+            }
         }
         got.insert(origin);
         letters += 1;
@@ -168,11 +190,20 @@ pub fn dead_letters(broker: &Broker, input: &Input) -> Result<(), String> {
     if missing.is_empty() && unexpected.is_empty() {
         return Ok(());
     }
+    let verdict = if missing.is_empty() { "unexpected dead letters" } else { reasons::LETTER_MISSING };
     Err(format!(
-        "{letters} dead letters for {} poison messages; missing (partition, offset, reason) {missing:?}, \
-         unexpected {unexpected:?}",
+        "{verdict}: {letters} dead letters for {} poison messages; missing (partition, offset, \
+         reason) {missing:?}, unexpected {unexpected:?}",
         expected.len()
     ))
+}
+
+/// The dead-letter cap of the scenarios' runs: `--dead-letter-max-bytes`' default.
+const DEAD_LETTER_CAP: usize = iotstream_engine::parse::DEFAULT_MAX_LINE_BYTES;
+
+/// `bytes` in lower-case hex, as the Python client prints a message's value (`value_hex`).
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every message of `topic`, read by the independent Python client.
@@ -190,11 +221,6 @@ fn text(value: &Value) -> String {
 
 fn int<T: TryFrom<i64> + Default>(value: &Value) -> T {
     value.as_i64().and_then(|v| T::try_from(v).ok()).unwrap_or_default()
-}
-
-/// The first 64 characters (dead letters are cut to a cap).
-fn prefix(text: &str) -> String {
-    text.chars().take(64).collect()
 }
 
 /// The input position (messages, all partitions) a run logged it resumed from: the sum of its

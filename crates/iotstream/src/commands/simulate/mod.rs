@@ -37,7 +37,12 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         return kafka::simulate(args, &connection, &mut simulator);
     }
     anyhow::ensure!(args.kafka.named_topic().is_none(), "--topic needs --kafka BROKERS or --mqtt URL");
-    let mut out = crate::connectors::file::output::open_output(args.output.as_deref(), None)?.writer;
+    let mut out = crate::connectors::file::output::open_output(
+        args.output.as_deref(),
+        Default::default(),
+        &Default::default(),
+    )?
+    .writer;
     let mut buffer = Vec::with_capacity(SIMULATE_BATCH as usize * 200);
     let pacer = args.rate.map(Pacer::new);
     // Readings on stdout are someone's input: no bar beside them.

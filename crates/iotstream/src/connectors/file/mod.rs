@@ -33,4 +33,7 @@ pub enum Error {
         /// The length the checkpoint recorded.
         recorded: u64,
     },
+    /// A stop came while waiting for a FIFO's reader.
+    #[error(transparent)]
+    Stopped(#[from] crate::signals::Stopped),
 }

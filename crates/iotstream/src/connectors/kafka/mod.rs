@@ -202,13 +202,15 @@ pub struct Connection {
     pub brokers: String,
     /// User settings, applied last so that they win.
     pub options: Vec<KafkaOption>,
+    /// The run's stop: producers waiting for the broker's acknowledgements give way to it.
+    pub stop: Stop,
 }
 
 impl Connection {
     /// The connection named by `args`, if `--kafka` was given.
     pub fn from_args(args: &KafkaArgs) -> Option<Connection> {
         let brokers = args.brokers.clone()?;
-        Some(Connection { brokers, options: args.options.clone() })
+        Some(Connection { brokers, options: args.options.clone(), stop: Stop::default() })
     }
 
     /// A librdkafka configuration: `defaults` first, then the user's options.
@@ -330,7 +332,8 @@ mod tests {
         assert_eq!(format!("{option:?}"), "sasl.password=***");
         let plain: KafkaOption = "security.protocol=SASL_SSL".parse().unwrap();
         assert_eq!(format!("{plain:?}"), "security.protocol=SASL_SSL");
-        let connection = Connection { brokers: "127.0.0.1:1".into(), options: vec![option, plain] };
+        let connection =
+            Connection { brokers: "127.0.0.1:1".into(), options: vec![option, plain], stop: Stop::default() };
         assert_eq!(
             connection.redact("bad value \"hunter2\" for sasl.password"),
             "bad value \"***\" for sasl.password"

@@ -16,6 +16,7 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use super::commits::Committer;
 use super::consumption::KafkaConsumer;
 use crate::channel::{Command, Control, SourceEvent};
+use crate::signals::Stop;
 
 /// How long one poll waits for a message.
 const POLL: Duration = Duration::from_millis(100);
@@ -24,7 +25,8 @@ const POLL: Duration = Duration::from_millis(100);
 /// over woke the pipeline per few messages, and those wake-ups, not the messages, were the cost.
 /// A full batch (a backlog) goes at once.
 const LINGER: Duration = Duration::from_millis(2);
-/// How long the end of a run waits for its final offset commit.
+/// How long the end of a run waits for its final offset commit (after a stop, at most what is
+/// left of the stop's grace: `crate::signals`).
 const FINAL_COMMIT_GRACE: Duration = Duration::from_secs(10);
 
 /// The consumer thread's loop.
@@ -40,6 +42,8 @@ pub struct Poller {
     ended: bool,
     /// Live runs: since when something polled waits to be handed over (see [`LINGER`]).
     since: Option<Instant>,
+    /// The run's stop, which bounds the wait for the final commit.
+    stop: Stop,
 }
 
 impl Poller {
@@ -50,8 +54,10 @@ impl Poller {
         committer: Committer,
         control: std_mpsc::Receiver<Command>,
         expected: Option<BTreeSet<i32>>,
+        stop: Stop,
     ) -> Poller {
-        Poller { consumer, committer, control, expected, eof: BTreeSet::new(), ended: false, since: None }
+        let eof = BTreeSet::new();
+        Poller { consumer, committer, control, expected, eof, ended: false, since: None, stop }
     }
 
     /// Polls and commits until the pipeline says stop (or goes away).
@@ -63,7 +69,7 @@ impl Poller {
                 // Kafka resumes from a checkpoint's own positions: commits follow results.
                 Some(Command::Checkpointed(_)) => {}
                 Some(Command::Shutdown(positions)) => {
-                    self.committer.finish(positions, FINAL_COMMIT_GRACE);
+                    self.committer.finish(positions, self.stop.patience(FINAL_COMMIT_GRACE));
                     self.consumer.context().closing.store(true, Ordering::SeqCst);
                     // Dropping the consumer closes it: it leaves the group so others take over now.
                     tracing::debug!("Kafka consumer closing");

@@ -3,11 +3,13 @@
 //!
 //! Results and dead letters use an unbounded delivery timeout: a broker outage delays them and is
 //! logged, but never fails the run or drops a message. `write_result` and [`DeadLetters::flush`]
-//! return only once the broker has acknowledged, because offsets are committed right after.
+//! return only once the broker has acknowledged, because offsets are committed right after; or,
+//! once a stop is overdue (`crate::signals`), with [`SinkError::Stopped`]: then nothing they hold
+//! is acknowledged, and the next run writes it again.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use iotstream_engine::query::Emission as QueryEmission;
 use iotstream_engine::{RejectReason, WindowResult};
@@ -16,7 +18,11 @@ use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
 use super::{Callbacks, Connection, Context, Error, Input};
+use crate::signals::{Stop, STOP_SLICE};
 use crate::sinks::{Emission, Outputs, RejectSink, ResultSink, SinkError};
+
+/// How often a wait for the broker's acknowledgements is logged again.
+const FLUSH_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Kafka outputs of `analyze --kafka`.
 #[derive(Clone, Debug, clap::Args)]
@@ -105,6 +111,10 @@ impl ProducerContext for Context<Deliveries> {
 pub struct Sender {
     producer: ThreadedProducer<Context<Deliveries>>,
     topic: String,
+    /// The run's stop: waiting for room in the queue or for acknowledgements gives way to it.
+    stop: Stop,
+    /// A message was not queued because the stop came first.
+    gave_way: AtomicBool,
 }
 
 impl Sender {
@@ -117,7 +127,16 @@ impl Sender {
         let producer = config
             .create_with_context(Context::new(Deliveries::default()))
             .map_err(|e| connection.error("cannot create the Kafka producer", &e))?;
-        Ok(Sender { producer, topic: topic.to_owned() })
+        Ok(Sender::of(producer, connection, topic))
+    }
+
+    fn of(producer: ThreadedProducer<Context<Deliveries>>, connection: &Connection, topic: &str) -> Sender {
+        Sender {
+            producer,
+            topic: topic.to_owned(),
+            stop: connection.stop.clone(),
+            gave_way: AtomicBool::new(false),
+        }
     }
 
     /// A patient producer that keeps the order of what it sends to a partition, retries
@@ -128,7 +147,7 @@ impl Sender {
         let producer = config
             .create_with_context(Context::new(Deliveries::default()))
             .map_err(|e| connection.error("cannot create the Kafka producer", &e))?;
-        Ok(Sender { producer, topic: topic.to_owned() })
+        Ok(Sender::of(producer, connection, topic))
     }
 
     /// Queues one message, waiting while the local queue is full.
@@ -158,6 +177,12 @@ impl Sender {
         loop {
             match self.producer.send(record) {
                 Ok(()) => return,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                    if self.stop.overdue() =>
+                {
+                    self.gave_way.store(true, Ordering::SeqCst);
+                    return;
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
                     std::thread::sleep(Duration::from_millis(5));
@@ -171,10 +196,18 @@ impl Sender {
         }
     }
 
-    /// Waits until every queued message is acknowledged, logging while the broker is away.
+    /// Waits until every queued message is acknowledged, logging while the broker is away;
+    /// [`SinkError::Stopped`] once a stop is overdue.
     pub fn flush(&self) -> Result<(), SinkError> {
-        while let Err(error) = self.producer.flush(Duration::from_secs(10)) {
-            tracing::warn!(%error, in_flight = self.producer.in_flight_count(), topic = %self.topic, "waiting for the broker to acknowledge");
+        let mut said = Instant::now();
+        while let Err(error) = self.producer.flush(self.stop.patience(STOP_SLICE)) {
+            if self.stop.overdue() {
+                return Err(SinkError::Stopped("the Kafka broker"));
+            }
+            if said.elapsed() >= FLUSH_LOG_EVERY {
+                said = Instant::now();
+                tracing::warn!(%error, in_flight = self.producer.in_flight_count(), topic = %self.topic, "waiting for the broker to acknowledge");
+            }
         }
         self.check()
     }
@@ -184,8 +217,11 @@ impl Sender {
         self.producer.context().callbacks.delivered.load(Ordering::Relaxed)
     }
 
-    /// An error if any message failed for good.
+    /// An error if any message failed for good, or was not queued because a stop came first.
     pub fn check(&self) -> Result<(), SinkError> {
+        if self.gave_way.load(Ordering::SeqCst) {
+            return Err(SinkError::Stopped("the Kafka broker"));
+        }
         let failed = self.producer.context().callbacks.failed.load(Ordering::Relaxed);
         if failed == 0 {
             return Ok(());

@@ -89,7 +89,7 @@ impl KafkaSourceArgs {
         if self.connection.brokers.is_none() {
             return Ok(None);
         }
-        let connection = self.connection.connect()?;
+        let connection = Connection { stop: stop.clone(), ..self.connection.connect()? };
         match connection.probe(stop) {
             Ok(()) => {}
             Err(error) if once || stop.is_requested() => return Err(error),
@@ -197,7 +197,7 @@ pub fn spawn(mut config: KafkaSourceConfig) -> Result<Source, Error> {
         move |positions| commit(&consumer, positions)
     })
     .map_err(|e| Error::Start("the Kafka commit thread", e))?;
-    let poller = Poller::new(consumer, committer, control, expected);
+    let poller = Poller::new(consumer, committer, control, expected, config.stop.clone());
     let thread = std::thread::Builder::new()
         .name("kafka-source".into())
         .spawn(move || poller.run())

@@ -28,6 +28,7 @@ use crate::clock::wall_clock_now;
 use crate::connectors::options::SourceOptions;
 use crate::instruments;
 use crate::parallel;
+use crate::signals::Stop;
 
 /// Messages per batch handed to the pipeline.
 const BATCH_MESSAGES: usize = 4096;
@@ -40,7 +41,8 @@ const BATCH_WAIT: Duration = Duration::from_millis(5);
 const ACK_HIGH_WATER: usize = 16_384;
 /// Without a state directory: warn (once) when this many messages wait for their results.
 const STALL_WARNING: usize = 60_000;
-/// How long a clean stop waits for the last acknowledgements to reach the broker.
+/// How long a clean stop waits for the last acknowledgements to reach the broker (at most what is
+/// left of the stop's grace: `crate::signals`).
 const GOODBYE: Duration = Duration::from_secs(2);
 /// The journal of messages handed over, in the state directory.
 const LEDGER_FILE: &str = "mqtt-ledger";
@@ -186,6 +188,7 @@ pub fn open(args: &MqttSourceArgs, options: &SourceOptions) -> Result<Source, Er
         batch_due: None,
         warned_stall: false,
         failure: None,
+        stop: options.stop.clone(),
     };
     let thread = std::thread::Builder::new()
         .name("mqtt-source".into())
@@ -231,6 +234,8 @@ struct Reader {
     warned_stall: bool,
     /// Why the last attempt to connect failed, while not connected (each new reason is a warning).
     failure: Option<String>,
+    /// The run's stop: waiting to reconnect ends at it, and the goodbye is bounded by its grace.
+    stop: Stop,
 }
 
 /// Why the reader stops.
@@ -477,6 +482,11 @@ impl Reader {
             if self.events.is_closed() {
                 return false;
             }
+            // The pipeline's last word (its shutdown) comes next: take it instead of waiting.
+            if self.stop.is_requested() {
+                std::thread::sleep(Duration::from_millis(20));
+                return true;
+            }
             std::thread::sleep(
                 Duration::from_millis(20).min(until.saturating_duration_since(Instant::now())),
             );
@@ -492,7 +502,7 @@ impl Reader {
         }
         // The broker is not there to say goodbye to while the connection is down.
         if self.connected {
-            self.session.close(GOODBYE);
+            self.session.close(self.stop.patience(GOODBYE));
         }
         tracing::debug!("MQTT reader closed");
     }

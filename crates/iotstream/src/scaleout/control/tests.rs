@@ -44,7 +44,11 @@ impl Broker {
     }
 
     fn connection(&self) -> Connection {
-        Connection { brokers: format!("127.0.0.1:{}", self.port), options: Vec::new() }
+        Connection {
+            brokers: format!("127.0.0.1:{}", self.port),
+            options: Vec::new(),
+            stop: Default::default(),
+        }
     }
 }
 

@@ -26,7 +26,7 @@ impl fmt::Display for Url {
 }
 
 /// Unreachable: no URL exists.
-pub fn open_writer(url: &Url) -> Result<Box<dyn Writer>, StoreError> {
+pub fn open_writer(url: &Url, _: &crate::signals::Stop) -> Result<Box<dyn Writer>, StoreError> {
     match *url {}
 }
 

@@ -1,6 +1,7 @@
 //! Writing to PostgreSQL: a thread of its own with one connection, each emission two statements.
 
 use std::collections::HashMap;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::SystemTime;
 
 use iotstream_engine::alerts::Notification;
@@ -8,6 +9,7 @@ use iotstream_engine::{EventTime, WindowResult};
 use tokio_postgres::{Client, Statement};
 
 use super::{classify, to_system_time, Url, MIGRATION_LOCK, REQUEST_TIMEOUT};
+use crate::signals::{Stop, Stopped, STOP_SLICE};
 use crate::store::error::StoreError;
 use crate::store::schema::{self, int, WindowRow};
 use crate::store::tables::{quote, QueryTable, StoredResult};
@@ -179,11 +181,15 @@ pub struct PostgresWriter {
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
     /// The SQL queries' tables (pruned with the rest).
     tables: Vec<String>,
+    /// The run's stop: waiting for the database's answer gives way to it.
+    stop: Stop,
 }
 
 impl PostgresWriter {
-    /// Connects and brings the schema up to date (failing now if either fails), then serves.
-    pub fn open(url: &Url) -> Result<PostgresWriter, StoreError> {
+    /// Connects and brings the schema up to date (failing now if either fails), then serves. A
+    /// stop asked for meanwhile (a database that does not answer, a migration waiting for another
+    /// writer's lock) ends the wait at once: this is start-up.
+    pub fn open(url: &Url, stop: &Stop) -> Result<PostgresWriter, StoreError> {
         let (jobs, requests) = tokio::sync::mpsc::unbounded_channel();
         let (ready, started) = std::sync::mpsc::channel();
         let url = url.clone();
@@ -199,14 +205,31 @@ impl PostgresWriter {
                 }
             })
             .map_err(|e| StoreError::Failed(format!("cannot start the store's thread: {e}")))?;
-        let writer = PostgresWriter { jobs, tables: Vec::new() };
-        started.recv().map_err(|_| stopped())?.map(|()| writer)
+        let writer = PostgresWriter { jobs, tables: Vec::new(), stop: stop.clone() };
+        await_answer(&started, || stop.check())?.map(|()| writer)
     }
 
+    /// Asks the writing thread, and waits for its answer until the stop is overdue: a request in
+    /// flight (a connection attempt, a commit the server does not answer) then goes on alone,
+    /// and what it commits, if anything, is upserted again by the next run's replay.
     fn ask(&self, request: Request) -> Result<u64, StoreError> {
         let (reply, answer) = std::sync::mpsc::channel();
         self.jobs.send(Job { request, reply }).map_err(|_| stopped())?;
-        answer.recv().map_err(|_| stopped())?
+        await_answer(&answer, || self.stop.give_way())?
+    }
+}
+
+/// The answer on `answer`, looking at `stop` (which says when to give way) in between.
+fn await_answer<T>(
+    answer: &std::sync::mpsc::Receiver<T>,
+    stop: impl Fn() -> Result<(), Stopped>,
+) -> Result<T, StoreError> {
+    loop {
+        match answer.recv_timeout(STOP_SLICE) {
+            Ok(answered) => return Ok(answered),
+            Err(RecvTimeoutError::Timeout) => stop()?,
+            Err(RecvTimeoutError::Disconnected) => return Err(stopped()),
+        }
     }
 }
 
@@ -423,6 +446,6 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
 }
 
 /// The database's writer (see [`PostgresWriter::open`]).
-pub fn open_writer(url: &Url) -> Result<Box<dyn Writer>, StoreError> {
-    Ok(Box::new(PostgresWriter::open(url)?))
+pub fn open_writer(url: &Url, stop: &Stop) -> Result<Box<dyn Writer>, StoreError> {
+    Ok(Box::new(PostgresWriter::open(url, stop)?))
 }
