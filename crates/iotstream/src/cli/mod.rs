@@ -84,7 +84,7 @@ pub enum Command {
 /// `iotstream query …`.
 #[derive(Debug, Subcommand)]
 pub enum QueryCommand {
-    /// Plan a query (or the --query flags and the config file's [[query]] tables) and print
+    /// Plan a query (or the --query flags and the config file's `[[query]]` tables) and print
     /// the plan: fields read, time field, window, groups, aggregates, filter, having, columns.
     Check(QueryCheckArgs),
 }

@@ -104,7 +104,7 @@ pub fn parse_field_path(text: &str) -> Result<FieldPath, String> {
 #[derive(Debug, Args)]
 pub struct QueryCheckArgs {
     /// The SQL of one query (named `query`); without it, the queries of --query flags and the
-    /// config file's [[query]] tables.
+    /// config file's `[[query]]` tables.
     pub sql: Option<String>,
     /// Queries as NAME=SQL (repeatable), checked together as a run would.
     #[arg(long = "query", value_name = "NAME=SQL", value_parser = NamedQuery::parse)]
