@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::Stdio;
@@ -169,7 +170,8 @@ fn final_messages(out: &[u8]) -> u64 {
 
 /// The engine's golden event-time cases (`crates/engine/tests/golden/*/case.json`, written by the
 /// engine) against the Python oracle fed the same lines with the same settings: the same records
-/// in the same order — sliding windows, revisions by late readings, and the resumed run.
+/// in the same order — sliding windows, revisions by late readings, and the resumed run — and the
+/// binary over the same input with the same settings reports the readings the oracle finds late.
 #[test]
 fn engine_golden_cases_agree_with_the_python_oracle() {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/golden");
@@ -186,9 +188,12 @@ fn engine_golden_cases_agree_with_the_python_oracle() {
             .lines()
             .map(|l| serde_json::from_str(l).expect("window"))
             .collect();
-        let mut theirs = common::python_oracle_with(&case.join("input.jsonl"), &oracle_args(&settings));
+        let args = oracle_args(&settings);
+        let mut theirs = common::python_oracle_with(&case.join("input.jsonl"), &args);
         let late = theirs.pop().expect("the oracle's late count");
-        assert!(late["late"].is_u64(), "{}: {late}", case.display());
+        let late: BTreeMap<String, u64> =
+            serde_json::from_value(late["late_by_state"].clone()).expect("late");
+        assert_eq!(binary_late(&case.join("input.jsonl"), &args), late, "{}: late readings", case.display());
         assert_eq!(expected.len(), theirs.len(), "{}: records", case.display());
         for (ours, theirs) in expected.iter().zip(&theirs) {
             let at = (case.display(), ours.window_start, ours.revision);
@@ -202,6 +207,22 @@ fn engine_golden_cases_agree_with_the_python_oracle() {
         checked += 1;
     }
     assert!(checked >= 2, "the sliding/late and resumed cases");
+}
+
+/// Late readings by state (states with none left out) in the last stats record of `analyze
+/// --once` over `input`, with the settings the oracle was given as `args`.
+fn binary_late(input: &Path, args: &[String]) -> BTreeMap<String, u64> {
+    let mut command = vec!["analyze".to_owned(), "--input".into(), input.to_str().unwrap().into()];
+    command.extend(["--once", "--format", "jsonl", "--time", "event", "--window"].map(String::from));
+    command.push(format!("{}s", args[0]));
+    for pair in args[1..].chunks(2) {
+        command.extend([pair[0].clone(), format!("{}s", pair[1])]);
+    }
+    let command: Vec<&str> = command.iter().map(String::as_str).collect();
+    let (_, stats) = records(&run(&command).stdout);
+    let mut late = stats.last().expect("a stats record").late_by_state.clone();
+    late.retain(|_, n| *n > 0);
+    late
 }
 
 /// The oracle's arguments for a golden case's settings.
