@@ -1,7 +1,9 @@
 //! Scale-out, as a property: partitions owned by instances that die at random moments and are
 //! taken over from their last snapshot, their shares interleaved in any order into one log,
 //! give the same global windows as one owner per partition that never dies — and, without late
-//! readings, the windows a naive count over all readings gives.
+//! readings, the windows a naive count over all readings gives. Partitions that fall silent are
+//! declared idle by their owners (what their open windows hold, then an idle clock) and stop
+//! holding the watermark, then resume.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +23,8 @@ struct Item {
     state: usize,
     t: i64,
     temperature: i32,
+    /// When it reaches its owner (µs): the owner's clock.
+    arrival: i64,
 }
 
 impl Item {
@@ -50,6 +54,9 @@ fn config(lateness: i64) -> EventTimeConfig {
     }
 }
 
+/// The idle timeout of the idleness properties.
+const IDLE: i64 = 3 * SECOND;
+
 /// Readings over a minute, each partition's in time order but for a jitter below the delay bound,
 /// so none is late.
 fn items() -> impl Strategy<Value = Vec<Item>> {
@@ -71,7 +78,8 @@ fn arriving(jitter: BoxedStrategy<std::ops::Range<i64>>) -> impl Strategy<Value 
             .into_iter()
             .map(|(sensor, state, ms, temperature, jitter)| {
                 let t = BASE + ms * 1000;
-                (t + jitter * 1000, Item { sensor, state, t, temperature })
+                let arrival = t + jitter * 1000;
+                (arrival, Item { sensor, state, t, temperature, arrival })
             })
             .collect();
         items.sort_by_key(|(arrival, _)| *arrival);
@@ -79,16 +87,18 @@ fn arriving(jitter: BoxedStrategy<std::ops::Range<i64>>) -> impl Strategy<Value 
     })
 }
 
-/// One partition's log of records, as its owners publish it: shares as windows complete, then its
-/// clock; an owner dies after each step in `deaths`, and the next restarts from the last snapshot
-/// (taken every `every` readings) and replays from there.
+/// One partition's log of records, as its owners publish them, each with the owner's clock then:
+/// shares as windows complete, then its clock; an owner dies after each step in `deaths`, and the
+/// next restarts from the last snapshot (taken every `every` readings) and replays from there.
+/// With an idle timeout, a partition silent for that long (its source caught up) is declared idle:
+/// what its open windows hold, then its idle clock.
 fn partition_log(
     config: EventTimeConfig,
     partition: u32,
     items: &[&Item],
     deaths: &BTreeSet<usize>,
     every: usize,
-) -> Vec<MergeRecord> {
+) -> Vec<(i64, MergeRecord)> {
     let parser = Parser::default();
     let mut log = Vec::new();
     let mut owner = EventTimeWindows::new(config);
@@ -96,14 +106,21 @@ fn partition_log(
     let mut next = 0;
     let mut died = BTreeSet::new();
     while next < items.len() {
+        let now = items[next].arrival;
+        if let (Some(timeout), Some(before)) =
+            (config.idle_timeout, next.checked_sub(1).map(|i| items[i].arrival))
+        {
+            if now - before >= timeout {
+                declare_idle(&mut owner, partition, before + timeout, &mut log);
+            }
+        }
         let text = items[next].line();
         let reading = parser.parse(text.as_bytes()).unwrap();
-        let now = EventTime(BASE);
-        let _ = owner.on_reading(partition, next as i64, &reading, now);
-        for share in owner.on_advance_shares(now) {
-            log.push(MergeRecord::Share { partition, share });
+        let _ = owner.on_reading(partition, next as i64, &reading, EventTime(now));
+        for share in owner.on_advance_shares(EventTime(now)) {
+            log.push((now, MergeRecord::Share { partition, share }));
         }
-        log.push(progress(partition, owner.watermarks().partitions()[&partition], next as i64));
+        log.push((now, progress(partition, owner.watermarks().partitions()[&partition], now)));
         next += 1;
         if next % every == 0 {
             snapshot = (next, postcard::to_stdvec(&owner).unwrap());
@@ -115,11 +132,21 @@ fn partition_log(
         }
     }
     for share in owner.on_end_shares() {
-        log.push(MergeRecord::Share { partition, share });
+        log.push((i64::MAX, MergeRecord::Share { partition, share }));
     }
     let end = PartitionClock { max_event_time: i64::MAX, last_active: 0, caught_up: true };
-    log.push(progress(partition, end, i64::MAX));
+    log.push((i64::MAX, progress(partition, end, i64::MAX)));
     log
+}
+
+/// The owner of a partition silent since its last reading finds it idle at `at`: it publishes
+/// what its open windows hold, then the clock that says so (as `scaleout`'s hook does).
+fn declare_idle(owner: &mut EventTimeWindows, partition: u32, at: i64, log: &mut Vec<(i64, MergeRecord)>) {
+    owner.on_caught_up(partition);
+    for share in owner.on_early_shares() {
+        log.push((at, MergeRecord::Provisional { partition, share }));
+    }
+    log.push((at, progress(partition, owner.watermarks().partitions()[&partition], at)));
 }
 
 fn progress(partition: u32, clock: PartitionClock, at: i64) -> MergeRecord {
@@ -127,8 +154,9 @@ fn progress(partition: u32, clock: PartitionClock, at: i64) -> MergeRecord {
 }
 
 /// Interleaves the partitions' logs, each in its own order, picking the next log by `choices`.
-fn interleave(mut logs: Vec<Vec<MergeRecord>>, choices: &[usize]) -> Vec<MergeRecord> {
-    logs.iter_mut().for_each(|log| log.reverse());
+fn interleave(logs: Vec<Vec<(i64, MergeRecord)>>, choices: &[usize]) -> Vec<MergeRecord> {
+    let mut logs: Vec<Vec<MergeRecord>> =
+        logs.into_iter().map(|log| log.into_iter().rev().map(|(_, record)| record).collect()).collect();
     let mut merged = Vec::new();
     let mut choice = choices.iter().cycle();
     while logs.iter().any(|log| !log.is_empty()) {
@@ -155,12 +183,27 @@ fn latest(results: &[WindowResult]) -> BTreeMap<EventTime, WindowResult> {
     latest
 }
 
+/// Interleaves the partitions' logs as time orders them (each in its own order, the next record
+/// the earliest of the logs' next ones, ties broken by `choices`): as owners append to one log.
+fn in_time(mut logs: Vec<Vec<(i64, MergeRecord)>>, choices: &[usize]) -> Vec<MergeRecord> {
+    logs.iter_mut().for_each(|log| log.reverse());
+    let mut merged = Vec::new();
+    let mut choice = choices.iter().cycle();
+    while let Some(first) = logs.iter().filter_map(|log| log.last().map(|r| r.0)).min() {
+        let due: Vec<usize> =
+            (0..logs.len()).filter(|&i| logs[i].last().is_some_and(|r| r.0 == first)).collect();
+        let pick = due[choice.next().copied().unwrap_or(0) % due.len()];
+        merged.extend(logs[pick].pop().map(|(_, record)| record));
+    }
+    merged
+}
+
 fn logs(
     config: EventTimeConfig,
     items: &[Item],
     deaths: &BTreeSet<usize>,
     every: usize,
-) -> Vec<Vec<MergeRecord>> {
+) -> Vec<Vec<(i64, MergeRecord)>> {
     (0..PARTITIONS)
         .map(|p| {
             let mine: Vec<&Item> = items.iter().filter(|i| i.partition() == p).collect();
@@ -198,6 +241,111 @@ fn handovers_change_no_window(
     Ok(())
 }
 
+/// `items` but those of `partition` from `from` for `length` (ms into the minute): the partition
+/// falls silent there, long enough for its owner to declare it idle, then resumes (unless the
+/// silence runs to the end).
+fn silence(items: Vec<Item>, (partition, from, length): (u32, i64, i64)) -> Vec<Item> {
+    let (from, until) = (BASE + from * 1000, BASE + (from + length) * 1000);
+    items.into_iter().filter(|i| i.partition() != partition || i.t < from || i.t >= until).collect()
+}
+
+/// The starts of the windows over `t`, from the definition: multiples of the slide in
+/// `(t - size, t]`.
+fn starts(config: EventTimeConfig, t: i64) -> Vec<i64> {
+    let (size, slide) = (config.window.size(), config.window.slide());
+    let last = t.div_euclid(slide);
+    (last - size / slide..=last).map(|k| k * slide).filter(|&start| t < start + size).collect()
+}
+
+/// Per window start, messages and distinct sensors of every reading in it.
+fn naive(config: EventTimeConfig, items: &[Item]) -> BTreeMap<i64, (u64, u64)> {
+    let mut naive: BTreeMap<i64, (u64, BTreeSet<u32>)> = BTreeMap::new();
+    for item in items {
+        for start in starts(config, item.t) {
+            let window = naive.entry(start).or_default();
+            window.0 += 1;
+            window.1.insert(item.sensor);
+        }
+    }
+    naive.into_iter().map(|(start, (n, sensors))| (start, (n, sensors.len() as u64))).collect()
+}
+
+fn counts(results: &[WindowResult]) -> BTreeMap<i64, (u64, u64)> {
+    latest(results).values().map(|r| (r.window_start.as_micros(), (r.messages, r.sensors))).collect()
+}
+
+/// Merges `log`, checking after each record that idle partitions no longer hold the watermark:
+/// it is at least the lowest latest event time, less the delay, of the partitions that are not
+/// idle (caught up and silent for the idle timeout on the log's clock), once all have reported.
+fn merge_checking_idleness(
+    config: EventTimeConfig,
+    log: &[MergeRecord],
+) -> Result<(Vec<WindowResult>, Merger), TestCaseError> {
+    let mut merger = Merger::new(config, PARTITIONS);
+    let mut clocks: BTreeMap<u32, PartitionClock> = BTreeMap::new();
+    let mut now = i64::MIN;
+    let mut results = Vec::new();
+    for record in log {
+        results.extend(merger.on_record(record));
+        let MergeRecord::Progress(progress) = record else { continue };
+        now = now.max(progress.at);
+        let clock = clocks.entry(progress.partition).or_insert(progress.clock);
+        clock.max_event_time = clock.max_event_time.max(progress.clock.max_event_time);
+        clock.last_active = clock.last_active.max(progress.clock.last_active);
+        clock.caught_up = progress.clock.caught_up;
+        let idle = |c: &PartitionClock| c.caught_up && now.saturating_sub(c.last_active) >= IDLE;
+        let active = clocks.values().filter(|c| !idle(c)).map(|c| c.max_event_time).min();
+        if let (true, Some(active)) = (clocks.len() == PARTITIONS as usize, active) {
+            let watermark = merger.watermark().map_or(i64::MIN, |w| w.as_micros());
+            let bound = active.saturating_sub(config.max_delay);
+            prop_assert!(
+                watermark >= bound,
+                "watermark {} held below {} by an idle partition",
+                watermark,
+                bound
+            );
+        }
+    }
+    Ok((results, merger))
+}
+
+/// With partitions going idle and resuming, owners dying at `deaths` and the log in time order
+/// (ties by `choices`): the watermark never waits for an idle partition, and the windows are
+/// those of owners that never die. Without late readings, idleness closes each window once, with
+/// every partition's contents: the windows a naive count gives, no revision.
+fn idleness_changes_no_window(
+    config: EventTimeConfig,
+    items: &[Item],
+    deaths: &BTreeSet<usize>,
+    every: usize,
+    choices: &[usize],
+    late: bool,
+) -> Result<(), TestCaseError> {
+    let uninterrupted = in_time(logs(config, items, &BTreeSet::new(), usize::MAX), &[0]);
+    let (reference, _) = merge_checking_idleness(config, &uninterrupted)?;
+    let (results, merger) =
+        merge_checking_idleness(config, &in_time(logs(config, items, deaths, every), choices))?;
+    prop_assert_eq!(merger.conflicts(), 0, "replays reproduce the same shares");
+    let settled = |results: &[WindowResult]| {
+        let mut latest = latest(results);
+        latest.values_mut().for_each(|r| r.revision = 0);
+        latest
+    };
+    prop_assert_eq!(settled(&results), settled(&reference));
+    let keys: BTreeSet<(EventTime, u32)> = results.iter().map(|r| (r.window_start, r.revision)).collect();
+    prop_assert_eq!(keys.len(), results.len());
+    prop_assert!(results.iter().all(|r| r.is_final));
+    if !late {
+        prop_assert_eq!(results.len(), latest(&results).len(), "a revision without late readings");
+        prop_assert_eq!(counts(&results), naive(config, items));
+    }
+    Ok(())
+}
+
+fn idle_config(lateness: i64) -> EventTimeConfig {
+    EventTimeConfig { idle_timeout: Some(IDLE), ..config(lateness) }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -229,19 +377,36 @@ proptest! {
     fn merged_windows_count_every_reading(items in items()) {
         let config = config(0);
         let (results, _) = merge(config, &interleave(logs(config, &items, &BTreeSet::new(), usize::MAX), &[1, 2]));
-        let spec = config.window;
-        let mut naive: BTreeMap<i64, (u64, BTreeSet<u32>)> = BTreeMap::new();
-        for item in &items {
-            for start in spec.starts_of(item.t) {
-                let window = naive.entry(start).or_default();
-                window.0 += 1;
-                window.1.insert(item.sensor);
-            }
-        }
-        let merged: BTreeMap<i64, (u64, u64)> =
-            latest(&results).values().map(|r| (r.window_start.as_micros(), (r.messages, r.sensors))).collect();
-        let naive: BTreeMap<i64, (u64, u64)> =
-            naive.into_iter().map(|(start, (n, sensors))| (start, (n, sensors.len() as u64))).collect();
-        prop_assert_eq!(merged, naive);
+        prop_assert_eq!(counts(&results), naive(config, &items));
+    }
+
+    /// A partition falls silent, is declared idle by its owner (what its open windows hold, then
+    /// its idle clock) and resumes; others may idle too between readings more than the timeout
+    /// apart. Owners die and replay, the log is in time order.
+    #[test]
+    fn idle_partitions_neither_hold_the_watermark_nor_lose_readings(
+        items in items(),
+        quiet in (0u32..PARTITIONS, 5_000i64..40_000, 4_000i64..25_000),
+        deaths in prop::collection::btree_set(1usize..60, 0..6),
+        every in 1usize..12,
+        choices in prop::collection::vec(0usize..3, 1..40),
+        lateness in prop_oneof![Just(0), Just(3 * SECOND)],
+    ) {
+        let items = silence(items, quiet);
+        idleness_changes_no_window(idle_config(lateness), &items, &deaths, every, &choices, false)?;
+    }
+
+    /// The same with late readings: some revise windows, others are dropped as late.
+    #[test]
+    fn idle_partitions_with_late_readings_change_no_window(
+        items in items_with_late(),
+        quiet in (0u32..PARTITIONS, 5_000i64..40_000, 4_000i64..25_000),
+        deaths in prop::collection::btree_set(1usize..60, 0..6),
+        every in 1usize..12,
+        choices in prop::collection::vec(0usize..3, 1..40),
+        lateness in prop_oneof![Just(0), Just(3 * SECOND)],
+    ) {
+        let items = silence(items, quiet);
+        idleness_changes_no_window(idle_config(lateness), &items, &deaths, every, &choices, true)?;
     }
 }

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::Stdio;
@@ -165,4 +166,75 @@ fn live_event_time_emits_partials_and_closes_windows_when_input_goes_quiet() {
 /// Readings in final results among the JSON lines so far.
 fn final_messages(out: &[u8]) -> u64 {
     records(out).0.iter().filter(|w| w.is_final).map(|w| w.messages).sum()
+}
+
+/// The engine's golden event-time cases (`crates/engine/tests/golden/*/case.json`, written by the
+/// engine) against the Python oracle fed the same lines with the same settings: the same records
+/// in the same order — sliding windows, revisions by late readings, and the resumed run — and the
+/// binary over the same input with the same settings reports the readings the oracle finds late.
+#[test]
+fn engine_golden_cases_agree_with_the_python_oracle() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/golden");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&golden).expect("golden folder") {
+        let case = entry.expect("entry").path();
+        let Ok(settings) = std::fs::read_to_string(case.join("case.json")) else { continue };
+        let settings: Value = serde_json::from_str(&settings).expect("case.json");
+        if settings["time"] != "event" {
+            continue;
+        }
+        let expected: Vec<WindowResult> = std::fs::read_to_string(case.join("expected.jsonl"))
+            .expect("expected.jsonl")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("window"))
+            .collect();
+        let args = oracle_args(&settings);
+        let mut theirs = common::python_oracle_with(&case.join("input.jsonl"), &args);
+        let late = theirs.pop().expect("the oracle's late count");
+        let late: BTreeMap<String, u64> =
+            serde_json::from_value(late["late_by_state"].clone()).expect("late");
+        assert_eq!(binary_late(&case.join("input.jsonl"), &args), late, "{}: late readings", case.display());
+        assert_eq!(expected.len(), theirs.len(), "{}: records", case.display());
+        for (ours, theirs) in expected.iter().zip(&theirs) {
+            let at = (case.display(), ours.window_start, ours.revision);
+            assert_eq!(
+                (ours.is_final, i64::from(ours.revision)),
+                (true, theirs["revision"].as_i64().unwrap()),
+                "{at:?}"
+            );
+            common::agrees_with_python(ours, theirs).unwrap_or_else(|e| panic!("{at:?}: {e}"));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2, "the sliding/late and resumed cases");
+}
+
+/// Late readings by state (states with none left out) in the last stats record of `analyze
+/// --once` over `input`, with the settings the oracle was given as `args`.
+fn binary_late(input: &Path, args: &[String]) -> BTreeMap<String, u64> {
+    let mut command = vec!["analyze".to_owned(), "--input".into(), input.to_str().unwrap().into()];
+    command.extend(["--once", "--format", "jsonl", "--time", "event", "--window"].map(String::from));
+    command.push(format!("{}s", args[0]));
+    for pair in args[1..].chunks(2) {
+        command.extend([pair[0].clone(), format!("{}s", pair[1])]);
+    }
+    let command: Vec<&str> = command.iter().map(String::as_str).collect();
+    let (_, stats) = records(&run(&command).stdout);
+    let mut late = stats.last().expect("a stats record").late_by_state.clone();
+    late.retain(|_, n| *n > 0);
+    late
+}
+
+/// The oracle's arguments for a golden case's settings.
+fn oracle_args(settings: &Value) -> Vec<String> {
+    let seconds = |key: &str| settings[key].as_i64().map(|s| s.to_string());
+    let mut args = vec![seconds("window_seconds").expect("window_seconds")];
+    let options = [("slide_seconds", "--slide"), ("allowed_lateness_seconds", "--allowed-lateness")];
+    args.extend(["--max-delay".into(), seconds("max_delay_seconds").unwrap_or_else(|| "0".into())]);
+    for (key, flag) in options {
+        if let Some(value) = seconds(key) {
+            args.extend([flag.to_owned(), value]);
+        }
+    }
+    args
 }

@@ -1,13 +1,17 @@
-//! The sliced window operator against the per-window operator it replaced ([`ReferenceWindows`]):
-//! the same calls in the same order must give the same results, bit for bit, whatever the window
-//! shape, lateness, partitions, input order, partial results and snapshots in between.
+//! The window operator against [`Reference`], the rules rebuilt from first principles with plain
+//! collections: the same calls in the same order must give the same results, bit for bit, whatever
+//! the window shape, lateness, idleness, partitions, input order, partial results and snapshots in
+//! between.
+
+use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use super::reference::ReferenceWindows;
-use super::windows::{EventTimeConfig, EventTimeWindows};
+use super::reference::{Reference, Rules, Summary};
+use super::windows::{Admission, EventTimeConfig, EventTimeWindows, WindowShare};
 use crate::parse::Parser;
 use crate::reading::{EventTime, STATE_CODES};
+use crate::result::WindowResult;
 use crate::window::WindowSpec;
 
 const SECOND: i64 = 1_000_000;
@@ -46,14 +50,20 @@ fn step() -> impl Strategy<Value = Step> {
                 temperature: (temperature * 10.0).round() / 10.0,
             }
         ),
-        2 => (0i64..3_000_000).prop_map(Step::Advance),
-        1 => (0i64..3_000_000).prop_map(Step::AdvanceShares),
+        2 => pause().prop_map(Step::Advance),
+        1 => pause().prop_map(Step::AdvanceShares),
         1 => Just(Step::Early),
         1 => Just(Step::EarlyShares),
         1 => (0u32..4).prop_map(Step::Assign),
         1 => (0u32..3).prop_map(Step::CaughtUp),
         1 => Just(Step::Snapshot),
     ]
+}
+
+/// How far processing time moves: anywhere up to 3 s, or whole quarters of a second, so that
+/// silences land exactly on the idle timeout too.
+fn pause() -> impl Strategy<Value = i64> {
+    prop_oneof![0i64..3_000_000, (0i64..13).prop_map(|q| q * 250_000)]
 }
 
 /// A window shape: size a multiple of the slide, or not; tumbling or sliding.
@@ -100,57 +110,126 @@ fn line(sensor: u32, state: usize, t: i64, temperature: f64) -> String {
     )
 }
 
-/// Runs `steps` on both operators, comparing every answer on the way.
+/// An engine result, as the reference describes windows.
+fn of_result(r: &WindowResult) -> Summary {
+    Summary {
+        start: r.window_start.as_micros(),
+        end: r.window_end.as_micros(),
+        is_final: r.is_final,
+        revision: r.revision,
+        messages: r.messages,
+        sensors: r.sensors,
+        states: r
+            .states
+            .iter()
+            .map(|s| {
+                (
+                    s.state.clone(),
+                    s.messages,
+                    s.sensors,
+                    s.avg_temperature,
+                    s.min_temperature,
+                    s.max_temperature,
+                )
+            })
+            .collect(),
+    }
+}
+
+fn of_results(results: &[WindowResult]) -> Vec<Summary> {
+    results.iter().map(of_result).collect()
+}
+
+/// Engine shares, as the reference describes windows (`is_final` as the call made them).
+fn of_shares(shares: &[WindowShare], is_final: bool) -> Vec<Summary> {
+    let summary = |s: &WindowShare| {
+        let mut result = WindowResult::from_aggregate(EventTime(s.start), EventTime(s.end), &s.aggregate);
+        (result.is_final, result.revision) = (is_final, s.revision);
+        of_result(&result)
+    };
+    shares.iter().map(summary).collect()
+}
+
+fn rules(config: &EventTimeConfig) -> Rules {
+    Rules {
+        size: config.window.size(),
+        slide: config.window.slide(),
+        max_delay: config.max_delay,
+        allowed_lateness: config.allowed_lateness,
+        idle_timeout: config.idle_timeout,
+    }
+}
+
+/// The engine's late readings by state code (states with none left out).
+fn late_by_code(late: &[u64]) -> BTreeMap<&'static str, u64> {
+    (0..late.len()).filter(|&i| late[i] > 0).map(|i| (STATE_CODES[i], late[i])).collect()
+}
+
+/// The engine's admission of a reading, and the reference's (counted or late).
+fn admit(
+    engine: &mut EventTimeWindows,
+    reference: &mut Reference,
+    parser: &Parser,
+    (partition, position, now): (u32, i64, i64),
+    step: &Step,
+) -> (bool, bool) {
+    let Step::Reading { partition: _, sensor, state, t, temperature } = *step else { unreachable!() };
+    let text = line(sensor, state, t, temperature);
+    let reading = parser.parse(text.as_bytes()).expect("valid line");
+    let admission = engine.on_reading(partition, position, &reading, EventTime(now));
+    let counted =
+        reference.on_reading(partition, position, (sensor, STATE_CODES[state], temperature), t, now);
+    (admission == Admission::Counted, counted)
+}
+
+/// Runs `steps` on the engine and the reference, comparing every answer on the way.
 fn same_answers(config: EventTimeConfig, steps: &[Step]) -> Result<(), TestCaseError> {
     let parser = Parser::default();
-    let mut sliced = EventTimeWindows::new(config);
-    let mut reference = ReferenceWindows::new(config);
+    let mut engine = EventTimeWindows::new(config);
+    let mut reference = Reference::new(rules(&config));
     let mut now = BASE;
     for (position, step) in steps.iter().enumerate() {
         let position = position as i64;
         match step {
-            Step::Reading { partition, sensor, state, t, temperature } => {
-                let text = line(*sensor, *state, *t, *temperature);
-                let reading = parser.parse(text.as_bytes()).expect("valid line");
-                let (a, b) = (
-                    sliced.on_reading(*partition, position, &reading, EventTime(now)),
-                    reference.on_reading(*partition, position, &reading, EventTime(now)),
-                );
+            Step::Reading { partition, .. } => {
+                let (a, b) = admit(&mut engine, &mut reference, &parser, (*partition, position, now), step);
                 prop_assert_eq!(a, b, "admission at step {}", position);
             }
             Step::Advance(by) => {
                 now += by;
-                prop_assert_eq!(sliced.on_advance(EventTime(now)), reference.on_advance(EventTime(now)));
+                prop_assert_eq!(of_results(&engine.on_advance(EventTime(now))), reference.on_advance(now));
             }
             Step::AdvanceShares(by) => {
                 now += by;
                 prop_assert_eq!(
-                    sliced.on_advance_shares(EventTime(now)),
-                    reference.on_advance_shares(EventTime(now))
+                    of_shares(&engine.on_advance_shares(EventTime(now)), true),
+                    reference.on_advance(now)
                 );
             }
-            Step::Early => prop_assert_eq!(sliced.on_early(), reference.on_early()),
-            Step::EarlyShares => prop_assert_eq!(sliced.on_early_shares(), reference.on_early_shares()),
+            Step::Early => prop_assert_eq!(of_results(&engine.on_early()), reference.on_early()),
+            Step::EarlyShares => {
+                prop_assert_eq!(of_shares(&engine.on_early_shares(), false), reference.on_early())
+            }
             Step::Assign(p) => {
-                sliced.on_partitions(&[*p], EventTime(now));
-                reference.on_partitions(&[*p], EventTime(now));
+                engine.on_partitions(&[*p], EventTime(now));
+                reference.on_assign(*p, now);
             }
             Step::CaughtUp(p) => {
-                sliced.on_caught_up(*p);
+                engine.on_caught_up(*p);
                 reference.on_caught_up(*p);
             }
             Step::Snapshot => {
-                let bytes = postcard::to_stdvec(&sliced).expect("encodes");
-                sliced = postcard::from_bytes(&bytes).expect("decodes");
+                let bytes = postcard::to_stdvec(&engine).expect("encodes");
+                engine = postcard::from_bytes(&bytes).expect("decodes");
             }
         }
-        prop_assert_eq!(sliced.pinned_positions(), reference.pinned_positions(), "pinned at {}", position);
-        prop_assert_eq!(sliced.open_windows(), reference.open_windows());
-        prop_assert_eq!(sliced.late_by_state(), reference.late_by_state());
-        prop_assert_eq!(sliced.watermark(), reference.watermark());
+        prop_assert_eq!(engine.pinned_positions(), reference.pinned_positions(), "pinned at {}", position);
+        prop_assert_eq!(engine.open_windows(), reference.open_windows());
+        prop_assert_eq!(late_by_code(engine.late_by_state()), reference.late_by_state().clone());
+        prop_assert_eq!(engine.watermark().map(|w| w.as_micros()), reference.watermark());
     }
-    prop_assert_eq!(sliced.on_end(), reference.on_end());
-    prop_assert_eq!(sliced.slices(), 0, "every slice forgotten at the end");
+    prop_assert_eq!(of_results(&engine.on_end()), reference.on_end());
+    prop_assert_eq!(engine.slices(), 0, "every slice forgotten at the end");
     Ok(())
 }
 
@@ -158,25 +237,22 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
-    fn sliced_windows_answer_as_per_window_ones(config in config(), steps in steps()) {
+    fn windows_answer_as_the_first_principles_reference(config in config(), steps in steps()) {
         same_answers(config, &steps)?;
     }
 
     /// The same, ending with shares (what scale-out owners publish at the end).
     #[test]
-    fn sliced_shares_at_the_end_are_the_per_window_ones(config in config(), steps in steps()) {
+    fn shares_at_the_end_are_the_first_principles_windows(config in config(), steps in steps()) {
         let parser = Parser::default();
-        let mut sliced = EventTimeWindows::new(config);
-        let mut reference = ReferenceWindows::new(config);
+        let mut engine = EventTimeWindows::new(config);
+        let mut reference = Reference::new(rules(&config));
         for (position, step) in steps.iter().enumerate() {
-            if let Step::Reading { partition, sensor, state, t, temperature } = step {
-                let text = line(*sensor, *state, *t, *temperature);
-                let reading = parser.parse(text.as_bytes()).expect("valid line");
-                sliced.on_reading(*partition, position as i64, &reading, EventTime(BASE));
-                reference.on_reading(*partition, position as i64, &reading, EventTime(BASE));
+            if let Step::Reading { partition, .. } = step {
+                admit(&mut engine, &mut reference, &parser, (*partition, position as i64, BASE), step);
             }
         }
-        prop_assert_eq!(sliced.on_end_shares(), reference.on_end_shares());
+        prop_assert_eq!(of_shares(&engine.on_end_shares(), true), reference.on_end());
     }
 }
 

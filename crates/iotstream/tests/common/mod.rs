@@ -121,8 +121,13 @@ pub fn python(script: &str, args: &[&str]) -> Output {
 /// The independent oracle, `tests/oracle/windows.py`: tumbling windows of `seconds` over the
 /// readings in `path` (all valid), one JSON object per window, in window order.
 pub fn python_oracle(path: &Path, seconds: u64) -> Vec<Value> {
-    let out =
-        python_script("oracle/windows.py").arg(path).arg(seconds.to_string()).output().expect("python3");
+    python_oracle_with(path, &[seconds.to_string()])
+}
+
+/// The oracle with its own arguments after the file (`WINDOW_SECONDS [--slide S] [--max-delay D
+/// [--allowed-lateness L]]`): one JSON value per line.
+pub fn python_oracle_with<S: AsRef<std::ffi::OsStr>>(path: &Path, args: &[S]) -> Vec<Value> {
+    let out = python_script("oracle/windows.py").arg(path).args(args).output().expect("python3");
     assert!(out.status.success(), "the oracle failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
