@@ -26,6 +26,8 @@
 
 #![cfg(feature = "kafka")]
 
+#[path = "alerts/kills.rs"]
+mod alert_kills;
 #[path = "faults/check.rs"]
 mod check;
 mod common;
@@ -166,12 +168,14 @@ fn skipped() -> bool {
 
 /// Each mutant, and the check it must fail (its reason): a mutant failing another check was not
 /// caught, since that check could be failing for a reason of its own.
-const MUST_CATCH: [(&str, &str); 5] = [
+const MUST_CATCH: [(&str, &str); 7] = [
     ("no-cut-back", check::reasons::TWICE),
     ("ack-before-write", check::reasons::FEWER),
     ("positions-without-state", check::reasons::FEWER),
     ("drop-dead-letter", check::reasons::LETTER_MISSING),
     ("double-count-replay", check::reasons::MORE),
+    ("alerts-no-cutback", alert_kills::reasons::MORE_ALERTS),
+    ("webhook-queue-dropped", alert_kills::reasons::FEWER_DELIVERED),
 ];
 
 /// How `scripts/faults --mutants` tells a mutant caught for its reason.
@@ -187,14 +191,24 @@ fn reason_of(mutant: &str) -> &'static str {
 
 /// `scenario` against the engine under test (the mutant `FAULTS_MUTANT` names, else the real
 /// one) must pass. A mutant's failure says whether it failed the check that must catch it.
-fn must_pass(mut scenario: Scenario) {
+fn must_pass(scenario: Scenario) {
+    let name = scenario.name.clone();
+    must_pass_run(&name, |mutant| verify(&Scenario { mutant: mutant.map(str::to_owned), ..scenario }));
+}
+
+/// The same for a scenario of its own (`run`, given the mutant to run if any, says what the
+/// engine did wrong).
+fn must_pass_run(name: &str, run: impl FnOnce(Option<&str>) -> Result<(), String>) {
     if skipped() {
         return;
     }
     let _serial = common::serial();
-    scenario.mutant = std::env::var("FAULTS_MUTANT").ok().filter(|m| !m.is_empty());
-    let Err(failure) = verify(&scenario) else { return };
-    match &scenario.mutant {
+    let mutant = std::env::var("FAULTS_MUTANT").ok().filter(|m| !m.is_empty());
+    let Err(failure) = run(mutant.as_deref()) else { return };
+    if !failure.starts_with(name) {
+        eprintln!("{name}: FAILED: {failure}");
+    }
+    match &mutant {
         Some(mutant) if failure.contains(reason_of(mutant)) => {
             panic!("{CAUGHT} {FOR_ITS_REASON} ({}): {failure}", reason_of(mutant))
         }
@@ -208,19 +222,38 @@ fn must_pass(mut scenario: Scenario) {
 /// `scenario` against `mutant` must fail, and by the check named for it.
 #[cfg(feature = "fault-injection")]
 fn must_catch(scenario: Scenario, mutant: &str) {
+    let name = format!("{} ({mutant})", scenario.name);
+    must_catch_run(mutant, |mutant| verify(&Scenario { name, mutant: Some(mutant.to_owned()), ..scenario }));
+}
+
+/// The same for a scenario of its own (`run`, given the mutant to run).
+#[cfg(feature = "fault-injection")]
+fn must_catch_run(mutant: &str, run: impl FnOnce(&str) -> Result<(), String>) {
     if skipped() {
         return;
     }
     let _serial = common::serial();
-    let name = format!("{} ({mutant})", scenario.name);
     let reason = reason_of(mutant);
-    match verify(&Scenario { name, mutant: Some(mutant.to_owned()), ..scenario }) {
+    match run(mutant) {
         Ok(()) => panic!("the {mutant} mutant passed the checks"),
         Err(failure) => {
             assert!(failure.contains(reason), "the {mutant} mutant was not caught by '{reason}': {failure}");
             eprintln!("{mutant}: caught {FOR_ITS_REASON} ({reason})");
         }
     }
+}
+
+/// The alerts' kill -9 scenario (`tests/alerts.rs`): the alerts file is the uninterrupted run's.
+#[test]
+fn alerts_killed_twice_give_the_uninterrupted_history() {
+    must_pass_run("alerts kill -9", alert_kills::kill_9_and_restart);
+}
+
+/// The webhook's kill -9 scenario (`tests/alerts.rs`): what it had queued is delivered.
+#[cfg(feature = "webhook")]
+#[test]
+fn alerts_webhook_queue_survives_kill_9() {
+    must_pass_run("webhook queue kill -9", alert_kills::webhook_queue_survives_kill_9);
 }
 
 #[test]
@@ -290,4 +323,18 @@ fn mutant_positions_without_state_is_caught_by_the_kills() {
     };
     assert!(outcome.is_ok(), "without kills, the {mutant} mutant must pass: {outcome:?}");
     must_catch(kill, mutant);
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn mutant_alerts_no_cutback_is_caught() {
+    must_catch_run("alerts-no-cutback", |mutant| alert_kills::kill_9_and_restart(Some(mutant)));
+}
+
+#[cfg(all(feature = "fault-injection", feature = "webhook"))]
+#[test]
+fn mutant_webhook_queue_dropped_is_caught() {
+    must_catch_run("webhook-queue-dropped", |mutant| {
+        alert_kills::webhook_queue_survives_kill_9(Some(mutant))
+    });
 }

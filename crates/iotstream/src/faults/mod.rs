@@ -46,6 +46,12 @@ pub enum Mutant {
     DropDeadLetter,
     /// The first message batch after a restore is counted twice.
     DoubleCountReplay,
+    /// On resume, the alerts file is not cut back to its checkpointed length: notifications
+    /// written after the last checkpoint are written again by the replay.
+    AlertsNoCutback,
+    /// The webhook's undelivered notifications are not saved in the checkpoint: a crash loses
+    /// what the receiver had not taken.
+    WebhookQueueDropped,
 }
 
 /// A run's mutant, if any, with what its wrappers need to know of the run.
@@ -56,6 +62,8 @@ pub struct Faults {
     output: Option<PathBuf>,
     /// How the run cuts results (a blank operator is built from it).
     operator: Option<OperatorConfig>,
+    /// The alerts file (`--alerts-output`).
+    alerts_output: Option<PathBuf>,
 }
 
 impl Faults {
@@ -66,7 +74,13 @@ impl Faults {
 
     /// The faults `args` ask for, in a run writing to `output` and cutting results as `operator`.
     pub fn new(args: &FaultArgs, output: Option<&Path>, operator: &OperatorConfig) -> Faults {
-        Faults { mutant: args.fault_mutant, output: output.map(Path::to_owned), operator: Some(*operator) }
+        let output = output.map(Path::to_owned);
+        Faults { mutant: args.fault_mutant, output, operator: Some(*operator), alerts_output: None }
+    }
+
+    /// The same, in a run writing its alerts to `alerts_output`.
+    pub fn with_alerts(self, alerts_output: Option<&Path>) -> Faults {
+        Faults { alerts_output: alerts_output.map(Path::to_owned), ..self }
     }
 
     /// The checkpoint store, as the mutant has it.
@@ -78,6 +92,11 @@ impl Faults {
             (Some(Mutant::PositionsWithoutState), _, Some(operator)) => {
                 Box::new(wrappers::PositionsWithoutState { store, operator })
             }
+            (Some(Mutant::AlertsNoCutback), _, _) => match &self.alerts_output {
+                Some(output) => Box::new(wrappers::AlertsNoCutback { store, output: output.clone() }),
+                None => store,
+            },
+            (Some(Mutant::WebhookQueueDropped), _, _) => Box::new(wrappers::WebhookQueueDropped { store }),
             _ => store,
         }
     }

@@ -64,6 +64,50 @@ impl StateStore for PositionsWithoutState {
     }
 }
 
+/// [`super::Mutant::AlertsNoCutback`]: a resumed run finds the alerts file as long as it is
+/// now, so that no notification written after the checkpoint is cut.
+pub struct AlertsNoCutback {
+    pub store: Box<dyn StateStore>,
+    pub output: PathBuf,
+}
+
+impl StateStore for AlertsNoCutback {
+    fn load(&self) -> Result<Option<EngineState>, CheckpointError> {
+        let mut state = self.store.load()?;
+        if let Some(alerts) = state.as_mut().and_then(|s| s.alerts.as_mut()) {
+            let now = std::fs::metadata(&self.output).map(|m| m.len()).ok();
+            alerts.output_len =
+                alerts.output_len.map(|recorded| now.map_or(recorded, |now| now.max(recorded)));
+        }
+        Ok(state)
+    }
+
+    fn save(&self, state: &mut EngineState, last: bool) -> Result<(), CheckpointError> {
+        self.store.save(state, last)
+    }
+}
+
+/// [`super::Mutant::WebhookQueueDropped`]: checkpoints save the alerts' state without the
+/// webhook's undelivered notifications.
+pub struct WebhookQueueDropped {
+    pub store: Box<dyn StateStore>,
+}
+
+impl StateStore for WebhookQueueDropped {
+    fn load(&self) -> Result<Option<EngineState>, CheckpointError> {
+        self.store.load()
+    }
+
+    fn save(&self, state: &mut EngineState, last: bool) -> Result<(), CheckpointError> {
+        let queued = state.alerts.as_mut().map(|alerts| std::mem::take(&mut alerts.undelivered));
+        let saved = self.store.save(state, last);
+        if let (Some(alerts), Some(queued)) = (state.alerts.as_mut(), queued) {
+            alerts.undelivered = queued;
+        }
+        saved
+    }
+}
+
 /// [`super::Mutant::DropDeadLetter`]: every 7th dead letter is not sent.
 pub struct DropEvery7th {
     pub inner: Box<dyn RejectSink>,
