@@ -33,6 +33,8 @@ mod check;
 mod common;
 #[path = "faults/input.rs"]
 mod input;
+#[path = "mqtt/kills.rs"]
+mod mqtt_kills;
 #[path = "faults/scenario.rs"]
 mod scenario;
 
@@ -168,7 +170,7 @@ fn skipped() -> bool {
 
 /// Each mutant, and the check it must fail (its reason): a mutant failing another check was not
 /// caught, since that check could be failing for a reason of its own.
-const MUST_CATCH: [(&str, &str); 7] = [
+const MUST_CATCH: [(&str, &str); 8] = [
     ("no-cut-back", check::reasons::TWICE),
     ("ack-before-write", check::reasons::FEWER),
     ("positions-without-state", check::reasons::FEWER),
@@ -176,6 +178,7 @@ const MUST_CATCH: [(&str, &str); 7] = [
     ("double-count-replay", check::reasons::MORE),
     ("alerts-no-cutback", alert_kills::reasons::MORE_ALERTS),
     ("webhook-queue-dropped", alert_kills::reasons::FEWER_DELIVERED),
+    ("mqtt-ack-on-receipt", mqtt_kills::reasons::FEWER),
 ];
 
 /// How `scripts/faults --mutants` tells a mutant caught for its reason.
@@ -254,6 +257,14 @@ fn alerts_killed_twice_give_the_uninterrupted_history() {
 #[test]
 fn alerts_webhook_queue_survives_kill_9() {
     must_pass_run("webhook queue kill -9", alert_kills::webhook_queue_survives_kill_9);
+}
+
+/// The MQTT kill -9 scenario (`tests/mqtt.rs`): the crashed engine's windows are the
+/// uninterrupted one's.
+#[cfg(feature = "mqtt")]
+#[test]
+fn mqtt_engine_killed_twice_gives_the_uninterrupted_windows() {
+    must_pass_run("MQTT kill -9", mqtt_kills::kill_9_twice_while_publishing);
 }
 
 #[test]
@@ -337,4 +348,10 @@ fn mutant_webhook_queue_dropped_is_caught() {
     must_catch_run("webhook-queue-dropped", |mutant| {
         alert_kills::webhook_queue_survives_kill_9(Some(mutant))
     });
+}
+
+#[cfg(all(feature = "fault-injection", feature = "mqtt"))]
+#[test]
+fn mutant_mqtt_ack_on_receipt_is_caught() {
+    must_catch_run("mqtt-ack-on-receipt", |mutant| mqtt_kills::kill_9_twice_while_publishing(Some(mutant)));
 }

@@ -52,6 +52,9 @@ pub enum Mutant {
     /// The webhook's undelivered notifications are not saved in the checkpoint: a crash loses
     /// what the receiver had not taken.
     WebhookQueueDropped,
+    /// MQTT input is acknowledged (PUBACK) as soon as it is received, not once a checkpoint
+    /// holds it: a crash loses what the broker will not send again.
+    MqttAckOnReceipt,
 }
 
 /// A run's mutant, if any, with what its wrappers need to know of the run.
@@ -116,6 +119,7 @@ impl Faults {
         match self.mutant {
             Some(Mutant::AckBeforeWrite) => wrappers::acknowledge_on_read(source),
             Some(Mutant::DoubleCountReplay) if resumed => wrappers::count_first_batch_twice(source),
+            Some(Mutant::MqttAckOnReceipt) => wrappers::checkpointed_on_receipt(source),
             _ => source,
         }
     }

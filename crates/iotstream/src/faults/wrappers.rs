@@ -161,6 +161,22 @@ pub fn acknowledge_on_read(source: Source) -> Source {
     Source { events, control: Some(commands), thread: source.thread }
 }
 
+/// [`super::Mutant::MqttAckOnReceipt`]: every message batch is reported checkpointed to its
+/// source as soon as it arrives (an MQTT source then acknowledges it: a PUBACK on receipt).
+pub fn checkpointed_on_receipt(source: Source) -> Source {
+    let Some(control) = source.control.clone() else { return source };
+    let mut read = BTreeMap::new();
+    let events = forward(source.events, move |event, out| {
+        let before = read.clone();
+        note_positions(&event, &mut read);
+        if out.blocking_send(event).is_err() {
+            return false;
+        }
+        read == before || control.send(Command::Checkpointed(read.clone().into_iter().collect())).is_ok()
+    });
+    Source { events, ..source }
+}
+
 /// Where `event`'s messages end, per partition, into `read`.
 fn note_positions(event: &SourceEvent, read: &mut BTreeMap<i32, i64>) {
     let mut note = |positions: Positions| read.extend(positions);
