@@ -37,6 +37,8 @@ mod input;
 mod mqtt_kills;
 #[path = "faults/scenario.rs"]
 mod scenario;
+#[path = "store_outages/kafka.rs"]
+mod store_outage;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -170,7 +172,7 @@ fn skipped() -> bool {
 
 /// Each mutant, and the check it must fail (its reason): a mutant failing another check was not
 /// caught, since that check could be failing for a reason of its own.
-const MUST_CATCH: [(&str, &str); 8] = [
+const MUST_CATCH: [(&str, &str); 9] = [
     ("no-cut-back", check::reasons::TWICE),
     ("ack-before-write", check::reasons::FEWER),
     ("positions-without-state", check::reasons::FEWER),
@@ -179,6 +181,7 @@ const MUST_CATCH: [(&str, &str); 8] = [
     ("alerts-no-cutback", alert_kills::reasons::MORE_ALERTS),
     ("webhook-queue-dropped", alert_kills::reasons::FEWER_DELIVERED),
     ("mqtt-ack-on-receipt", mqtt_kills::reasons::FEWER),
+    ("store-ack-before-commit", store_outage::reasons::PAST_THE_STORE),
 ];
 
 /// How `scripts/faults --mutants` tells a mutant caught for its reason.
@@ -265,6 +268,17 @@ fn alerts_webhook_queue_survives_kill_9() {
 #[test]
 fn mqtt_engine_killed_twice_gives_the_uninterrupted_windows() {
     must_pass_run("MQTT kill -9", mqtt_kills::kill_9_twice_while_publishing);
+}
+
+/// The store outage scenario (`tests/store_outages.rs`): Kafka offsets are not committed past
+/// what PostgreSQL holds.
+#[cfg(feature = "store-postgres")]
+#[test]
+fn store_outage_commits_no_offset_past_what_postgresql_holds() {
+    if common::postgres::skip("the fault suite's PostgreSQL outage") {
+        return;
+    }
+    must_pass_run("PostgreSQL outage", store_outage::kafka_offsets_within_the_store);
 }
 
 #[test]
@@ -354,4 +368,15 @@ fn mutant_webhook_queue_dropped_is_caught() {
 #[test]
 fn mutant_mqtt_ack_on_receipt_is_caught() {
     must_catch_run("mqtt-ack-on-receipt", |mutant| mqtt_kills::kill_9_twice_while_publishing(Some(mutant)));
+}
+
+#[cfg(all(feature = "fault-injection", feature = "store-postgres"))]
+#[test]
+fn mutant_store_ack_before_commit_is_caught() {
+    if common::postgres::skip("the store-ack-before-commit mutant's PostgreSQL outage") {
+        return;
+    }
+    must_catch_run("store-ack-before-commit", |mutant| {
+        store_outage::kafka_offsets_within_the_store(Some(mutant))
+    });
 }

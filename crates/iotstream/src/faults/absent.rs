@@ -42,6 +42,9 @@ impl Faults {
     /// The outputs as they are.
     pub fn outputs(&self, _: &mut Outputs) {}
 
+    /// The store's sinks as they are.
+    pub fn store_sinks(&self, _: &mut Outputs, _: usize) {}
+
     /// The source as it is.
     pub fn source(&self, source: Source, _resumed: bool) -> Source {
         source

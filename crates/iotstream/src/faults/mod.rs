@@ -55,6 +55,9 @@ pub enum Mutant {
     /// MQTT input is acknowledged (PUBACK) as soon as it is received, not once a checkpoint
     /// holds it: a crash loses what the broker will not send again.
     MqttAckOnReceipt,
+    /// The store reports each write done at once, before the database has committed it (the
+    /// write goes on in the background): offsets and checkpoints can run past what it holds.
+    StoreAckBeforeCommit,
 }
 
 /// A run's mutant, if any, with what its wrappers need to know of the run.
@@ -111,6 +114,16 @@ impl Faults {
                 .dead_letters
                 .take()
                 .map(|inner| Box::new(wrappers::DropEvery7th { inner, seen: 0 }) as _);
+        }
+    }
+
+    /// The store's sinks (`outputs`' sinks from `first` on), as the mutant has them.
+    pub fn store_sinks(&self, outputs: &mut Outputs, first: usize) {
+        if self.mutant == Some(Mutant::StoreAckBeforeCommit) {
+            let store: Vec<_> = outputs.sinks.drain(first..).collect();
+            outputs
+                .sinks
+                .extend(store.into_iter().map(|inner| Box::new(wrappers::AckBeforeCommit::new(inner)) as _));
         }
     }
 

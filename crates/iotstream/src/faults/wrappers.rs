@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
-use iotstream_engine::{OperatorConfig, RejectReason};
+use iotstream_engine::query::Emission as QueryEmission;
+use iotstream_engine::{OperatorConfig, RejectReason, WindowResult};
 use tokio::sync::mpsc;
 
 use crate::channel::{
@@ -14,7 +15,7 @@ use crate::channel::{
     CHANNEL_DEPTH,
 };
 use crate::checkpoint::{CheckpointError, EngineState, StateStore};
-use crate::sinks::{RejectSink, SinkError};
+use crate::sinks::{Emission, RejectSink, ResultSink, SinkError};
 
 /// [`super::Mutant::DropDeadLetter`] drops every 7th dead letter.
 const DROP_EVERY: u64 = 7;
@@ -105,6 +106,46 @@ impl StateStore for WebhookQueueDropped {
             alerts.undelivered = queued;
         }
         saved
+    }
+}
+
+/// [`super::Mutant::StoreAckBeforeCommit`]: each emission is handed to a thread that writes it
+/// through the store's sink (waiting out an outage there), and reported written at once.
+pub struct AckBeforeCommit {
+    queue: Option<std_mpsc::Sender<(Vec<WindowResult>, Vec<QueryEmission>)>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AckBeforeCommit {
+    pub fn new(mut inner: Box<dyn ResultSink>) -> AckBeforeCommit {
+        let (queue, queued) = std_mpsc::channel::<(Vec<WindowResult>, Vec<QueryEmission>)>();
+        let writer = std::thread::spawn(move || {
+            for (windows, queries) in queued {
+                if let Err(error) = inner.write(&Emission { windows: &windows, queries: &queries }) {
+                    tracing::warn!(%error, "a store write acknowledged before its commit failed");
+                }
+            }
+        });
+        AckBeforeCommit { queue: Some(queue), writer: Some(writer) }
+    }
+}
+
+impl ResultSink for AckBeforeCommit {
+    fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
+        if let Some(queue) = &self.queue {
+            let _ = queue.send((emission.windows.to_vec(), emission.queries.to_vec()));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AckBeforeCommit {
+    /// The writes queued go on to the end (a clean stop waits for them).
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 
