@@ -14,6 +14,10 @@
 //! - poison: the dead-letter topic holds a letter for exactly the poison's partitions and offsets,
 //!   with its reason and bytes (repeats after a crash allowed: at least once).
 //!
+//! Beside them, scenarios of other suites that a mutant is named for, shared with them: the
+//! alerts' and the webhook queue's `kill -9` (`tests/alerts/kills.rs`), MQTT's `kill -9`
+//! (`tests/mqtt/kills.rs`) and Kafka into a PostgreSQL outage (`tests/store_outages/kafka.rs`).
+//!
 //! And the checker is checked: each of the engine's mutants (`--fault-mutant`, see
 //! `src/faults/`, in builds with the `fault-injection` feature) must fail a short scenario (the
 //! `mutant_*` tests, compiled only with that feature).
