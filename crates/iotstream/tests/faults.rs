@@ -16,7 +16,8 @@
 //!
 //! Beside them, scenarios of other suites that a mutant is named for, shared with them: the
 //! alerts' and the webhook queue's `kill -9` (`tests/alerts/kills.rs`), MQTT's `kill -9`
-//! (`tests/mqtt/kills.rs`) and Kafka into a PostgreSQL outage (`tests/store_outages/kafka.rs`).
+//! (`tests/mqtt/kills.rs`), Kafka into a PostgreSQL outage (`tests/store_outages/kafka.rs`) and a
+//! scale-out group whose merger is killed (`tests/scale_out/group.rs`).
 //!
 //! And the checker is checked: each of the engine's mutants (`--fault-mutant`, see
 //! `src/faults/`, in builds with the `fault-injection` feature) must fail a short scenario (the
@@ -39,6 +40,8 @@ mod common;
 mod input;
 #[path = "mqtt/kills.rs"]
 mod mqtt_kills;
+#[path = "scale_out/group.rs"]
+mod scale_group;
 #[path = "faults/scenario.rs"]
 mod scenario;
 #[path = "store_outages/kafka.rs"]
@@ -176,7 +179,7 @@ fn skipped() -> bool {
 
 /// Each mutant, and the check it must fail (its reason): a mutant failing another check was not
 /// caught, since that check could be failing for a reason of its own.
-const MUST_CATCH: [(&str, &str); 9] = [
+const MUST_CATCH: [(&str, &str); 10] = [
     ("no-cut-back", check::reasons::TWICE),
     ("ack-before-write", check::reasons::FEWER),
     ("positions-without-state", check::reasons::FEWER),
@@ -186,6 +189,7 @@ const MUST_CATCH: [(&str, &str); 9] = [
     ("webhook-queue-dropped", alert_kills::reasons::FEWER_DELIVERED),
     ("mqtt-ack-on-receipt", mqtt_kills::reasons::FEWER),
     ("store-ack-before-commit", store_outage::reasons::PAST_THE_STORE),
+    ("scale-out-mark-before-write", scale_group::reasons::MISSING),
 ];
 
 /// How `scripts/faults --mutants` tells a mutant caught for its reason.
@@ -283,6 +287,13 @@ fn store_outage_commits_no_offset_past_what_postgresql_holds() {
         return;
     }
     must_pass_run("PostgreSQL outage", store_outage::kafka_offsets_within_the_store);
+}
+
+/// The scale-out scenario (`tests/scale_out.rs`): a changing group, its merger killed, gives the
+/// oracle's windows once.
+#[test]
+fn scale_out_group_with_its_merger_killed_gives_one_answer() {
+    must_pass_run("scale-out", scale_group::changing_group);
 }
 
 #[test]
@@ -383,4 +394,10 @@ fn mutant_store_ack_before_commit_is_caught() {
     must_catch_run("store-ack-before-commit", |mutant| {
         store_outage::kafka_offsets_within_the_store(Some(mutant))
     });
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn mutant_scale_out_mark_before_write_is_caught() {
+    must_catch_run("scale-out-mark-before-write", |mutant| scale_group::changing_group(Some(mutant)));
 }

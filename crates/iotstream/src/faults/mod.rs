@@ -7,20 +7,21 @@
 //! breaks one promise the README makes, in one place, and the suite (`tests/faults.rs`,
 //! `scripts/faults --mutants`) must catch every one. A mutant is a wrapper around one thing the
 //! run opens, put on where the run opens it ([`Faults`]): the source (its events and the
-//! acknowledgements sent back to it), the dead-letter queue, the checkpoint store, the store's
-//! sinks. The engine has no checks for them. Adding a mutant is a variant of [`Mutant`] and its
+//! acknowledgements sent back to it), the dead-letter queue, the result sinks, the checkpoint
+//! store, the store's sinks. The engine has no checks for them. Adding a mutant is a variant of [`Mutant`] and its
 //! wrapper in `wrappers`; a wrapper point not yet here is one more method of [`Faults`] (and of
 //! its stand-in, `absent.rs`).
 
 mod wrappers;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use iotstream_engine::OperatorConfig;
 
 use crate::channel::Source;
 use crate::checkpoint::StateStore;
-use crate::sinks::Outputs;
+use crate::sinks::{Outputs, ResultSink};
 
 /// `--fault-mutant`.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -59,7 +60,16 @@ pub enum Mutant {
     /// The store reports each write done at once, before the database has committed it (the
     /// write goes on in the background): offsets and checkpoints can run past what it holds.
     StoreAckBeforeCommit,
+    /// A scale-out merger marks global results written in the merge log before its outputs hold
+    /// them (each is written 30 s later, in the background): a merger killed in between leaves
+    /// results that its successor, trusting the mark, never writes.
+    ScaleOutMarkBeforeWrite,
 }
+
+/// How long after its publication mark [`Mutant::ScaleOutMarkBeforeWrite`] writes a result: more
+/// than a window's worth of input in the scale-out scenario, so a kill of the merger falls in a
+/// gap holding results.
+const MARK_AHEAD: Duration = Duration::from_secs(30);
 
 /// A run's mutant, if any, with what its wrappers need to know of the run.
 #[derive(Clone, Debug, Default)]
@@ -108,13 +118,21 @@ impl Faults {
         }
     }
 
-    /// The outputs, their dead-letter queue as the mutant has it.
+    /// The outputs (their dead-letter queue, the sinks only a merger writes) as the mutant has
+    /// them.
     pub fn outputs(&self, outputs: &mut Outputs) {
-        if self.mutant == Some(Mutant::DropDeadLetter) {
-            outputs.dead_letters = outputs
-                .dead_letters
-                .take()
-                .map(|inner| Box::new(wrappers::DropEvery7th { inner, seen: 0 }) as _);
+        match self.mutant {
+            Some(Mutant::DropDeadLetter) => {
+                outputs.dead_letters = outputs
+                    .dead_letters
+                    .take()
+                    .map(|inner| Box::new(wrappers::DropEvery7th { inner, seen: 0 }) as _);
+            }
+            Some(Mutant::ScaleOutMarkBeforeWrite) => {
+                let sinks = std::mem::take(&mut outputs.sinks);
+                outputs.sinks = sinks.into_iter().map(|sink| written_later(sink, MARK_AHEAD)).collect();
+            }
+            _ => {}
         }
     }
 
@@ -122,9 +140,7 @@ impl Faults {
     pub fn store_sinks(&self, outputs: &mut Outputs, first: usize) {
         if self.mutant == Some(Mutant::StoreAckBeforeCommit) {
             let store: Vec<_> = outputs.sinks.drain(first..).collect();
-            outputs
-                .sinks
-                .extend(store.into_iter().map(|inner| Box::new(wrappers::AckBeforeCommit::new(inner)) as _));
+            outputs.sinks.extend(store.into_iter().map(|inner| written_later(inner, Duration::ZERO)));
         }
     }
 
@@ -137,6 +153,15 @@ impl Faults {
             _ => source,
         }
     }
+}
+
+/// `sink` writing each emission `delay` after reporting it done; live views (which show, not
+/// keep, results) as they are.
+fn written_later(sink: Box<dyn ResultSink>, delay: Duration) -> Box<dyn ResultSink> {
+    if sink.is_live_view() {
+        return sink;
+    }
+    Box::new(wrappers::WrittenLater::new(sink, delay))
 }
 
 #[cfg(test)]

@@ -195,3 +195,41 @@ fn store_ack_before_commit_reports_a_write_done_before_the_store_took_it() {
     drop(outputs);
     assert_eq!(*written.lock().unwrap(), [0], "written in the end");
 }
+
+/// A sink keeping what it was given, a live view or an output.
+struct Recording {
+    live: bool,
+    written: Arc<Mutex<Vec<usize>>>,
+}
+
+impl crate::sinks::ResultSink for Recording {
+    fn write(&mut self, emission: &crate::sinks::Emission<'_>) -> Result<(), SinkError> {
+        self.written.lock().unwrap().push(emission.windows.len());
+        Ok(())
+    }
+
+    fn is_live_view(&self) -> bool {
+        self.live
+    }
+}
+
+#[test]
+fn scale_out_mark_before_write_writes_outputs_long_after_reporting_them_done() {
+    let (output, live) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+    let mut outputs = Outputs {
+        sinks: vec![
+            Box::new(Recording { live: false, written: Arc::clone(&output) }),
+            Box::new(Recording { live: true, written: Arc::clone(&live) }),
+        ],
+        ..Outputs::default()
+    };
+    faults(Mutant::ScaleOutMarkBeforeWrite, None).outputs(&mut outputs);
+    for sink in &mut outputs.sinks {
+        sink.write(&crate::sinks::Emission::of_windows(&[])).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(output.lock().unwrap().is_empty(), "the output was written at once");
+    assert_eq!(*live.lock().unwrap(), [0], "a live view is shown at once");
+    drop(outputs);
+    assert_eq!(*output.lock().unwrap(), [0], "a clean stop writes what was queued");
+}

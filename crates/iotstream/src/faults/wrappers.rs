@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use iotstream_engine::query::Emission as QueryEmission;
 use iotstream_engine::{OperatorConfig, RejectReason, WindowResult};
@@ -109,39 +111,55 @@ impl StateStore for WebhookQueueDropped {
     }
 }
 
-/// [`super::Mutant::StoreAckBeforeCommit`]: each emission is handed to a thread that writes it
-/// through the store's sink (waiting out an outage there), and reported written at once.
-pub struct AckBeforeCommit {
-    queue: Option<std_mpsc::Sender<(Vec<WindowResult>, Vec<QueryEmission>)>>,
+/// [`super::Mutant::StoreAckBeforeCommit`] and [`super::Mutant::ScaleOutMarkBeforeWrite`]: each
+/// emission is reported written at once and handed to a thread that writes it through the sink
+/// `delay` later (waiting out an outage there): whatever waits for a write to be done (offsets,
+/// checkpoints, the merge log's publication marks) runs ahead of what the sink holds.
+pub struct WrittenLater {
+    queue: Option<std_mpsc::Sender<(Instant, Vec<WindowResult>, Vec<QueryEmission>)>>,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Set on a clean stop: what is queued is written at once.
+    hurry: Arc<AtomicBool>,
+    /// How long after it is reported done each write is made.
+    delay: Duration,
 }
 
-impl AckBeforeCommit {
-    pub fn new(mut inner: Box<dyn ResultSink>) -> AckBeforeCommit {
-        let (queue, queued) = std_mpsc::channel::<(Vec<WindowResult>, Vec<QueryEmission>)>();
+impl WrittenLater {
+    pub fn new(mut inner: Box<dyn ResultSink>, delay: Duration) -> WrittenLater {
+        let (queue, queued) = std_mpsc::channel::<(Instant, Vec<WindowResult>, Vec<QueryEmission>)>();
+        let hurry = Arc::new(AtomicBool::new(false));
+        let hurried = Arc::clone(&hurry);
         let writer = std::thread::spawn(move || {
-            for (windows, queries) in queued {
+            for (due, windows, queries) in queued {
+                while Instant::now() < due && !hurried.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 if let Err(error) = inner.write(&Emission { windows: &windows, queries: &queries }) {
-                    tracing::warn!(%error, "a store write acknowledged before its commit failed");
+                    tracing::warn!(%error, "a write reported done before it was made failed");
                 }
             }
         });
-        AckBeforeCommit { queue: Some(queue), writer: Some(writer) }
+        WrittenLater { queue: Some(queue), writer: Some(writer), hurry, delay }
     }
 }
 
-impl ResultSink for AckBeforeCommit {
+impl ResultSink for WrittenLater {
     fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
         if let Some(queue) = &self.queue {
-            let _ = queue.send((emission.windows.to_vec(), emission.queries.to_vec()));
+            let _ = queue.send((
+                Instant::now() + self.delay,
+                emission.windows.to_vec(),
+                emission.queries.to_vec(),
+            ));
         }
         Ok(())
     }
 }
 
-impl Drop for AckBeforeCommit {
-    /// The writes queued go on to the end (a clean stop waits for them).
+impl Drop for WrittenLater {
+    /// The writes queued go on to the end at once (a clean stop waits for them).
     fn drop(&mut self) {
+        self.hurry.store(true, Ordering::Relaxed);
         drop(self.queue.take());
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
