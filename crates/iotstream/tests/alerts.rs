@@ -4,112 +4,21 @@
 #![cfg_attr(not(all(feature = "webhook", feature = "store-sqlite")), allow(dead_code, unused_imports))]
 
 mod common;
+#[path = "alerts/kills.rs"]
+mod kills;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{bin, run, wait_timeout};
 use iotstream_engine::EventTime;
+use kills::{crafted, receive, uninterrupted, write, Received, RULES, WINDOW_FLAGS};
 use serde_json::Value;
-
-const START: i64 = 1_479_301_200_000_000; // 2016-11-16T13:00:00Z
-
-/// Rules of every kind judged on event time.
-const RULES: &str = r#"
-[[alert]]
-id = "tx-hot"
-kind = "threshold"
-scope = "state"
-metric = "avg_temperature"
-op = ">"
-fire = 80.0
-clear = 75.0
-for = 2
-severity = "critical"
-states = ["TX"]
-
-[[alert]]
-id = "sensor-hot"
-kind = "threshold"
-scope = "sensor"
-metric = "temperature"
-op = ">="
-fire = 100.0
-clear = 90.0
-
-[[alert]]
-id = "offline"
-kind = "offline"
-after = "10s"
-
-[[alert]]
-id = "spike"
-kind = "anomaly"
-metric = "temperature"
-z = 4.0
-alpha = 0.2
-warmup = 10
-"#;
-
-/// A tiny deterministic generator (xorshift), so the input is the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// `seconds` of readings, ten a second, from 20 sensors in TX, CA and NY: noise around each
-/// state's level, TX running hot from 60 s to 120 s, sensor s7 silent from 40 s to 70 s, and a
-/// spike every 97th reading.
-fn crafted(seconds: i64) -> String {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut out = String::new();
-    for i in 0..seconds * 10 {
-        let sensor = i % 20;
-        let t = i * 100_000;
-        if sensor == 7 && (40_000_000..70_000_000).contains(&t) {
-            continue;
-        }
-        let state = ["TX", "CA", "NY"][(sensor % 3) as usize];
-        let hot = state == "TX" && (60_000_000..120_000_000).contains(&t);
-        let base = if hot { 85.0 } else { 60.0 + 5.0 * (sensor % 3) as f64 };
-        let spike = if i % 97 == 96 { 45.0 } else { 0.0 };
-        let temperature = ((base + spike + 4.0 * (rng.next() - 0.5)) * 10.0).round() / 10.0;
-        let time = EventTime(START + t);
-        out.push_str(&format!(
-            "{{\"guid\":\"s{sensor}\",\"state\":\"{state}\",\"eventTime\":\"{time}\",\"payload\":{{\"data\":{{\"temperature\":{temperature}}}}}}}\n"
-        ));
-    }
-    out
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
-/// The window results of a result file (stats records carry processing time, which differs).
-fn windows(bytes: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .filter(|l| l.starts_with("{\"type\":\"window\""))
-        .map(str::to_owned)
-        .collect()
-}
-
-const WINDOW_FLAGS: [&str; 8] =
-    ["--time", "event", "--window", "10s", "--max-delay", "1s", "--format", "jsonl"];
 
 #[test]
 fn rules_check_reports_every_problem_with_its_line() {
@@ -134,17 +43,6 @@ fn rules_check_reports_every_problem_with_its_line() {
     // A run refuses bad rules before it reads anything, with the other problems.
     let out = bin().args(["analyze", "--input", "/dev/null", "--rules", &bad]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 12"));
-}
-
-/// The uninterrupted run: results and alerts files.
-fn uninterrupted(dir: &Path, input: &str, rules: &str) -> (Vec<u8>, Vec<u8>) {
-    let (out, alerts) = (dir.join("whole.jsonl"), dir.join("whole-alerts.jsonl"));
-    let mut args = vec!["analyze", "--input", input, "--once", "--rules", rules];
-    args.extend(WINDOW_FLAGS);
-    let (o, a) = (out.display().to_string(), alerts.display().to_string());
-    args.extend(["-o", &o, "--alerts-output", &a]);
-    run(&args);
-    (std::fs::read(out).unwrap(), std::fs::read(alerts).unwrap())
 }
 
 #[test]
@@ -216,156 +114,10 @@ fn anomalies_agree_with_the_python_oracle() {
     }
 }
 
-/// Starts `analyze` reading stdin into a state directory, fed `input` at `rate` lines a second.
-/// Its log goes to `log`.
-fn start_fed(args: &[String], input: &str, rate: usize, log: &Path) -> (Child, std::thread::JoinHandle<()>) {
-    let log = std::fs::File::create(log).unwrap();
-    let mut child = bin().args(args).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(log).spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let lines: Vec<String> = input.lines().map(|l| format!("{l}\n")).collect();
-    let feeder = std::thread::spawn(move || {
-        let started = Instant::now();
-        for (i, line) in lines.iter().enumerate() {
-            let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            if stdin.write_all(line.as_bytes()).is_err() {
-                return;
-            }
-        }
-    });
-    (child, feeder)
-}
-
 #[test]
 fn kill_9_and_restart_repeat_the_history_of_an_uninterrupted_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = crafted(180);
-    let input = write(dir.path(), "in.jsonl", &text);
-    let rules = write(dir.path(), "rules.toml", RULES);
-    let (results, alerts) = uninterrupted(dir.path(), &input, &rules);
-    assert!(alerts.len() > 1000, "a history worth comparing");
-    let (out, alerts_out, state) =
-        (dir.path().join("out.jsonl"), dir.path().join("alerts.jsonl"), dir.path().join("state"));
-    let mut args: Vec<String> =
-        ["analyze", "--input", "-", "--once", "--rules", &rules, "--checkpoint-interval", "200ms"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-    args.extend(WINDOW_FLAGS.iter().map(|s| s.to_string()));
-    for (flag, path) in [("-o", &out), ("--alerts-output", &alerts_out), ("--state-dir", &state)] {
-        args.extend([flag.to_string(), path.display().to_string()]);
-    }
-    // Two kills, each once the run (a restarted one included) has written results beyond what
-    // the run before it had, and checkpointed since: live work, not the replay it skips.
-    let log = dir.path().join("log");
-    for _ in 0..2 {
-        let beyond = std::fs::metadata(&out).map_or(0, |m| m.len());
-        let (mut child, feeder) = start_fed(&args, &text, 1500, &log);
-        await_live_work(&[(&out, beyond)], &state, &alerts_out);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        feeder.join().unwrap();
-    }
-    let (mut child, feeder) = start_fed(&args, &text, 1_000_000, &log);
-    feeder.join().unwrap();
-    drop(child.stdin.take());
-    let status = wait_timeout(&mut child, Duration::from_secs(60)).expect("the last run ends");
-    assert!(status.success());
-    assert!(std::fs::read_to_string(&log).unwrap().contains("resumed from checkpoint"), "it resumed");
-    let (got, want) = (windows(&std::fs::read(&out).unwrap()), windows(&results));
-    assert!(got == want, "results differ: {} windows, {} expected", got.len(), want.len());
-    let got = String::from_utf8(std::fs::read(&alerts_out).unwrap()).unwrap();
-    let want = String::from_utf8(alerts).unwrap();
-    assert_eq!(per_alert(&got), per_alert(&want), "every alert's history is the uninterrupted run's");
-    let first_difference = got.lines().zip(want.lines()).position(|(a, b)| a != b);
-    assert!(got == want, "the alerts files differ from line {first_difference:?}");
-}
-
-/// The modification time of the checkpoint store in `state`, if there is one.
-fn checkpointed(state: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(state.join("state.redb")).and_then(|m| m.modified()).ok()
-}
-
-/// Waits until each file of `files` is longer than its length given (the run has written past
-/// what an earlier run had: it is beyond its replay), then until a checkpoint is saved, then until
-/// `grows` gets longer with no checkpoint since: a kill then lands on live work, with progress
-/// checkpointed and something written that the checkpoint does not cover.
-fn await_live_work(files: &[(&Path, u64)], state: &Path, grows: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let len = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
-    while files.iter().any(|(path, beyond)| len(path) <= *beyond) {
-        assert!(Instant::now() < deadline, "the run never wrote past the earlier runs: {files:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let before = checkpointed(state);
-    while checkpointed(state) == before {
-        assert!(Instant::now() < deadline, "no checkpoint after live work");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let mut at = (checkpointed(state), len(grows));
-    loop {
-        assert!(Instant::now() < deadline, "nothing written after a checkpoint");
-        std::thread::sleep(Duration::from_millis(5));
-        let now = (checkpointed(state), len(grows));
-        if now.0 != at.0 {
-            at = now;
-        } else if now.1 > at.1 {
-            return;
-        }
-    }
-}
-
-/// Each alert's notifications (by fingerprint), in the order written.
-fn per_alert(text: &str) -> BTreeMap<String, Vec<String>> {
-    let mut alerts: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in text.lines() {
-        let record: Value = serde_json::from_str(line).unwrap();
-        alerts.entry(record["fingerprint"].as_str().unwrap().to_owned()).or_default().push(line.to_owned());
-    }
-    alerts
-}
-
-/// What the webhook receiver got: (idempotency key, signature, body), in arrival order.
-type Received = Arc<Mutex<Vec<(String, String, String)>>>;
-
-/// An HTTP receiver on `listener`: answers 503 while `refuse(requests so far)` says so, else 200
-/// (and keeps what it took).
-fn receive(listener: TcpListener, received: Received, refuse: impl Fn(usize) -> bool) {
-    let mut seen = 0;
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        let mut reader = BufReader::new(stream);
-        let mut headers = BTreeMap::new();
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() {
-            continue;
-        }
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = line.trim_end().split_once(": ") {
-                headers.insert(name.to_ascii_lowercase(), value.to_owned());
-            }
-        }
-        let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            continue;
-        }
-        seen += 1;
-        let refused = refuse(seen);
-        let status = if refused { "503 Service Unavailable" } else { "200 OK" };
-        if !refused {
-            let key = headers.get("idempotency-key").cloned().unwrap_or_default();
-            let signature = headers.get("x-iotstream-signature").cloned().unwrap_or_default();
-            received.lock().unwrap().push((key, signature, String::from_utf8(body).unwrap()));
-        }
-        let mut stream = reader.into_inner();
-        let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    if let Err(failure) = kills::kill_9_and_restart(None) {
+        panic!("{failure}");
     }
 }
 
@@ -441,73 +193,9 @@ fn a_webhook_receiver_that_is_down_for_a_while_still_gets_every_transition() {
 #[cfg(feature = "webhook")]
 #[test]
 fn notifications_queued_for_a_webhook_survive_kill_9() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let dir = tempfile::tempdir().unwrap();
-    let text = crafted(180);
-    let input = write(dir.path(), "in.jsonl", &text);
-    let rules = write(dir.path(), "rules.toml", RULES);
-    let (_, alerts) = uninterrupted(dir.path(), &input, &rules);
-    let want: Vec<String> = String::from_utf8(alerts).unwrap().lines().map(str::to_owned).collect();
-    // A receiver that refuses everything until told otherwise: the first run's notifications
-    // are all still queued when it is killed.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let (received, up) = (Received::default(), Arc::new(AtomicBool::new(false)));
-    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (got, open, counted) = (Arc::clone(&received), Arc::clone(&up), Arc::clone(&refused));
-    std::thread::spawn(move || {
-        receive(listener, got, move |_| {
-            let refusing = !open.load(Ordering::SeqCst);
-            counted.fetch_add(usize::from(refusing), Ordering::SeqCst);
-            refusing
-        })
-    });
-    let state = dir.path().join("state");
-    let mut args: Vec<String> =
-        ["analyze", "--input", "-", "--once", "--rules", &rules, "--checkpoint-interval", "200ms"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-    args.extend(WINDOW_FLAGS.iter().map(|s| s.to_string()));
-    let out = dir.path().join("out.jsonl").display().to_string();
-    args.extend(["-o".into(), out, "--state-dir".into(), state.display().to_string()]);
-    args.extend(["--alerts-webhook".into(), url, "--alerts-webhook-max-backoff".into(), "200ms".into()]);
-    let log = dir.path().join("log");
-    let (mut child, feeder) = start_fed(&args, &text, 1500, &log);
-    // Killed once a notification was refused (so the queue holds it) and a checkpoint was taken
-    // since: the checkpoint's queue is what the next run must send.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while refused.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "no notification was sent to the receiver");
-        std::thread::sleep(Duration::from_millis(20));
+    if let Err(failure) = kills::webhook_queue_survives_kill_9(None) {
+        panic!("{failure}");
     }
-    let before = checkpointed(&state);
-    while checkpointed(&state) == before {
-        assert!(Instant::now() < deadline, "no checkpoint after a refused notification");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    feeder.join().unwrap();
-    let refused = refused.load(Ordering::SeqCst);
-    assert!(refused > 0 && received.lock().unwrap().is_empty(), "{refused} requests refused, none taken");
-    up.store(true, Ordering::SeqCst);
-    let (mut child, feeder) = start_fed(&args, &text, 1_000_000, &log);
-    feeder.join().unwrap();
-    drop(child.stdin.take());
-    let status = wait_timeout(&mut child, Duration::from_secs(60)).expect("the run ends");
-    let logged = std::fs::read_to_string(&log).unwrap();
-    assert!(status.success(), "{logged}");
-    assert!(logged.contains("resumed from checkpoint"), "it resumed");
-    let received = received.lock().unwrap().clone();
-    let mut keys = BTreeSet::new();
-    let bodies: Vec<String> = received
-        .into_iter()
-        .filter(|(key, _, _)| keys.insert(key.clone()))
-        .map(|(_, _, body)| body)
-        .collect();
-    assert_eq!(bodies.len(), want.len(), "every notification, once each by idempotency key");
-    assert!(bodies == want, "in the uninterrupted run's order");
 }
 
 #[cfg(feature = "webhook")]

@@ -14,6 +14,11 @@
 //! - poison: the dead-letter topic holds a letter for exactly the poison's partitions and offsets,
 //!   with its reason and bytes (repeats after a crash allowed: at least once).
 //!
+//! Beside them, scenarios of other suites that a mutant is named for, shared with them: the
+//! alerts' and the webhook queue's `kill -9` (`tests/alerts/kills.rs`), MQTT's `kill -9`
+//! (`tests/mqtt/kills.rs`), Kafka into a PostgreSQL outage (`tests/store_outages/kafka.rs`) and a
+//! scale-out group whose merger is killed (`tests/scale_out/group.rs`).
+//!
 //! And the checker is checked: each of the engine's mutants (`--fault-mutant`, see
 //! `src/faults/`, in builds with the `fault-injection` feature) must fail a short scenario (the
 //! `mutant_*` tests, compiled only with that feature).
@@ -26,13 +31,21 @@
 
 #![cfg(feature = "kafka")]
 
+#[path = "alerts/kills.rs"]
+mod alert_kills;
 #[path = "faults/check.rs"]
 mod check;
 mod common;
 #[path = "faults/input.rs"]
 mod input;
+#[path = "mqtt/kills.rs"]
+mod mqtt_kills;
+#[path = "scale_out/group.rs"]
+mod scale_group;
 #[path = "faults/scenario.rs"]
 mod scenario;
+#[path = "store_outages/kafka.rs"]
+mod store_outage;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -166,12 +179,17 @@ fn skipped() -> bool {
 
 /// Each mutant, and the check it must fail (its reason): a mutant failing another check was not
 /// caught, since that check could be failing for a reason of its own.
-const MUST_CATCH: [(&str, &str); 5] = [
+const MUST_CATCH: [(&str, &str); 10] = [
     ("no-cut-back", check::reasons::TWICE),
     ("ack-before-write", check::reasons::FEWER),
     ("positions-without-state", check::reasons::FEWER),
     ("drop-dead-letter", check::reasons::LETTER_MISSING),
     ("double-count-replay", check::reasons::MORE),
+    ("alerts-no-cutback", alert_kills::reasons::MORE_ALERTS),
+    ("webhook-queue-dropped", alert_kills::reasons::FEWER_DELIVERED),
+    ("mqtt-ack-on-receipt", mqtt_kills::reasons::FEWER),
+    ("store-ack-before-commit", store_outage::reasons::PAST_THE_STORE),
+    ("scale-out-mark-before-write", scale_group::reasons::MISSING),
 ];
 
 /// How `scripts/faults --mutants` tells a mutant caught for its reason.
@@ -187,14 +205,24 @@ fn reason_of(mutant: &str) -> &'static str {
 
 /// `scenario` against the engine under test (the mutant `FAULTS_MUTANT` names, else the real
 /// one) must pass. A mutant's failure says whether it failed the check that must catch it.
-fn must_pass(mut scenario: Scenario) {
+fn must_pass(scenario: Scenario) {
+    let name = scenario.name.clone();
+    must_pass_run(&name, |mutant| verify(&Scenario { mutant: mutant.map(str::to_owned), ..scenario }));
+}
+
+/// The same for a scenario of its own (`run`, given the mutant to run if any, says what the
+/// engine did wrong).
+fn must_pass_run(name: &str, run: impl FnOnce(Option<&str>) -> Result<(), String>) {
     if skipped() {
         return;
     }
     let _serial = common::serial();
-    scenario.mutant = std::env::var("FAULTS_MUTANT").ok().filter(|m| !m.is_empty());
-    let Err(failure) = verify(&scenario) else { return };
-    match &scenario.mutant {
+    let mutant = std::env::var("FAULTS_MUTANT").ok().filter(|m| !m.is_empty());
+    let Err(failure) = run(mutant.as_deref()) else { return };
+    if !failure.starts_with(name) {
+        eprintln!("{name}: FAILED: {failure}");
+    }
+    match &mutant {
         Some(mutant) if failure.contains(reason_of(mutant)) => {
             panic!("{CAUGHT} {FOR_ITS_REASON} ({}): {failure}", reason_of(mutant))
         }
@@ -208,19 +236,64 @@ fn must_pass(mut scenario: Scenario) {
 /// `scenario` against `mutant` must fail, and by the check named for it.
 #[cfg(feature = "fault-injection")]
 fn must_catch(scenario: Scenario, mutant: &str) {
+    let name = format!("{} ({mutant})", scenario.name);
+    must_catch_run(mutant, |mutant| verify(&Scenario { name, mutant: Some(mutant.to_owned()), ..scenario }));
+}
+
+/// The same for a scenario of its own (`run`, given the mutant to run).
+#[cfg(feature = "fault-injection")]
+fn must_catch_run(mutant: &str, run: impl FnOnce(&str) -> Result<(), String>) {
     if skipped() {
         return;
     }
     let _serial = common::serial();
-    let name = format!("{} ({mutant})", scenario.name);
     let reason = reason_of(mutant);
-    match verify(&Scenario { name, mutant: Some(mutant.to_owned()), ..scenario }) {
+    match run(mutant) {
         Ok(()) => panic!("the {mutant} mutant passed the checks"),
         Err(failure) => {
             assert!(failure.contains(reason), "the {mutant} mutant was not caught by '{reason}': {failure}");
             eprintln!("{mutant}: caught {FOR_ITS_REASON} ({reason})");
         }
     }
+}
+
+/// The alerts' kill -9 scenario (`tests/alerts.rs`): the alerts file is the uninterrupted run's.
+#[test]
+fn alerts_killed_twice_give_the_uninterrupted_history() {
+    must_pass_run("alerts kill -9", alert_kills::kill_9_and_restart);
+}
+
+/// The webhook's kill -9 scenario (`tests/alerts.rs`): what it had queued is delivered.
+#[cfg(feature = "webhook")]
+#[test]
+fn alerts_webhook_queue_survives_kill_9() {
+    must_pass_run("webhook queue kill -9", alert_kills::webhook_queue_survives_kill_9);
+}
+
+/// The MQTT kill -9 scenario (`tests/mqtt.rs`): the crashed engine's windows are the
+/// uninterrupted one's.
+#[cfg(feature = "mqtt")]
+#[test]
+fn mqtt_engine_killed_twice_gives_the_uninterrupted_windows() {
+    must_pass_run("MQTT kill -9", mqtt_kills::kill_9_twice_while_publishing);
+}
+
+/// The store outage scenario (`tests/store_outages.rs`): Kafka offsets are not committed past
+/// what PostgreSQL holds.
+#[cfg(feature = "store-postgres")]
+#[test]
+fn store_outage_commits_no_offset_past_what_postgresql_holds() {
+    if common::postgres::skip("the fault suite's PostgreSQL outage") {
+        return;
+    }
+    must_pass_run("PostgreSQL outage", store_outage::kafka_offsets_within_the_store);
+}
+
+/// The scale-out scenario (`tests/scale_out.rs`): a changing group, its merger killed, gives the
+/// oracle's windows once.
+#[test]
+fn scale_out_group_with_its_merger_killed_gives_one_answer() {
+    must_pass_run("scale-out", scale_group::changing_group);
 }
 
 #[test]
@@ -290,4 +363,41 @@ fn mutant_positions_without_state_is_caught_by_the_kills() {
     };
     assert!(outcome.is_ok(), "without kills, the {mutant} mutant must pass: {outcome:?}");
     must_catch(kill, mutant);
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn mutant_alerts_no_cutback_is_caught() {
+    must_catch_run("alerts-no-cutback", |mutant| alert_kills::kill_9_and_restart(Some(mutant)));
+}
+
+#[cfg(all(feature = "fault-injection", feature = "webhook"))]
+#[test]
+fn mutant_webhook_queue_dropped_is_caught() {
+    must_catch_run("webhook-queue-dropped", |mutant| {
+        alert_kills::webhook_queue_survives_kill_9(Some(mutant))
+    });
+}
+
+#[cfg(all(feature = "fault-injection", feature = "mqtt"))]
+#[test]
+fn mutant_mqtt_ack_on_receipt_is_caught() {
+    must_catch_run("mqtt-ack-on-receipt", |mutant| mqtt_kills::kill_9_twice_while_publishing(Some(mutant)));
+}
+
+#[cfg(all(feature = "fault-injection", feature = "store-postgres"))]
+#[test]
+fn mutant_store_ack_before_commit_is_caught() {
+    if common::postgres::skip("the store-ack-before-commit mutant's PostgreSQL outage") {
+        return;
+    }
+    must_catch_run("store-ack-before-commit", |mutant| {
+        store_outage::kafka_offsets_within_the_store(Some(mutant))
+    });
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn mutant_scale_out_mark_before_write_is_caught() {
+    must_catch_run("scale-out-mark-before-write", |mutant| scale_group::changing_group(Some(mutant)));
 }

@@ -117,8 +117,12 @@ fn open_outputs(
     }
     plan.faults.outputs(&mut outputs);
     let Some(store) = &plan.outputs.store else { return Ok((outputs, None)) };
+    let first = outputs.sinks.len();
     match store::open(Some(&store.target), store.retention, queries, &mut outputs, stop) {
-        Ok(()) => Ok((outputs, Some(&store.target).cloned())),
+        Ok(()) => {
+            plan.faults.store_sinks(&mut outputs, first);
+            Ok((outputs, Some(&store.target).cloned()))
+        }
         // The default store is a convenience: a data directory that cannot take it costs the
         // history, not the demo. A store asked for with --store must open.
         Err(error) if store.optional => {

@@ -29,6 +29,11 @@ impl Faults {
         Faults
     }
 
+    /// None, whatever the alerts file.
+    pub fn with_alerts(self, _: Option<&Path>) -> Faults {
+        self
+    }
+
     /// The store as it is.
     pub fn store(&self, store: Box<dyn StateStore>) -> Box<dyn StateStore> {
         store
@@ -36,6 +41,9 @@ impl Faults {
 
     /// The outputs as they are.
     pub fn outputs(&self, _: &mut Outputs) {}
+
+    /// The store's sinks as they are.
+    pub fn store_sinks(&self, _: &mut Outputs, _: usize) {}
 
     /// The source as it is.
     pub fn source(&self, source: Source, _resumed: bool) -> Source {

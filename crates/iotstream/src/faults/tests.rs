@@ -155,3 +155,81 @@ fn the_mutant_names_are_those_scripts_faults_uses() {
     let real = Faults::none().store(store(dir.path()));
     assert!(real.load().unwrap().is_none(), "no mutant: the store as it is");
 }
+
+#[test]
+fn mqtt_ack_on_receipt_reports_each_batch_checkpointed_as_it_arrives() {
+    let (source, commands) = source(&[(0, 3), (3, 2)]);
+    let mut broken = faults(Mutant::MqttAckOnReceipt, None).source(source, false);
+    assert_eq!(offsets(broken.events.blocking_recv()), [0, 1, 2]);
+    assert_eq!(offsets(broken.events.blocking_recv()), [3, 4]);
+    let received = || commands.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(matches!(received(), Command::Checkpointed(p) if p == [(0, 3)]), "received, not checkpointed");
+    assert!(matches!(received(), Command::Checkpointed(p) if p == [(0, 5)]));
+}
+
+/// A sink that writes only once `open` is set, keeping what it wrote.
+struct Gated {
+    open: Arc<Mutex<bool>>,
+    written: Arc<Mutex<Vec<usize>>>,
+}
+
+impl crate::sinks::ResultSink for Gated {
+    fn write(&mut self, emission: &crate::sinks::Emission<'_>) -> Result<(), SinkError> {
+        while !*self.open.lock().unwrap() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.written.lock().unwrap().push(emission.windows.len());
+        Ok(())
+    }
+}
+
+#[test]
+fn store_ack_before_commit_reports_a_write_done_before_the_store_took_it() {
+    let (open, written) = (Arc::new(Mutex::new(false)), Arc::new(Mutex::new(Vec::new())));
+    let gated = Gated { open: Arc::clone(&open), written: Arc::clone(&written) };
+    let mut outputs = Outputs { sinks: vec![Box::new(gated)], ..Outputs::default() };
+    faults(Mutant::StoreAckBeforeCommit, None).store_sinks(&mut outputs, 0);
+    outputs.sinks[0].write(&crate::sinks::Emission::of_windows(&[])).unwrap();
+    assert!(written.lock().unwrap().is_empty(), "reported written while the store has not taken it");
+    *open.lock().unwrap() = true;
+    drop(outputs);
+    assert_eq!(*written.lock().unwrap(), [0], "written in the end");
+}
+
+/// A sink keeping what it was given, a live view or an output.
+struct Recording {
+    live: bool,
+    written: Arc<Mutex<Vec<usize>>>,
+}
+
+impl crate::sinks::ResultSink for Recording {
+    fn write(&mut self, emission: &crate::sinks::Emission<'_>) -> Result<(), SinkError> {
+        self.written.lock().unwrap().push(emission.windows.len());
+        Ok(())
+    }
+
+    fn is_live_view(&self) -> bool {
+        self.live
+    }
+}
+
+#[test]
+fn scale_out_mark_before_write_writes_outputs_long_after_reporting_them_done() {
+    let (output, live) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+    let mut outputs = Outputs {
+        sinks: vec![
+            Box::new(Recording { live: false, written: Arc::clone(&output) }),
+            Box::new(Recording { live: true, written: Arc::clone(&live) }),
+        ],
+        ..Outputs::default()
+    };
+    faults(Mutant::ScaleOutMarkBeforeWrite, None).outputs(&mut outputs);
+    for sink in &mut outputs.sinks {
+        sink.write(&crate::sinks::Emission::of_windows(&[])).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(output.lock().unwrap().is_empty(), "the output was written at once");
+    assert_eq!(*live.lock().unwrap(), [0], "a live view is shown at once");
+    drop(outputs);
+    assert_eq!(*output.lock().unwrap(), [0], "a clean stop writes what was queued");
+}

@@ -3,10 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use iotstream_engine::{OperatorConfig, RejectReason};
+use iotstream_engine::query::Emission as QueryEmission;
+use iotstream_engine::{OperatorConfig, RejectReason, WindowResult};
 use tokio::sync::mpsc;
 
 use crate::channel::{
@@ -14,7 +17,7 @@ use crate::channel::{
     CHANNEL_DEPTH,
 };
 use crate::checkpoint::{CheckpointError, EngineState, StateStore};
-use crate::sinks::{RejectSink, SinkError};
+use crate::sinks::{Emission, RejectSink, ResultSink, SinkError};
 
 /// [`super::Mutant::DropDeadLetter`] drops every 7th dead letter.
 const DROP_EVERY: u64 = 7;
@@ -61,6 +64,106 @@ impl StateStore for PositionsWithoutState {
         let saved = self.store.save(state, last);
         state.operator = real;
         saved
+    }
+}
+
+/// [`super::Mutant::AlertsNoCutback`]: a resumed run finds the alerts file as long as it is
+/// now, so that no notification written after the checkpoint is cut.
+pub struct AlertsNoCutback {
+    pub store: Box<dyn StateStore>,
+    pub output: PathBuf,
+}
+
+impl StateStore for AlertsNoCutback {
+    fn load(&self) -> Result<Option<EngineState>, CheckpointError> {
+        let mut state = self.store.load()?;
+        if let Some(alerts) = state.as_mut().and_then(|s| s.alerts.as_mut()) {
+            let now = std::fs::metadata(&self.output).map(|m| m.len()).ok();
+            alerts.output_len =
+                alerts.output_len.map(|recorded| now.map_or(recorded, |now| now.max(recorded)));
+        }
+        Ok(state)
+    }
+
+    fn save(&self, state: &mut EngineState, last: bool) -> Result<(), CheckpointError> {
+        self.store.save(state, last)
+    }
+}
+
+/// [`super::Mutant::WebhookQueueDropped`]: checkpoints save the alerts' state without the
+/// webhook's undelivered notifications.
+pub struct WebhookQueueDropped {
+    pub store: Box<dyn StateStore>,
+}
+
+impl StateStore for WebhookQueueDropped {
+    fn load(&self) -> Result<Option<EngineState>, CheckpointError> {
+        self.store.load()
+    }
+
+    fn save(&self, state: &mut EngineState, last: bool) -> Result<(), CheckpointError> {
+        let queued = state.alerts.as_mut().map(|alerts| std::mem::take(&mut alerts.undelivered));
+        let saved = self.store.save(state, last);
+        if let (Some(alerts), Some(queued)) = (state.alerts.as_mut(), queued) {
+            alerts.undelivered = queued;
+        }
+        saved
+    }
+}
+
+/// [`super::Mutant::StoreAckBeforeCommit`] and [`super::Mutant::ScaleOutMarkBeforeWrite`]: each
+/// emission is reported written at once and handed to a thread that writes it through the sink
+/// `delay` later (waiting out an outage there): whatever waits for a write to be done (offsets,
+/// checkpoints, the merge log's publication marks) runs ahead of what the sink holds.
+pub struct WrittenLater {
+    queue: Option<std_mpsc::Sender<(Instant, Vec<WindowResult>, Vec<QueryEmission>)>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// Set on a clean stop: what is queued is written at once.
+    hurry: Arc<AtomicBool>,
+    /// How long after it is reported done each write is made.
+    delay: Duration,
+}
+
+impl WrittenLater {
+    pub fn new(mut inner: Box<dyn ResultSink>, delay: Duration) -> WrittenLater {
+        let (queue, queued) = std_mpsc::channel::<(Instant, Vec<WindowResult>, Vec<QueryEmission>)>();
+        let hurry = Arc::new(AtomicBool::new(false));
+        let hurried = Arc::clone(&hurry);
+        let writer = std::thread::spawn(move || {
+            for (due, windows, queries) in queued {
+                while Instant::now() < due && !hurried.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if let Err(error) = inner.write(&Emission { windows: &windows, queries: &queries }) {
+                    tracing::warn!(%error, "a write reported done before it was made failed");
+                }
+            }
+        });
+        WrittenLater { queue: Some(queue), writer: Some(writer), hurry, delay }
+    }
+}
+
+impl ResultSink for WrittenLater {
+    fn write(&mut self, emission: &Emission<'_>) -> Result<(), SinkError> {
+        if let Some(queue) = &self.queue {
+            let _ = queue.send((
+                Instant::now() + self.delay,
+                emission.windows.to_vec(),
+                emission.queries.to_vec(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WrittenLater {
+    /// The writes queued go on to the end at once (a clean stop waits for them).
+    fn drop(&mut self) {
+        self.hurry.store(true, Ordering::Relaxed);
+        drop(self.queue.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 
@@ -115,6 +218,22 @@ pub fn acknowledge_on_read(source: Source) -> Source {
         }
     });
     Source { events, control: Some(commands), thread: source.thread }
+}
+
+/// [`super::Mutant::MqttAckOnReceipt`]: every message batch is reported checkpointed to its
+/// source as soon as it arrives (an MQTT source then acknowledges it: a PUBACK on receipt).
+pub fn checkpointed_on_receipt(source: Source) -> Source {
+    let Some(control) = source.control.clone() else { return source };
+    let mut read = BTreeMap::new();
+    let events = forward(source.events, move |event, out| {
+        let before = read.clone();
+        note_positions(&event, &mut read);
+        if out.blocking_send(event).is_err() {
+            return false;
+        }
+        read == before || control.send(Command::Checkpointed(read.clone().into_iter().collect())).is_ok()
+    });
+    Source { events, ..source }
 }
 
 /// Where `event`'s messages end, per partition, into `read`.

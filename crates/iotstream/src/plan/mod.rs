@@ -295,7 +295,8 @@ fn analyze_plan(args: &AnalyzeArgs, checked: Checked, scale_out: Option<scaleout
     });
     RunPlan {
         parsing: parsing(&settings, alerts.as_ref(), source.threads, keep_bytes(args)),
-        faults: Faults::new(&args.faults, output, settings.operator()),
+        faults: Faults::new(&args.faults, output, settings.operator())
+            .with_alerts(args.alerts.alerts_output.as_deref()),
         settings,
         source: Source::Flags(Box::new(source.clone())),
         input: input_name(source),
