@@ -232,7 +232,10 @@ impl QuerySet {
             Time::Event { .. } => true,
             Time::Processing { .. } => false,
         };
-        let horizon = self.watermarks.horizon(partition);
+        // The horizon is the one before this reading; observing it first changes nothing for
+        // the runners, which see only the horizon.
+        let observed = event_time.then_some((t, now.as_micros()));
+        let horizon = self.watermarks.horizon_then_observe(partition, observed);
         self.rejections.clear();
         self.scratch.next_record();
         for (i, (runner, state)) in self.compiled.runners.iter().zip(&mut self.states).enumerate() {
@@ -240,9 +243,6 @@ impl QuerySet {
             if let Some(reason) = runner.on_record(state, record, at, horizon, &mut self.scratch) {
                 self.rejections.push((i, reason));
             }
-        }
-        if event_time {
-            self.watermarks.observe(partition, t, now.as_micros());
         }
         Ok(&self.rejections)
     }

@@ -44,7 +44,7 @@ impl Records {
     }
 
     /// The event time a slot holds, or why a message has none.
-    fn event_time(&self, slot: Slot, message: &[u8]) -> Result<i64, RejectReason> {
+    fn event_time(&mut self, slot: Slot, message: &[u8]) -> Result<i64, RejectReason> {
         let text = match slot {
             Slot::Missing => return Err(RejectReason::MissingField),
             Slot::Duplicate => return Err(RejectReason::DuplicateField),
@@ -52,6 +52,6 @@ impl Records {
             Slot::Owned(start, len) => range(self.owned.as_bytes(), start, len),
             _ => return Err(RejectReason::WrongType),
         };
-        EventTime::parse_rfc3339(text).map(EventTime::as_micros).ok_or(RejectReason::BadTimestamp)
+        self.minutes.parse(text).map(EventTime::as_micros).ok_or(RejectReason::BadTimestamp)
     }
 }

@@ -8,6 +8,7 @@ use super::trace::{Shape, Trace};
 use crate::parse::RejectReason;
 use crate::query::value::V;
 use crate::reading::EventTime;
+use crate::time::MinuteCache;
 
 /// The fields of messages, back to back: what parsing threads hand to the ordered stage, with
 /// the messages' bytes.
@@ -24,6 +25,8 @@ pub struct Records {
     /// values were.
     pub(super) shapes: Vec<Shape>,
     pub(super) trace: Trace,
+    /// The last event time's minute, to skip re-reading it.
+    pub(super) minutes: MinuteCache,
 }
 
 impl Records {

@@ -46,8 +46,9 @@ impl Shape {
             }
             s.pos += literal.len();
             if let Some((slot, object_ok)) = value {
-                // Most values are plain strings: read those without the general dispatch.
-                if !s.plain_string(slot) && s.value(slot, object_ok).is_err() {
+                // Most values are plain strings or numbers: read those without the general
+                // dispatch.
+                if !s.plain_string(slot) && !s.plain_number(slot) && s.value(slot, object_ok).is_err() {
                     return false;
                 }
             }
