@@ -241,7 +241,9 @@ impl<C: Contents> EventTimeWindows<C> {
         from: i64,
     ) -> C::Added {
         let slice = self.slices.entry(place.slice).or_default();
-        // Nearly always there already: a lookup alone is cheaper than an entry.
+        // Nearly always there already: a lookup alone is cheaper than an entry (which clippy's
+        // map_entry would have), measured under callgrind.
+        #[allow(clippy::map_entry)]
         if !slice.pending.contains_key(&partition) {
             slice.pending.insert(partition, position);
         }

@@ -116,7 +116,7 @@ impl StateStore for WebhookQueueDropped {
 /// `delay` later (waiting out an outage there): whatever waits for a write to be done (offsets,
 /// checkpoints, the merge log's publication marks) runs ahead of what the sink holds.
 pub struct WrittenLater {
-    queue: Option<std_mpsc::Sender<(Instant, Vec<WindowResult>, Vec<QueryEmission>)>>,
+    queue: Option<std_mpsc::Sender<Queued>>,
     writer: Option<std::thread::JoinHandle<()>>,
     /// Set on a clean stop: what is queued is written at once.
     hurry: Arc<AtomicBool>,
@@ -124,9 +124,12 @@ pub struct WrittenLater {
     delay: Duration,
 }
 
+/// An emission [`WrittenLater`] holds, and when it is due.
+type Queued = (Instant, Vec<WindowResult>, Vec<QueryEmission>);
+
 impl WrittenLater {
     pub fn new(mut inner: Box<dyn ResultSink>, delay: Duration) -> WrittenLater {
-        let (queue, queued) = std_mpsc::channel::<(Instant, Vec<WindowResult>, Vec<QueryEmission>)>();
+        let (queue, queued) = std_mpsc::channel::<Queued>();
         let hurry = Arc::new(AtomicBool::new(false));
         let hurried = Arc::clone(&hurry);
         let writer = std::thread::spawn(move || {

@@ -9,7 +9,8 @@
 //! the same readings, and a single process's. The scenario returns what the group did wrong, its
 //! failure beginning with one of [`reasons`] when it is one a mutant is named for.
 //!
-//! `SCALE_SEED=N` replays a schedule; every failure prints the seed and the schedule.
+//! `SCALE_SEED=N` replays a schedule; every failure prints the seed and the schedule;
+//! `SCALE_KEEP=1` keeps the instances' logs and outputs of a run that passed.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -27,9 +28,11 @@ pub mod reasons {
     pub const MISSING: &str = "windows the oracle finds are missing from the group's results";
 }
 
-const READINGS: u64 = 40_000;
-/// Slow enough that the producer is still writing when the merger is killed (about 50 s for the
-/// readings; the schedule before that kill takes 10 to 30 s): the kill lands on live work.
+const READINGS: u64 = 60_000;
+/// Slow enough that the producer is still writing when the merger is killed (about 75 s for the
+/// readings, a 10 s window closing about every 12.5 s; the schedule before that kill takes 10 to
+/// 30 s, then up to one window's close for the merger to mark what it wrote): the kill lands on
+/// live work.
 const RATE: &str = "800";
 const WINDOW_FLAGS: [&str; 8] =
     ["--time", "event", "--window", "10s", "--max-delay", "1s", "--idle-timeout", "3s"];
@@ -64,10 +67,7 @@ impl Instance {
     fn start(broker: &Broker, dir: &Path, name: &str, mutant: Option<&str>) -> Instance {
         let (log, output) = (dir.join(format!("{name}.log")), dir.join(format!("{name}.jsonl")));
         let mut command = bin();
-        if let Some(mutant) = mutant {
-            command.args(["--fault-mutant", mutant]);
-        }
-        let child = command
+        command
             .args([
                 "analyze",
                 "--kafka",
@@ -81,7 +81,11 @@ impl Instance {
             .args(WINDOW_FLAGS)
             .args(["--checkpoint-interval", "1s", "--results-topic", "global", "--format", "jsonl"])
             .args(["--http", "127.0.0.1:0"])
-            .args(["--output", output.to_str().unwrap()])
+            .args(["--output", output.to_str().unwrap()]);
+        if let Some(mutant) = mutant {
+            command.args(["--fault-mutant", mutant]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
@@ -98,6 +102,13 @@ impl Instance {
         let log = self.log();
         let rest = log.split("dashboard on http://").nth(1)?;
         Some(rest.split('/').next()?.to_owned())
+    }
+
+    /// The instance's id in the group, once it has logged it (`instance=ID`).
+    fn id(&self) -> Option<String> {
+        let log = self.log();
+        let rest = log.split(" instance=").nth(1)?;
+        Some(rest.split_whitespace().next()?.to_owned())
     }
 
     /// True while this instance writes the global results.
@@ -184,6 +195,24 @@ fn counts(windows: &BTreeMap<i64, WindowResult>) -> BTreeMap<i64, (u64, u64)> {
     windows.iter().map(|(&start, w)| (start, (w.messages, w.sensors))).collect()
 }
 
+/// Waits until the merge log says `instance` has written results (`merger: ID (results written
+/// through offset N)` in `iotstream group`), for at most 40 s; true if it did.
+fn wait_for_mark(broker: &Broker, instance: &Instance) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut args = vec!["group", "--kafka", &broker.address, "--topic", "readings", "--group", "fleet"];
+    args.extend(WINDOW_FLAGS);
+    while Instant::now() < deadline {
+        if let Some(id) = instance.id() {
+            let out = bin().args(&args).output().expect("iotstream group");
+            if String::from_utf8_lossy(&out.stdout).contains(&format!("merger: {id} (")) {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    false
+}
+
 /// Waits until the instances' files hold every reading in their latest windows, or `limit`.
 fn wait_complete(instances: &[Instance], limit: Duration) -> Vec<(String, WindowResult)> {
     let deadline = Instant::now() + limit;
@@ -264,8 +293,14 @@ pub fn changing_group(mutant: Option<&str>) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(200));
     };
     let mut killed = None;
+    let mut marked = false;
     match merger {
         Some(m) => {
+            // The kill lands on a merger that has written results and marked them in the log
+            // (read by `iotstream group`, not from the instance): what it marked must never be
+            // lost, whatever it had or had not written when it died.
+            marked = wait_for_mark(&broker, &instances[m]);
+            step(&mut schedule, format!("{} marked results written: {marked}", instances[m].name));
             let producing = producer.try_wait().expect("producer").is_none();
             instances[m].signal("KILL");
             step(
@@ -332,6 +367,7 @@ pub fn changing_group(mutant: Option<&str>) -> Result<(), String> {
     let (killed, killed_output, producing) =
         killed.ok_or_else(|| format!("the merger was not killed\n{context}"))?;
     ensure(producing, || format!("the producer had finished when the merger was killed\n{context}"))?;
+    ensure(marked, || format!("the merger was killed before it had marked results written\n{context}"))?;
     let killed_last = windows_in(&std::fs::read_to_string(&killed_output).unwrap_or_default())
         .iter()
         .map(|(_, w)| w.window_start.as_micros())
@@ -405,6 +441,10 @@ pub fn changing_group(mutant: Option<&str>) -> Result<(), String> {
         format!("the results topic's latest windows differ\n{context}")
     })?;
     ensure(latest(&topic) == global, || format!("the results topic's latest contents differ\n{context}"))?;
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("SCALE_KEEP").is_some() {
+        eprintln!("kept: {context}");
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
