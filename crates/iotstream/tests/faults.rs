@@ -177,19 +177,49 @@ fn skipped() -> bool {
     skip
 }
 
-/// Each mutant, and the check it must fail (its reason): a mutant failing another check was not
-/// caught, since that check could be failing for a reason of its own.
-const MUST_CATCH: [(&str, &str); 10] = [
-    ("no-cut-back", check::reasons::TWICE),
-    ("ack-before-write", check::reasons::FEWER),
-    ("positions-without-state", check::reasons::FEWER),
-    ("drop-dead-letter", check::reasons::LETTER_MISSING),
-    ("double-count-replay", check::reasons::MORE),
-    ("alerts-no-cutback", alert_kills::reasons::MORE_ALERTS),
-    ("webhook-queue-dropped", alert_kills::reasons::FEWER_DELIVERED),
-    ("mqtt-ack-on-receipt", mqtt_kills::reasons::FEWER),
-    ("store-ack-before-commit", store_outage::reasons::PAST_THE_STORE),
-    ("scale-out-mark-before-write", scale_group::reasons::MISSING),
+/// Each mutant, the check it must fail (its reason: a mutant failing another check was not
+/// caught, since that check could be failing for a reason of its own), and the scenario its own
+/// `mutant_*` test runs it against (`scripts/faults --mutants` tries that one first, then the
+/// others: any of them may catch it, for its reason).
+const MUST_CATCH: [(&str, &str, &str); 10] = [
+    ("no-cut-back", check::reasons::TWICE, "engine_killed_at_random_gives_exactly_the_oracle"),
+    (
+        "ack-before-write",
+        check::reasons::FEWER,
+        "without_a_state_directory_a_crash_repeats_windows_but_never_changes_them",
+    ),
+    ("positions-without-state", check::reasons::FEWER, "engine_killed_at_random_gives_exactly_the_oracle"),
+    (
+        "drop-dead-letter",
+        check::reasons::LETTER_MISSING,
+        "poison_is_dead_lettered_exactly_and_the_rest_counted_exactly",
+    ),
+    (
+        "double-count-replay",
+        check::reasons::MORE,
+        "engine_stopped_cleanly_again_and_again_gives_exactly_the_oracle",
+    ),
+    (
+        "alerts-no-cutback",
+        alert_kills::reasons::MORE_ALERTS,
+        "alerts_killed_twice_give_the_uninterrupted_history",
+    ),
+    ("webhook-queue-dropped", alert_kills::reasons::FEWER_DELIVERED, "alerts_webhook_queue_survives_kill_9"),
+    (
+        "mqtt-ack-on-receipt",
+        mqtt_kills::reasons::FEWER,
+        "mqtt_engine_killed_twice_gives_the_uninterrupted_windows",
+    ),
+    (
+        "store-ack-before-commit",
+        store_outage::reasons::PAST_THE_STORE,
+        "store_outage_commits_no_offset_past_what_postgresql_holds",
+    ),
+    (
+        "scale-out-mark-before-write",
+        scale_group::reasons::MISSING,
+        "scale_out_group_with_its_merger_killed_gives_one_answer",
+    ),
 ];
 
 /// How `scripts/faults --mutants` tells a mutant caught for its reason.
@@ -197,9 +227,9 @@ const FOR_ITS_REASON: &str = "for the mutant's reason";
 
 /// The reason `mutant` must be caught by.
 fn reason_of(mutant: &str) -> &'static str {
-    MUST_CATCH.iter().find(|(name, _)| *name == mutant).map_or_else(
+    MUST_CATCH.iter().find(|(name, _, _)| *name == mutant).map_or_else(
         || panic!("no reason named for the mutant {mutant}: add it to MUST_CATCH"),
-        |(_, reason)| *reason,
+        |(_, reason, _)| *reason,
     )
 }
 
