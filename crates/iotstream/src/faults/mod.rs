@@ -8,9 +8,9 @@
 //! `scripts/faults --mutants`) must catch every one. A mutant is a wrapper around one thing the
 //! run opens, put on where the run opens it ([`Faults`]): the source (its events and the
 //! acknowledgements sent back to it), the dead-letter queue, the result sinks, the checkpoint
-//! store, the store's sinks. The engine has no checks for them. Adding a mutant is a variant of [`Mutant`] and its
-//! wrapper in `wrappers`; a wrapper point not yet here is one more method of [`Faults`] (and of
-//! its stand-in, `absent.rs`).
+//! store, the store's sinks. The engine has no checks for them. Adding a mutant is a variant of
+//! [`Mutant`] and its wrapper in `wrappers`; a wrapper point not yet here is one more method of
+//! [`Faults`] (and of its stand-in, `absent.rs`).
 
 mod wrappers;
 
